@@ -1,0 +1,50 @@
+"""The contract between the data plane and whatever watches coordination traffic.
+
+The connection pipeline builds one `Exchange` per request/response pair of the APIs observers
+care about (the group-coordination APIs), with both bodies decoded, and hands it to every
+`ExchangeObserver` (the event log, the group-state model, metrics). Observers never see sockets
+and the pipeline never knows what an observer does with an exchange.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from faults.decision import PASS, Decision
+
+# API keys whose request and response bodies the pipeline decodes for observers.
+# JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, FindCoordinator,
+# DescribeGroups, ListGroups, ConsumerGroupHeartbeat, ShareGroupHeartbeat.
+COORDINATION_API_KEYS: frozenset[int] = frozenset({11, 14, 12, 13, 8, 9, 10, 15, 16, 68, 76})
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and what the client finally received for it.
+
+    `response_body` is what the client saw: the broker's answer, or the synthesized error, or
+    None when the response was dropped or the connection closed before it arrived. `outcome`
+    says which in words ("ok", "error_injected", "dropped", "closed", "upstream_closed").
+    """
+
+    connection_id: int
+    client_host: str
+    broker_node: int
+    client_id: str | None
+    api_key: int
+    api_version: int
+    correlation_id: int
+    request_body: dict[str, Any] | None
+    response_body: dict[str, Any] | None
+    started_at: float  # time.time() when the request arrived from the client
+    latency_s: float  # until the response was handed to the client (or the exchange ended)
+    upstream_latency_s: float | None  # forward to broker answer; None if never forwarded
+    outcome: str = "ok"
+    decision: Decision = PASS
+
+
+class ExchangeObserver(Protocol):
+    def observe(self, exchange: Exchange) -> None:
+        """Called on the event loop; must not block. Exceptions are logged and swallowed."""
+        ...
