@@ -1,0 +1,346 @@
+"""Run Apache Kafka in KRaft mode as local JVM processes, straight from the Maven jars.
+
+Why local processes: there is no Docker engine on the machines this project runs on, yet
+tests must talk to a real broker. Every node is a combined broker+controller; with three
+nodes they form a three-voter quorum, which is what coordinator-failover tests need. All
+listeners bind 127.0.0.1 on free ports, data lives in a temp dir, and start-up is declared
+done only after a Metadata round trip lists every node.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from proxy.real_kafka import procs
+from proxy.real_kafka.maven import fetch_classpath
+from proxy.real_kafka.probe import metadata_brokers
+from proxy.real_kafka.versions import (
+    DEFAULT_KAFKA_VERSION,
+    SUPPORTED_VERSIONS,
+    Distribution,
+    distribution,
+)
+
+__all__ = [
+    "DEFAULT_KAFKA_VERSION",
+    "SUPPORTED_VERSIONS",
+    "BrokerStartError",
+    "LocalKraftCluster",
+]
+
+#: Generous because a cold JVM on a loaded 2-core machine is slow; the loop also stops as
+#: soon as the process dies, so a broken config fails fast.
+START_TIMEOUT_S = 180.0
+_FORMAT_TIMEOUT_S = 120.0
+_POLL_INTERVAL_S = 0.25
+
+#: Overridable through KCP_KAFKA_JAVA_OPTS. C1-only JIT and serial GC start faster and use
+#: less CPU, which matters more for tests than peak throughput (benchmarks can override).
+DEFAULT_JAVA_OPTS = (
+    "-Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true"
+)
+
+
+class BrokerStartError(RuntimeError):
+    """A local node did not come up; the message names its log file."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_cluster_id() -> str:
+    """16 random bytes, URL-safe base64 without padding: the format KRaft expects."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise BrokerStartError("no `java` on PATH and no JAVA_HOME: install JDK 17+")
+    return found
+
+
+@dataclass
+class _Node:
+    node_id: int
+    broker_port: int
+    controller_port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "server.properties"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _render_properties(
+    node: _Node, voters: str, node_count: int, overrides: dict[str, str]
+) -> str:
+    replication = str(min(node_count, 3))
+    props: dict[str, str] = {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": voters,
+        "listeners": (
+            f"PLAINTEXT://127.0.0.1:{node.broker_port},CONTROLLER://127.0.0.1:{node.controller_port}"
+        ),
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(node.data_dir),
+        "num.partitions": "1",
+        "default.replication.factor": replication,
+        "offsets.topic.replication.factor": replication,
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": "1",
+        "min.insync.replicas": "1",
+        "auto.create.topics.enable": "true",
+        "group.initial.rebalance.delay.ms": "0",
+        "group.min.session.timeout.ms": "1000",
+        "group.consumer.min.session.timeout.ms": "1000",
+        "group.consumer.min.heartbeat.interval.ms": "500",
+        "group.consumer.session.timeout.ms": "10000",
+        "group.consumer.heartbeat.interval.ms": "1000",
+        # Fence a dead node in a few seconds so failover tests do not wait the 9 s default.
+        "broker.heartbeat.interval.ms": "500",
+        "broker.session.timeout.ms": "3000",
+        "log.flush.interval.messages": "9223372036854775807",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+    }
+    props.update(overrides)
+    return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+def _format_overrides(dist: Distribution) -> dict[str, str]:
+    """Per-version settings: 3.9 needs KIP-848 switched on explicitly."""
+    if dist.major >= 4:
+        return {}
+    return {"group.coordinator.rebalance.protocols": "classic,consumer"}
+
+
+class LocalKraftCluster:
+    """One or three KRaft nodes run from the official jars; implements `NodeControl`."""
+
+    def __init__(
+        self,
+        nodes: int = 1,
+        version: str | None = None,
+        *,
+        overrides: dict[str, str] | None = None,
+        workdir: Path | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        if nodes < 1 or nodes > 9:
+            raise ValueError("nodes must be between 1 and 9")
+        self.dist = distribution(version or DEFAULT_KAFKA_VERSION)
+        self.node_count = nodes
+        self.overrides = {**_format_overrides(self.dist), **(overrides or {})}
+        self.start_timeout_s = start_timeout_s
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kcp-kafka-"))
+        self.cluster_id = new_cluster_id()
+        self.nodes: dict[int, _Node] = {}
+        self.lib: Path | None = None
+
+    @property
+    def version(self) -> str:
+        return self.dist.version
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.nodes.values())
+
+    def log_paths(self) -> list[Path]:
+        return [n.log_path for n in self.nodes.values()]
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fetch jars (cached), write configs, format storage, start every node, wait."""
+        jars = fetch_classpath(list(self.dist.artifacts), self.dist.cache_name)
+        self.lib = jars[0].parent
+        self._log_config = self.workdir / self.dist.log_config_resource
+        resource = resources.files("proxy.real_kafka").joinpath(self.dist.log_config_resource)
+        self._log_config.write_text(resource.read_text())
+        for node_id in range(1, self.node_count + 1):
+            node = _Node(node_id, _free_port(), _free_port(), self.workdir / f"node-{node_id}")
+            node.workdir.mkdir(parents=True, exist_ok=True)
+            self.nodes[node_id] = node
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes.values())
+        for node in self.nodes.values():
+            node.config_path.write_text(
+                _render_properties(node, voters, self.node_count, self.overrides)
+            )
+        self._format_all()
+        for node in self.nodes.values():
+            self._launch(node)
+        self._wait_ready(list(self.nodes))
+
+    def close(self) -> None:
+        """Stop every node and drop the temp dir (kept if KCP_KEEP_KAFKA_DIR is set)."""
+        for node in self.nodes.values():
+            if node.proc is not None:
+                procs.stop(node.proc, graceful=False)
+                node.proc = None
+        if self._own_workdir and not os.environ.get("KCP_KEEP_KAFKA_DIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalKraftCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- NodeControl -----------------------------------------------------------------
+
+    def stop_node(self, node_id: int, *, graceful: bool = True) -> None:
+        node = self._node(node_id)
+        if node.proc is not None:
+            procs.stop(node.proc, graceful=graceful)
+            node.proc = None
+
+    def start_node(self, node_id: int) -> None:
+        node = self._node(node_id)
+        if node.running():
+            return
+        self._launch(node)
+        self._wait_ready([node_id], via=[node_id])
+
+    def is_running(self, node_id: int) -> bool:
+        return self._node(node_id).running()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _node(self, node_id: int) -> _Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise KeyError(f"no node {node_id}; nodes are {sorted(self.nodes)}") from None
+
+    def _classpath(self) -> str:
+        assert self.lib is not None
+        return f"{self.lib}/*"
+
+    def _java_base(self, node: _Node) -> list[str]:
+        opts = os.environ.get("KCP_KAFKA_JAVA_OPTS", DEFAULT_JAVA_OPTS).split()
+        return [
+            _java(),
+            *opts,
+            self.dist.log_config_flag(str(self._log_config)),
+            f"-Dkafka.logs.dir={node.workdir}",
+            "-cp",
+            self._classpath(),
+        ]
+
+    def _format_all(self) -> None:
+        """Format every node's storage in parallel (each is a JVM start of its own)."""
+        running: list[tuple[_Node, subprocess.Popen[bytes]]] = []
+        for node in self.nodes.values():
+            cmd = [
+                *self._java_base(node),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                self.cluster_id,
+                "-c",
+                str(node.config_path),
+                "--ignore-formatted",
+            ]
+            running.append((node, procs.spawn(cmd, log_path=node.log_path, cwd=node.workdir)))
+        deadline = time.monotonic() + _FORMAT_TIMEOUT_S
+        for node, proc in running:
+            try:
+                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                code = None
+            procs.stop(proc, graceful=False)
+            if code != 0:
+                raise BrokerStartError(
+                    f"formatting storage of node {node.node_id} failed (exit {code}); "
+                    f"see {node.log_path}\n{_tail(node.log_path)}"
+                )
+
+    def _launch(self, node: _Node) -> None:
+        cmd = [*self._java_base(node), "kafka.Kafka", str(node.config_path)]
+        node.proc = procs.spawn(cmd, log_path=node.log_path, cwd=node.workdir)
+
+    def _wait_ready(self, expect: list[int], via: list[int] | None = None) -> None:
+        """Poll Metadata until every node in `expect` is listed by the brokers in `via`."""
+        probe_nodes = [self.nodes[i] for i in (via or expect)]
+        deadline = time.monotonic() + self.start_timeout_s
+        last_error = "no attempt yet"
+        max_polls = int(self.start_timeout_s / _POLL_INTERVAL_S) + 1
+        for _ in range(max_polls):
+            for node in probe_nodes:
+                if not node.running():
+                    code = node.proc.poll() if node.proc else None
+                    raise BrokerStartError(
+                        f"Kafka node {node.node_id} exited with {code} during start-up; "
+                        f"see {node.log_path}\n{_tail(node.log_path)}"
+                    )
+            ready = True
+            for node in probe_nodes:
+                try:
+                    listed = {b.node_id for b in metadata_brokers("127.0.0.1", node.broker_port)}
+                except OSError as exc:
+                    last_error = f"node {node.node_id}: {exc!r}"
+                    ready = False
+                    break
+                if not set(expect) <= listed:
+                    last_error = f"node {node.node_id} lists {sorted(listed)}, want {expect}"
+                    ready = False
+                    break
+            if ready:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL_INTERVAL_S)
+        logs = ", ".join(str(self.nodes[i].log_path) for i in expect)
+        raise BrokerStartError(
+            f"Kafka {self.version} not ready after {self.start_timeout_s:.0f}s "
+            f"({last_error}); see {logs}"
+        )
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
