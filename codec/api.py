@@ -1,0 +1,117 @@
+"""API keys, names and version ranges, derived from the generated schema.
+
+Everything that answers "which APIs/versions exist and how are they framed" lives here so
+that the header fast path, the message engine and the proxy's ApiVersions clamping agree.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from codec import schema
+from codec.errors import UnknownApiError
+
+
+class Direction(StrEnum):
+    REQUEST = "request"
+    RESPONSE = "response"
+
+
+def _index() -> tuple[dict[int, str], dict[int, tuple[int, int]], dict[int, tuple[int, int]],
+                      dict[int, tuple[int, int]]]:
+    names: dict[int, str] = {}
+    valid: dict[int, tuple[int, int]] = {}
+    req_flex: dict[int, tuple[int, int]] = {}
+    resp_flex: dict[int, tuple[int, int]] = {}
+    for spec in schema.MESSAGES.values():
+        if spec.api_key is None:
+            continue
+        if spec.kind == "request":
+            names[spec.api_key] = spec.name.removesuffix("Request")
+            valid[spec.api_key] = spec.valid
+            req_flex[spec.api_key] = spec.flexible
+        elif spec.kind == "response":
+            resp_flex[spec.api_key] = spec.flexible
+    return dict(sorted(names.items())), valid, req_flex, resp_flex
+
+
+API_NAMES: dict[int, str]
+API_NAMES, _VALID, _REQ_FLEX, _RESP_FLEX = _index()
+_BY_NAME: dict[str, int] = {}
+for _key, _name in API_NAMES.items():
+    _BY_NAME[_name.lower()] = _key
+    _BY_NAME[re.sub(r"(?<!^)(?=[A-Z])", "_", _name).lower()] = _key
+    _BY_NAME[_name.lower() + "request"] = _key
+
+
+def _valid_names() -> str:
+    return ", ".join(f"{n} ({k})" for k, n in API_NAMES.items())
+
+
+def api_key_of(name_or_key: str | int) -> int:
+    """Accepts 11, "11", "JoinGroup", "join_group", "JOIN_GROUP", "JoinGroupRequest"."""
+    if isinstance(name_or_key, int) and not isinstance(name_or_key, bool):
+        if name_or_key in API_NAMES:
+            return name_or_key
+    elif isinstance(name_or_key, str):
+        text = name_or_key.strip()
+        if re.fullmatch(r"-?\d+", text) and int(text) in API_NAMES:
+            return int(text)
+        key = _BY_NAME.get(text.lower()) or _BY_NAME.get(text.replace("-", "_").lower())
+        if key is not None:
+            return key
+    raise UnknownApiError(f"unknown api {name_or_key!r}; valid: {_valid_names()}")
+
+
+def api_name(api_key: int) -> str:
+    try:
+        return API_NAMES[api_key]
+    except (KeyError, TypeError):
+        raise UnknownApiError(f"unknown api key {api_key!r}", api_key=None) from None
+
+
+def supported_versions(api_key: int) -> tuple[int, int]:
+    """(min, max) version of an api known to the codec."""
+    api_name(api_key)
+    return _VALID[api_key]
+
+
+def is_supported(api_key: int, api_version: int) -> bool:
+    rng = _VALID.get(api_key)
+    return rng is not None and rng[0] <= api_version <= rng[1]
+
+
+def check_supported(api_key: int, api_version: int) -> None:
+    if not is_supported(api_key, api_version):
+        if api_key not in API_NAMES:
+            raise UnknownApiError(f"unknown api key {api_key}", api_key=api_key,
+                                  api_version=api_version)
+        lo, hi = _VALID[api_key]
+        raise UnknownApiError(
+            f"{API_NAMES[api_key]} version {api_version} is not supported (known {lo}-{hi})",
+            api_key=api_key, api_version=api_version)
+
+
+def is_flexible(api_key: int, api_version: int, direction: str = Direction.REQUEST) -> bool:
+    """Whether this version uses compact encodings and tagged fields."""
+    check_supported(api_key, api_version)
+    rng = _REQ_FLEX[api_key] if direction == Direction.REQUEST else _RESP_FLEX[api_key]
+    return rng[0] <= api_version <= rng[1]
+
+
+def request_header_version(api_key: int, api_version: int) -> int:
+    """2 for flexible requests, 1 otherwise; ControlledShutdown v0 alone uses v0."""
+    check_supported(api_key, api_version)
+    if api_key == 7 and api_version == 0:
+        return 0
+    return 2 if is_flexible(api_key, api_version, Direction.REQUEST) else 1
+
+
+def response_header_version(api_key: int, api_version: int) -> int:
+    """1 for flexible responses, 0 otherwise; ApiVersions responses always use v0 so that a
+    client can read the error of a version it does not support."""
+    check_supported(api_key, api_version)
+    if api_key == 18:
+        return 0
+    return 1 if is_flexible(api_key, api_version, Direction.RESPONSE) else 0

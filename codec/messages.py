@@ -1,0 +1,352 @@
+"""The message engine: schema facts -> construct trees, cached per (spec, version).
+
+A body is decoded with the *compiled* construct first (fast, no bookkeeping); when that
+fails for any reason the bytes are re-parsed with the interpreted construct, which knows
+field paths and offsets, and the failure is reported as a ``CodecError``. Valid traffic
+therefore pays only for the compiled parser, and invalid traffic still gets a precise
+diagnosis. Encoding always uses the interpreted tree: it validates types and reports the
+path of a bad value, and re-encoding is off the hot path (the proxy splices untouched
+frames through as bytes).
+"""
+
+from __future__ import annotations
+
+import io
+from functools import cache, lru_cache
+from typing import Any
+
+from construct import Construct, ConstructError
+
+from codec import schema
+from codec.api import Direction, api_name, check_supported
+from codec.errors import CodecError, UnknownApiError
+from codec.primitives import (
+    ZERO_UUID,
+    Array,
+    Bool,
+    Bytes,
+    NullableStruct,
+    Reader,
+    String,
+    Struct,
+    StructField,
+    TaggedField,
+    Uuid,
+    WireError,
+    int_con,
+)
+
+_INTS = frozenset({"int8", "int16", "int32", "int64", "uint16", "uint32"})
+_PRIMITIVES = _INTS | {"float64", "bool", "uuid", "string", "bytes", "records"}
+
+# Compiled parsers are a pure speed-up over the interpreted ones; a switch keeps both paths
+# testable (the fuzz test runs each) and lets the bench compare them.
+USE_COMPILED = True
+
+
+def _in(version: int, rng: tuple[int, int]) -> bool:
+    return rng[0] <= version <= rng[1]
+
+
+def _parse_int(text: str) -> int:
+    t = text.strip()
+    neg = t.startswith("-")
+    body = t[1:] if neg else t
+    value = int(body, 16) if body.lower().startswith("0x") else int(body)
+    return -value if neg else value
+
+
+class _Builder:
+    """Builds the construct tree of one spec at one version."""
+
+    def __init__(self, spec: schema.Message, version: int) -> None:
+        self.spec = spec
+        self.version = version
+        self.flexible = _in(version, spec.flexible)
+
+    def struct(self, fields: tuple[schema.F, ...], upto: str | None = None) -> Struct:
+        regular: list[StructField] = []
+        tagged: list[TaggedField] = []
+        v = self.version
+        for f in fields:
+            if not _in(v, f.versions):
+                continue
+            con = self.field_con(f)
+            if _in(v, f.tagged) and f.tag is not None:
+                tagged.append(TaggedField(f.tag, f.name, con, self.kafka_default(f)))
+            else:
+                regular.append(StructField(f.name, con, self.encode_default(f)))
+            if upto is not None and f.name == upto:
+                return Struct(regular, None)
+        if upto is not None:
+            raise CodecError(f"no top-level field {upto!r} in {self.spec.name} v{v}")
+        return Struct(regular, tagged if self.flexible else None)
+
+    def struct_fields(self, f: schema.F, type_name: str) -> tuple[schema.F, ...]:
+        if f.fields is not None:
+            return f.fields
+        common = self.spec.structs.get(type_name)
+        if common is None:
+            raise CodecError(f"{self.spec.name}: unknown struct type {type_name}")
+        return common.fields
+
+    def compact(self, f: schema.F) -> bool:
+        if f.flexible is not None:
+            return _in(self.version, f.flexible)
+        return self.flexible
+
+    def field_con(self, f: schema.F) -> Construct:
+        nullable = _in(self.version, f.nullable)
+        compact = self.compact(f)
+        t = f.type
+        if t.startswith("[]"):
+            elem = t[2:]
+            elem_con = (self.primitive(elem, compact, False) if elem in _PRIMITIVES
+                        else self.struct(self.struct_fields(f, elem)))
+            return Array(elem_con, compact, nullable)
+        if t in _PRIMITIVES:
+            return self.primitive(t, compact, nullable)
+        sub = self.struct(self.struct_fields(f, t))
+        return NullableStruct(sub) if nullable else sub
+
+    @staticmethod
+    def primitive(t: str, compact: bool, nullable: bool) -> Construct:
+        if t in _INTS or t == "float64":
+            return int_con(t)
+        if t == "bool":
+            return Bool()
+        if t == "uuid":
+            return Uuid()
+        if t == "string":
+            return String(compact, nullable)
+        return Bytes(compact, nullable)
+
+    def kafka_default(self, f: schema.F) -> Any:
+        """The value Kafka assumes when a field is absent (tagged fields equal to it are
+        not written)."""
+        t = f.type
+        d = f.default
+        if d == "null":
+            return None
+        if t in _INTS:
+            return _parse_int(d) if d not in (None, "") else 0
+        if t == "float64":
+            return float(d) if d else 0.0
+        if t == "bool":
+            return d is not None and d.lower() == "true"
+        if t == "string":
+            return d if d is not None else ""
+        if t == "bytes":
+            return b""
+        if t == "records":
+            return None
+        if t == "uuid":
+            return ZERO_UUID
+        if t.startswith("[]"):
+            return []
+        return self.default_struct(self.struct_fields(f, t))
+
+    def default_struct(self, fields: tuple[schema.F, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields:
+            if _in(self.version, f.versions) and not (_in(self.version, f.tagged)
+                                                      and f.tag is not None):
+                out[f.name] = self.kafka_default(f)
+        return out
+
+    def encode_default(self, f: schema.F) -> Any:
+        """Value written for a missing key: the spec default, else null when nullable, else
+        the type's zero value."""
+        if f.default is None and _in(self.version, f.nullable):
+            return None
+        if f.type == "records" and f.default is None:
+            return b""
+        value = self.kafka_default(f)
+        if isinstance(value, dict):
+            return {}
+        return value
+
+
+class _Codec:
+    """The interpreted and (lazily) compiled construct of one spec at one version."""
+
+    __slots__ = ("_compiled", "api_key", "direction", "slow", "version")
+
+    def __init__(self, slow: Struct, api_key: int | None, version: int, direction: str) -> None:
+        self.slow = slow
+        self.api_key = api_key
+        self.version = version
+        self.direction = direction
+        self._compiled: Any = None
+
+    def fast(self) -> Any:
+        if self._compiled is None:
+            self._compiled = self.slow.compile().parsefunc
+        return self._compiled
+
+    def error(self, reason: str, field_path: str | None = None,
+              offset: int | None = None) -> CodecError:
+        return CodecError(reason, api_key=self.api_key, api_version=self.version,
+                          direction=self.direction, field_path=field_path, offset=offset)
+
+    def parse(self, data: bytes, exact: bool = True) -> tuple[dict[str, Any], int]:
+        if USE_COMPILED:
+            r = Reader(data)
+            try:
+                obj = self.fast()(r, None)
+            except Exception:
+                pass
+            else:
+                if not exact or r.tell() == len(data):
+                    return obj, r.tell()
+        return self.parse_slow(data, exact)
+
+    def parse_slow(self, data: bytes, exact: bool = True) -> tuple[dict[str, Any], int]:
+        r = Reader(data)
+        try:
+            obj = self.slow._parse(r, None, "")
+        except WireError as exc:
+            raise self.error(exc.reason, exc.path or "", exc.offset) from None
+        except ConstructError as exc:
+            raise self.error(str(exc), getattr(exc, "path", None), r.tell()) from None
+        except (MemoryError, RecursionError) as exc:
+            raise self.error(f"decode failed: {type(exc).__name__}", None, r.tell()) from None
+        if exact and r.tell() != len(data):
+            raise self.error(f"{len(data) - r.tell()} trailing bytes after the body", "",
+                             r.tell())
+        return obj, r.tell()
+
+    def build(self, value: dict[str, Any]) -> bytes:
+        if not isinstance(value, dict):
+            raise self.error(f"expected a dict body, got {type(value).__name__}", "")
+        out = io.BytesIO()
+        try:
+            self.slow._build(value, out, None, "")
+        except WireError as exc:
+            raise self.error(f"cannot encode: {exc.reason}", exc.path or "") from None
+        except ConstructError as exc:
+            raise self.error(f"cannot encode: {exc}", getattr(exc, "path", None)) from None
+        return out.getvalue()
+
+
+def _spec_for(api_key: int, api_version: int, direction: str) -> schema.Message:
+    name = api_name(api_key)
+    check_supported(api_key, api_version)
+    if direction not in ("request", "response"):
+        raise CodecError(f"direction must be 'request' or 'response', not {direction!r}",
+                         api_key=api_key, api_version=api_version)
+    return schema.MESSAGES[name + ("Request" if direction == "request" else "Response")]
+
+
+@cache
+def _codec(api_key: int, api_version: int, direction: str) -> _Codec:
+    spec = _spec_for(api_key, api_version, direction)
+    con = _Builder(spec, api_version).struct(spec.fields)
+    return _Codec(con, api_key, api_version, direction)
+
+
+@lru_cache(maxsize=1024)
+def _prefix_codec(api_key: int, api_version: int, direction: str, upto: str) -> _Codec:
+    spec = _spec_for(api_key, api_version, direction)
+    try:
+        con = _Builder(spec, api_version).struct(spec.fields, upto=upto)
+    except CodecError as exc:
+        raise CodecError(exc.reason, api_key=api_key, api_version=api_version,
+                         direction=direction, field_path=upto) from None
+    return _Codec(con, api_key, api_version, direction)
+
+
+def _as_bytes(data: bytes | bytearray | memoryview) -> bytes:
+    return data if type(data) is bytes else bytes(data)
+
+
+def decode_body(api_key: int, api_version: int, direction: str,
+                data: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """Decode a whole request or response body (the bytes after the header)."""
+    return _codec(api_key, api_version, str(direction)).parse(_as_bytes(data))[0]
+
+
+def encode_body(api_key: int, api_version: int, direction: str, value: dict[str, Any]) -> bytes:
+    """Encode a body dict; missing keys take the spec default (see module docs)."""
+    return _codec(api_key, api_version, str(direction)).build(value)
+
+
+def decode_body_prefix(
+    api_key: int, api_version: int, direction: str, data: bytes | bytearray | memoryview,
+    upto: str,
+) -> tuple[dict[str, Any], int]:
+    """Decode the top-level fields up to and including ``upto``; return them and the offset
+    just after, so a caller can rewrite a leading field and splice the rest through."""
+    codec = _prefix_codec(api_key, api_version, str(direction), upto)
+    return codec.parse(_as_bytes(data), exact=False)
+
+
+# --- standalone specs and common structs -----------------------------------------------------
+
+
+def _named_spec(name: str) -> tuple[schema.Message, str | None]:
+    if name in schema.MESSAGES:
+        return schema.MESSAGES[name], None
+    if "." in name:
+        spec_name, struct_name = name.split(".", 1)
+        spec = schema.MESSAGES.get(spec_name)
+        if spec is not None and struct_name in spec.structs:
+            return spec, struct_name
+    matches = [(s, name) for s in schema.MESSAGES.values() if name in s.structs]
+    if len(matches) == 1:
+        return matches[0]
+    known = sorted(n for n, s in schema.MESSAGES.items() if s.kind in ("data", "header"))
+    hint = "ambiguous common struct; use 'Spec.Struct'" if matches else "unknown name"
+    raise UnknownApiError(f"{hint}: {name!r} (standalone specs: {', '.join(known)})")
+
+
+@cache
+def _named_codec(name: str, version: int) -> _Codec:
+    spec, struct_name = _named_spec(name)
+    if not _in(version, spec.valid):
+        raise UnknownApiError(f"{name} has no version {version} (valid {spec.valid[0]}-"
+                              f"{spec.valid[1]})", api_version=version)
+    builder = _Builder(spec, version)
+    fields = spec.fields if struct_name is None else spec.structs[struct_name].fields
+    return _Codec(builder.struct(fields), spec.api_key, version, name)
+
+
+def decode_named(name: str, version: int, data: bytes | bytearray | memoryview,
+                 *, exact: bool = True) -> dict[str, Any]:
+    """Decode a spec by its name (e.g. "ConsumerProtocolSubscription", "RequestHeader") or a
+    common struct ("FetchResponse.EpochEndOffset", or just the struct name when unique).
+
+    ``exact=False`` ignores trailing bytes, as Kafka does for consumer-protocol payloads
+    written by a newer client.
+    """
+    return _named_codec(name, version).parse(_as_bytes(data), exact=exact)[0]
+
+
+def decode_named_prefix(name: str, version: int,
+                        data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], int]:
+    """Like ``decode_named(exact=False)`` but also returns the number of bytes consumed."""
+    return _named_codec(name, version).parse(_as_bytes(data), exact=False)
+
+
+def encode_named(name: str, version: int, value: dict[str, Any]) -> bytes:
+    """Encode a spec or common struct by name (see ``decode_named``)."""
+    return _named_codec(name, version).build(value)
+
+
+def clear_caches() -> None:
+    """Drop built constructs (tests use it to compare compiled and interpreted runs)."""
+    _codec.cache_clear()
+    _prefix_codec.cache_clear()
+    _named_codec.cache_clear()
+
+
+__all__ = [
+    "Direction",
+    "clear_caches",
+    "decode_body",
+    "decode_body_prefix",
+    "decode_named",
+    "decode_named_prefix",
+    "encode_body",
+    "encode_named",
+]
