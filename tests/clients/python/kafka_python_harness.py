@@ -1,0 +1,195 @@
+"""kafka-python consumer harness for the client x fault matrix (contract: harness_common).
+
+A plain poll loop: subscribe with a ConsumerRebalanceListener (including KIP-429
+`on_partitions_lost`), `poll` in a loop, synchronous `commit` after each batch when
+`--commit manual`. Auto-commits report through `default_offset_commit_callback`, which the
+library otherwise discards, so both commit modes leave `commit` events. kafka-python does not
+speak the KIP-848 `consumer` protocol, which the harness says instead of falling back.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+import traceback
+from types import FrameType
+from typing import Any
+
+import kafka
+from harness_common import (
+    Emitter,
+    error_text,
+    forward_library_logs,
+    offsets_by_topic,
+    parse_args,
+    partitions_by_topic,
+)
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import IllegalStateError, KafkaConfigurationError
+from kafka.structs import OffsetAndMetadata
+
+CLIENT = "kafka-python"
+MAX_SAME_ERROR_IN_A_ROW = 50
+AUTO_COMMIT_INTERVAL_MS = 1000
+POLL_TIMEOUT_MS = 200
+
+
+class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Reports every assignment change the library announces, with the generation it joined."""
+
+    def __init__(self, emitter: Emitter) -> None:
+        self.emitter = emitter
+        self.consumer: KafkaConsumer | None = None
+
+    def _membership(self) -> tuple[int | None, str | None]:
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        if coordinator is None:
+            return None, None
+        try:
+            meta = coordinator.group_metadata()
+        except Exception:
+            return None, None
+        generation = getattr(meta, "generation_id", None)
+        member_id = getattr(meta, "member_id", None)
+        return (int(generation) if generation is not None else None), (member_id or None)
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.emitter.emit("revoked", partitions=partitions_by_topic(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        generation, member_id = self._membership()
+        self.emitter.emit(
+            "assigned",
+            partitions=partitions_by_topic(assigned),
+            generation=generation,
+            member_id=member_id,
+        )
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self.emitter.emit("lost", partitions=partitions_by_topic(lost))
+
+
+def _auto_commit_callback(emitter: Emitter) -> Any:
+    """Turns the library's async (auto-)commit completion into a `commit` event."""
+
+    def callback(offsets: Any, res_or_exc: Any) -> None:
+        plain = {tp: getattr(om, "offset", om) for tp, om in dict(offsets or {}).items()}
+        if isinstance(res_or_exc, BaseException):
+            emitter.emit("commit", ok=False, error=error_text(res_or_exc),
+                         offsets=offsets_by_topic(plain))
+        else:
+            emitter.emit("commit", ok=True, error=None, offsets=offsets_by_topic(plain))
+
+    return callback
+
+
+def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
+    emitter.emit("started", library="kafka-python", version=kafka.__version__,
+                 protocol=args.protocol)
+    if args.protocol == "consumer":
+        emitter.emit("error", error="kafka-python does not implement group.protocol=consumer "
+                     "(KIP-848)", source="config")
+        emitter.exit("returned_error", "unsupported protocol: consumer")
+        return
+    deadline = time.monotonic() + args.max_runtime_s
+    listener = Listener(emitter)
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=args.bootstrap,
+            group_id=args.group,
+            client_id=args.client_id,
+            group_instance_id=args.instance_id,
+            session_timeout_ms=args.session_timeout_ms,
+            heartbeat_interval_ms=args.heartbeat_interval_ms,
+            # kafka-python sends max_poll_interval_ms as the JoinGroup rebalance timeout.
+            max_poll_interval_ms=args.rebalance_timeout_ms,
+            enable_auto_commit=args.commit == "auto",
+            auto_commit_interval_ms=AUTO_COMMIT_INTERVAL_MS,
+            default_offset_commit_callback=_auto_commit_callback(emitter),
+            auto_offset_reset="earliest" if args.from_beginning else "latest",
+        )
+    except (KafkaConfigurationError, Exception) as exc:
+        emitter.emit("error", error=error_text(exc), source="start")
+        emitter.exit("returned_error", error_text(exc))
+        return
+    listener.consumer = consumer
+    consumer.subscribe([args.topic], listener=listener)
+
+    how, final_error = "max_runtime", None
+    last_error: str | None = None
+    same_in_a_row = 0
+    try:
+        while True:
+            if stop.is_set():
+                how = "killed"
+                break
+            if time.monotonic() >= deadline:
+                how = "max_runtime"
+                break
+            try:
+                batches = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            except IllegalStateError as exc:
+                emitter.emit("error", error=error_text(exc), source="poll")
+                how, final_error = "returned_error", error_text(exc)
+                break
+            except Exception as exc:
+                text = error_text(exc)
+                emitter.emit("error", error=text, source="poll")
+                same_in_a_row = same_in_a_row + 1 if text == last_error else 1
+                last_error = text
+                if same_in_a_row >= MAX_SAME_ERROR_IN_A_ROW:
+                    how, final_error = "returned_error", text
+                    break
+                time.sleep(0.1)
+                continue
+            if not batches:
+                continue
+            last_error, same_in_a_row = None, 0
+            consumed: dict[TopicPartition, int] = {}
+            for tp, records in batches.items():
+                for rec in records:
+                    emitter.emit("record", topic=rec.topic, partition=rec.partition,
+                                 offset=rec.offset)
+                    consumed[tp] = rec.offset + 1
+            if args.commit == "manual" and consumed:
+                try:
+                    consumer.commit(
+                        {tp: OffsetAndMetadata(off, "", -1) for tp, off in consumed.items()}
+                    )
+                    emitter.emit("commit", ok=True, error=None,
+                                 offsets=offsets_by_topic(consumed))
+                except Exception as exc:
+                    emitter.emit("commit", ok=False, error=error_text(exc),
+                                 offsets=offsets_by_topic(consumed))
+    finally:
+        try:
+            consumer.close()
+        except Exception as exc:
+            emitter.emit("error", error=error_text(exc), source="close")
+    emitter.exit(how, final_error)
+
+
+def main() -> None:
+    args = parse_args()
+    emitter = Emitter(CLIENT)
+    forward_library_logs(emitter, "kafka")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        consume(args, emitter, stop)
+    except BaseException as exc:
+        emitter.emit("error", error=error_text(exc), source="harness",
+                     traceback=traceback.format_exc()[-4000:])
+        emitter.exit("crashed", error_text(exc))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
