@@ -37,7 +37,7 @@ AUTO_COMMIT_INTERVAL_MS = 1000
 CLOSE_TIMEOUT_S = 15.0
 
 
-class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class Listener(ConsumerRebalanceListener):
     """Reports every assignment change the library announces, with the generation it joined."""
 
     def __init__(self, emitter: Emitter) -> None:

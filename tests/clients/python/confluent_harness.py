@@ -161,7 +161,9 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
                     if err.fatal():
                         fatal.set()
                     continue
-                topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(
+                    msg.offset() or 0
+                )
                 emitter.emit("record", topic=topic, partition=partition, offset=offset)
                 consumed[(topic, partition)] = offset + 1
             if consumed:

@@ -36,7 +36,7 @@ AUTO_COMMIT_INTERVAL_MS = 1000
 POLL_TIMEOUT_MS = 200
 
 
-class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class Listener(ConsumerRebalanceListener):
     """Reports every assignment change the library announces, with the generation it joined."""
 
     def __init__(self, emitter: Emitter) -> None:
@@ -75,7 +75,9 @@ def _auto_commit_callback(emitter: Emitter) -> Any:
     """Turns the library's async (auto-)commit completion into a `commit` event."""
 
     def callback(offsets: Any, res_or_exc: Any) -> None:
-        plain = {tp: getattr(om, "offset", om) for tp, om in dict(offsets or {}).items()}
+        plain: dict[Any, int] = {
+            tp: int(getattr(om, "offset", om) or 0) for tp, om in dict(offsets or {}).items()
+        }
         if isinstance(res_or_exc, BaseException):
             emitter.emit("commit", ok=False, error=error_text(res_or_exc),
                          offsets=offsets_by_topic(plain))
