@@ -19,7 +19,6 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from codec.api import Direction
 from codec.errors import CodecError
 
 SUBSCRIPTION = "ConsumerProtocolSubscription"
@@ -33,12 +32,13 @@ _INT32 = struct.Struct(">i")
 
 
 def _error(spec: str, version: int, field_path: str, offset: int, message: str) -> CodecError:
-    """One place that builds the codec's error, so every failure names the payload and field."""
+    """One place that builds the codec's error, so every failure names the payload and field.
+
+    The payload travels in several APIs and both directions, so the error names the payload
+    (first element of the field path) and its own version instead of an api key."""
     return CodecError(
         message,
-        api_key=-1,
         api_version=version,
-        direction=Direction.REQUEST if spec == SUBSCRIPTION else Direction.RESPONSE,
         field_path=f"{spec}.{field_path}" if field_path else spec,
         offset=offset,
     )
@@ -299,7 +299,7 @@ def encode_assignment(value: dict[str, Any], version: int) -> bytes:
     As for subscriptions, a version newer than the specs know is written with the newest known
     layout followed by `_trailing`.
     """
-    encode_version = _layout_version(ASSIGNMENT, version, ASSIGNMENT_MAX_VERSION)
+    _layout_version(ASSIGNMENT, version, ASSIGNMENT_MAX_VERSION)  # one layout for all so far
     writer = _Writer(ASSIGNMENT, version)
     writer.int16(version, "version")
     writer.topic_partitions(value.get("assigned_partitions", []), "assigned_partitions")
