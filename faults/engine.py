@@ -1,0 +1,349 @@
+"""The fault engine: the live rule set, and one `Decision` per request.
+
+The data plane calls `on_request` for every request and the admin API calls the CRUD methods,
+all on the same event loop, so nothing here locks. Rules are tried in insertion order and the
+first one that matches *and* whose dosage admits the request wins: a rule that is dosed out
+(skipped, exhausted, outside its window, unlucky draw) lets later rules have their turn.
+
+All randomness (probability draws, delay jitter) comes from one `random.Random(seed)`, and all
+time from the injected clock, so tests and seeded runs replay exactly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faults.decision import PASS, ActionKind, Decision, RequestView
+from faults.distributions import draw_delay_ms
+from faults.dosage import DosageState, admit
+from faults.loader import Format, dump_rules
+from faults.match import CompiledMatch, compile_match
+from faults.model import (
+    CloseAction,
+    DelayAction,
+    DropRequestAction,
+    DropResponseAction,
+    ErrorAction,
+    ErrorAfterForwardAction,
+    FaultRule,
+    ThrottleAction,
+    api_keys,
+)
+
+log = logging.getLogger(__name__)
+
+InjectionObserver = Callable[[FaultRule, Decision], None]
+
+
+class DuplicateRuleError(ValueError):
+    """A rule with this id exists already (the admin API answers 409)."""
+
+
+class UnknownRuleError(KeyError):
+    """No rule has this id (the admin API answers 404)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message, quotes and all
+        return str(self.args[0]) if self.args else "unknown rule"
+
+
+class RuleIdMismatchError(ValueError):
+    """A replace/patch body names a different id than the rule being changed."""
+
+
+@dataclass
+class RuleStats:
+    """`matched`: requests the rule's match accepted while enabled (whatever the dosage said).
+    `injected`: faults the data plane confirmed through `Decision.on_applied`."""
+
+    matched: int = 0
+    injected: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"matched": self.matched, "injected": self.injected}
+
+
+@dataclass
+class _Entry:
+    rule: FaultRule
+    compiled: CompiledMatch
+    stats: RuleStats
+    dosage: DosageState
+
+
+class FaultEngine:
+    """Implements `faults.decision.FaultDecider` over a mutable, ordered set of rules."""
+
+    def __init__(
+        self, seed: int | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rng = random.Random(seed)
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._ids = itertools.count(1)
+        # Called (rule, decision) each time the data plane confirms an injection, e.g. to count
+        # it in Prometheus. An observer that raises is logged and never breaks the data plane.
+        self.on_injected: builtins.list[InjectionObserver] = []
+
+    # ------------------------------------------------------------------ data plane
+
+    def on_request(self, request: RequestView) -> Decision:
+        if not self._entries:
+            return PASS
+        now = self._clock()
+        for entry in self._entries.values():
+            if not entry.rule.enabled or not entry.compiled.matches(request):
+                continue
+            entry.stats.matched += 1
+            if admit(entry.rule.dosage, entry.dosage, now, self._rng):
+                return self._decide(entry)
+        return PASS
+
+    def _decide(self, entry: _Entry) -> Decision:
+        rule = entry.rule
+        action = rule.action
+        stats = entry.stats
+        applied = False
+
+        def on_applied() -> None:
+            nonlocal applied
+            if applied:  # idempotent: a fault counts once however often it is confirmed
+                return
+            applied = True
+            stats.injected += 1
+            for observer in builtins.list(self.on_injected):
+                try:
+                    observer(rule, decision)
+                except Exception:
+                    log.exception("fault injection observer failed for rule %s", rule.id)
+
+        decision = _decision_for(action, rule.id, self._rng, on_applied)
+        return decision
+
+    # ------------------------------------------------------------------ CRUD
+
+    def add(self, rule: FaultRule | Mapping[str, Any]) -> FaultRule:
+        """Store a rule at the end of the order; assigns an id (r1, r2, ...) when it has none."""
+        rule = _as_rule(rule)
+        if rule.id is None:
+            rule = rule.model_copy(update={"id": self._next_id()})
+        elif rule.id in self._entries:
+            raise DuplicateRuleError(f"a rule with id {rule.id!r} exists already")
+        self._entries[_id(rule)] = self._entry(rule)
+        return rule
+
+    def get(self, rule_id: str) -> FaultRule:
+        return self._get(rule_id).rule
+
+    def replace(self, rule_id: str, rule: FaultRule | Mapping[str, Any]) -> FaultRule:
+        """Swap the rule in place (same position), with fresh stats and dosage counters."""
+        self._get(rule_id)
+        rule = _as_rule(rule)
+        if rule.id is None:
+            rule = rule.model_copy(update={"id": rule_id})
+        elif rule.id != rule_id:
+            raise RuleIdMismatchError(
+                f"the body's id {rule.id!r} differs from the rule being replaced ({rule_id!r}); "
+                "remove the id from the body or make them equal"
+            )
+        self._entries[rule_id] = self._entry(rule)
+        return rule
+
+    def patch(self, rule_id: str, changes: Mapping[str, Any]) -> FaultRule:
+        """Merge `changes` into the rule (JSON merge patch: null resets a field to its default)
+        and validate the result; stats and dosage counters are kept.
+
+        Raises pydantic.ValidationError for an invalid result.
+        """
+        entry = self._get(rule_id)
+        if "id" in changes and changes["id"] != rule_id:
+            raise RuleIdMismatchError(
+                f"a rule's id cannot be changed by a patch ({rule_id!r} -> {changes['id']!r}); "
+                "add a new rule and remove this one instead"
+            )
+        current = entry.rule.model_dump(mode="json", exclude_defaults=True)
+        changes = dict(changes)
+        action = changes.get("action")
+        if (
+            isinstance(action, Mapping)
+            and action.get("type", current["action"]["type"]) != (current["action"]["type"])
+        ):
+            # A different action type shares no fields with the old one: replace it whole.
+            current.pop("action")
+        merged = _merge_patch(current, changes)
+        rule = FaultRule.model_validate(merged)
+        was_enabled = entry.rule.enabled
+        entry.rule = rule
+        entry.compiled = compile_match(rule.match, api_keys())
+        if rule.enabled and not was_enabled:
+            entry.dosage = DosageState(activated_at=self._clock())
+        return rule
+
+    def remove(self, rule_id: str) -> FaultRule:
+        entry = self._get(rule_id)
+        del self._entries[rule_id]
+        return entry.rule
+
+    def clear(self) -> int:
+        """Remove every rule; returns how many there were."""
+        count = len(self._entries)
+        self._entries.clear()
+        return count
+
+    def list(self) -> builtins.list[FaultRule]:
+        return [entry.rule for entry in self._entries.values()]
+
+    def set_enabled(self, rule_id: str, enabled: bool) -> FaultRule:
+        """Enabling a disabled rule restarts its dosage: windows and skip/max counts begin now."""
+        entry = self._get(rule_id)
+        if entry.rule.enabled == enabled:
+            return entry.rule
+        entry.rule = entry.rule.model_copy(update={"enabled": enabled})
+        if enabled:
+            entry.dosage = DosageState(activated_at=self._clock())
+        return entry.rule
+
+    def stats(self, rule_id: str) -> RuleStats:
+        stats = self._get(rule_id).stats
+        return RuleStats(matched=stats.matched, injected=stats.injected)
+
+    def rule_json(self, rule_id: str) -> dict[str, Any]:
+        """The rule as the admin API returns it: every field, plus `stats`."""
+        entry = self._get(rule_id)
+        return {**entry.rule.to_json(), "stats": entry.stats.to_json()}
+
+    def list_json(self) -> builtins.list[dict[str, Any]]:
+        return [self.rule_json(rule_id) for rule_id in self._entries]
+
+    def export(self, format: Format = "yaml") -> str:
+        """The current rules as a rules file (no stats); `load` or `--faults` reads it back."""
+        return dump_rules(self.list(), format)
+
+    def load(
+        self, rules: Iterable[FaultRule | Mapping[str, Any]], *, replace: bool = False
+    ) -> builtins.list[FaultRule]:
+        """Add many rules at once, all or nothing: a duplicate id anywhere adds none of them.
+
+        With `replace=True` the current rules are dropped first (a rules file as the new truth).
+        """
+        incoming = [_as_rule(rule) for rule in rules]
+        taken = set() if replace else set(self._entries)
+        for rule in incoming:
+            if rule.id is not None:
+                if rule.id in taken:
+                    raise DuplicateRuleError(f"a rule with id {rule.id!r} exists already")
+                taken.add(rule.id)
+        if replace:
+            self.clear()
+        return [self.add(rule) for rule in incoming]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _get(self, rule_id: str) -> _Entry:
+        try:
+            return self._entries[rule_id]
+        except KeyError:
+            known = ", ".join(self._entries) or "none"
+            raise UnknownRuleError(f"no fault rule with id {rule_id!r} (rules: {known})") from None
+
+    def _entry(self, rule: FaultRule) -> _Entry:
+        return _Entry(
+            rule=rule,
+            compiled=compile_match(rule.match, api_keys()),
+            stats=RuleStats(),
+            dosage=DosageState(activated_at=self._clock()),
+        )
+
+    def _next_id(self) -> str:
+        while True:
+            candidate = f"r{next(self._ids)}"
+            if candidate not in self._entries:
+                return candidate
+
+
+def _as_rule(rule: FaultRule | Mapping[str, Any]) -> FaultRule:
+    return rule if isinstance(rule, FaultRule) else FaultRule.model_validate(rule)
+
+
+def _id(rule: FaultRule) -> str:
+    assert rule.id is not None
+    return rule.id
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _ms_to_s(value: int | None) -> float | None:
+    return None if value is None else value / 1000.0
+
+
+def _decision_for(
+    action: Any, rule_id: str | None, rng: random.Random, on_applied: Callable[[], None]
+) -> Decision:
+    """The Decision that carries out one action; delays are drawn here, once per request."""
+    if isinstance(action, ErrorAction):
+        return Decision(
+            ActionKind.ERROR, rule_id, error_code=action.error_code, on_applied=on_applied
+        )
+    if isinstance(action, ErrorAfterForwardAction):
+        return Decision(
+            ActionKind.ERROR_AFTER_FORWARD,
+            rule_id,
+            error_code=action.error_code,
+            on_applied=on_applied,
+        )
+    if isinstance(action, DropRequestAction):
+        return Decision(
+            ActionKind.DROP_REQUEST,
+            rule_id,
+            close_after_s=_ms_to_s(action.close_after_ms),
+            on_applied=on_applied,
+        )
+    if isinstance(action, DropResponseAction):
+        return Decision(
+            ActionKind.DROP_RESPONSE,
+            rule_id,
+            close_after_s=_ms_to_s(action.close_after_ms),
+            on_applied=on_applied,
+        )
+    if isinstance(action, DelayAction):
+        delay_ms = draw_delay_ms(rng, action.fixed_ms, action.jitter_ms, action.distribution)
+        return Decision(
+            ActionKind.DELAY,
+            rule_id,
+            side=action.side,
+            delay_s=delay_ms / 1000.0,
+            on_applied=on_applied,
+        )
+    if isinstance(action, CloseAction):
+        return Decision(
+            ActionKind.CLOSE,
+            rule_id,
+            close_when=action.when,
+            close_mode=action.mode,
+            on_applied=on_applied,
+        )
+    if isinstance(action, ThrottleAction):
+        return Decision(
+            ActionKind.THROTTLE,
+            rule_id,
+            throttle_bytes_per_s=action.bytes_per_s,
+            on_applied=on_applied,
+        )
+    raise TypeError(f"no decision for action {action!r}")

@@ -1,0 +1,200 @@
+"""Does one request match one rule?
+
+The data plane asks this for every request on every connection, so the check runs in cost order:
+header facts first (API key, version, broker, connection, client id), the decoded body last and
+only when the rule names a body field *and* everything else already matched. A rule that
+matches on the API key alone therefore never makes the data plane decode a Produce or Fetch
+frame.
+
+Body fields live in different places depending on the API and version (OffsetFetch v8+ batches
+groups, LeaveGroup v3+ batches members, FindCoordinator v4+ batches keys). `BODY_FIELDS` is the
+one table that says where; a batched request matches when any of its entries matches, because a
+fault aimed at "group g1" should hit the request that carries g1 even if it also carries g2.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from faults.decision import RequestView
+
+if TYPE_CHECKING:
+    from faults.model import Match
+
+# A path into a decoded body: keys of nested dicts, "*" = every element of a list.
+Path = tuple[str, ...]
+
+# The logical fields a rule can match in a request body -> API name -> where the value lives.
+# Field names are the codec's snake_case names of the Kafka message specs.
+BODY_FIELDS: dict[str, dict[str, tuple[Path, ...]]] = {
+    "group_id": {
+        "JoinGroup": (("group_id",),),
+        "SyncGroup": (("group_id",),),
+        "Heartbeat": (("group_id",),),
+        "LeaveGroup": (("group_id",),),
+        "OffsetCommit": (("group_id",),),
+        "OffsetFetch": (("group_id",), ("groups", "*", "group_id")),
+        "OffsetDelete": (("group_id",),),
+        "TxnOffsetCommit": (("group_id",),),
+        "AddOffsetsToTxn": (("group_id",),),
+        "DescribeGroups": (("groups", "*"),),
+        "DeleteGroups": (("groups_names", "*"),),
+        # FindCoordinator is special-cased below: its keys are group ids only for key_type 0.
+        "FindCoordinator": (("key",), ("coordinator_keys", "*")),
+        "ConsumerGroupHeartbeat": (("group_id",),),
+        "ConsumerGroupDescribe": (("group_ids", "*"),),
+        "ShareGroupHeartbeat": (("group_id",),),
+        "ShareGroupDescribe": (("group_ids", "*"),),
+        "ShareFetch": (("group_id",),),
+        "ShareAcknowledge": (("group_id",),),
+    },
+    "member_id": {
+        "JoinGroup": (("member_id",),),
+        "SyncGroup": (("member_id",),),
+        "Heartbeat": (("member_id",),),
+        "LeaveGroup": (("member_id",), ("members", "*", "member_id")),
+        "OffsetCommit": (("member_id",),),
+        "OffsetFetch": (("groups", "*", "member_id"),),
+        "TxnOffsetCommit": (("member_id",),),
+        "ConsumerGroupHeartbeat": (("member_id",),),
+        "ShareGroupHeartbeat": (("member_id",),),
+        "ShareFetch": (("member_id",),),
+        "ShareAcknowledge": (("member_id",),),
+    },
+    "group_instance_id": {
+        "JoinGroup": (("group_instance_id",),),
+        "SyncGroup": (("group_instance_id",),),
+        "Heartbeat": (("group_instance_id",),),
+        "LeaveGroup": (("members", "*", "group_instance_id"),),
+        "OffsetCommit": (("group_instance_id",),),
+        "TxnOffsetCommit": (("group_instance_id",),),
+        "ConsumerGroupHeartbeat": (("instance_id",),),
+    },
+    "generation_id": {
+        "SyncGroup": (("generation_id",),),
+        "Heartbeat": (("generation_id",),),
+        # Since KIP-848 the same field carries the member epoch for consumer-protocol groups.
+        "OffsetCommit": (("generation_id_or_member_epoch",),),
+        "TxnOffsetCommit": (("generation_id",),),
+    },
+    "member_epoch": {
+        "ConsumerGroupHeartbeat": (("member_epoch",),),
+        "ShareGroupHeartbeat": (("member_epoch",),),
+        "OffsetCommit": (("generation_id_or_member_epoch",),),
+        "OffsetFetch": (("groups", "*", "member_epoch"),),
+    },
+}
+
+# FindCoordinator key types whose keys are consumer group ids (absent before v1 = group).
+_GROUP_KEY_TYPE = 0
+
+
+def apis_carrying(field_name: str) -> list[str]:
+    """API names whose requests carry `field_name`, sorted for error messages."""
+    return sorted(BODY_FIELDS[field_name])
+
+
+def _walk(node: Any, path: Path) -> Iterator[Any]:
+    """Every value at `path` in a decoded body; absent keys and null arrays yield nothing."""
+    if not path:
+        yield node
+        return
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(node, list | tuple):
+            for item in node:
+                yield from _walk(item, rest)
+        return
+    if isinstance(node, Mapping) and head in node:
+        yield from _walk(node[head], rest)
+
+
+def body_values(body: Mapping[str, Any], api_name: str, field_name: str) -> Iterator[Any]:
+    """The values of one logical field in one request body (several for batched requests)."""
+    paths = BODY_FIELDS[field_name].get(api_name, ())
+    if api_name == "FindCoordinator" and body.get("key_type", _GROUP_KEY_TYPE) != _GROUP_KEY_TYPE:
+        return
+    for path in paths:
+        yield from _walk(body, path)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMatch:
+    """A `Match` turned into the cheapest form to test: sets, a compiled regex, and the body
+    fields to compare, resolved once when the rule is stored rather than per request."""
+
+    api_keys: frozenset[int] | None
+    api_names: Mapping[int, str]
+    versions: frozenset[int] | None
+    broker: int | None
+    connection: int | None
+    client_id_glob: str | None
+    client_id_regex: re.Pattern[str] | None
+    body_fields: tuple[tuple[str, object], ...]
+
+    def matches(self, view: RequestView) -> bool:
+        if self.api_keys is not None and view.api_key not in self.api_keys:
+            return False
+        if self.versions is not None and view.api_version not in self.versions:
+            return False
+        if self.broker is not None and view.broker_node != self.broker:
+            return False
+        if self.connection is not None and view.connection_id != self.connection:
+            return False
+        if self.client_id_glob is not None or self.client_id_regex is not None:
+            client_id = view.client_id or ""
+            if self.client_id_glob is not None and not fnmatch.fnmatchcase(
+                client_id, self.client_id_glob
+            ):
+                return False
+            if self.client_id_regex is not None and not self.client_id_regex.search(client_id):
+                return False
+        if not self.body_fields:
+            return True
+        return self._body_matches(view)
+
+    def _body_matches(self, view: RequestView) -> bool:
+        api_name = self.api_names.get(view.api_key)
+        if api_name is None:
+            return False
+        body = view.body()
+        if body is None:
+            return False
+        for field_name, wanted in self.body_fields:
+            if not any(_same(value, wanted) for value in body_values(body, api_name, field_name)):
+                return False
+        return True
+
+
+def _same(value: object, wanted: object) -> bool:
+    # bool is an int in Python; a decoded flag must never equal a generation id of 1.
+    return type(value) is type(wanted) and value == wanted
+
+
+def compile_match(match: Match, api_key_of: Mapping[str, int]) -> CompiledMatch:
+    """Resolve a validated `Match` against the codec's API keys.
+
+    When a body field is set but no API is listed, the rule is restricted to the APIs that carry
+    all its body fields, so that it never decodes requests that could not match anyway.
+    """
+    body_fields = match.body_fields()
+    names: list[str] | None = list(match.apis) if match.apis is not None else None
+    if names is None and body_fields:
+        candidates = [set(BODY_FIELDS[f]) for f, _ in body_fields]
+        names = sorted(set.intersection(*candidates))
+    carrying = names if names is not None else []
+    api_names = {api_key_of[name]: name for name in carrying if name in api_key_of}
+    return CompiledMatch(
+        api_keys=frozenset(api_names) if names is not None else None,
+        api_names=api_names,
+        versions=frozenset(match.versions) if match.versions is not None else None,
+        broker=match.broker,
+        connection=match.connection,
+        client_id_glob=match.client_id,
+        client_id_regex=re.compile(match.client_id_regex) if match.client_id_regex else None,
+        body_fields=tuple(body_fields),
+    )
