@@ -284,37 +284,55 @@ def decode_body_prefix(
 # --- standalone specs and common structs -----------------------------------------------------
 
 
-def _named_spec(name: str) -> tuple[schema.Message, str | None]:
+def _find_struct(spec: schema.Message, struct_name: str) -> tuple[schema.F, ...] | None:
+    """Fields of a struct type declared anywhere in a spec (common or inline)."""
+    if struct_name in spec.structs:
+        return spec.structs[struct_name].fields
+    todo = list(spec.fields) + [f for c in spec.structs.values() for f in c.fields]
+    while todo:
+        f = todo.pop(0)
+        if f.fields is not None:
+            if f.type.removeprefix("[]") == struct_name:
+                return f.fields
+            todo.extend(f.fields)
+    return None
+
+
+def _named_spec(name: str) -> tuple[schema.Message, tuple[schema.F, ...]]:
     if name in schema.MESSAGES:
-        return schema.MESSAGES[name], None
+        spec = schema.MESSAGES[name]
+        return spec, spec.fields
     if "." in name:
         spec_name, struct_name = name.split(".", 1)
-        spec = schema.MESSAGES.get(spec_name)
-        if spec is not None and struct_name in spec.structs:
-            return spec, struct_name
-    matches = [(s, name) for s in schema.MESSAGES.values() if name in s.structs]
+        spec_or_none = schema.MESSAGES.get(spec_name)
+        if spec_or_none is not None:
+            fields = _find_struct(spec_or_none, struct_name)
+            if fields is not None:
+                return spec_or_none, fields
+    matches = [(s, s.structs[name].fields) for s in schema.MESSAGES.values()
+               if name in s.structs]
     if len(matches) == 1:
         return matches[0]
     known = sorted(n for n, s in schema.MESSAGES.items() if s.kind in ("data", "header"))
     hint = "ambiguous common struct; use 'Spec.Struct'" if matches else "unknown name"
-    raise UnknownApiError(f"{hint}: {name!r} (standalone specs: {', '.join(known)})")
+    raise UnknownApiError(f"{hint}: {name!r} (standalone specs: {', '.join(known)}; "
+                          "or 'Spec.Struct' for a struct inside a spec)")
 
 
 @cache
 def _named_codec(name: str, version: int) -> _Codec:
-    spec, struct_name = _named_spec(name)
+    spec, fields = _named_spec(name)
     if not _in(version, spec.valid):
         raise UnknownApiError(f"{name} has no version {version} (valid {spec.valid[0]}-"
                               f"{spec.valid[1]})", api_version=version)
-    builder = _Builder(spec, version)
-    fields = spec.fields if struct_name is None else spec.structs[struct_name].fields
-    return _Codec(builder.struct(fields), spec.api_key, version, name)
+    return _Codec(_Builder(spec, version).struct(fields), spec.api_key, version, name)
 
 
 def decode_named(name: str, version: int, data: bytes | bytearray | memoryview,
                  *, exact: bool = True) -> dict[str, Any]:
     """Decode a spec by its name (e.g. "ConsumerProtocolSubscription", "RequestHeader") or a
-    common struct ("FetchResponse.EpochEndOffset", or just the struct name when unique).
+    struct inside a spec ("FetchResponse.EpochEndOffset"; a common struct's bare name works
+    when it is unique across specs).
 
     ``exact=False`` ignores trailing bytes, as Kafka does for consumer-protocol payloads
     written by a newer client.
