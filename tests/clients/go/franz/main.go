@@ -1,0 +1,186 @@
+// Command franz is the consumer harness for github.com/twmb/franz-go's kgo group consumer,
+// classic protocol or KIP-848 (--protocol consumer, via kgo.ServerSideBalancer).
+//
+// franz-go exposes the whole group lifecycle as callbacks (assigned, revoked, lost, auto
+// commit results), so every event here comes from the library itself rather than from
+// inference. Contract: tests/clients/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-chaos-proxy/tests/clients/go/internal/harness"
+)
+
+const library = "github.com/twmb/franz-go"
+
+func main() {
+	f := harness.ParseFlags()
+	em := harness.NewEmitter("franz-go")
+	defer em.GuardPanic()
+	em.Emit("started", map[string]any{
+		"library": library, "version": harness.ModuleVersion(library), "protocol": f.Protocol,
+	})
+
+	run := harness.NewRun(f.MaxRuntimeS)
+	cl, err := kgo.NewClient(options(f, em)...)
+	if err != nil {
+		em.Error(err, "NewClient")
+		em.Exited("returned_error", err)
+		os.Exit(1)
+	}
+
+	how, exitErr := poll(run, cl, f.Commit == "manual", em)
+	// Close leaves the group (and, with auto-commit, commits what was consumed first).
+	if closeErr := harness.CloseWithin(func() error { cl.Close(); return nil }); closeErr != nil {
+		em.Error(closeErr, "Close")
+	}
+	if run.Stopped() {
+		how, exitErr = run.Reason(), nil
+	}
+	em.Exited(how, exitErr)
+}
+
+func options(f harness.Flags, em *harness.Emitter) []kgo.Opt {
+	membership := func(cl *kgo.Client) (any, any) {
+		member, gen := cl.GroupMetadata()
+		if member == "" {
+			return nil, nil
+		}
+		return member, gen
+	}
+	lifecycle := func(event string) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
+			member, gen := membership(cl)
+			em.Emit(event, map[string]any{
+				"partitions": harness.Partitions(parts), "generation": gen, "member_id": member,
+			})
+		}
+	}
+	reset := kgo.NewOffset().AtEnd()
+	if f.FromBeginning {
+		reset = kgo.NewOffset().AtStart()
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(f.Bootstrap),
+		kgo.ClientID(f.ClientID),
+		kgo.ConsumerGroup(f.Group),
+		kgo.ConsumeTopics(f.Topic),
+		kgo.ConsumeResetOffset(reset),
+		kgo.SessionTimeout(f.SessionTimeout()),
+		kgo.HeartbeatInterval(f.HeartbeatInterval()),
+		kgo.RebalanceTimeout(f.RebalanceTimeout()),
+		kgo.OnPartitionsAssigned(lifecycle("assigned")),
+		kgo.OnPartitionsRevoked(lifecycle("revoked")),
+		kgo.OnPartitionsLost(lifecycle("lost")),
+		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, func() string {
+			return "[franz-go] " + time.Now().Format(time.StampMicro) + " "
+		})),
+	}
+	if f.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(f.InstanceID))
+	}
+	if f.Protocol == "consumer" {
+		// KIP-848. franz-go falls back to classic by itself when the broker lacks
+		// ConsumerGroupHeartbeat v1 (Kafka < 4.0); the broker-side group type tells which ran.
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	if f.Commit == "manual" {
+		opts = append(opts, kgo.DisableAutoCommit())
+	} else {
+		opts = append(opts, kgo.AutoCommitCallback(
+			func(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				emitCommitResult(em, req, resp, err)
+			}))
+	}
+	return opts
+}
+
+// emitCommitResult reports one auto-commit: the request-level error, or else the first
+// partition-level error code the broker returned.
+func emitCommitResult(em *harness.Emitter, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	offsets := map[string]map[string]int64{}
+	for _, t := range req.Topics {
+		offsets[t.Topic] = map[string]int64{}
+		for _, p := range t.Partitions {
+			offsets[t.Topic][fmt.Sprint(p.Partition)] = p.Offset
+		}
+	}
+	if err == nil && resp != nil {
+	found:
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
+					err = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, perr)
+					break found
+				}
+			}
+		}
+	}
+	var errText any
+	if err != nil {
+		errText = err.Error()
+	}
+	em.Emit("commit", map[string]any{"ok": err == nil, "error": errText, "offsets": offsets})
+}
+
+// poll is the usual PollFetches loop. It returns how the loop ended when the library (not
+// a signal or the runtime limit) ended it.
+func poll(run *harness.Run, cl *kgo.Client, manual bool, em *harness.Emitter) (string, error) {
+	for {
+		fetches := cl.PollFetches(run.Ctx)
+		if fetches.IsClientClosed() {
+			return "returned_error", kgo.ErrClientClosed
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if run.Stopped() && errors.Is(err, context.Canceled) {
+				return // our own shutdown, not a library report
+			}
+			em.Emit("error", map[string]any{
+				"error": err.Error(), "source": "PollFetches", "topic": topic, "partition": partition,
+			})
+		})
+		var batch []*kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) {
+			em.Emit("record", map[string]any{"topic": r.Topic, "partition": r.Partition, "offset": r.Offset})
+			batch = append(batch, r)
+		})
+		if manual && len(batch) > 0 {
+			commit(cl, batch, em)
+		}
+		if run.Stopped() {
+			return "", nil
+		}
+	}
+}
+
+// commit commits one poll batch. It uses its own deadline rather than the run context so a
+// SIGTERM arriving mid-commit lets the commit finish, as a graceful consumer would.
+func commit(cl *kgo.Client, batch []*kgo.Record, em *harness.Emitter) {
+	offsets := map[string]map[string]int64{}
+	for _, r := range batch {
+		if offsets[r.Topic] == nil {
+			offsets[r.Topic] = map[string]int64{}
+		}
+		key := fmt.Sprint(r.Partition)
+		if next := r.Offset + 1; next > offsets[r.Topic][key] {
+			offsets[r.Topic][key] = next
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), harness.CloseTimeout)
+	defer cancel()
+	err := cl.CommitRecords(ctx, batch...)
+	var errText any
+	if err != nil {
+		errText = err.Error()
+	}
+	em.Emit("commit", map[string]any{"ok": err == nil, "error": errText, "offsets": offsets})
+}

@@ -1,0 +1,267 @@
+// Package harness is the part of the consumer-harness contract (tests/clients/README.md)
+// that does not depend on the client library: the command-line flags, the JSON-lines event
+// stream on stdout, and the run context that ends on SIGTERM/SIGINT or --max-runtime-s.
+//
+// Every Go harness uses it so that the three libraries are driven and reported identically;
+// only the library calls differ between sarama/, kafkago/ and franz/.
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Flags are the contract's command-line options, identical for every language.
+type Flags struct {
+	Bootstrap           string
+	Topic               string
+	Group               string
+	ClientID            string
+	SessionTimeoutMs    int
+	HeartbeatIntervalMs int
+	RebalanceTimeoutMs  int
+	Commit              string // "auto" or "manual"
+	InstanceID          string // empty: dynamic membership
+	Protocol            string // "classic" or "consumer" (KIP-848)
+	MaxRuntimeS         float64
+	ReturnErrors        bool
+	FromBeginning       bool
+}
+
+// SessionTimeout and friends convert the millisecond flags for library configs.
+func (f Flags) SessionTimeout() time.Duration {
+	return time.Duration(f.SessionTimeoutMs) * time.Millisecond
+}
+
+// HeartbeatInterval is --heartbeat-interval-ms as a duration.
+func (f Flags) HeartbeatInterval() time.Duration {
+	return time.Duration(f.HeartbeatIntervalMs) * time.Millisecond
+}
+
+// RebalanceTimeout is --rebalance-timeout-ms as a duration.
+func (f Flags) RebalanceTimeout() time.Duration {
+	return time.Duration(f.RebalanceTimeoutMs) * time.Millisecond
+}
+
+// ParseFlags reads os.Args; a usage error exits with status 2 before any event is emitted,
+// because a harness started with bad flags is a bug in the caller, not a library outcome.
+func ParseFlags() Flags {
+	var f Flags
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	fs.StringVar(&f.Bootstrap, "bootstrap", "", "HOST:PORT of a broker (or the proxy)")
+	fs.StringVar(&f.Topic, "topic", "", "topic to consume")
+	fs.StringVar(&f.Group, "group", "", "consumer group id")
+	fs.StringVar(&f.ClientID, "client-id", "", "client.id sent to the broker")
+	fs.IntVar(&f.SessionTimeoutMs, "session-timeout-ms", 6000, "session timeout")
+	fs.IntVar(&f.HeartbeatIntervalMs, "heartbeat-interval-ms", 1000, "heartbeat interval")
+	fs.IntVar(&f.RebalanceTimeoutMs, "rebalance-timeout-ms", 10000, "rebalance timeout")
+	fs.StringVar(&f.Commit, "commit", "auto", "auto|manual")
+	fs.StringVar(&f.InstanceID, "instance-id", "", "group.instance.id (static membership)")
+	fs.StringVar(&f.Protocol, "protocol", "classic", "classic|consumer (KIP-848)")
+	fs.Float64Var(&f.MaxRuntimeS, "max-runtime-s", 60, "stop after this many seconds")
+	returnErrors := fs.String("return-errors", "true", "sarama Consumer.Return.Errors (true|false)")
+	fromBeginning := fs.String("from-beginning", "true", "auto.offset.reset=earliest (true|false)")
+	_ = fs.Parse(os.Args[1:])
+
+	f.ReturnErrors = parseBool(fs, "return-errors", *returnErrors)
+	f.FromBeginning = parseBool(fs, "from-beginning", *fromBeginning)
+	for name, val := range map[string]string{
+		"bootstrap": f.Bootstrap, "topic": f.Topic, "group": f.Group, "client-id": f.ClientID,
+	} {
+		if val == "" {
+			usageError(fs, "--%s is required", name)
+		}
+	}
+	if f.Commit != "auto" && f.Commit != "manual" {
+		usageError(fs, "--commit must be auto or manual, got %q", f.Commit)
+	}
+	if f.Protocol != "classic" && f.Protocol != "consumer" {
+		usageError(fs, "--protocol must be classic or consumer, got %q", f.Protocol)
+	}
+	if f.MaxRuntimeS <= 0 {
+		usageError(fs, "--max-runtime-s must be > 0")
+	}
+	return f
+}
+
+func parseBool(fs *flag.FlagSet, name, val string) bool {
+	switch val {
+	case "true", "1", "yes":
+		return true
+	case "false", "0", "no":
+		return false
+	}
+	usageError(fs, "--%s must be true or false, got %q", name, val)
+	return false
+}
+
+func usageError(fs *flag.FlagSet, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	fs.Usage()
+	os.Exit(2)
+}
+
+// Emitter writes one JSON object per line to stdout. Each line is a single write on an
+// unbuffered file, so a reader sees whole events even if the process dies right after.
+type Emitter struct {
+	client string
+	mu     sync.Mutex
+}
+
+// NewEmitter tags every event with the harness name ("sarama", "kafka-go", "franz-go").
+func NewEmitter(client string) *Emitter { return &Emitter{client: client} }
+
+// Emit writes {"ts", "client", "event", ...fields}.
+func (e *Emitter) Emit(event string, fields map[string]any) {
+	obj := make(map[string]any, len(fields)+3)
+	for k, v := range fields {
+		obj[k] = v
+	}
+	obj["ts"] = float64(time.Now().UnixNano()) / 1e9
+	obj["client"] = e.client
+	obj["event"] = event
+	line, err := json.Marshal(obj)
+	if err != nil {
+		// Only reachable through a harness bug (an unencodable field); say so in-band.
+		line, _ = json.Marshal(map[string]any{
+			"ts": obj["ts"], "client": e.client, "event": "error",
+			"error": "harness could not encode event " + event + ": " + err.Error(), "source": "harness",
+		})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, _ = os.Stdout.Write(append(line, '\n'))
+}
+
+// Error emits an `error` event; a nil error is ignored so call sites stay short.
+func (e *Emitter) Error(err error, source string) {
+	if err == nil {
+		return
+	}
+	e.Emit("error", map[string]any{"error": err.Error(), "source": source})
+}
+
+// Exited emits the final event. how is one of returned_nil, returned_error, crashed,
+// killed, max_runtime.
+func (e *Emitter) Exited(how string, err error) {
+	var msg any
+	if err != nil {
+		msg = err.Error()
+	}
+	e.Emit("exited", map[string]any{"how": how, "error": msg})
+}
+
+// Partitions renders a topic -> partitions map as the contract's {"topic": [0, 1]} with
+// sorted partition lists, so that outputs are comparable across runs and languages.
+func Partitions(m map[string][]int32) map[string][]int32 {
+	out := make(map[string][]int32, len(m))
+	for t, ps := range m {
+		cp := append([]int32{}, ps...)
+		sort.Slice(cp, func(i, j int) bool { return cp[i] < cp[j] })
+		out[t] = cp
+	}
+	return out
+}
+
+// ModuleVersion is the version of a dependency compiled into this binary, read from the
+// build info so that the "started" event always names what actually ran.
+func ModuleVersion(path string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == path {
+			if dep.Replace != nil {
+				return dep.Replace.Version
+			}
+			return dep.Version
+		}
+	}
+	return "unknown"
+}
+
+// Run is the context a harness consumes under. It is cancelled by SIGTERM/SIGINT or when
+// --max-runtime-s elapses; Reason says which, for the `exited` event.
+type Run struct {
+	Ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	reason string
+}
+
+// NewRun installs the signal handlers and the runtime limit.
+func NewRun(maxRuntimeS float64) *Run {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Run{Ctx: ctx, cancel: cancel}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	limit := time.NewTimer(time.Duration(maxRuntimeS * float64(time.Second)))
+	go func() {
+		select {
+		case <-sigs:
+			r.Stop("killed")
+		case <-limit.C:
+			r.Stop("max_runtime")
+		case <-ctx.Done():
+		}
+		limit.Stop()
+	}()
+	return r
+}
+
+// Stop cancels the run; the first reason given wins.
+func (r *Run) Stop(reason string) {
+	r.mu.Lock()
+	if r.reason == "" {
+		r.reason = reason
+	}
+	r.mu.Unlock()
+	r.cancel()
+}
+
+// Reason is "killed", "max_runtime", or "" while the run is live or ended by the library.
+func (r *Run) Reason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reason
+}
+
+// Stopped reports whether a signal or the runtime limit ended the run.
+func (r *Run) Stopped() bool { return r.Ctx.Err() != nil }
+
+// CloseTimeout bounds a library's Close: under injected faults a graceful close can hang
+// on a coordinator that never answers, and a harness must still end and say so.
+const CloseTimeout = 20 * time.Second
+
+// CloseWithin runs closeFn and waits at most CloseTimeout for it.
+func CloseWithin(closeFn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- closeFn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(CloseTimeout):
+		return fmt.Errorf("close did not finish within %s", CloseTimeout)
+	}
+}
+
+// GuardPanic turns a panic on the calling goroutine into `exited how=crashed` (exit status
+// 3). Use as `defer em.GuardPanic()` in main. A panic on a library goroutine cannot be
+// recovered here: the process dies with status 2 and no `exited` event, which the runner
+// reads as a crash too.
+func (e *Emitter) GuardPanic() {
+	if r := recover(); r != nil {
+		e.Exited("crashed", fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
+		os.Exit(3)
+	}
+}
