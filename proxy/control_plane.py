@@ -10,10 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
 
 from faults.decision import PASS, Decision, FaultDecider, RequestView
+from proxy import metrics
+from proxy.events import EventLog
 from proxy.exchange import ExchangeObserver
+from proxy.groups import GroupStateModel
+from proxy.observers import BrokerErrorMetrics, GroupMetrics
+
+if TYPE_CHECKING:
+    from faults.engine import FaultEngine
+    from faults.model import FaultRule
+    from proxy.admin import AdminServer
+
+_log = structlog.get_logger(__name__)
 
 
 class ProxyInfo(Protocol):
@@ -34,6 +47,8 @@ class ControlPlaneOptions:
     event_buffer_size: int = 10_000
     metrics_client_ids: bool = False
     seed: int | None = None
+    max_groups: int = 1_000
+    max_members_per_group: int = 1_000
 
 
 class _NoFaults:
@@ -47,13 +62,67 @@ class ControlPlane:
     decider: FaultDecider = field(default_factory=_NoFaults)
     observers: list[ExchangeObserver] = field(default_factory=list)
     admin_url: str | None = None
+    engine: FaultEngine | None = None
+    events: EventLog | None = None
+    groups: GroupStateModel | None = None
+    _admin: AdminServer | None = field(default=None, repr=False)
 
     async def start(self, proxy: ProxyInfo) -> None:
         """Start the admin HTTP server (if configured) on the running event loop."""
+        if self.options.admin_port is None or self._admin is not None:
+            return
+        from proxy.admin import AdminContext, AdminServer, create_app
+
+        assert self.engine is not None and self.events is not None and self.groups is not None
+        ctx = AdminContext(
+            engine=self.engine,
+            events=self.events,
+            groups=self.groups,
+            proxy=proxy,
+            token=self.options.admin_token,
+        )
+        server = AdminServer(create_app(ctx), self.options.admin_host, self.options.admin_port)
+        await server.start()
+        self._admin = server
+        self.admin_url = server.url
+        _log.info("admin API listening", url=self.admin_url)
 
     async def stop(self) -> None:
         """Stop the admin HTTP server and flush the event log."""
+        if self.events is not None:
+            self.events.close_subscribers()  # live streams end, so the server can stop at once
+        if self._admin is not None:
+            await self._admin.stop()
+            self._admin = None
+        if self.events is not None:
+            self.events.close()
+
+
+def _count_injection(rule: FaultRule, decision: Decision) -> None:
+    metrics.faults_injected_total.labels(rule.id or "?", str(decision.action)).inc()
 
 
 def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
-    return ControlPlane(options=options)
+    """Build the engine (with the rule file's rules) and the observers; nothing runs yet."""
+    from faults.engine import FaultEngine
+
+    engine = FaultEngine(seed=options.seed)
+    if options.faults_file is not None:
+        from faults.loader import load_rules_file
+
+        engine.load(load_rules_file(options.faults_file))
+    engine.on_injected.append(_count_injection)
+
+    events = EventLog(capacity=options.event_buffer_size, path=options.event_log_path)
+    groups = GroupStateModel(
+        max_groups=options.max_groups, max_members=options.max_members_per_group
+    )
+    groups.listeners.append(GroupMetrics())
+    return ControlPlane(
+        options=options,
+        decider=engine,
+        observers=[events, groups, BrokerErrorMetrics()],
+        engine=engine,
+        events=events,
+        groups=groups,
+    )

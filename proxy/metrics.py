@@ -93,3 +93,14 @@ client_requests_total = Counter(
     ["client_id"],
     registry=REGISTRY,
 )
+event_subscriber_drops_total = Counter(
+    "kcp_event_subscriber_drops_total",
+    "Events a live event-stream subscriber lost because it read too slowly.",
+    registry=REGISTRY,
+)
+group_state_evictions_total = Counter(
+    "kcp_group_state_evictions_total",
+    "Groups or members dropped from the group-state model to keep it bounded, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,55 @@
+"""Build the admin FastAPI application around an `AdminContext`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from proxy.admin import errors
+from proxy.admin.auth import OPEN_PATHS, BearerAuthMiddleware
+from proxy.admin.context import AdminContext
+from proxy.admin.routes import events, faults, groups, system
+
+DESCRIPTION = (
+    "Manage fault rules, inspect consumer groups and the coordination event log of a "
+    "running kafka-chaos-proxy, and scrape its metrics."
+)
+
+
+def create_app(ctx: AdminContext) -> FastAPI:
+    app = FastAPI(
+        title="kafka-chaos-proxy admin API",
+        version="1",
+        description=DESCRIPTION,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (faults, groups, events, system):
+        app.include_router(module.router)
+    if ctx.token:
+        app.add_middleware(BearerAuthMiddleware, token=ctx.token)
+        _document_bearer(app)
+    return app
+
+
+def _document_bearer(app: FastAPI) -> None:
+    """Say in the OpenAPI document that every operation but the open ones needs the token."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+        }
+        schema["security"] = [{"bearer": []}]
+        for path in OPEN_PATHS:
+            for operation in schema.get("paths", {}).get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

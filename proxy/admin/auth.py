@@ -1,0 +1,50 @@
+"""Optional bearer-token check for every admin route but /healthz.
+
+A plain ASGI middleware rather than a FastAPI dependency so that the generated documents
+(/openapi.json, /docs) are behind the same check as the routes they describe, and so that the
+check happens before any body is read.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+class BearerAuthMiddleware:
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                given = value
+                break
+        if given and secrets.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing" if not given else "wrong"
+        body = json.dumps(
+            {"detail": f"{reason} bearer token: send 'Authorization: Bearer <admin token>'"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="kafka-chaos-proxy"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

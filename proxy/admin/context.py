@@ -1,0 +1,39 @@
+"""What the admin routes read and change, handed to them as one object.
+
+Routes get it from `request.app.state.ctx` rather than from globals so that tests can run many
+independent apps (and the schema fuzzer one of its own) in a single process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fastapi import Request
+
+from proxy.events import EventLog
+from proxy.groups import GroupStateModel
+
+if TYPE_CHECKING:
+    from faults.engine import FaultEngine
+
+
+class ProxyInfoLike(Protocol):
+    def list_connections(self) -> list[dict[str, Any]]: ...
+
+    def list_brokers(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class AdminContext:
+    engine: FaultEngine
+    events: EventLog
+    groups: GroupStateModel
+    proxy: ProxyInfoLike | None = None  # set when the data plane starts
+    token: str | None = None
+    stream_keepalive_s: float = 15.0
+
+
+def get_ctx(request: Request) -> AdminContext:
+    ctx: AdminContext = request.app.state.ctx
+    return ctx

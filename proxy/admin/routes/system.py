@@ -1,0 +1,54 @@
+"""The running proxy: connections, brokers, Prometheus metrics and health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy import metrics
+from proxy.admin.context import AdminContext, get_ctx
+from proxy.admin.schemas import Health
+
+router = APIRouter()
+
+Ctx = Annotated[AdminContext, Depends(get_ctx)]
+
+
+@router.get(
+    "/healthz", tags=["system"], summary="Liveness; never needs a token", response_model=Health
+)
+async def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/connections",
+    tags=["system"],
+    summary="Client connections open now",
+    response_model=list[dict[str, Any]],
+)
+async def connections(ctx: Ctx) -> list[dict[str, Any]]:
+    return ctx.proxy.list_connections() if ctx.proxy is not None else []
+
+
+@router.get(
+    "/brokers",
+    tags=["system"],
+    summary="Brokers known and the proxy listener of each",
+    response_model=list[dict[str, Any]],
+)
+async def brokers(ctx: Ctx) -> list[dict[str, Any]]:
+    return ctx.proxy.list_brokers() if ctx.proxy is not None else []
+
+
+@router.get(
+    "/metrics",
+    tags=["system"],
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def prometheus_metrics() -> Response:
+    return Response(content=generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,141 @@
+"""Response models of the admin API: they are what /openapi.json promises to clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from faults.model import Action, Dosage, Match
+
+TopicPartitions = dict[str, list[int]]
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Cleared(BaseModel):
+    removed: int = Field(description="How many rules were deleted.")
+
+
+class ApiError(BaseModel):
+    detail: str
+
+
+class OffsetEntry(BaseModel):
+    offset: int | None = None
+    error: str | None = None
+
+
+class EventMember(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    member_id: str | None = None
+    instance_id: str | None = None
+    subscription: list[str] | None = None
+
+
+class Event(BaseModel):
+    """One coordination request/response pair as the client experienced it."""
+
+    seq: int
+    time: str = Field(description="ISO-8601 UTC time the request arrived.")
+    ts: float = Field(description="The same instant as Unix seconds.")
+    connection: int | None = None
+    client_id: str | None = None
+    client_host: str | None = None
+    broker: int | None = None
+    api: str
+    api_key: int | None = None
+    version: int | None = None
+    correlation_id: int | None = None
+    group: str | None = None
+    member_id: str | None = None
+    instance_id: str | None = None
+    generation: int | None = Field(None, description="Generation id, or KIP-848 member epoch.")
+    protocol_type: str | None = None
+    protocols: list[str] | None = Field(None, description="JoinGroup: protocols offered.")
+    protocol: str | None = Field(None, description="Protocol (assignor) chosen.")
+    leader: str | None = None
+    subscription: list[str] | None = Field(None, description="Topics subscribed to.")
+    members: list[EventMember] | None = None
+    assignments: dict[str, TopicPartitions] | None = Field(
+        None, description="SyncGroup leader: member -> topic -> partitions."
+    )
+    assignment: TopicPartitions | None = Field(
+        None, description="This member's assignment as the response carried it."
+    )
+    offsets: dict[str, dict[str, OffsetEntry]] | None = Field(
+        None, description="topic -> partition -> offset and per-partition error."
+    )
+    coordinator: int | None = None
+    error: str | None = None
+    error_code: int | None = None
+    latency_ms: float | None = None
+    upstream_latency_ms: float | None = None
+    outcome: str | None = None
+    fault: dict[str, Any] | None = Field(None, description="{rule, action, ...} if a fault hit.")
+
+
+class RebalanceInfo(BaseModel):
+    generation: int | None = None
+    started_at: str | None = None
+    ended_at: str
+    duration_ms: float | None = None
+
+
+class GroupMember(BaseModel):
+    member_id: str
+    instance_id: str | None = None
+    client_id: str | None = None
+    client_host: str | None = None
+    connection: int | None = None
+    first_seen: str
+    last_seen: str
+    generation: int | None = None
+    subscription: list[str] | None = None
+    assignment: TopicPartitions | None = None
+    last_api: str | None = None
+
+
+class GroupSummary(BaseModel):
+    group_id: str
+    kind: str = Field(description="classic, consumer (KIP-848) or share.")
+    state: str = Field(description="unknown, rebalancing, stable or empty.")
+    protocol_type: str | None = None
+    protocol: str | None = None
+    generation: int | None = None
+    leader: str | None = None
+    coordinator: int | None = None
+    member_count: int
+    rebalance_count: int
+    rebalance_started_at: str | None = None
+    last_rebalance: RebalanceInfo | None = None
+    last_error: str | None = None
+    last_seen: str
+
+
+class GroupDetail(GroupSummary):
+    members: list[GroupMember]
+    assignment: dict[str, TopicPartitions] = Field(description="member -> topic -> partitions.")
+    offsets: dict[str, dict[str, int]] = Field(
+        description="Committed: topic -> partition -> offset."
+    )
+
+
+class RuleStats(BaseModel):
+    matched: int = Field(description="Requests the rule matched while enabled.")
+    injected: int = Field(description="Faults actually applied.")
+
+
+class RuleOut(BaseModel):
+    """A stored rule (its id always set) with its statistics; PUT accepts it back as is."""
+
+    id: str
+    description: str = ""
+    enabled: bool = True
+    match: Match
+    action: Action
+    dosage: Dosage
+    stats: RuleStats

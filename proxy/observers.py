@@ -1,0 +1,60 @@
+"""Prometheus glue for coordination traffic and group state.
+
+Counting lives apart from the event log and the group model so that each of those stays about
+one thing, and so that every label value that reaches Prometheus passes through one place that
+keeps cardinality bounded: API names come from the codec's fixed table, error names from
+Kafka's fixed list, and group labels exist only while the bounded group model holds the group
+(they are removed when it evicts or forgets one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from faults.decision import ActionKind
+from proxy import metrics
+from proxy.event_fields import all_errors, api_name, error_name
+from proxy.exchange import Exchange
+from proxy.groups import GroupState
+
+# Faults whose response the broker did not write: its error codes are the proxy's, not the
+# broker's, and are counted as injected by whoever synthesized them.
+_SYNTHESIZED = frozenset({ActionKind.ERROR, ActionKind.ERROR_AFTER_FORWARD})
+
+
+class BrokerErrorMetrics:
+    """ExchangeObserver: counts the error codes brokers returned for coordination APIs."""
+
+    def observe(self, exchange: Exchange) -> None:
+        if exchange.outcome != "ok" or exchange.decision.action in _SYNTHESIZED:
+            return
+        codes = all_errors(exchange.response_body)
+        if not codes:
+            return
+        api = api_name(exchange.api_key)
+        for code in codes:
+            metrics.broker_errors_total.labels(api, error_name(code)).inc()
+
+
+class GroupMetrics:
+    """GroupListener: keeps the per-group gauges and rebalance series in step with the model."""
+
+    def group_changed(self, group: GroupState) -> None:
+        if group.generation is not None:
+            metrics.group_generation.labels(group.group_id).set(group.generation)
+        metrics.group_members.labels(group.group_id).set(len(group.members))
+
+    def rebalance_completed(self, group: GroupState, duration_s: float | None) -> None:
+        metrics.group_rebalances_total.labels(group.group_id).inc()
+        if duration_s is not None:
+            metrics.group_rebalance_seconds.labels(group.group_id).observe(duration_s)
+
+    def group_removed(self, group_id: str) -> None:
+        for series in (
+            metrics.group_generation,
+            metrics.group_members,
+            metrics.group_rebalances_total,
+            metrics.group_rebalance_seconds,
+        ):
+            with contextlib.suppress(KeyError):  # never had that series
+                series.remove(group_id)
