@@ -26,7 +26,6 @@ from proxy.real_kafka.probe import metadata_brokers
 from proxy.real_kafka.versions import (
     DEFAULT_KAFKA_VERSION,
     SUPPORTED_VERSIONS,
-    Distribution,
     distribution,
 )
 
@@ -142,13 +141,6 @@ def _render_properties(
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 
-def _format_overrides(dist: Distribution) -> dict[str, str]:
-    """Per-version settings: 3.9 needs KIP-848 switched on explicitly."""
-    if dist.major >= 4:
-        return {}
-    return {"group.coordinator.rebalance.protocols": "classic,consumer"}
-
-
 class LocalKraftCluster:
     """One or three KRaft nodes run from the official jars; implements `NodeControl`."""
 
@@ -165,7 +157,7 @@ class LocalKraftCluster:
             raise ValueError("nodes must be between 1 and 9")
         self.dist = distribution(version or DEFAULT_KAFKA_VERSION)
         self.node_count = nodes
-        self.overrides = {**_format_overrides(self.dist), **(overrides or {})}
+        self.overrides = {**dict(self.dist.properties), **(overrides or {})}
         self.start_timeout_s = start_timeout_s
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kcp-kafka-"))
@@ -281,6 +273,7 @@ class LocalKraftCluster:
                 "-c",
                 str(node.config_path),
                 "--ignore-formatted",
+                *self.dist.format_args,
             ]
             running.append((node, procs.spawn(cmd, log_path=node.log_path, cwd=node.workdir)))
         deadline = time.monotonic() + _FORMAT_TIMEOUT_S

@@ -95,6 +95,13 @@ def _parse_brokers(body: bytes, version: int) -> list[BrokerInfo]:
     return brokers
 
 
+def api_versions(host: str, port: int, timeout_s: float = 5.0) -> dict[int, tuple[int, int]]:
+    """The (min, max) version the broker serves for each API key."""
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.settimeout(timeout_s)
+        return _api_ranges(_round_trip(sock, _request(_API_VERSIONS, 0, 1, b""), 1))
+
+
 def metadata_brokers(host: str, port: int, timeout_s: float = 5.0) -> list[BrokerInfo]:
     """Ask one bootstrap address for the live brokers; raises OSError if not serving yet."""
     with socket.create_connection((host, port), timeout=timeout_s) as sock:

@@ -29,6 +29,10 @@ class Distribution:
     artifacts: tuple[str, ...]
     log_config_resource: str
     log_config_property: str
+    #: Extra `StorageTool format` arguments (feature levels fixed at format time).
+    format_args: tuple[str, ...] = ()
+    #: server.properties entries this release needs for our tests' expectations.
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def major(self) -> int:
@@ -66,5 +70,8 @@ def distribution(version: str) -> Distribution:
             ),
             log_config_resource="log4j.properties",
             log_config_property="log4j.configuration",
+            # KIP-848 is a preview in 3.9: the coordinator serves the `consumer` protocol
+            # only with this switch (4.x has it on by default).
+            properties=(("group.coordinator.rebalance.protocols", "classic,consumer"),),
         )
     raise ValueError(f"unsupported Kafka version {version!r}: need 3.x (KRaft) or 4.x")
