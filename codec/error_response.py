@@ -162,8 +162,16 @@ def _is_error_message(field: F) -> bool:
 class _Builder:
     """Walks one response schema at one version, filling values from one request."""
 
-    def __init__(self, message: Message, api_key: int, version: int, error_code: int) -> None:
+    def __init__(
+        self,
+        message: Message,
+        api_key: int,
+        version: int,
+        error_code: int,
+        request: Mapping[str, Any],
+    ) -> None:
         self.message = message
+        self.request = request
         self.version = version
         self.error_code = error_code
         self.aliases = _ARRAY_ALIASES.get(api_key, {})
@@ -204,6 +212,20 @@ class _Builder:
                 return request[name]
         return _default(field, self.version)
 
+    def entry(self, top_level_array: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        """One entry of a top-level struct array, mirroring `request` (for adjustments)."""
+        field = next(f for f in self.message.fields if f.name == top_level_array)
+        children = _children(self.message, field)
+        assert children is not None
+        return self.struct(children, request)
+
+    def nullable(self, top_level_field: str) -> bool:
+        """Whether a top-level field may be null at this version."""
+        return any(
+            f.name == top_level_field and _in(f.nullable, self.version)
+            for f in self.message.fields
+        )
+
     def _request_array(self, field: F, request: Mapping[str, Any]) -> list[Any] | None:
         for name in (field.name, *self.aliases.get(field.name, ())):
             items = request.get(name)
@@ -234,32 +256,25 @@ def _set(body: dict[str, Any], **values: Any) -> None:
             body[key] = value
 
 
-def _nullable_now(api_key: int, version: int, name: str) -> bool:
-    for field in _message(api_key, version).fields:
-        if field.name == name:
-            return _in(field.nullable, version)
-    return False
-
-
-def _join_group(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _join_group(body: dict[str, Any], builder: _Builder) -> None:
     # The coordinator answers a failed join with no generation, no leader and no members; from
     # v7 protocol type/name are null, before that they cannot be and are empty.
     _set(body, generation_id=-1, leader="", members=[], skip_assignment=False)
     for name in ("protocol_type", "protocol_name"):
-        _set(body, **{name: None if _nullable_now(11, version, name) else ""})
+        _set(body, **{name: None if builder.nullable(name) else ""})
 
 
-def _sync_group(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _sync_group(body: dict[str, Any], builder: _Builder) -> None:
     _set(body, assignment=b"", protocol_type=None, protocol_name=None)
 
 
-def _find_coordinator(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _find_coordinator(body: dict[str, Any], builder: _Builder) -> None:
     _set(body, **_NO_COORDINATOR)
     for coordinator in body.get("coordinators", []):
         coordinator.update(_NO_COORDINATOR)
 
 
-def _offset_fetch(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _offset_fetch(body: dict[str, Any], builder: _Builder) -> None:
     # "No committed offset" in every partition, as the broker writes it next to an error.
     topics = list(body.get("topics", []))
     for group in body.get("groups", []):
@@ -269,43 +284,65 @@ def _offset_fetch(body: dict[str, Any], version: int, request: Mapping[str, Any]
             _set(partition, committed_offset=-1, committed_leader_epoch=-1, metadata="")
 
 
-def _consumer_group_heartbeat(
-    body: dict[str, Any], version: int, request: Mapping[str, Any]
-) -> None:
+def _group_heartbeat(body: dict[str, Any], builder: _Builder) -> None:
+    # KIP-848 style heartbeats (consumer and share groups): the member keeps its id but has no
+    # epoch and no assignment until it heartbeats successfully again.
     _set(body, member_epoch=-1, heartbeat_interval_ms=0, assignment=None)
 
 
-def _describe_groups(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _describe_groups(body: dict[str, Any], builder: _Builder) -> None:
     for group in body.get("groups", []):
         _set(group, group_state="", protocol_type="", protocol_data="", members=[])
 
 
-def _metadata(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _metadata(body: dict[str, Any], builder: _Builder) -> None:
     _set(body, brokers=[], controller_id=-1, cluster_id=None)
     for topic in body.get("topics", []):
         _set(topic, partitions=[], is_internal=False)
 
 
-def _list_offsets(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _list_offsets(body: dict[str, Any], builder: _Builder) -> None:
     # "Unknown" timestamp and offset, not the request's query timestamp echoed back.
     for topic in body.get("topics", []):
         for partition in topic["partitions"]:
             _set(partition, timestamp=-1, offset=-1, leader_epoch=-1, old_style_offsets=[])
 
 
-def _produce(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _produce(body: dict[str, Any], builder: _Builder) -> None:
     for topic in body.get("responses", []):
         for partition in topic["partition_responses"]:
             _set(partition, base_offset=-1, log_append_time_ms=-1, log_start_offset=-1)
 
 
-def _fetch(body: dict[str, Any], version: int, request: Mapping[str, Any]) -> None:
+def _fetch(body: dict[str, Any], builder: _Builder) -> None:
     for topic in body.get("responses", []):
         for partition in topic["partitions"]:
             _set(partition, high_watermark=-1, last_stable_offset=-1, log_start_offset=-1)
 
 
-_Adjust = Callable[[dict[str, Any], int, Mapping[str, Any]], None]
+def _alter_replica_log_dirs(body: dict[str, Any], builder: _Builder) -> None:
+    # Results are per topic/partition, flattened across all requested directories.
+    body["results"] = [
+        builder.entry("results", {"topic_name": topic.get("name"), **topic})
+        for log_dir in builder.request.get("dirs") or []
+        for topic in log_dir.get("topics") or []
+    ]
+
+
+def _describe_log_dirs(body: dict[str, Any], builder: _Builder) -> None:
+    # Before v3 there is no top-level code; the error goes into one (nameless) log dir result.
+    if "error_code" not in body:
+        body["results"] = [builder.entry("results", {})]
+
+
+def _alter_user_scram_credentials(body: dict[str, Any], builder: _Builder) -> None:
+    # One result per user named in either list of the request.
+    request = builder.request
+    users = [*(request.get("deletions") or []), *(request.get("upsertions") or [])]
+    body["results"] = [builder.entry("results", {"user": user.get("name")}) for user in users]
+
+
+_Adjust = Callable[[dict[str, Any], _Builder], None]
 _ADJUSTMENTS: dict[int, _Adjust] = {
     0: _produce,
     1: _fetch,
@@ -316,7 +353,11 @@ _ADJUSTMENTS: dict[int, _Adjust] = {
     11: _join_group,
     14: _sync_group,
     15: _describe_groups,
-    68: _consumer_group_heartbeat,
+    34: _alter_replica_log_dirs,
+    35: _describe_log_dirs,
+    51: _alter_user_scram_credentials,
+    68: _group_heartbeat,
+    76: _group_heartbeat,
 }
 
 
@@ -330,12 +371,11 @@ def error_response(
     gives the same response with empty arrays. Error message fields carry the error name.
     """
     message = _message(api_key, api_version)
-    builder = _Builder(message, api_key, api_version, error_code)
-    request = request_body or {}
-    body = builder.struct(message.fields, request)
+    builder = _Builder(message, api_key, api_version, error_code, request_body or {})
+    body = builder.struct(message.fields, builder.request)
     adjust = _ADJUSTMENTS.get(api_key)
     if adjust is not None:
-        adjust(body, api_version, request)
+        adjust(body, builder)
     return body
 
 

@@ -209,6 +209,7 @@ def _kio_encode(cls: type, entity: Any) -> bytes:
 
 
 def _kio_decode(cls: type, data: bytes) -> Any:
+    value: Any
     value, size = entity_reader(cls)(data, 0)
     assert size == len(data), f"kio read {size} of {len(data)} bytes"
     return value
@@ -374,7 +375,8 @@ def test_matches_kio(api_key: int, version: int, direction: str, cls: type) -> N
 def _load(name: str, version: int, entity_type: EntityType) -> type:
     path = kio_index.schema_name_map[name][version][entity_type]
     module_name, class_name = path.split(":")
-    return getattr(__import__(module_name, fromlist=[class_name]), class_name)  # type: ignore[no-any-return]
+    loaded: type = getattr(__import__(module_name, fromlist=[class_name]), class_name)
+    return loaded
 
 
 _DATA_SPECS = [
