@@ -1,0 +1,66 @@
+"""Settings of the data plane, in one immutable value.
+
+The CLI, the tests and the benchmarks all build a `ProxyConfig`; nothing in the pipeline reads
+flags or environment variables, so a test can start exactly the proxy a user would run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Like the broker's socket.request.max.bytes: a client cannot make the proxy allocate more.
+DEFAULT_MAX_FRAME_BYTES = 104_857_600
+# Kafka clients keep at most a handful of requests in flight (5 for idempotent producers);
+# 1000 leaves room for pipelining clients while bounding the per-connection slot queue.
+DEFAULT_MAX_INFLIGHT = 1000
+# Transport write buffer high-water mark: above it the other side stops being read.
+DEFAULT_HIGH_WATER = 4 * 1024 * 1024
+
+
+def parse_host_port(text: str, default_port: int = 9092) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or bare `host` -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host, port
+    if text.count(":") == 1:
+        host, port_s = text.split(":")
+        return host, int(port_s)
+    return text, default_port
+
+
+def parse_bootstrap(text: str) -> list[tuple[str, int]]:
+    """Comma-separated bootstrap list as clients accept it."""
+    return [parse_host_port(part) for part in text.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    bootstrap_servers: list[tuple[str, int]]
+    listen_host: str = "127.0.0.1"
+    advertised_host: str | None = None  # None: same as listen_host
+    port: int = 9192  # bootstrap listener; 0 = ephemeral
+    port_base: int | None = None  # None: port + 1 (ephemeral when port is 0)
+    node_ports: dict[int, int] = field(default_factory=dict)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    high_water: int = DEFAULT_HIGH_WATER
+    upstream_connect_timeout_s: float = 10.0
+    drain_timeout_s: float = 5.0
+
+    @property
+    def advertised(self) -> str:
+        return self.advertised_host or self.listen_host
+
+    def node_listen_port(self, node_id: int, discovery_index: int) -> int:
+        """Port for the listener of a broker: explicit map first, else base + index.
+
+        With an ephemeral bootstrap port (tests) and no base, node listeners are ephemeral too.
+        """
+        if node_id in self.node_ports:
+            return self.node_ports[node_id]
+        base = self.port_base
+        if base is None:
+            base = self.port + 1 if self.port else 0
+        return base + discovery_index if base else 0

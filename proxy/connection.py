@@ -1,0 +1,765 @@
+"""One client connection and its one upstream connection: the data-plane pipeline.
+
+Two asyncio Protocols (client side, upstream side) share one `Connection` that owns all the
+state: frame readers, the ordered response slots, the requests waiting to be forwarded and the
+requests forwarded and awaiting a response. Everything is driven by transport callbacks, no
+streams and no per-frame tasks, because that is what keeps a Python proxy near the speed of a
+direct connection.
+
+Hot path (an API nobody observes, no fault): read the header facts at fixed offsets, allocate a
+slot, forward the very same bytes; on the way back check the correlation id and write the very
+same bytes (invariant 1). Only APIs that carry broker addresses or versions (see
+`proxy.rewrite`) and the coordination APIs (for observers) are ever decoded.
+
+Order (invariant 2): requests are forwarded in arrival order (a request-side delay holds the
+requests behind it too, as a slow link would; reordering would break idempotent producers),
+responses are matched FIFO and released through `SlotQueue`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+import codec
+from faults.decision import PASS, ActionKind, CloseMode, CloseWhen, Decision, Side
+from proxy import metrics
+from proxy.exchange import COORDINATION_API_KEYS, Exchange
+from proxy.framing import (
+    PRODUCE,
+    SASL_HANDSHAKE,
+    FrameError,
+    FrameReader,
+    produce_acks,
+    with_size,
+)
+from proxy.slots import Slot, SlotQueue
+
+if TYPE_CHECKING:
+    from proxy.server import ProxyServer
+
+log = structlog.get_logger("kcp.connection")
+
+_I16 = struct.Struct(">h")
+_I32 = struct.Struct(">i")
+_LINGER_RESET = struct.pack("ii", 1, 0)
+_REQUEST = codec.Direction.REQUEST
+_RESPONSE = codec.Direction.RESPONSE
+
+
+def api_label(api_key: int) -> str:
+    return codec.API_NAMES.get(api_key, str(api_key))
+
+
+class _Counters:
+    """Cached metric children: prometheus label lookups are too slow for every frame."""
+
+    def __init__(self) -> None:
+        self.req: dict[tuple[int, int], Any] = {}
+        self.resp: dict[tuple[int, int], Any] = {}
+        self.lat: dict[int, Any] = {}
+        self.c2b = metrics.bytes_total.labels("client_to_broker")
+        self.b2c = metrics.bytes_total.labels("broker_to_client")
+
+    def request(self, api_key: int, api_version: int) -> None:
+        c = self.req.get((api_key, api_version))
+        if c is None:
+            c = self.req[(api_key, api_version)] = metrics.requests_total.labels(
+                api_label(api_key), str(api_version))
+        c.inc()
+
+    def response(self, api_key: int, api_version: int) -> None:
+        c = self.resp.get((api_key, api_version))
+        if c is None:
+            c = self.resp[(api_key, api_version)] = metrics.responses_total.labels(
+                api_label(api_key), str(api_version))
+        c.inc()
+
+    def latency(self, api_key: int, seconds: float) -> None:
+        h = self.lat.get(api_key)
+        if h is None:
+            h = self.lat[api_key] = metrics.upstream_latency_seconds.labels(api_label(api_key))
+        h.observe(seconds)
+
+
+COUNTERS: _Counters | None = None
+
+
+def counters() -> _Counters:
+    global COUNTERS
+    if COUNTERS is None:
+        COUNTERS = _Counters()
+    return COUNTERS
+
+
+class RequestContext:
+    """One request in the pipeline; also the `RequestView` handed to the fault decider."""
+
+    __slots__ = (
+        "_body", "_decoded", "api_key", "api_version", "body_offset", "broker_node",
+        "client_host", "client_id", "connection_id", "correlation_id", "decision",
+        "exchange_wanted", "forwarded_at", "frame", "ready_at", "response_body", "slot",
+        "started_at", "started_mono",
+    )
+
+    def __init__(self, conn: Connection, frame: bytes, hdr: codec.RequestHeader,
+                 now: float) -> None:
+        self.connection_id = conn.id
+        self.client_host = conn.client_host
+        self.broker_node = conn.node_id
+        self.api_key = hdr.api_key
+        self.api_version = hdr.api_version
+        self.correlation_id = hdr.correlation_id
+        self.client_id = hdr.client_id
+        self.frame = frame
+        self.body_offset = None if hdr.header_size is None else 4 + hdr.header_size
+        self._body: dict[str, Any] | None = None
+        self._decoded = False
+        self.decision: Decision = PASS
+        self.slot: Slot | None = None
+        self.started_mono = now
+        self.started_at = 0.0
+        self.forwarded_at: float | None = None
+        self.ready_at = 0.0
+        self.exchange_wanted = False
+        self.response_body: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any] | None:
+        """Decoded request body, decoded at most once; None when the codec cannot."""
+        if not self._decoded:
+            self._decoded = True
+            if self.body_offset is not None:
+                try:
+                    self._body = codec.decode_body(self.api_key, self.api_version, _REQUEST,
+                                                   memoryview(self.frame)[self.body_offset:])
+                except Exception as exc:  # codec bugs must not kill the connection
+                    log.warning("request_decode_failed", api=api_label(self.api_key),
+                                version=self.api_version, error=str(exc))
+        return self._body
+
+
+def _error_codes(value: Any, out: list[int]) -> None:
+    """Every non-zero `error_code` anywhere in a decoded body (for the broker error metric)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "error_code":
+                if isinstance(v, int) and v:
+                    out.append(v)
+            elif isinstance(v, (dict, list)):
+                _error_codes(v, out)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)):
+                _error_codes(item, out)
+
+
+class ClientSide(asyncio.Protocol):
+    """Transport callbacks of the client socket, delegated to the `Connection`."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, server: ProxyServer, node_id: int) -> None:
+        self.conn = Connection(server, node_id)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.conn.client_made(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.client_data(data)
+
+    def eof_received(self) -> bool:
+        self.conn.client_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.client_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.conn.client_pause_writing()
+
+    def resume_writing(self) -> None:
+        self.conn.client_resume_writing()
+
+
+class UpstreamSide(asyncio.Protocol):
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.upstream_data(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.conn.pause_client_reading("backpressure")
+
+    def resume_writing(self) -> None:
+        self.conn.resume_client_reading("backpressure")
+
+
+class Connection:
+    def __init__(self, server: ProxyServer, node_id: int) -> None:
+        self.server = server
+        self.config = server.config
+        self.loop = asyncio.get_running_loop()
+        self.id = server.next_connection_id()
+        self.node_id = node_id
+        self.client_host = ""
+        self.client_port = 0
+        self.upstream_addr: tuple[str, int] | None = None
+        self.client: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.creader = FrameReader(self.config.max_frame_bytes)
+        # Broker responses are trusted more, but not unboundedly: twice the client limit.
+        self.ureader = FrameReader(max(self.config.max_frame_bytes * 2, 1 << 27))
+        self.slots = SlotQueue()
+        self.to_forward: deque[RequestContext] = deque()
+        self.inflight: deque[RequestContext] = deque()
+        self.open_exchanges: dict[int, RequestContext] = {}
+        self.closed = False
+        self.close_reason: str | None = None
+        self.paused: set[str] = set()
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.requests = 0
+        self.raw_sasl = False
+        self.throttle_bps: int | None = None
+        self.next_write_at = 0.0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_at = 0.0
+        self._pump_handle: asyncio.TimerHandle | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self.opened_at = time.time()
+        self._c = counters()
+        self._connect_task: asyncio.Task[None] | None = None
+
+    # ----------------------------------------------------------------- client side
+
+    def client_made(self, transport: asyncio.Transport) -> None:
+        self.client = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.client_host, self.client_port = str(peer[0]), int(peer[1])
+        with contextlib.suppress(Exception):
+            transport.set_write_buffer_limits(high=self.config.high_water)
+        self.server.register(self)
+        metrics.connections_total.labels(str(self.node_id)).inc()
+        metrics.connections_active.labels(str(self.node_id)).inc()
+        self._connect_task = self.loop.create_task(self._connect_upstream())
+
+    async def _connect_upstream(self) -> None:
+        candidates = self.server.upstream_candidates(self.node_id)
+        last: BaseException | None = None
+        for host, port in candidates:
+            if self.closed:
+                return
+            try:
+                transport, _ = await asyncio.wait_for(
+                    self.loop.create_connection(lambda: UpstreamSide(self), host, port),
+                    self.config.upstream_connect_timeout_s,
+                )
+            except (TimeoutError, OSError) as exc:
+                last = exc
+                continue
+            if self.closed:
+                transport.close()
+                return
+            self.upstream = transport
+            self.upstream_addr = (host, port)
+            with contextlib.suppress(Exception):
+                transport.set_write_buffer_limits(high=self.config.high_water)
+            log.info("connection_open", conn=self.id, peer=f"{self.client_host}:{self.client_port}",
+                     node=self.node_id, broker=f"{host}:{port}")
+            self._pump()
+            return
+        self.close("upstream_connect_failed", detail=repr(last) if last else "no broker address")
+
+    def client_data(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self._c.c2b.inc(len(data))
+        try:
+            frames = self.creader.feed(data)
+        except FrameError as exc:
+            self.frame_error(exc)
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            try:
+                self._on_request(frame)
+            except FrameError as exc:
+                self.frame_error(exc)
+                return
+            except codec.CodecError as exc:
+                self.frame_error(FrameError("bad_header", str(exc)))
+                return
+        if len(self.slots) >= self.config.max_inflight:
+            self.pause_client_reading("inflight")
+
+    def client_eof(self) -> None:
+        if self.creader.pending:
+            self.frame_error(FrameError("truncated_frame", f"{self.creader.pending} bytes at EOF"))
+
+    def client_lost(self, exc: Exception | None) -> None:
+        if self.creader.pending and not self.closed:
+            self.frame_error(FrameError("truncated_frame", f"{self.creader.pending} bytes at EOF"))
+        self.close("client_closed")
+
+    def client_pause_writing(self) -> None:
+        if self.upstream is not None:
+            with contextlib.suppress(Exception):
+                self.upstream.pause_reading()
+
+    def client_resume_writing(self) -> None:
+        if self.upstream is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                self.upstream.resume_reading()
+
+    def pause_client_reading(self, reason: str) -> None:
+        if not self.paused and self.client is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                self.client.pause_reading()
+        self.paused.add(reason)
+
+    def resume_client_reading(self, reason: str) -> None:
+        if reason in self.paused:
+            self.paused.discard(reason)
+            if not self.paused and self.client is not None and not self.closed:
+                with contextlib.suppress(Exception):
+                    self.client.resume_reading()
+
+    # ----------------------------------------------------------------- requests
+
+    def _on_request(self, frame: bytes) -> None:
+        if self.raw_sasl:
+            if not self._looks_like_request(frame):
+                self._send_upstream_raw(frame)
+                return
+            self.raw_sasl = False
+        if len(frame) < 12:
+            raise FrameError("short_header", f"{len(frame) - 4} bytes")
+        hdr = codec.parse_request_header(memoryview(frame)[4:])
+        now = self.loop.time()
+        self.requests += 1
+        self._c.request(hdr.api_key, hdr.api_version)
+        ctx = RequestContext(self, frame, hdr, now)
+        expects_response = True
+        if hdr.api_key == PRODUCE and ctx.body_offset is not None:
+            flexible = codec.is_flexible(PRODUCE, hdr.api_version)
+            expects_response = produce_acks(frame, ctx.body_offset, hdr.api_version,
+                                            flexible) != 0
+        if hdr.api_key in COORDINATION_API_KEYS and self.server.observers:
+            ctx.exchange_wanted = True
+            ctx.started_at = time.time()
+            ctx.body()
+        decision = self._decide(ctx)
+        ctx.decision = decision
+        if expects_response:
+            ctx.slot = self.slots.allocate(hdr.correlation_id, hdr.api_key, hdr.api_version, ctx)
+        if ctx.exchange_wanted:
+            self.open_exchanges[id(ctx)] = ctx
+        if decision.action is ActionKind.FORWARD:
+            self._forward(ctx)
+            return
+        self._apply_request_fault(ctx, decision, expects_response)
+
+    def _decide(self, ctx: RequestContext) -> Decision:
+        decider = self.server.decider
+        if decider is None:
+            return PASS
+        try:
+            return decider.on_request(ctx)
+        except Exception:
+            log.exception("decider_failed", conn=self.id, api=api_label(ctx.api_key))
+            return PASS
+
+    @staticmethod
+    def _looks_like_request(frame: bytes) -> bool:
+        """After SaslHandshake v0 the client sends raw SASL tokens until authenticated; the
+        first frame that parses as a known api/version with a sane client id ends that mode."""
+        if len(frame) < 14:
+            return False
+        api_key, api_version = struct.unpack_from(">hh", frame, 4)
+        if not codec.is_supported(api_key, api_version):
+            return False
+        (cid_len,) = _I16.unpack_from(frame, 12)
+        return cid_len == -1 or 0 <= cid_len <= len(frame) - 14
+
+    def _apply_request_fault(self, ctx: RequestContext, d: Decision,
+                             expects_response: bool) -> None:
+        action = d.action
+        if action is ActionKind.ERROR:
+            self._applied(d)
+            if ctx.slot is not None:
+                data = self._synthesize_error(ctx, d.error_code)
+                if data is None:
+                    self.close("error_synthesis_failed")
+                    return
+                ctx.slot.data = data
+                self._flush()
+            else:
+                self._end_exchange(ctx, "error_injected")
+            return
+        if action is ActionKind.DROP_REQUEST:
+            self._applied(d)
+            self._end_exchange(ctx, "dropped")
+            self._close_later(d)
+            return
+        if action is ActionKind.CLOSE and d.close_when is CloseWhen.BEFORE:
+            self._applied(d)
+            self.close("fault_close", mode=d.close_mode)
+            return
+        if action is ActionKind.DELAY and d.side is Side.REQUEST:
+            self._applied(d)
+            ctx.ready_at = self.loop.time() + max(d.delay_s, 0.0)
+        elif action is ActionKind.THROTTLE:
+            self._applied(d)
+            self.throttle_bps = d.throttle_bytes_per_s or None
+        elif not expects_response and action is ActionKind.CLOSE:
+            # acks=0 Produce: no response will come to close after; close once forwarded.
+            self._forward(ctx)
+            self._applied(d)
+            self.close("fault_close", mode=d.close_mode)
+            return
+        self._forward(ctx)
+
+    def _applied(self, d: Decision) -> None:
+        metrics.faults_injected_total.labels(d.rule_id or "", d.action.value).inc()
+        if d.on_applied is not None:
+            try:
+                d.on_applied()
+            except Exception:
+                log.exception("on_applied_failed", conn=self.id, rule=d.rule_id)
+
+    def _close_later(self, d: Decision) -> None:
+        if d.close_after_s is not None:
+            self._timers.append(self.loop.call_later(
+                max(d.close_after_s, 0.0), self.close, "fault_close_after_drop", d.close_mode))
+
+    def _forward(self, ctx: RequestContext) -> None:
+        if not self.to_forward and self.upstream is not None and ctx.ready_at == 0.0:
+            self._send(ctx)  # the common case: nothing queued, send now
+            return
+        self.to_forward.append(ctx)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send queued requests in order; a held head (request delay) holds the rest."""
+        if self.upstream is None or self.closed:
+            return
+        now = self.loop.time()
+        q = self.to_forward
+        while q:
+            head = q[0]
+            if head.ready_at > now:
+                if self._pump_handle is None:
+                    self._pump_handle = self.loop.call_at(head.ready_at, self._pump_timer)
+                return
+            q.popleft()
+            self._send(head)
+            if self.closed:
+                return
+
+    def _pump_timer(self) -> None:
+        self._pump_handle = None
+        self._pump()
+
+    def _send(self, ctx: RequestContext) -> None:
+        assert self.upstream is not None
+        ctx.forwarded_at = self.loop.time()
+        if ctx.slot is not None:
+            self.inflight.append(ctx)
+        self.upstream.write(ctx.frame)
+
+    def _send_upstream_raw(self, frame: bytes) -> None:
+        if self.upstream is not None:
+            self.upstream.write(frame)
+
+    # ----------------------------------------------------------------- responses
+
+    def upstream_data(self, data: bytes) -> None:
+        try:
+            frames = self.ureader.feed(data)
+        except FrameError as exc:
+            self.close("upstream_protocol_error", detail=str(exc))
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            self._on_response(frame)
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.close("upstream_closed", detail=repr(exc) if exc else "")
+
+    def _on_response(self, frame: bytes) -> None:
+        if not self.inflight:
+            if self.raw_sasl:
+                self._write_client(frame)
+                return
+            self.close("unexpected_response", detail="response with no request in flight")
+            return
+        ctx = self.inflight.popleft()
+        if len(frame) < 8:
+            self.close("upstream_protocol_error", detail="short response")
+            return
+        (corr,) = _I32.unpack_from(frame, 4)
+        if corr != ctx.correlation_id:
+            self.close("correlation_mismatch",
+                       detail=f"expected {ctx.correlation_id}, broker sent {corr}")
+            return
+        now = self.loop.time()
+        if ctx.forwarded_at is not None:
+            self._c.latency(ctx.api_key, now - ctx.forwarded_at)
+        api_key = ctx.api_key
+        data = frame
+        transform = self.server.response_transforms.get(api_key)
+        if transform is not None:
+            try:
+                new = transform(ctx.api_version, frame)
+            except Exception as exc:
+                log.exception("response_rewrite_failed", conn=self.id, api=api_label(api_key),
+                              version=ctx.api_version)
+                # Passing it on could leak a real broker address (invariant 3): close instead.
+                self.close("rewrite_failed", detail=str(exc))
+                return
+            if new is not None:
+                data = new
+        if api_key == SASL_HANDSHAKE and ctx.api_version == 0 and len(frame) >= 10:
+            # v0: raw SASL tokens follow a successful handshake, without Kafka headers.
+            self.raw_sasl = _I16.unpack_from(frame, 8)[0] == 0
+        if ctx.exchange_wanted:
+            self._observe_broker_response(ctx, data)
+        d = ctx.decision
+        action = d.action
+        ready_at = 0.0
+        if action is not ActionKind.FORWARD:
+            if action is ActionKind.ERROR_AFTER_FORWARD:
+                self._applied(d)
+                synth = self._synthesize_error(ctx, d.error_code)
+                if synth is None:
+                    self.close("error_synthesis_failed")
+                    return
+                data = synth
+            elif action is ActionKind.DROP_RESPONSE:
+                self._applied(d)
+                self._end_exchange(ctx, "dropped")
+                self._close_later(d)
+                return
+            elif action is ActionKind.CLOSE:  # close_when AFTER (BEFORE never forwards)
+                self._applied(d)
+                self._end_exchange(ctx, "closed")
+                self.close("fault_close", mode=d.close_mode)
+                return
+            elif action is ActionKind.DELAY and d.side is Side.RESPONSE:
+                self._applied(d)
+                ready_at = now + max(d.delay_s, 0.0)
+        slot = ctx.slot
+        assert slot is not None
+        slot.data = data
+        slot.ready_at = ready_at
+        self._flush()
+
+    def _observe_broker_response(self, ctx: RequestContext, data: bytes) -> None:
+        try:
+            _, hsize = codec.parse_response_header(memoryview(data)[4:], ctx.api_key,
+                                                   ctx.api_version)
+            body = codec.decode_body(ctx.api_key, ctx.api_version, _RESPONSE,
+                                     memoryview(data)[4 + hsize:])
+        except Exception as exc:
+            log.warning("response_decode_failed", conn=self.id, api=api_label(ctx.api_key),
+                        version=ctx.api_version, error=str(exc))
+            return
+        ctx.response_body = body
+        codes: list[int] = []
+        _error_codes(body, codes)
+        for code in codes:
+            metrics.broker_errors_total.labels(api_label(ctx.api_key), _error_name(code)).inc()
+
+    def _synthesize_error(self, ctx: RequestContext, error_code: int | None) -> bytes | None:
+        from codec.error_response import error_response
+
+        code = -1 if error_code is None else error_code
+        try:
+            body = error_response(ctx.api_key, ctx.api_version, ctx.body() or {}, code)
+            payload = (codec.encode_response_header(ctx.api_key, ctx.api_version,
+                                                    ctx.correlation_id)
+                       + codec.encode_body(ctx.api_key, ctx.api_version, _RESPONSE, body))
+        except Exception:
+            log.exception("error_synthesis_failed", conn=self.id, api=api_label(ctx.api_key),
+                          version=ctx.api_version, error_code=code)
+            return None
+        metrics.injected_errors_total.labels(api_label(ctx.api_key), _error_name(code)).inc()
+        if ctx.exchange_wanted:
+            ctx.response_body = body
+            ctx.decision = ctx.decision  # outcome set when written
+        return with_size(payload)
+
+    # ----------------------------------------------------------------- writer
+
+    def _flush(self) -> None:
+        if self.closed or self.client is None:
+            return
+        now = self.loop.time()
+        slots = self.slots
+        client = self.client
+        while True:
+            head = slots.peek_ready(now)
+            if head is None:
+                break
+            if self.throttle_bps:
+                if self.next_write_at > now:
+                    self._schedule_flush(self.next_write_at)
+                    return
+                self.next_write_at = max(now, self.next_write_at) + (
+                    len(head.data or b"") / self.throttle_bps)
+            slots.popleft()
+            data = head.data
+            assert data is not None
+            client.write(data)
+            self.bytes_out += len(data)
+            self._c.b2c.inc(len(data))
+            self._c.response(head.api_key, head.api_version)
+            ctx: RequestContext = head.owner
+            if ctx.exchange_wanted:
+                outcome = ("error_injected" if ctx.decision.action in (
+                    ActionKind.ERROR, ActionKind.ERROR_AFTER_FORWARD) else "ok")
+                self._end_exchange(ctx, outcome)
+        due = slots.head_due_at()
+        if due is not None and due > now:
+            self._schedule_flush(due)
+        if "inflight" in self.paused and len(slots) < self.config.max_inflight:
+            self.resume_client_reading("inflight")
+
+    def _schedule_flush(self, at: float) -> None:
+        if self._flush_handle is not None:
+            if self._flush_at <= at:
+                return
+            self._flush_handle.cancel()
+        self._flush_at = at
+        self._flush_handle = self.loop.call_at(at, self._flush_timer)
+
+    def _flush_timer(self) -> None:
+        self._flush_handle = None
+        self._flush()
+
+    def _write_client(self, data: bytes) -> None:
+        if self.client is not None and not self.closed:
+            self.client.write(data)
+            self.bytes_out += len(data)
+            self._c.b2c.inc(len(data))
+
+    # ----------------------------------------------------------------- observers
+
+    def _end_exchange(self, ctx: RequestContext, outcome: str) -> None:
+        if not ctx.exchange_wanted or self.open_exchanges.pop(id(ctx), None) is None:
+            return
+        now = self.loop.time()
+        ex = Exchange(
+            connection_id=self.id,
+            client_host=self.client_host,
+            broker_node=self.node_id,
+            client_id=ctx.client_id,
+            api_key=ctx.api_key,
+            api_version=ctx.api_version,
+            correlation_id=ctx.correlation_id,
+            request_body=ctx.body(),
+            response_body=ctx.response_body if outcome in ("ok", "error_injected") else None,
+            started_at=ctx.started_at,
+            latency_s=now - ctx.started_mono,
+            upstream_latency_s=(None if ctx.forwarded_at is None
+                                else now - ctx.forwarded_at),
+            outcome=outcome,
+            decision=ctx.decision,
+        )
+        for observer in self.server.observers:
+            try:
+                observer.observe(ex)
+            except Exception:
+                log.exception("observer_failed", observer=type(observer).__name__)
+
+    # ----------------------------------------------------------------- closing
+
+    def frame_error(self, exc: FrameError) -> None:
+        metrics.frame_errors_total.labels(exc.reason).inc()
+        log.warning("frame_error", conn=self.id, peer=f"{self.client_host}:{self.client_port}",
+                    reason=exc.reason, detail=exc.detail)
+        self.close(f"frame_error:{exc.reason}", detail=exc.detail)
+
+    def close(self, reason: str, mode: CloseMode = CloseMode.GRACEFUL, detail: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        for h in (self._flush_handle, self._pump_handle, *self._timers):
+            if h is not None:
+                h.cancel()
+        self._timers.clear()
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+        outcome = "upstream_closed" if reason.startswith("upstream") else "closed"
+        for ctx in list(self.open_exchanges.values()):
+            self._end_exchange(ctx, outcome)
+        client = self.client
+        if client is not None:
+            if mode is CloseMode.RESET:
+                sock = client.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                client.abort()
+            else:
+                client.close()
+        if self.upstream is not None:
+            self.upstream.close()
+        label = reason.split(":", 1)[0] if reason.startswith("frame_error") else reason
+        metrics.connection_closes_total.labels(label).inc()
+        if self.client is not None:
+            metrics.connections_active.labels(str(self.node_id)).dec()
+        self.server.unregister(self)
+        broker = (f"{self.upstream_addr[0]}:{self.upstream_addr[1]}"
+                  if self.upstream_addr else None)
+        log.info("connection_closed", conn=self.id,
+                 peer=f"{self.client_host}:{self.client_port}", node=self.node_id,
+                 broker=broker, bytes_in=self.bytes_in, bytes_out=self.bytes_out,
+                 requests=self.requests, reason=reason, mode=mode.value,
+                 **({"detail": detail} if detail else {}))
+
+    @property
+    def idle(self) -> bool:
+        return not self.slots and not self.to_forward and not self.inflight
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "client": f"{self.client_host}:{self.client_port}",
+            "node_id": self.node_id,
+            "broker": (f"{self.upstream_addr[0]}:{self.upstream_addr[1]}"
+                       if self.upstream_addr else None),
+            "opened_at": self.opened_at,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "requests": self.requests,
+            "pending_responses": len(self.slots),
+            "throttle_bytes_per_s": self.throttle_bps,
+            "paused": sorted(self.paused),
+        }
+
+
+def _error_name(code: int) -> str:
+    try:
+        return str(codec.error_name(code))
+    except Exception:
+        return str(code)

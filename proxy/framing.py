@@ -1,0 +1,163 @@
+"""Kafka frame boundaries and the few header facts the hot path needs, without I/O.
+
+Every Kafka message on the wire is a big-endian int32 size followed by that many bytes. The
+reader yields each frame *with* its size prefix so an unchanged frame is forwarded as the very
+same bytes object (invariant 1) without re-concatenation. Limits are enforced before anything
+is allocated from an untrusted length (invariant 5).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+_INT32 = struct.Struct(">i")
+_INT16 = struct.Struct(">h")
+# api_key, api_version, correlation_id, client_id length: fixed offsets in request headers v1/v2.
+_REQ_FIXED = struct.Struct(">hhih")
+
+PRODUCE = 0
+SASL_HANDSHAKE = 17
+
+
+class FrameError(Exception):
+    """Input that cannot be a Kafka frame; `reason` is the metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class FrameReader:
+    """Splits a byte stream into size-prefixed frames.
+
+    The fast path avoids copying: when the internal buffer is empty, frames are sliced straight
+    out of the received chunk (a chunk that is exactly one frame is returned as-is).
+    """
+
+    __slots__ = ("_buf", "max_frame_bytes")
+
+    def __init__(self, max_frame_bytes: int) -> None:
+        self._buf = bytearray()
+        self.max_frame_bytes = max_frame_bytes
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back (non-zero at EOF means truncation)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        frames: list[bytes] = []
+        if self._buf:
+            self._buf += data
+            src: bytes | bytearray = self._buf
+        else:
+            src = data
+        n = len(src)
+        pos = 0
+        limit = self.max_frame_bytes
+        while n - pos >= 4:
+            (size,) = _INT32.unpack_from(src, pos)
+            if size < 0:
+                raise FrameError("negative_length", str(size))
+            if size > limit:
+                raise FrameError("frame_too_large", f"{size} > {limit}")
+            end = pos + 4 + size
+            if end > n:
+                break
+            frames.append(bytes(src[pos:end]))
+            pos = end
+        if src is self._buf:
+            if pos:
+                del self._buf[:pos]
+        elif pos < n:
+            self._buf += src[pos:]
+        return frames
+
+
+class RequestHeaderFacts(NamedTuple):
+    """What the hot path reads from a request: fixed offsets only, no schema needed."""
+
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    # Offset (in the frame, size prefix included) just past client_id; header v2 adds tagged
+    # fields after it, which only matters to code that reads the body.
+    after_client_id: int
+
+
+MIN_REQUEST_FRAME = 4 + 10  # size + api_key + api_version + correlation_id + client_id length
+
+
+def read_request_header(frame: bytes) -> RequestHeaderFacts:
+    """Header v1/v2 facts (v0 is only ControlledShutdown v0, which clients never send)."""
+    if len(frame) < MIN_REQUEST_FRAME:
+        raise FrameError("short_header", f"{len(frame) - 4} bytes")
+    api_key, api_version, correlation_id, cid_len = _REQ_FIXED.unpack_from(frame, 4)
+    if cid_len < 0:
+        return RequestHeaderFacts(api_key, api_version, correlation_id, None, MIN_REQUEST_FRAME)
+    end = MIN_REQUEST_FRAME + cid_len
+    if end > len(frame):
+        raise FrameError("bad_client_id", f"length {cid_len} beyond frame")
+    client_id = frame[MIN_REQUEST_FRAME:end].decode("utf-8", "replace")
+    return RequestHeaderFacts(api_key, api_version, correlation_id, client_id, end)
+
+
+def response_correlation_id(frame: bytes) -> int:
+    """Every response header starts with the correlation id, whatever its version."""
+    if len(frame) < 8:
+        raise FrameError("short_response", f"{len(frame) - 4} bytes")
+    return int(_INT32.unpack_from(frame, 4)[0])
+
+
+def skip_tagged_fields(frame: bytes, pos: int) -> int:
+    """Offset after a tagged-field section (unsigned varint count, then tag/size/data)."""
+    count, pos = read_uvarint(frame, pos)
+    for _ in range(count):
+        _tag, pos = read_uvarint(frame, pos)
+        size, pos = read_uvarint(frame, pos)
+        pos += size
+    if pos > len(frame):
+        raise FrameError("bad_tagged_fields")
+    return pos
+
+
+def read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    for _ in range(5):
+        if pos >= len(data):
+            raise FrameError("truncated_varint")
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+    raise FrameError("bad_varint")
+
+
+def produce_acks(frame: bytes, body_offset: int, api_version: int, flexible: bool) -> int:
+    """The `acks` of a Produce request without decoding it.
+
+    acks is the first field up to v2 and follows the nullable transactional_id from v3 on
+    (a compact string from the first flexible version, v9).
+    """
+    pos = body_offset
+    if api_version >= 3:
+        if flexible:
+            n, pos = read_uvarint(frame, pos)
+            pos += max(n - 1, 0)
+        else:
+            (n,) = _INT16.unpack_from(frame, pos)
+            pos += 2 + max(n, 0)
+    if pos + 2 > len(frame):
+        raise FrameError("short_produce")
+    return int(_INT16.unpack_from(frame, pos)[0])
+
+
+def with_size(payload: bytes) -> bytes:
+    """Prefix a frame payload with its size."""
+    return _INT32.pack(len(payload)) + payload

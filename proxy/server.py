@@ -1,0 +1,127 @@
+"""`ProxyServer`: listeners, the broker address map and the live connections, wired together.
+
+It is the one object the pipeline asks about the outside world (where is node N, what is my
+listener for it, who decides faults, who observes exchanges), and the `ProxyInfo` the admin
+API lists connections and brokers from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+from faults.decision import FaultDecider
+from proxy.address_map import AddressMap
+from proxy.config import ProxyConfig
+from proxy.connection import ClientSide, Connection
+from proxy.exchange import ExchangeObserver
+from proxy.listeners import ListenerSet, ProtocolFactory
+from proxy.rewrite import Transform, build_transforms
+
+log = structlog.get_logger("kcp.server")
+
+BOOTSTRAP_NODE = -1
+
+
+class ProxyServer:
+    def __init__(self, config: ProxyConfig, decider: FaultDecider | None = None,
+                 observers: Iterable[ExchangeObserver] = ()) -> None:
+        self.config = config
+        self.decider = decider
+        self.observers: list[ExchangeObserver] = list(observers)
+        self.address_map = AddressMap()
+        self.listeners = ListenerSet(config.listen_host, self._factory)
+        self.connections: dict[int, Connection] = {}
+        self.response_transforms: dict[int, Transform] = build_transforms(self.route)
+        self._ids = itertools.count(1)
+        self.started_at: float | None = None
+        self._stopping = False
+
+    # -- wiring for the pipeline
+
+    def _factory(self, node_id: int) -> ProtocolFactory:
+        return lambda: ClientSide(self, node_id)
+
+    def next_connection_id(self) -> int:
+        return next(self._ids)
+
+    def register(self, conn: Connection) -> None:
+        self.connections[conn.id] = conn
+        if self._stopping:
+            conn.close("shutdown")
+
+    def unregister(self, conn: Connection) -> None:
+        self.connections.pop(conn.id, None)
+
+    def upstream_candidates(self, node_id: int) -> list[tuple[str, int]]:
+        if node_id == BOOTSTRAP_NODE:
+            return list(self.config.bootstrap_servers)
+        route = self.address_map.get(node_id)
+        return [] if route is None else [(route.real_host, route.real_port)]
+
+    def route(self, node_id: int, host: str, port: int, rack: str | None) -> tuple[str, int]:
+        """Called by the rewriter for every broker address in a response: learn it, make sure
+        the node has a bound listener, and return the address clients must use instead."""
+        route, _new = self.address_map.learn(node_id, host, port, rack)
+        if route.listen_port is None:
+            listener = self.listeners.bind(
+                node_id, self.config.node_listen_port(node_id, route.discovery_index))
+            route.listen_port = listener.port
+            log.info("broker_discovered", node=node_id, broker=f"{host}:{port}",
+                     listener=f"{self.config.advertised}:{listener.port}")
+        return self.config.advertised, route.listen_port
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        self.listeners.bind(BOOTSTRAP_NODE, self.config.port)
+        await self.listeners.wait_serving()
+        self.started_at = time.time()
+        host, port = self.bootstrap_address
+        log.info("proxy_listening", bootstrap=f"{host}:{port}",
+                 upstream=",".join(f"{h}:{p}" for h, p in self.config.bootstrap_servers))
+
+    @property
+    def bootstrap_address(self) -> tuple[str, int]:
+        return self.config.advertised, self.listeners.listeners[BOOTSTRAP_NODE].port
+
+    @property
+    def bootstrap_servers(self) -> str:
+        host, port = self.bootstrap_address
+        return f"{host}:{port}"
+
+    async def stop(self, drain_timeout_s: float | None = None) -> None:
+        """Stop accepting, let responses already owed to clients drain (bounded), close all."""
+        self._stopping = True
+        await self.listeners.close()
+        timeout = self.config.drain_timeout_s if drain_timeout_s is None else drain_timeout_s
+        for conn in list(self.connections.values()):
+            conn.pause_client_reading("shutdown")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and any(
+                not c.idle for c in self.connections.values()):
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections.values()):
+            conn.close("shutdown")
+        await asyncio.sleep(0)
+        await self.listeners.wait_closed()
+
+    # -- ProxyInfo
+
+    def list_connections(self) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in sorted(self.connections.values(), key=lambda c: c.id)]
+
+    def list_brokers(self) -> list[dict[str, Any]]:
+        out = [r.to_dict(self.config.advertised) for r in self.address_map.routes()]
+        by_node: dict[int, int] = {}
+        for c in self.connections.values():
+            by_node[c.node_id] = by_node.get(c.node_id, 0) + 1
+        for item in out:
+            item["connections"] = by_node.get(int(item["node_id"]), 0)  # type: ignore[call-overload]
+        return out
