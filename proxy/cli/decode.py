@@ -57,8 +57,8 @@ def _read_input(source: str, as_hex: bool) -> bytes:
 
 def _resolve_api(api: str) -> int:
     try:
-        return int(codec.api_key_of(int(api) if api.lstrip("-").isdigit() else api))
-    except (KeyError, ValueError, TypeError, codec.CodecError):
+        return codec.api_key_of(api)
+    except (ValueError, codec.CodecError):
         _fail(f"unknown API {api!r} (give a name such as JoinGroup or a numeric key)")
 
 
@@ -84,7 +84,7 @@ def _describe_error(exc: codec.CodecError) -> str:
     parts = [text]
     if field_path and str(field_path) not in text:
         parts.append(f"field {field_path}")
-    if offset is not None and f"offset {offset}" not in text:
+    if offset is not None and f"offset={offset}" not in text and f"offset {offset}" not in text:
         parts.append(f"at offset {offset}")
     return ", ".join(parts)
 
@@ -102,12 +102,16 @@ def _unframe(data: bytes) -> bytes:
 def _decode_frame(
     data: bytes, direction: codec.Direction, api_key: int | None, version: int | None
 ) -> tuple[int, int, dict[str, Any], dict[str, Any]]:
-    """(api_key, version, header, body) of a whole frame; offsets in errors count from the
-    first byte after the size prefix, as Kafka's own frame parsers do."""
+    """(api_key, version, header, body) of a whole frame.
+
+    Header errors count offsets from the first byte after the size prefix; body errors count
+    from the body's first byte, and the message says where the body starts in the input."""
     frame = _unframe(data)
     if direction is codec.Direction.REQUEST:
         header = codec.parse_request_header(frame)
         api_key, version = header.api_key, header.api_version
+        if header.header_size is None:
+            _fail(f"frame is api {api_key} v{version}, which the codec does not know")
         head = {
             "api_key": header.api_key,
             "api_version": header.api_version,
@@ -120,7 +124,10 @@ def _decode_frame(
             _fail("--frame --response needs --api and --version (responses do not name them)")
         correlation_id, size = codec.parse_response_header(frame, api_key, version)
         head = {"correlation_id": correlation_id}
-    body = codec.decode_body(api_key, version, direction, frame[size:])
+    try:
+        body = codec.decode_body(api_key, version, direction, frame[size:])
+    except codec.CodecError as exc:
+        _fail(f"{_describe_error(exc)} (the body starts at input offset {4 + size})")
     return api_key, version, head, body
 
 
