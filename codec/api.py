@@ -68,7 +68,8 @@ def api_name(api_key: int) -> str:
     try:
         return API_NAMES[api_key]
     except (KeyError, TypeError):
-        raise UnknownApiError(f"unknown api key {api_key!r}", api_key=None) from None
+        raise UnknownApiError(f"unknown api key {api_key!r}",
+                              api_key=api_key if isinstance(api_key, int) else None) from None
 
 
 def supported_versions(api_key: int) -> tuple[int, int]:
