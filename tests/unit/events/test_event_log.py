@@ -1,0 +1,92 @@
+"""The ring buffer, its queries, the JSON-lines file and live subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from proxy import metrics
+from proxy.events import EventFilter, EventLog
+
+
+def _fill(log: EventLog, build: SimpleNamespace, n: int) -> None:
+    clock = build.Clock()
+    for i in range(n):
+        group = "even" if i % 2 == 0 else "odd"
+        log.observe(build.heartbeat(group, f"m-{i % 3}", 1, at=clock.tick()))
+
+
+def test_ring_buffer_is_bounded_and_numbered(build: SimpleNamespace) -> None:
+    log = EventLog(capacity=5)
+    _fill(log, build, 12)
+    assert len(log) == 5 and log.last_seq == 12
+    assert [e["seq"] for e in log] == [8, 9, 10, 11, 12]
+
+
+def test_query_filters_since_and_limit(build: SimpleNamespace) -> None:
+    log = EventLog(capacity=100)
+    _fill(log, build, 10)
+    assert [e["seq"] for e in log.query(limit=3)] == [8, 9, 10]  # newest, oldest first
+    assert [e["seq"] for e in log.query(since=4, limit=2)] == [5, 6]  # paging forward
+    assert all(e["group"] == "odd" for e in log.query(EventFilter(group="odd")))
+    assert len(log.query(EventFilter(group="odd"))) == 5
+    assert [e["seq"] for e in log.query(EventFilter(member="m-0"))] == [1, 4, 7, 10]
+    assert len(log.query(EventFilter(api="heartbeat"))) == 10
+    assert len(log.query(EventFilter(api="12"))) == 10
+    assert log.query(EventFilter(api="SyncGroup")) == []
+    assert log.query(limit=0) == []
+
+
+def test_member_filter_matches_listed_members(build: SimpleNamespace) -> None:
+    log = EventLog()
+    log.observe(build.join("g", "m-1", 1, "m-1", members=["m-1", "m-2"]))
+    assert len(log.query(EventFilter(member="m-2"))) == 1
+
+
+def test_json_lines_file(tmp_path: Path, build: SimpleNamespace) -> None:
+    path = tmp_path / "logs" / "events.jsonl"
+    log = EventLog(capacity=2, path=path)
+    log.observe(build.join("g", "m-1", 1, "m-1", members=["m-1"]))
+    log.observe(build.sync("g", "m-1", 1, {"t": [0]}, assignments={"m-1": {"t": [0]}}))
+    log.observe(build.commit("g", "m-1", 1, {"t": {0: 3}}))
+    log.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["api"] for e in lines] == ["JoinGroup", "SyncGroup", "OffsetCommit"]  # not bounded
+    assert lines[1]["assignments"] == {"m-1": {"t": [0]}}
+    assert lines[2]["offsets"] == {"t": {"0": {"offset": 3, "error": None}}}
+
+
+async def test_subscriber_receives_matching_events(build: SimpleNamespace) -> None:
+    log = EventLog()
+    with log.subscribe(EventFilter(group="odd")) as sub:
+        _fill(log, build, 4)
+        got = [await sub.get(timeout=1) for _ in range(2)]
+        assert [e["seq"] for e in got if e] == [2, 4]
+        assert await sub.get(timeout=0.01) is None  # nothing more
+    assert log.subscriber_count == 0
+
+
+async def test_slow_subscriber_drops_oldest_and_counts(build: SimpleNamespace) -> None:
+    log = EventLog()
+    before = metrics.event_subscriber_drops_total._value.get()
+    sub = log.subscribe(maxsize=3)
+    _fill(log, build, 10)  # never awaited: the producer must not block
+    assert sub.dropped == 7
+    assert metrics.event_subscriber_drops_total._value.get() - before == 7
+    got = [await sub.get(timeout=1) for _ in range(3)]
+    assert [e["seq"] for e in got if e] == [8, 9, 10]
+    sub.close()
+
+
+async def test_close_wakes_blocked_reader(build: SimpleNamespace) -> None:
+    log = EventLog()
+    sub = log.subscribe(maxsize=1)
+    _fill(log, build, 3)  # queue full when closing
+    reader = asyncio.create_task(sub.get(timeout=5))
+    await asyncio.sleep(0)
+    log.close()
+    first = await asyncio.wait_for(reader, 5)
+    assert first is None or first["seq"] == 3
+    assert await asyncio.wait_for(sub.get(timeout=5), 5) is None
