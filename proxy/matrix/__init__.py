@@ -1,0 +1,8 @@
+"""The client x coordination-fault matrix: run scenarios against real client libraries through
+the proxy, classify each run from its evidence, and publish the table (docs/matrix.md/json).
+
+Modules, one job each: `clients` (which harness to launch for a client), `classify` (name an
+outcome from evidence, pure), `driver` (apply a scenario's steps to a running proxy),
+`cell` (one run of one client x scenario), `runner` (the whole matrix, bounded), `report`
+(the table). `builds` (Go/Java harness builds) is maintained with those harnesses.
+"""
