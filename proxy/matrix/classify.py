@@ -133,9 +133,8 @@ def surfaced_errors(member: MemberRun) -> list[str]:
             out.append(error_name(ev.get("error")))
         elif kind == "commit" and ev.get("ok") is False:
             out.append(error_name(ev.get("error")) if ev.get("error") else "commit failed")
-        elif kind == "consume_returned" and ev.get("error"):
-            out.append(error_name(ev.get("error")))
-        elif kind == "exited" and ev.get("error") and ev.get("how") != "killed":
+        elif kind in ("consume_returned", "exited") and ev.get("error") \
+                and ev.get("how") != "killed":
             out.append(error_name(ev.get("error")))
     return out
 

@@ -99,7 +99,7 @@ def test_invalid_scenarios_are_rejected_with_the_field(doc: dict[str, Any], mess
 def test_file_name_must_match_scenario_name(tmp_path: Path) -> None:
     path = tmp_path / "other.yaml"
     path.write_text("name: demo\nversion: 1\ndescription: d\n")
-    with pytest.raises(ScenarioError, match="demo.yaml"):
+    with pytest.raises(ScenarioError, match=r"demo\.yaml"):
         load_scenario(path)
 
 
