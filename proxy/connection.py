@@ -145,21 +145,6 @@ class RequestContext:
         return self._body
 
 
-def _error_codes(value: Any, out: list[int]) -> None:
-    """Every non-zero `error_code` anywhere in a decoded body (for the broker error metric)."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k == "error_code":
-                if isinstance(v, int) and v:
-                    out.append(v)
-            elif isinstance(v, (dict, list)):
-                _error_codes(v, out)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, (dict, list)):
-                _error_codes(item, out)
-
-
 class ClientSide(asyncio.Protocol):
     """Transport callbacks of the client socket, delegated to the `Connection`."""
 
@@ -436,7 +421,7 @@ class Connection:
         self._forward(ctx)
 
     def _applied(self, d: Decision) -> None:
-        metrics.faults_injected_total.labels(d.rule_id or "", d.action.value).inc()
+        """Confirm an injection; the engine counts `kcp_faults_injected_total` from this."""
         if d.on_applied is not None:
             try:
                 d.on_applied()
@@ -582,11 +567,8 @@ class Connection:
             log.warning("response_decode_failed", conn=self.id, api=api_label(ctx.api_key),
                         version=ctx.api_version, error=str(exc))
             return
+        # Broker error codes are counted by the control plane's observer, from this body.
         ctx.response_body = body
-        codes: list[int] = []
-        _error_codes(body, codes)
-        for code in codes:
-            metrics.broker_errors_total.labels(api_label(ctx.api_key), _error_name(code)).inc()
 
     def _synthesize_error(self, ctx: RequestContext, error_code: int | None) -> bytes | None:
         from codec.error_response import error_response
