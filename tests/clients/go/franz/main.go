@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,7 +47,7 @@ func main() {
 	if run.Stopped() {
 		how, exitErr = run.Reason(), nil
 	}
-	em.Exited(how, exitErr)
+	em.Finish(how, exitErr)
 }
 
 func options(f harness.Flags, em *harness.Emitter) []kgo.Opt {
@@ -81,9 +82,9 @@ func options(f harness.Flags, em *harness.Emitter) []kgo.Opt {
 		kgo.OnPartitionsAssigned(lifecycle("assigned")),
 		kgo.OnPartitionsRevoked(lifecycle("revoked")),
 		kgo.OnPartitionsLost(lifecycle("lost")),
-		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, func() string {
+		kgo.WithLogger(&logForwarder{em: em, stderr: kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, func() string {
 			return "[franz-go] " + time.Now().Format(time.StampMicro) + " "
-		})),
+		})}),
 	}
 	if f.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(f.InstanceID))
@@ -183,4 +184,35 @@ func commit(cl *kgo.Client, batch []*kgo.Record, em *harness.Emitter) {
 		errText = err.Error()
 	}
 	em.Emit("commit", map[string]any{"ok": err == nil, "error": errText, "offsets": offsets})
+}
+
+// logForwarder writes the client log to stderr and forwards warnings and errors as `log`
+// events (as the Python harnesses do): franz-go reports some coordination trouble, such as
+// a failed heartbeat that it retries, only in its log, and the evidence must show it.
+type logForwarder struct {
+	em     *harness.Emitter
+	stderr kgo.Logger
+}
+
+func (l *logForwarder) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l *logForwarder) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	l.stderr.Log(level, msg, keyvals...)
+	if level > kgo.LogLevelWarn || level == kgo.LogLevelNone {
+		return
+	}
+	l.em.Emit("log", map[string]any{
+		"level": strings.ToUpper(level.String()), "logger": "kgo",
+		"message": formatLog(msg, keyvals),
+	})
+}
+
+// formatLog renders kgo's structured log call as "msg key=value key=value".
+func formatLog(msg string, keyvals []any) string {
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", keyvals[i], keyvals[i+1])
+	}
+	return b.String()
 }

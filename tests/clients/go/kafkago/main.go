@@ -4,7 +4,7 @@
 // The Reader has no rebalance callbacks, so assignments are observed through its Logger:
 // the library passes the format string and the raw arguments, and the harness recognizes
 // the join, subscribe and end-of-generation messages (see tracker). Everything sent to the
-// ErrorLogger becomes an `error` event. Contract: tests/clients/README.md.
+// ErrorLogger becomes a `log` event. Contract: tests/clients/README.md.
 package main
 
 import (
@@ -90,7 +90,7 @@ func main() {
 	if run.Stopped() {
 		how, exitErr = run.Reason(), nil
 	}
-	em.Exited(how, exitErr)
+	em.Finish(how, exitErr)
 }
 
 // consume reads until the run stops or the reader is closed under us.
@@ -205,10 +205,14 @@ func parseCommitReport(report string) map[string]map[string]int64 {
 	return out
 }
 
+// error forwards the ErrorLogger as `log` events, not `error` events: the Reader retries
+// joins and commits internally and reports them only to this logger, which an application
+// does not act on. What the application sees comes back from FetchMessage/CommitMessages.
 func (t *tracker) error(format string, args ...any) {
 	t.log.Printf("ERROR "+format, args...)
-	t.em.Emit("error", map[string]any{
-		"error": strings.TrimSpace(fmt.Sprintf(format, args...)), "source": "ErrorLogger",
+	t.em.Emit("log", map[string]any{
+		"level": "ERROR", "logger": "kafka-go ErrorLogger",
+		"message": strings.TrimSpace(fmt.Sprintf(format, args...)),
 	})
 }
 

@@ -73,7 +73,7 @@ func main() {
 	if run.Stopped() {
 		how, exitErr = run.Reason(), nil
 	}
-	em.Exited(how, exitErr)
+	em.Finish(how, exitErr)
 }
 
 // consumeLoop is sarama's README loop, instrumented. It returns how the loop ended when the

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -69,11 +70,11 @@ func ParseFlags() Flags {
 	fs.StringVar(&f.Protocol, "protocol", "classic", "classic|consumer (KIP-848)")
 	fs.Float64Var(&f.MaxRuntimeS, "max-runtime-s", 60, "stop after this many seconds")
 	returnErrors := fs.String("return-errors", "true", "sarama Consumer.Return.Errors (true|false)")
-	fromBeginning := fs.String("from-beginning", "true", "auto.offset.reset=earliest (true|false)")
+	// A bool flag: bare --from-beginning (as the Python harnesses take it) or =false.
+	fs.BoolVar(&f.FromBeginning, "from-beginning", true, "auto.offset.reset=earliest")
 	_ = fs.Parse(os.Args[1:])
 
 	f.ReturnErrors = parseBool(fs, "return-errors", *returnErrors)
-	f.FromBeginning = parseBool(fs, "from-beginning", *fromBeginning)
 	for name, val := range map[string]string{
 		"bootstrap": f.Bootstrap, "topic": f.Topic, "group": f.Group, "client-id": f.ClientID,
 	} {
@@ -182,9 +183,9 @@ func ModuleVersion(path string) string {
 	for _, dep := range info.Deps {
 		if dep.Path == path {
 			if dep.Replace != nil {
-				return dep.Replace.Version
+				return strings.TrimPrefix(dep.Replace.Version, "v")
 			}
-			return dep.Version
+			return strings.TrimPrefix(dep.Version, "v")
 		}
 	}
 	return "unknown"
@@ -264,4 +265,15 @@ func (e *Emitter) GuardPanic() {
 		e.Exited("crashed", fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
 		os.Exit(3)
 	}
+}
+
+// Finish emits `exited` and ends the process: status 1 when the library ended the run with
+// an error, 0 otherwise, so the exit status agrees with the event for callers that only
+// look at one of them.
+func (e *Emitter) Finish(how string, err error) {
+	e.Exited(how, err)
+	if how == "returned_error" {
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

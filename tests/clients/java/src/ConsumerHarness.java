@@ -1,0 +1,444 @@
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerInterceptor;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.utils.AppInfoParser;
+
+/**
+ * Consumer harness for org.apache.kafka:kafka-clients (KafkaConsumer), classic or KIP-848
+ * group protocol. Contract: tests/clients/README.md — the same flags and JSON-lines events as
+ * the Go and Python harnesses, so the matrix runner can classify a run without knowing the
+ * library.
+ *
+ * <p>The poll loop is the one the KafkaConsumer javadoc teaches: an exception out of poll()
+ * ends the loop and closes the consumer (reported as exited how=returned_error), while a
+ * failed commitSync() is reported and consumption goes on, as applications usually do.
+ * One file on purpose: it compiles with plain javac against the fetched classpath, no build
+ * tool needed.
+ */
+public final class ConsumerHarness {
+    static final String CLIENT = "java";
+    static final String LIBRARY = "org.apache.kafka:kafka-clients";
+    /** Bounds one poll() so stop requests and --max-runtime-s are noticed promptly. */
+    static final Duration POLL = Duration.ofMillis(200);
+    /** Bounds close(): under injected faults a graceful leave can wait on a silent coordinator. */
+    static final Duration CLOSE = Duration.ofSeconds(20);
+
+    static final Emitter OUT = new Emitter(CLIENT);
+
+    public static void main(String[] argv) {
+        Flags f;
+        try {
+            f = Flags.parse(argv);
+        } catch (IllegalArgumentException e) {
+            System.err.println("usage error: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        OUT.emit("started", "library", LIBRARY, "version", AppInfoParser.getVersion(),
+                "protocol", f.protocol);
+        int status;
+        try {
+            status = new ConsumerHarness(f).run();
+        } catch (Throwable t) { // a harness or library bug: still end with an exited event
+            OUT.emit("exited", "how", "crashed", "error", describe(t));
+            status = 3;
+        }
+        if (!stoppedBySignal.get()) {
+            System.exit(status); // not from a shutdown hook: that would block forever
+        }
+    }
+
+    // --- run ---------------------------------------------------------------------------
+
+    /** Why the loop stopped ("killed", "max_runtime"), or null while the library runs it. */
+    static final AtomicReference<String> stopReason = new AtomicReference<>();
+    static final java.util.concurrent.atomic.AtomicBoolean stoppedBySignal =
+            new java.util.concurrent.atomic.AtomicBoolean();
+
+    final Flags f;
+    final KafkaConsumer<byte[], byte[]> consumer;
+
+    ConsumerHarness(Flags f) {
+        this.f = f;
+        this.consumer = new KafkaConsumer<>(config(f));
+    }
+
+    @SuppressWarnings("deprecation") // close(Duration): kept so 3.x kafka-clients compile too
+    int run() {
+        Thread mainThread = Thread.currentThread();
+        // SIGTERM/SIGINT run shutdown hooks; the hook wakes poll() and waits for the main
+        // thread to close the consumer and print `exited`, since the JVM halts when it returns.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stoppedBySignal.set(true);
+            stopReason.compareAndSet(null, "killed");
+            consumer.wakeup();
+            try {
+                mainThread.join(CLOSE.plusSeconds(5).toMillis());
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "harness-shutdown"));
+
+        long deadline = System.nanoTime() + (long) (f.maxRuntimeS * 1e9);
+        String how = null;
+        String error = null;
+        consumer.subscribe(List.of(f.topic), new Listener());
+        try {
+            while (true) {
+                if (System.nanoTime() >= deadline) {
+                    stopReason.compareAndSet(null, "max_runtime");
+                }
+                if (stopReason.get() != null) {
+                    break;
+                }
+                ConsumerRecords<byte[], byte[]> records;
+                try {
+                    records = consumer.poll(POLL);
+                } catch (WakeupException e) {
+                    continue; // our own stop request; the loop head sees the reason
+                }
+                Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    OUT.emit("record", "topic", r.topic(), "partition", r.partition(),
+                            "offset", r.offset());
+                    next.put(new TopicPartition(r.topic(), r.partition()),
+                            new OffsetAndMetadata(r.offset() + 1));
+                }
+                if (f.manualCommit && !next.isEmpty()) {
+                    commit(next);
+                }
+            }
+        } catch (RuntimeException e) { // out of poll(): the documented loop ends here
+            OUT.emit("error", "error", describe(e), "source", "poll");
+            how = "returned_error";
+            error = describe(e);
+        }
+        try {
+            consumer.close(CLOSE);
+        } catch (RuntimeException e) {
+            OUT.emit("error", "error", describe(e), "source", "close");
+        }
+        if (stopReason.get() != null) {
+            how = stopReason.get();
+            error = null;
+        }
+        OUT.emit("exited", "how", how, "error", error);
+        return "returned_error".equals(how) ? 1 : 0;
+    }
+
+    void commit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        try {
+            consumer.commitSync(offsets);
+            OUT.emit("commit", "ok", true, "error", null, "offsets", offsetsJson(offsets));
+        } catch (WakeupException e) {
+            // A stop request interrupted the commit: the outcome is unknown, say so.
+            OUT.emit("commit", "ok", false, "error", describe(e), "offsets", offsetsJson(offsets));
+        } catch (RuntimeException e) {
+            OUT.emit("commit", "ok", false, "error", describe(e), "offsets", offsetsJson(offsets));
+        }
+    }
+
+    static Properties config(Flags f) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, f.bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, f.group);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, f.clientId);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, f.fromBeginning ? "earliest" : "latest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, Boolean.toString(!f.manualCommit));
+        // The Java client's rebalance timeout is max.poll.interval.ms (both protocols).
+        p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, Integer.toString(f.rebalanceTimeoutMs));
+        p.put("group.protocol", f.protocol);
+        if (f.protocol.equals("classic")) {
+            // With group.protocol=consumer the broker owns these; the client rejects them.
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, Integer.toString(f.sessionTimeoutMs));
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, Integer.toString(f.heartbeatIntervalMs));
+        }
+        if (f.instanceId != null) {
+            p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, f.instanceId);
+        }
+        if (!f.manualCommit) {
+            // Auto-commits have no callback; an interceptor sees each successful one.
+            p.put(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, CommitObserver.class.getName());
+        }
+        return p;
+    }
+
+    // --- library callbacks -------------------------------------------------------------
+
+    /** Rebalance callbacks. The partitions are what the library passes: with incremental
+     *  protocols (KIP-848, cooperative) that is the change, not the whole assignment. */
+    final class Listener implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            lifecycle("assigned", partitions);
+        }
+
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            lifecycle("revoked", partitions);
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            lifecycle("lost", partitions);
+        }
+
+        private void lifecycle(String event, Collection<TopicPartition> partitions) {
+            Object generation = null;
+            Object member = null;
+            try {
+                var meta = consumer.groupMetadata();
+                generation = meta.generationId();
+                member = meta.memberId().isEmpty() ? null : meta.memberId();
+            } catch (RuntimeException ignored) {
+                // Not in a group at this instant: the contract allows null.
+            }
+            OUT.emit(event, "partitions", partitionsJson(partitions), "generation", generation,
+                    "member_id", member, "assignment", partitionsJson(consumer.assignment()));
+        }
+    }
+
+    /** Reports auto-commits (the interceptor runs only for commits that succeeded). */
+    public static final class CommitObserver implements ConsumerInterceptor<byte[], byte[]> {
+        @Override
+        public ConsumerRecords<byte[], byte[]> onConsume(ConsumerRecords<byte[], byte[]> records) {
+            return records;
+        }
+
+        @Override
+        public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+            OUT.emit("commit", "ok", true, "error", null, "offsets", offsetsJson(offsets));
+        }
+
+        @Override
+        public void close() {
+        }
+
+        @Override
+        public void configure(Map<String, ?> configs) {
+        }
+    }
+
+    // --- helpers -----------------------------------------------------------------------
+
+    static Map<String, List<Integer>> partitionsJson(Collection<TopicPartition> tps) {
+        Map<String, List<Integer>> out = new TreeMap<>();
+        for (TopicPartition tp : tps) {
+            out.computeIfAbsent(tp.topic(), t -> new ArrayList<>()).add(tp.partition());
+        }
+        out.values().forEach(l -> l.sort(null));
+        return out;
+    }
+
+    static Map<String, Map<String, Long>> offsetsJson(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        Map<String, Map<String, Long>> out = new TreeMap<>();
+        offsets.forEach((tp, om) -> out.computeIfAbsent(tp.topic(), t -> new TreeMap<>())
+                .put(Integer.toString(tp.partition()), om.offset()));
+        return out;
+    }
+
+    /** The library's exception class first (what the classifier keys on), then the message. */
+    static String describe(Throwable t) {
+        String msg = t.getMessage();
+        String name = t.getClass().getSimpleName();
+        return msg == null ? name : name + ": " + msg;
+    }
+
+    /** The contract's flags; `--name value` or `--name=value`; bare --from-beginning. */
+    static final class Flags {
+        String bootstrap;
+        String topic;
+        String group;
+        String clientId;
+        int sessionTimeoutMs = 6000;
+        int heartbeatIntervalMs = 1000;
+        int rebalanceTimeoutMs = 10000;
+        boolean manualCommit;
+        String instanceId;
+        String protocol = "classic";
+        double maxRuntimeS = 60;
+        boolean fromBeginning = true;
+
+        static Flags parse(String[] argv) {
+            Flags f = new Flags();
+            for (int i = 0; i < argv.length; i++) {
+                String arg = argv[i];
+                if (!arg.startsWith("--")) {
+                    throw new IllegalArgumentException("unexpected argument " + arg);
+                }
+                String name = arg.substring(2);
+                String value = null;
+                int eq = name.indexOf('=');
+                if (eq >= 0) {
+                    value = name.substring(eq + 1);
+                    name = name.substring(0, eq);
+                }
+                if (name.equals("from-beginning")) {
+                    f.fromBeginning = value == null || parseBool(name, value);
+                    continue;
+                }
+                if (value == null) {
+                    if (i + 1 >= argv.length) {
+                        throw new IllegalArgumentException("--" + name + " needs a value");
+                    }
+                    value = argv[++i];
+                }
+                switch (name) {
+                    case "bootstrap": f.bootstrap = value; break;
+                    case "topic": f.topic = value; break;
+                    case "group": f.group = value; break;
+                    case "client-id": f.clientId = value; break;
+                    case "session-timeout-ms": f.sessionTimeoutMs = Integer.parseInt(value); break;
+                    case "heartbeat-interval-ms": f.heartbeatIntervalMs = Integer.parseInt(value); break;
+                    case "rebalance-timeout-ms": f.rebalanceTimeoutMs = Integer.parseInt(value); break;
+                    case "commit":
+                        if (!value.equals("auto") && !value.equals("manual")) {
+                            throw new IllegalArgumentException("--commit must be auto or manual");
+                        }
+                        f.manualCommit = value.equals("manual");
+                        break;
+                    case "instance-id": f.instanceId = value; break;
+                    case "protocol":
+                        if (!value.equals("classic") && !value.equals("consumer")) {
+                            throw new IllegalArgumentException("--protocol must be classic or consumer");
+                        }
+                        f.protocol = value;
+                        break;
+                    case "max-runtime-s": f.maxRuntimeS = Double.parseDouble(value); break;
+                    case "return-errors": parseBool(name, value); break; // sarama-only; accepted
+                    default: throw new IllegalArgumentException("unknown flag --" + name);
+                }
+            }
+            for (String[] req : new String[][] {{"bootstrap", f.bootstrap}, {"topic", f.topic},
+                    {"group", f.group}, {"client-id", f.clientId}}) {
+                if (req[1] == null || req[1].isEmpty()) {
+                    throw new IllegalArgumentException("--" + req[0] + " is required");
+                }
+            }
+            if (!(f.maxRuntimeS > 0)) {
+                throw new IllegalArgumentException("--max-runtime-s must be > 0");
+            }
+            return f;
+        }
+
+        static boolean parseBool(String name, String value) {
+            switch (value) {
+                case "true": return true;
+                case "false": return false;
+                default: throw new IllegalArgumentException("--" + name + " must be true or false");
+            }
+        }
+    }
+
+    /** One JSON object per line on stdout, written and flushed whole under a lock, because the
+     *  rebalance callbacks, the interceptor and the shutdown hook run on different threads. */
+    static final class Emitter {
+        private final String client;
+        private final PrintStream out =
+                new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true,
+                        StandardCharsets.UTF_8);
+
+        Emitter(String client) {
+            this.client = client;
+        }
+
+        /** emit(event, key1, value1, key2, value2, ...) */
+        void emit(String event, Object... kv) {
+            Map<String, Object> obj = new LinkedHashMap<>();
+            obj.put("ts", System.currentTimeMillis() / 1000.0);
+            obj.put("client", client);
+            obj.put("event", event);
+            for (int i = 0; i + 1 < kv.length; i += 2) {
+                obj.put((String) kv[i], kv[i + 1]);
+            }
+            StringBuilder sb = new StringBuilder();
+            Json.write(sb, obj);
+            synchronized (this) {
+                out.println(sb);
+                out.flush();
+            }
+        }
+    }
+
+    /** Just enough JSON for the event values: maps, lists, strings, numbers, booleans, null. */
+    static final class Json {
+        static void write(StringBuilder sb, Object v) {
+            if (v == null) {
+                sb.append("null");
+            } else if (v instanceof String) {
+                string(sb, (String) v);
+            } else if (v instanceof Number || v instanceof Boolean) {
+                sb.append(v);
+            } else if (v instanceof Map) {
+                sb.append('{');
+                boolean first = true;
+                for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+                    if (!first) {
+                        sb.append(',');
+                    }
+                    first = false;
+                    string(sb, String.valueOf(e.getKey()));
+                    sb.append(':');
+                    write(sb, e.getValue());
+                }
+                sb.append('}');
+            } else if (v instanceof Collection) {
+                sb.append('[');
+                boolean first = true;
+                for (Object o : (Collection<?>) v) {
+                    if (!first) {
+                        sb.append(',');
+                    }
+                    first = false;
+                    write(sb, o);
+                }
+                sb.append(']');
+            } else {
+                string(sb, v.toString());
+            }
+        }
+
+        static void string(StringBuilder sb, String s) {
+            sb.append('"');
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                switch (c) {
+                    case '"': sb.append("\\\""); break;
+                    case '\\': sb.append("\\\\"); break;
+                    case '\n': sb.append("\\n"); break;
+                    case '\r': sb.append("\\r"); break;
+                    case '\t': sb.append("\\t"); break;
+                    default:
+                        if (c < 0x20) {
+                            sb.append(String.format("\\u%04x", (int) c));
+                        } else {
+                            sb.append(c);
+                        }
+                }
+            }
+            sb.append('"');
+        }
+    }
+}
