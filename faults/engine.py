@@ -47,10 +47,16 @@ class DuplicateRuleError(ValueError):
 
 
 class UnknownRuleError(KeyError):
-    """No rule has this id (the admin API answers 404)."""
+    """No rule has this id (the admin API answers 404). `args[0]` is the id."""
+
+    def __init__(self, rule_id: str, known: Iterable[str] = ()) -> None:
+        super().__init__(rule_id)
+        self.rule_id = rule_id
+        self.known = tuple(known)
 
     def __str__(self) -> str:  # KeyError would repr() the message, quotes and all
-        return str(self.args[0]) if self.args else "unknown rule"
+        known = ", ".join(self.known) or "none"
+        return f"no fault rule with id {self.rule_id!r} (rules: {known})"
 
 
 class RuleIdMismatchError(ValueError):
@@ -249,8 +255,7 @@ class FaultEngine:
         try:
             return self._entries[rule_id]
         except KeyError:
-            known = ", ".join(self._entries) or "none"
-            raise UnknownRuleError(f"no fault rule with id {rule_id!r} (rules: {known})") from None
+            raise UnknownRuleError(rule_id, self._entries) from None
 
     def _entry(self, rule: FaultRule) -> _Entry:
         return _Entry(

@@ -1,0 +1,11 @@
+"""Fixtures for the fault engine tests."""
+
+from __future__ import annotations
+
+import pytest
+from faults_fakes import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
