@@ -7,6 +7,7 @@ with pydantic's "Value error, " prefix removed because our validators already ph
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faults.engine import DuplicateRuleError, UnknownRuleError
 from faults.model import ACTION_TYPES
@@ -79,7 +81,32 @@ async def _on_value_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": str(exc), "message": str(exc)})
 
 
+def _allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Methods the OpenAPI document lists for the path template that matches `path`."""
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods = {m.upper() for m in operations}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return methods
+    return set()
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's 405 names only the methods of the first route on the path; FastAPI has a
+    route per method, so list them all, as `Allow` must."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request.app, request.url.path)
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(ValidationError, _on_model_validation)
     app.add_exception_handler(UnknownRuleError, _on_unknown_rule)

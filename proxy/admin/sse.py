@@ -38,9 +38,9 @@ async def event_stream(
     with log.subscribe(event_filter) as subscription:
         yield b": connected\n\n"  # lets the client see headers and the stream start at once
         if since is not None:
-            for event in log.query(event_filter, since=since, limit=REPLAY_MAX):
-                yield format_sse(event, event_id=event["seq"])
-                last_seq = event["seq"]
+            for buffered in log.query(event_filter, since=since, limit=REPLAY_MAX):
+                yield format_sse(buffered, event_id=buffered["seq"])
+                last_seq = buffered["seq"]
                 sent += 1
                 if limit is not None and sent >= limit:
                     return

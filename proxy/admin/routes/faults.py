@@ -24,6 +24,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ApiError, "description": "No rule with that id."}
 }
 
+_BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ApiError, "description": "The body is not parseable JSON."}
+}
+
+_DUPLICATE: dict[int | str, dict[str, Any]] = {
+    409: {"model": ApiError, "description": "A rule with that id exists."}
+}
+
 _EXPORT_MEDIA = {"yaml": "application/yaml", "json": "application/json"}
 
 
@@ -41,7 +49,7 @@ async def list_rules(ctx: Ctx) -> list[dict[str, Any]]:
     status_code=status.HTTP_201_CREATED,
     summary="Add a rule",
     response_model=RuleOut,
-    responses={409: {"model": ApiError, "description": "A rule with that id exists."}},
+    responses=_DUPLICATE | _BAD_BODY,
 )
 async def add_rule(ctx: Ctx, rule: FaultRule) -> dict[str, Any]:
     added = ctx.engine.add(rule)
@@ -75,7 +83,7 @@ async def get_rule(ctx: Ctx, rule_id: RuleId) -> dict[str, Any]:
     "/{rule_id}",
     summary="Replace a rule (its stats restart)",
     response_model=RuleOut,
-    responses=_NOT_FOUND,
+    responses=_NOT_FOUND | _BAD_BODY,
 )
 async def replace_rule(ctx: Ctx, rule_id: RuleId, rule: FaultRule) -> dict[str, Any]:
     ctx.engine.replace(rule_id, rule)
@@ -86,7 +94,7 @@ async def replace_rule(ctx: Ctx, rule_id: RuleId, rule: FaultRule) -> dict[str, 
     "/{rule_id}",
     summary="Change some fields of a rule (nested objects merge)",
     response_model=RuleOut,
-    responses=_NOT_FOUND,
+    responses=_NOT_FOUND | _BAD_BODY,
 )
 async def patch_rule(
     ctx: Ctx,

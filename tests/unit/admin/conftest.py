@@ -1,0 +1,44 @@
+"""An admin app over a real fault engine, event log and group model, served in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from faults.engine import FaultEngine
+from proxy.admin import AdminContext, create_app
+from proxy.events import EventLog
+from proxy.groups import GroupStateModel
+
+TOKEN = "s3cret-token"
+
+
+class FakeProxy:
+    """The two questions the admin API asks the data plane, answered from fixed lists."""
+
+    def list_connections(self) -> list[dict[str, Any]]:
+        return [{"id": 1, "client": "127.0.0.1:50000", "broker": 1}]
+
+    def list_brokers(self) -> list[dict[str, Any]]:
+        return [{"node_id": 1, "upstream": "127.0.0.1:9092", "listen": "127.0.0.1:19092"}]
+
+
+@pytest.fixture
+def ctx() -> AdminContext:
+    return AdminContext(
+        engine=FaultEngine(seed=1),
+        events=EventLog(capacity=100),
+        groups=GroupStateModel(),
+        proxy=FakeProxy(),
+        stream_keepalive_s=0.05,
+    )
+
+
+@pytest.fixture
+async def client(ctx: AdminContext) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://admin") as c:
+        yield c
