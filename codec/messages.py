@@ -226,6 +226,8 @@ class _Codec:
             raise self.error(f"cannot encode: {exc.reason}", exc.path or "") from None
         except ConstructError as exc:
             raise self.error(f"cannot encode: {exc}", getattr(exc, "path", None)) from None
+        except (RecursionError, MemoryError) as exc:
+            raise self.error(f"cannot encode: {type(exc).__name__}", "") from None
         return out.getvalue()
 
 

@@ -44,8 +44,10 @@ _I32 = struct.Struct(">i")
 _ZERO_UUID = uuid.UUID(int=0)
 UNKNOWN_TAGS = "_unknown_tags"
 _HELPERS = (
-    "from codec.primitives import read_bool, read_uuid, read_string, read_bytes, "
-    "read_array_len, read_tags, Reader"
+    "from codec.primitives import read_bool, read_uuid, read_tags, fast_uvarint, "
+    "fast_str16, fast_str16_null, fast_cstr, fast_cstr_null, fast_bytes32, "
+    "fast_bytes32_null, fast_cbytes, fast_cbytes_null, fast_alen32, fast_alen32_null, "
+    "fast_calen, fast_calen_null, fast_tags_after"
 )
 
 
@@ -219,6 +221,159 @@ def _null_error(path: str) -> WireError:
 
 
 # --------------------------------------------------------------------------------------------
+# compiled-path readers
+#
+# Lean on purpose: any exception they raise (IndexError at EOF, struct.error, ValueError) only
+# sends the engine to the interpreted parser for a precise diagnosis. What they must never do
+# is return a value the interpreted parser would reject, or loop/allocate from an unchecked
+# length: every payload read is length-checked and every count is bounded by the bytes left.
+# BytesIO.read(n) itself allocates at most the bytes that remain.
+# --------------------------------------------------------------------------------------------
+
+_I16_UNPACK = _I16.unpack
+_I32_UNPACK = _I32.unpack
+
+
+def _uvarint_tail(r: Reader, first: int) -> int:
+    result = first & 0x7F
+    shift = 7
+    while shift <= 28:
+        x = r.read(1)[0]
+        result |= (x & 0x7F) << shift
+        if x < 0x80:
+            if result > 0xFFFFFFFF:
+                raise ValueError("varint exceeds 32 bits")
+            return result
+        shift += 7
+    raise ValueError("varint longer than 5 bytes")
+
+
+def fast_uvarint(r: Reader) -> int:
+    b: int = r.read(1)[0]
+    return b if b < 0x80 else _uvarint_tail(r, b)
+
+
+def _exact(r: Reader, n: int) -> bytes:
+    data = r.read(n)
+    if len(data) != n:
+        raise ValueError("short read")
+    return data
+
+
+def fast_str16(r: Reader) -> str:
+    n = _I16_UNPACK(r.read(2))[0]
+    if n < 0:
+        raise ValueError("null or negative string length")
+    return _exact(r, n).decode()
+
+
+def fast_str16_null(r: Reader) -> str | None:
+    n = _I16_UNPACK(r.read(2))[0]
+    if n < 0:
+        if n == -1:
+            return None
+        raise ValueError("negative string length")
+    return _exact(r, n).decode()
+
+
+def fast_cstr(r: Reader) -> str:
+    n = r.read(1)[0]
+    if n >= 0x80:
+        n = _uvarint_tail(r, n)
+    if n == 0:
+        raise ValueError("null string in a non-nullable field")
+    return _exact(r, n - 1).decode()
+
+
+def fast_cstr_null(r: Reader) -> str | None:
+    n = r.read(1)[0]
+    if n >= 0x80:
+        n = _uvarint_tail(r, n)
+    if n == 0:
+        return None
+    return _exact(r, n - 1).decode()
+
+
+def fast_bytes32(r: Reader) -> bytes:
+    n = _I32_UNPACK(r.read(4))[0]
+    if n < 0:
+        raise ValueError("null or negative bytes length")
+    return _exact(r, n)
+
+
+def fast_bytes32_null(r: Reader) -> bytes | None:
+    n = _I32_UNPACK(r.read(4))[0]
+    if n < 0:
+        if n == -1:
+            return None
+        raise ValueError("negative bytes length")
+    return _exact(r, n)
+
+
+def fast_cbytes(r: Reader) -> bytes:
+    n = fast_uvarint(r)
+    if n == 0:
+        raise ValueError("null bytes in a non-nullable field")
+    return _exact(r, n - 1)
+
+
+def fast_cbytes_null(r: Reader) -> bytes | None:
+    n = fast_uvarint(r)
+    if n == 0:
+        return None
+    return _exact(r, n - 1)
+
+
+def fast_alen32(r: Reader) -> int:
+    n: int = _I32_UNPACK(r.read(4))[0]
+    if n < 0 or n > r.end - r.tell():
+        raise ValueError("bad array length")
+    return n
+
+
+def fast_alen32_null(r: Reader) -> int | None:
+    n: int = _I32_UNPACK(r.read(4))[0]
+    if n == -1:
+        return None
+    if n < 0 or n > r.end - r.tell():
+        raise ValueError("bad array length")
+    return n
+
+
+def fast_calen(r: Reader) -> int:
+    n = fast_uvarint(r) - 1
+    if n < 0 or n > r.end - r.tell():
+        raise ValueError("bad array length")
+    return n
+
+
+def fast_calen_null(r: Reader) -> int | None:
+    n = fast_uvarint(r) - 1
+    if n == -1:
+        return None
+    if n > r.end - r.tell():
+        raise ValueError("bad array length")
+    return n
+
+
+def fast_tags_after(r: Reader, obj: dict[str, Any], tagmap: dict[int, tuple[str, TagParser]],
+                    first: bytes) -> None:
+    """Tagged section whose first byte (non-zero, or empty at EOF) was already read."""
+    if not first:
+        raise ValueError("missing tagged-field section")
+    r.seek(-1, 1)
+    read_tags(r, obj, tagmap)
+
+
+_FAST_STR = {(False, False): "fast_str16", (False, True): "fast_str16_null",
+             (True, False): "fast_cstr", (True, True): "fast_cstr_null"}
+_FAST_BYTES = {(False, False): "fast_bytes32", (False, True): "fast_bytes32_null",
+               (True, False): "fast_cbytes", (True, True): "fast_cbytes_null"}
+_FAST_ALEN = {(False, False): "fast_alen32", (False, True): "fast_alen32_null",
+              (True, False): "fast_calen", (True, True): "fast_calen_null"}
+
+
+# --------------------------------------------------------------------------------------------
 # construct classes
 # --------------------------------------------------------------------------------------------
 
@@ -303,7 +458,7 @@ class String(Construct):
 
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
-        return f"read_string(io, {self.compact}, {self.nullable})"
+        return f"{_FAST_STR[self.compact, self.nullable]}(io)"
 
 
 class Bytes(Construct):
@@ -336,7 +491,7 @@ class Bytes(Construct):
 
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
-        return f"read_bytes(io, {self.compact}, {self.nullable})"
+        return f"{_FAST_BYTES[self.compact, self.nullable]}(io)"
 
 
 class Array(Construct):
@@ -381,20 +536,41 @@ class Array(Construct):
         _write_len(stream, len(obj), self.compact, True)
         element = self.element
         for i, item in enumerate(obj):
-            _build_child(element, item, stream, context, f"{path}[{i}]")
+            try:
+                element._build(item, stream, context, "")
+            except Exception as exc:  # re-raised as WireError with its path
+                raise _prefixed(exc, f"[{i}]", item) from None
         return obj
 
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
         fname = f"kafka_array_{code.allocateId()}"
         element = self.element._compileparse(code)
-        code.append(f"""
-            def {fname}(io, this):
-                n = read_array_len(io, {self.compact}, {self.nullable})
-                if n is None:
-                    return None
-                return [{element} for _ in range(n)]
-        """)
+        alen = _FAST_ALEN[self.compact, self.nullable]
+        ch = _fixed_char(self.element)
+        if ch is not None:
+            # n is already bounded by the bytes left; unpack raises unless exactly n items.
+            size = struct.calcsize(">" + ch)
+            code.append(f"""
+                def {fname}(io, this):
+                    n = {alen}(io)
+                    if n is None:
+                        return None
+                    return list(struct.unpack(">%d{ch}" % n, io.read({size} * n)))
+            """)
+        elif self.nullable:
+            code.append(f"""
+                def {fname}(io, this):
+                    n = {alen}(io)
+                    if n is None:
+                        return None
+                    return [{element} for _ in range(n)]
+            """)
+        else:
+            code.append(f"""
+                def {fname}(io, this):
+                    return [{element} for _ in range({alen}(io))]
+            """)
         return f"{fname}(io, this)"
 
 
@@ -468,7 +644,10 @@ class Struct(Construct):
             value = obj.get(f.name, _MISSING)
             if value is _MISSING:
                 value = f.default
-            _build_child(f.con, value, stream, context, f"{path}.{f.name}" if path else f.name)
+            try:
+                f.con._build(value, stream, context, "")
+            except Exception as exc:  # re-raised as WireError with its path
+                raise _prefixed(exc, f.name, value) from None
         if self.tagged is not None:
             self._build_tags(obj, stream, context, path)
         return obj
@@ -479,11 +658,11 @@ class Struct(Construct):
         unknown = obj.get(UNKNOWN_TAGS)
         if unknown:
             if not isinstance(unknown, dict):
-                raise _fail_type("dict[int, bytes]", unknown, f"{path}.{UNKNOWN_TAGS}")
+                raise _fail_type("dict[int, bytes]", unknown, UNKNOWN_TAGS)
             for tag, raw in unknown.items():
                 if not isinstance(tag, int) or not isinstance(raw, bytes | bytearray):
                     raise WireError("unknown tags must map int to bytes",
-                                    path=f"{path}.{UNKNOWN_TAGS}")
+                                    path=UNKNOWN_TAGS)
                 entries[tag] = bytes(raw)
         for t in self.tagged or ():
             value = obj.get(t.name, _MISSING)
@@ -493,7 +672,10 @@ class Struct(Construct):
                 raise WireError(f"tag {t.tag} given both as {t.name} and in {UNKNOWN_TAGS}",
                                 path=path)
             buf = io.BytesIO()
-            _build_child(t.con, value, buf, context, f"{path}.{t.name}" if path else t.name)
+            try:
+                t.con._build(value, buf, context, "")
+            except Exception as exc:  # re-raised as WireError with its path
+                raise _prefixed(exc, t.name, value) from None
             entries[t.tag] = buf.getvalue()
         write_uvarint(stream, len(entries))
         for tag in sorted(entries):
@@ -506,9 +688,33 @@ class Struct(Construct):
         _helpers(code)
         n = code.allocateId()
         fname = f"kafka_struct_{n}"
-        lines = [f"def {fname}(io, this):", "    obj = {}"]
-        for f in self.fields:
-            lines.append(f"    obj[{f.name!r}] = {f.con._compileparse(code)}")
+        # Runs of fixed-width fields are read with one struct.unpack (which raises on a short
+        # read); everything else reads in wire order into locals, then one dict display.
+        lines = [f"def {fname}(io, this):"]
+        names: list[str] = []
+        run: list[tuple[str, str]] = []  # (local, format char)
+
+        def flush() -> None:
+            if not run:
+                return
+            fmt = ">" + "".join(ch for _, ch in run)
+            sname = f"kafka_fixed_{code.allocateId()}"
+            code.append(f"{sname} = struct.Struct({fmt!r})")
+            targets = ", ".join(local for local, _ in run)
+            lines.append(f"    {targets}, = {sname}.unpack(io.read({struct.calcsize(fmt)}))")
+            run.clear()
+
+        for i, f in enumerate(self.fields):
+            local = f"v{i}"
+            names.append(f"{f.name!r}: {local}")
+            ch = _fixed_char(f.con)
+            if ch is not None:
+                run.append((local, ch))
+                continue
+            flush()
+            lines.append(f"    {local} = {f.con._compileparse(code)}")
+        flush()
+        lines.append(f"    obj = {{{', '.join(names)}}}")
         if self.tagged is not None:
             tagmap = f"kafka_tags_{n}"
             entries = ", ".join(
@@ -516,7 +722,10 @@ class Struct(Construct):
                 for t in self.tagged
             )
             code.append(f"{tagmap} = {{{entries}}}")
-            lines.append(f"    read_tags(io, obj, {tagmap})")
+            # Nearly every section is empty: one byte, 0x00.
+            lines.append("    first = io.read(1)")
+            lines.append("    if first != b'\\x00':")
+            lines.append(f"        fast_tags_after(io, obj, {tagmap}, first)")
         lines.append("    return obj")
         code.append("\n".join(lines))
         return f"{fname}(io, this)"
@@ -577,17 +786,23 @@ def _reason(exc: ConstructError) -> str:
     return text.split("\n", 1)[-1] if text.startswith("Error in path") else text
 
 
-def _build_child(con: Construct, value: Any, stream: io.BytesIO, context: Any, path: str) -> None:
-    try:
-        con._build(value, stream, context, path)
-    except WireError as exc:
-        if exc.path is None:
-            raise WireError(exc.reason, path=path) from None
-        raise
-    except ConstructError as exc:
-        raise WireError(_reason(exc), path=path) from None
-    except (TypeError, ValueError, OverflowError, struct.error) as exc:
-        raise WireError(f"cannot encode {value!r:.60}: {exc}", path=path) from None
+def _join(segment: str, sub: str | None) -> str:
+    if not sub:
+        return segment
+    return segment + sub if sub.startswith("[") else f"{segment}.{sub}"
+
+
+def _prefixed(exc: Exception, segment: str, value: Any) -> WireError:
+    """Rebuild an encode failure with the field path grown by one segment.
+
+    Paths are assembled only on the way out of a failure, so a successful encode never
+    formats a path string.
+    """
+    if isinstance(exc, WireError):
+        return WireError(exc.reason, path=_join(segment, exc.path))
+    if isinstance(exc, ConstructError):
+        return WireError(_reason(exc), path=segment)
+    return WireError(f"cannot encode {value!r:.60}: {type(exc).__name__}: {exc}", path=segment)
 
 
 def _slow_tag_parser(t: TaggedField) -> TagParser:
@@ -595,6 +810,14 @@ def _slow_tag_parser(t: TaggedField) -> TagParser:
         return t.con._parse(sub, None, t.name)
 
     return parse
+
+
+def _fixed_char(con: Construct) -> str | None:
+    """struct format char of a fixed-width numeric construct, else None."""
+    fmt = getattr(con, "fmtstr", None)
+    if con in _FIXED.values() and isinstance(fmt, str):
+        return fmt.lstrip("<>=!")
+    return None
 
 
 def int_con(kind: str) -> Construct:
