@@ -48,6 +48,7 @@ from codec.messages import (
     decode_named,
     decode_named_prefix,
     encode_body,
+    encode_body_prefix,
     encode_named,
 )
 
@@ -105,6 +106,7 @@ __all__ = [
     "decode_request",
     "decode_response",
     "encode_body",
+    "encode_body_prefix",
     "encode_named",
     "encode_request",
     "encode_request_header",

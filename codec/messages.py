@@ -73,6 +73,9 @@ class _Builder:
                 continue
             con = self.field_con(f)
             if _in(v, f.tagged) and f.tag is not None:
+                if upto == f.name:
+                    raise CodecError(f"{upto!r} is a tagged field: it sits in the tagged section "
+                                     "at the end of the struct, so it has no prefix")
                 tagged.append(TaggedField(f.tag, f.name, con, self.kafka_default(f)))
             else:
                 regular.append(StructField(f.name, con, self.encode_default(f)))
@@ -283,6 +286,13 @@ def decode_body_prefix(
     return codec.parse(_as_bytes(data), exact=False)
 
 
+def encode_body_prefix(api_key: int, api_version: int, direction: str, value: dict[str, Any],
+                       upto: str) -> bytes:
+    """Encode the top-level fields up to and including ``upto`` (the inverse of
+    ``decode_body_prefix``): prefix bytes to join with the untouched rest of a body."""
+    return _prefix_codec(api_key, api_version, str(direction), upto).build(value)
+
+
 # --- standalone specs and common structs -----------------------------------------------------
 
 
@@ -368,5 +378,6 @@ __all__ = [
     "decode_named",
     "decode_named_prefix",
     "encode_body",
+    "encode_body_prefix",
     "encode_named",
 ]

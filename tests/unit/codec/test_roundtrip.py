@@ -280,11 +280,19 @@ def test_metadata_v1_response_by_hand_and_prefix() -> None:
     head, end = codec.decode_body_prefix(3, 1, "response", body, "brokers")
     assert head == {"brokers": value["brokers"]} and end == len(brokers)
     # Rewrite the brokers and splice the untouched tail, as the proxy does.
+    assert codec.encode_body_prefix(3, 1, "response", head, "brokers") == body[:end]
     head["brokers"][0]["host"] = "proxy"
-    new = codec.encode_body(3, 1, "response", head)  # missing later fields -> defaults
-    spliced = new[: len(new) - len(codec.encode_body(3, 1, "response", {"brokers": []})) + 4]
-    spliced += body[end:]
-    assert codec.decode_body(3, 1, "response", spliced)["brokers"][0]["host"] == "proxy"
+    spliced = codec.encode_body_prefix(3, 1, "response", head, "brokers") + body[end:]
+    again = codec.decode_body(3, 1, "response", spliced)
+    assert again["brokers"][0]["host"] == "proxy"
+    assert again["topics"] == value["topics"]
+
+
+def test_prefix_of_unknown_or_tagged_field_is_an_error() -> None:
+    with pytest.raises(codec.CodecError):
+        codec.decode_body_prefix(3, 12, "response", b"", "no_such_field")
+    with pytest.raises(codec.CodecError):
+        codec.decode_body_prefix(18, 3, "response", b"", "finalized_features_epoch")
 
 
 def test_metadata_v12_prefix_offset_is_flexible() -> None:
@@ -294,6 +302,7 @@ def test_metadata_v12_prefix_offset_is_flexible() -> None:
     body = codec.encode_body(3, 12, "response", value)
     head, end = codec.decode_body_prefix(3, 12, "response", body, "brokers")
     assert head == {"throttle_time_ms": 5, "brokers": value["brokers"]}
+    assert codec.encode_body_prefix(3, 12, "response", head, "brokers") == body[:end]
     assert body[:end] == i32(5) + bytes([2]) + i32(2) + cstr("h") + i32(1) + cstr("r") + b"\x00"
 
 
