@@ -214,6 +214,8 @@ class Connection:
         self.to_forward: deque[RequestContext] = deque()
         self.inflight: deque[RequestContext] = deque()
         self.open_exchanges: dict[int, RequestContext] = {}
+        self.backlog: deque[bytes] = deque()
+        self._draining = False
         self.closed = False
         self.close_reason: str | None = None
         self.paused: set[str] = set()
@@ -279,8 +281,23 @@ class Connection:
         except FrameError as exc:
             self.frame_error(exc)
             return
-        for frame in frames:
+        if self.backlog:
+            self.backlog.extend(frames)
+            return
+        self._process(frames)
+
+    def _process(self, frames: list[bytes] | deque[bytes]) -> None:
+        """Handle client frames until the in-flight limit; the rest wait in `backlog` (one
+        received chunk may hold many frames) and reading pauses until slots are released."""
+        limit = self.config.max_inflight
+        it = iter(frames)
+        for frame in it:
             if self.closed:
+                return
+            if len(self.slots) >= limit:
+                self.backlog.append(frame)
+                self.backlog.extend(it)
+                self.pause_client_reading("inflight")
                 return
             try:
                 self._on_request(frame)
@@ -290,8 +307,18 @@ class Connection:
             except codec.CodecError as exc:
                 self.frame_error(FrameError("bad_header", str(exc)))
                 return
-        if len(self.slots) >= self.config.max_inflight:
+        if len(self.slots) >= limit:
             self.pause_client_reading("inflight")
+
+    def _drain_backlog(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            frames, self.backlog = self.backlog, deque()
+            self._process(frames)
+        finally:
+            self._draining = False
 
     def client_eof(self) -> None:
         if self.creader.pending:
@@ -623,7 +650,10 @@ class Connection:
         if due is not None and due > now:
             self._schedule_flush(due)
         if "inflight" in self.paused and len(slots) < self.config.max_inflight:
-            self.resume_client_reading("inflight")
+            if self.backlog:
+                self._drain_backlog()
+            if not self.backlog and len(self.slots) < self.config.max_inflight:
+                self.resume_client_reading("inflight")
 
     def _schedule_flush(self, at: float) -> None:
         if self._flush_handle is not None:
@@ -721,7 +751,7 @@ class Connection:
 
     @property
     def idle(self) -> bool:
-        return not self.slots and not self.to_forward and not self.inflight
+        return not (self.slots or self.to_forward or self.inflight or self.backlog)
 
     def to_dict(self) -> dict[str, Any]:
         return {
