@@ -1,0 +1,281 @@
+"""One run of one matrix cell: a client library under one scenario, start to verdict.
+
+Per run: a fresh topic and group, records produced straight to the broker, a fresh proxy, the
+scenario's rules, the harness processes, and a monitor loop that feeds the scenario driver and
+decides when the run is over. Everything the verdict rests on is written to the run's evidence
+directory (harness lines, proxy events, produced records, fired steps, the verdict itself).
+
+When is a run over (checked every POLL_S, all bounded by `max_duration_s`):
+- every member process has ended on its own;
+- every produced record was consumed, no step is pending and nothing new happened for
+  `settle_s` (late duplicates arrive within that);
+- nothing new happened for `stall_bound_s` while records are outstanding (a stall).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faults.scenario import Scenario
+from proxy.matrix.classify import Outcome, RunEvidence, classify
+from proxy.matrix.clients import ClientSpec
+from proxy.matrix.driver import ScenarioDriver
+from proxy.matrix.members import Member
+from proxy.matrix.produce import SequenceProducer, create_topic
+from proxy.matrix.proxyproc import AdminClient, ProxyProcess
+
+POLL_S = 0.25
+#: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.
+HARNESS_RUNTIME_MARGIN_S = 30.0
+EVENTS_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    client: ClientSpec
+    scenario: Scenario
+    run: int
+    protocol: str
+    kafka_bootstrap: str
+    artifacts: Path  # this run's evidence directory
+    seed: int
+
+
+def _slug(text: str, limit: int) -> str:
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in text)[:limit].strip("-")
+
+
+class _RunActions:
+    """The driver's side effects for a matrix run."""
+
+    def __init__(self, run: CellRun) -> None:
+        self.run = run
+
+    def produce(self, count: int) -> None:
+        self.run.producer.produce(count)
+
+    def start_members(self, count: int) -> None:
+        for _ in range(count):
+            self.run.start_member()
+
+    def stop_members(self, indexes: list[int]) -> None:
+        for i in indexes:
+            if i < len(self.run.members):
+                self.run.members[i].request_stop()
+
+
+class CellRun:
+    def __init__(self, req: RunRequest) -> None:
+        self.req = req
+        token = secrets.token_hex(3)
+        name = _slug(req.scenario.name, 40)
+        self.topic = f"mx-{name}-{token}"
+        self.group = f"mx-{_slug(req.client.name, 16)}-{name}-{token}"
+        self.client_prefix = f"{_slug(req.client.name, 16)}-{token}"
+        self.dir = req.artifacts
+        self.members: list[Member] = []
+        self.inbox: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
+        self.producer = SequenceProducer(req.kafka_bootstrap, self.topic)
+        self.proxy = ProxyProcess(req.kafka_bootstrap, self.dir, req.seed)
+        self.proxy_events: dict[int, dict[str, Any]] = {}
+        self.last_seq = 0  # the admin API pages forward from `since` (exclusive); seqs start at 1
+        self.notes: list[str] = []
+        self.command: list[str] = []
+
+    # -- members
+
+    def member_flags(self, index: int) -> list[str]:
+        m = self.req.scenario.setup.members
+        flags = [
+            "--bootstrap", self.proxy.bootstrap,
+            "--topic", self.topic,
+            "--group", self.group,
+            "--client-id", f"{self.client_prefix}-m{index}",
+            "--session-timeout-ms", str(m.session_timeout_ms),
+            "--heartbeat-interval-ms", str(m.heartbeat_interval_ms),
+            "--rebalance-timeout-ms", str(m.rebalance_timeout_ms),
+            "--commit", m.commit,
+            "--protocol", self.req.protocol,
+            "--max-runtime-s", str(int(self.req.scenario.outcome.max_duration_s
+                                       + HARNESS_RUNTIME_MARGIN_S)),
+        ]
+        if m.membership == "static":
+            flags += ["--instance-id", f"{self.client_prefix}-i{index}"]
+        return flags
+
+    def start_member(self) -> Member:
+        index = len(self.members)
+        member = Member(index, [*self.command, *self.member_flags(index)], self.dir,
+                        lambda i, ev: self.inbox.put((i, ev)))
+        self.members.append(member)
+        member.start()
+        return member
+
+    # -- proxy events
+
+    def poll_proxy(self, admin: AdminClient) -> list[dict[str, Any]]:
+        new: list[dict[str, Any]] = []
+        for _ in range(20):  # bounded paging
+            page = admin.events(since=self.last_seq, limit=EVENTS_PAGE)
+            fresh = [e for e in page if int(e.get("seq", -1)) not in self.proxy_events]
+            for event in fresh:
+                seq = int(event.get("seq", -1))
+                self.proxy_events[seq] = event
+                self.last_seq = max(self.last_seq, seq)
+                new.append(event)
+            if len(page) < EVENTS_PAGE or not fresh:
+                break
+        return new
+
+    # -- the run
+
+    def execute(self) -> dict[str, Any]:
+        req, scenario = self.req, self.req.scenario
+        self.dir.mkdir(parents=True, exist_ok=True)
+        t_begin = time.time()
+        driver: ScenarioDriver | None = None
+        admin: AdminClient | None = None
+        infra_error: str | None = None
+        try:
+            self.command = req.client.command()
+            create_topic(req.kafka_bootstrap, self.topic, scenario.setup.partitions)
+            if scenario.setup.records:
+                self.producer.produce(scenario.setup.records)
+            admin = self.proxy.start()
+            driver = ScenarioDriver(scenario, admin, _RunActions(self), log=self.notes.append)
+            driver.install_initial(time.time())
+            m = scenario.setup.members
+            for i in range(m.count):
+                if i and m.start_stagger_s:
+                    time.sleep(m.start_stagger_s)
+                self.start_member()
+            driver.begin(time.time())
+            self._monitor(driver, admin)
+        except Exception as exc:
+            infra_error = f"{type(exc).__name__}: {exc}"
+            self.notes.append(traceback.format_exc())
+        finally:
+            for member in self.members:
+                member.request_stop()
+            for member in self.members:
+                member.wait_stopped()
+            if admin is not None and self.proxy.alive():
+                try:
+                    self.poll_proxy(admin)
+                except Exception as exc:
+                    self.notes.append(f"final event fetch failed: {exc}")
+            proxy_rc = self.proxy.stop()
+        t_end = time.time()
+        return self._verdict(driver, infra_error, proxy_rc, t_begin, t_end)
+
+    def _monitor(self, driver: ScenarioDriver, admin: AdminClient) -> None:
+        outcome = self.req.scenario.outcome
+        start = time.time()
+        last_progress = start
+        consumed: set[tuple[str, int, int]] = set()
+        while True:
+            now = time.time()
+            for event in self.poll_proxy(admin):
+                driver.on_proxy_event(event, now)
+            while True:
+                try:
+                    index, event = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                driver.on_harness_event(index, event, now)
+                if event.get("event") == "record":
+                    key = (str(event.get("topic")), int(event.get("partition", -1)),
+                           int(event.get("offset", -1)))
+                    if key not in consumed:
+                        consumed.add(key)
+                        last_progress = now
+            driver.tick(now)
+            fired = driver.last_fired_at
+            if fired is not None:
+                last_progress = max(last_progress, fired)
+            expected = self.producer.expected()
+            if not self.proxy.alive():
+                raise RuntimeError("the proxy process died during the run")
+            if self.members and not any(m.alive() for m in self.members):
+                self.notes.append("every member process ended")
+                return
+            done = expected <= consumed and not driver.pending()
+            if done and now - last_progress >= outcome.settle_s:
+                return
+            if not expected <= consumed and now - last_progress >= outcome.stall_bound_s:
+                self.notes.append(f"no progress for {outcome.stall_bound_s:g} s")
+                return
+            if driver.pending() and expected <= consumed \
+                    and now - last_progress >= outcome.stall_bound_s:
+                self.notes.append("steps pending and nothing happening")
+                return
+            if now - start >= outcome.max_duration_s:
+                self.notes.append(f"max_duration_s {outcome.max_duration_s:g} reached")
+                return
+            time.sleep(POLL_S)
+
+    def _verdict(self, driver: ScenarioDriver | None, infra_error: str | None,
+                 proxy_rc: int | None, t_begin: float, t_end: float) -> dict[str, Any]:
+        req, scenario = self.req, self.req.scenario
+        events = [self.proxy_events[k] for k in sorted(self.proxy_events)]
+        evidence = RunEvidence(
+            members=[m.to_run() for m in self.members],
+            expected=self.producer.expected(),
+            proxy_events=events,
+            started_at=t_begin,
+            ended_at=t_end,
+            expect_injection=scenario.outcome.expect_injection,
+            recovery_bound_s=scenario.outcome.recovery_bound_s,
+            pending_steps=driver.pending() if driver else [],
+        )
+        verdict = classify(evidence).to_json()
+        if infra_error is not None:
+            verdict["outcome"] = Outcome.INFRA_ERROR.value
+            verdict["detail"] = f"{infra_error}; {verdict['detail']}"
+        versions = {
+            str(ev.get("library")): str(ev.get("version"))
+            for m in evidence.members for ev in m.events if ev.get("event") == "started"
+        }
+        result = {
+            "client": req.client.name,
+            "scenario": scenario.name,
+            "scenario_version": scenario.version,
+            "run": req.run,
+            "protocol": req.protocol,
+            "seed": req.seed,
+            "topic": self.topic,
+            "group": self.group,
+            "library_versions": versions,
+            "started_at": t_begin,
+            "duration_s": round(t_end - t_begin, 3),
+            "members": len(self.members),
+            "proxy_returncode": proxy_rc,
+            "steps": driver.report() if driver else [],
+            "notes": self.notes[-20:],
+            **verdict,
+        }
+        self._write(result, events)
+        return result
+
+    def _write(self, result: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        (self.dir / "proxy-events.json").write_text(json.dumps(events, indent=1, default=str))
+        produced = sorted(self.producer.delivered.items())
+        (self.dir / "produced.json").write_text(json.dumps(
+            [{"topic": t, "partition": p, "offset": o, "seq": s} for (t, p, o), s in produced],
+            indent=0))
+        (self.dir / "scenario.yaml").write_text(yaml.safe_dump(
+            self.req.scenario.model_dump(mode="json"), sort_keys=False))
+        (self.dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+
+
+def run_cell_once(req: RunRequest) -> dict[str, Any]:
+    return CellRun(req).execute()

@@ -1,0 +1,98 @@
+"""The matrix's clients: how to launch each harness and which group protocols it speaks.
+
+One table, so adding a client is one entry. Python harnesses run from this checkout on the
+current interpreter; Go and Java harnesses are built on demand (and cached) by
+`proxy.matrix.builds`, which is imported only when such a client is used, so the Python columns
+run on a machine without Go or a JDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PYTHON_HARNESS_DIR = REPO_ROOT / "tests" / "clients" / "python"
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A matrix column. `protocols`: group protocols it can be run under, preferred first."""
+
+    name: str
+    language: str
+    library: str
+    protocols: tuple[str, ...]
+    command: Callable[[], list[str]]
+
+    def protocol_for(self, applicable: list[str]) -> str | None:
+        """The protocol to run a scenario under, or None if the client speaks none of them."""
+        for protocol in applicable:
+            if protocol in self.protocols:
+                return protocol
+        return None
+
+
+def _python(script: str) -> Callable[[], list[str]]:
+    def command() -> list[str]:
+        return [sys.executable, "-u", str(PYTHON_HARNESS_DIR / script)]
+
+    return command
+
+
+def _go(name: str) -> Callable[[], list[str]]:
+    def command() -> list[str]:
+        from proxy.matrix import builds
+
+        return list(builds.go_harness_command(name))  # type: ignore[arg-type]
+
+    return command
+
+
+def _java() -> list[str]:
+    from proxy.matrix import builds
+
+    return list(builds.java_harness_command())
+
+
+CLIENTS: dict[str, ClientSpec] = {
+    spec.name: spec
+    for spec in (
+        ClientSpec("aiokafka", "python", "aiokafka", ("classic",),
+                   _python("aiokafka_harness.py")),
+        ClientSpec("kafka-python", "python", "kafka-python", ("classic",),
+                   _python("kafka_python_harness.py")),
+        ClientSpec("confluent-kafka", "python", "confluent-kafka (librdkafka)",
+                   ("classic", "consumer"), _python("confluent_harness.py")),
+        ClientSpec("java-classic", "java", "org.apache.kafka:kafka-clients", ("classic",), _java),
+        ClientSpec("java-consumer", "java", "org.apache.kafka:kafka-clients", ("consumer",),
+                   _java),
+        ClientSpec("sarama", "go", "github.com/IBM/sarama", ("classic",), _go("sarama")),
+        ClientSpec("kafka-go", "go", "github.com/segmentio/kafka-go", ("classic",),
+                   _go("kafka-go")),
+        ClientSpec("franz-go", "go", "github.com/twmb/franz-go", ("classic", "consumer"),
+                   _go("franz-go")),
+    )
+}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries behind each client, as far as they are known without running
+    a harness (the harness's `started` event is the authority; this fills gaps)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str] = {}
+    for client, package in (("aiokafka", "aiokafka"), ("kafka-python", "kafka-python"),
+                            ("confluent-kafka", "confluent-kafka")):
+        with contextlib.suppress(PackageNotFoundError):
+            out[client] = version(package)
+    try:
+        from proxy.matrix import builds
+
+        out.update({str(k): str(v) for k, v in builds.library_versions().items()})
+    except Exception:  # builds missing or no toolchain: versions come from harness output
+        pass
+    return out

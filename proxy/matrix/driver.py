@@ -1,0 +1,178 @@
+"""Apply a scenario's steps to a running proxy: rules before the members start, timed steps,
+and steps triggered by proxy coordination events or harness events.
+
+The driver owns no threads and no clock: the caller feeds it events and the time, and it
+decides which steps fire. That keeps it usable from the matrix runner (which also owns the
+harness processes) and from `kafka-chaos-proxy scenario run` (which only has the admin API),
+and keeps step firing reproducible from a recorded event stream.
+
+Trigger counting starts when the scenario starts, not when the previous step fired: a trigger
+names events ("the 2nd SyncGroup of generation 2"), and the proxy's event order is the single
+source of truth for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from faults.scenario import Scenario, Step, Trigger
+
+
+class StepActions(Protocol):
+    """What a step can make happen besides rule changes; the host decides how."""
+
+    def produce(self, count: int) -> None: ...
+
+    def start_members(self, count: int) -> None: ...
+
+    def stop_members(self, indexes: list[int]) -> None: ...
+
+
+class RuleSink(Protocol):
+    def add_rule(self, rule: dict[str, Any]) -> dict[str, Any]: ...
+
+    def remove_rule(self, rule_id: str) -> None: ...
+
+
+@dataclass
+class StepState:
+    index: int
+    step: Step
+    seen: int = 0
+    fired_at: float | None = None
+    reason: str = ""
+    error: str | None = None
+
+
+def proxy_event_matches(trigger: Trigger, event: Mapping[str, Any]) -> bool:
+    """Does a proxy coordination event count toward an `api` trigger?
+
+    The proxy names the generation of classic APIs and the member epoch of
+    ConsumerGroupHeartbeat in the same `generation` field.
+    """
+    if trigger.api is None or str(event.get("api", "")) != trigger.api:
+        return False
+    if trigger.generation_id is not None and event.get("generation") != trigger.generation_id:
+        return False
+    if trigger.member_epoch is not None and event.get("generation") != trigger.member_epoch:
+        return False
+    if trigger.error is not None and str(event.get("error") or "") != trigger.error.upper():
+        return False
+    return not (trigger.injected is not None and bool(event.get("fault")) != trigger.injected)
+
+
+def harness_event_matches(trigger: Trigger, member: int, event: Mapping[str, Any]) -> bool:
+    """Does a harness event count toward a `harness_event` trigger?
+
+    An `assigned` event counts only when it carries partitions: several libraries announce an
+    empty assignment before the first real one, and "once the member is stable" means owning
+    something.
+    """
+    if trigger.harness_event is None or event.get("event") != trigger.harness_event:
+        return False
+    if trigger.member is not None and member != trigger.member:
+        return False
+    if trigger.harness_event == "assigned":
+        partitions = event.get("partitions") or {}
+        return any(partitions.get(t) for t in partitions)
+    return True
+
+
+@dataclass
+class ScenarioDriver:
+    scenario: Scenario
+    rules: RuleSink
+    actions: StepActions
+    log: Callable[[str], None] = field(default=lambda message: None)
+    states: list[StepState] = field(init=False)
+    started_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.states = [StepState(i, step) for i, step in enumerate(self.scenario.steps)]
+
+    def install_initial(self, now: float) -> None:
+        """Steps without `at`/`on`: applied before any member starts."""
+        for state in self.states:
+            if state.step.before_start:
+                self._fire(state, now, "before start")
+
+    def begin(self, now: float) -> None:
+        """The members have been started: timed steps count from here."""
+        self.started_at = now
+        self.tick(now)
+
+    def tick(self, now: float) -> None:
+        if self.started_at is None:
+            return
+        for state in self.states:
+            step = state.step
+            if state.fired_at is None and step.at is not None \
+                    and now - self.started_at >= step.at:
+                self._fire(state, now, f"at {step.at:g} s")
+
+    def on_proxy_event(self, event: Mapping[str, Any], now: float) -> None:
+        for state in self._pending("proxy"):
+            assert state.step.on is not None
+            if proxy_event_matches(state.step.on, event):
+                state.seen += 1
+                if state.seen >= state.step.on.occurrence:
+                    self._fire(state, now, f"proxy event seq {event.get('seq')} "
+                               f"({event.get('api')}, generation {event.get('generation')})")
+
+    def on_harness_event(self, member: int, event: Mapping[str, Any], now: float) -> None:
+        for state in self._pending("harness"):
+            assert state.step.on is not None
+            if harness_event_matches(state.step.on, member, event):
+                state.seen += 1
+                if state.seen >= state.step.on.count:
+                    self._fire(state, now, f"member {member} {event.get('event')} "
+                               f"#{state.seen}")
+
+    def _pending(self, kind: str) -> list[StepState]:
+        return [s for s in self.states
+                if s.fired_at is None and s.step.on is not None and s.step.on.kind == kind]
+
+    def pending(self) -> list[str]:
+        return [s.step.description or f"step {s.index}" for s in self.states if s.fired_at is None]
+
+    @property
+    def last_fired_at(self) -> float | None:
+        return max((s.fired_at for s in self.states if s.fired_at is not None), default=None)
+
+    def _fire(self, state: StepState, now: float, reason: str) -> None:
+        """Apply one step. A failing action is recorded on the step and does not stop the
+        others: the evidence then shows exactly which part of the scenario did not happen."""
+        state.fired_at, state.reason = now, reason
+        step = state.step
+        errors: list[str] = []
+        for rule_id in step.remove:
+            try:
+                self.rules.remove_rule(rule_id)
+            except Exception as exc:
+                errors.append(f"remove {rule_id}: {exc}")
+        for rule in step.add:
+            try:
+                self.rules.add_rule(dict(rule))
+            except Exception as exc:
+                errors.append(f"add {rule.get('id')}: {exc}")
+        try:
+            if step.produce:
+                self.actions.produce(step.produce)
+            if step.start_members:
+                self.actions.start_members(step.start_members)
+            if step.stop_members:
+                self.actions.stop_members(list(step.stop_members))
+        except Exception as exc:
+            errors.append(f"action: {exc}")
+        state.error = "; ".join(errors) or None
+        self.log(f"step {state.index} fired ({reason}): {step.description}"
+                 + (f" [errors: {state.error}]" if state.error else ""))
+
+    def report(self) -> list[dict[str, Any]]:
+        return [
+            {"index": s.index, "description": s.step.description, "fired_at": s.fired_at,
+             "reason": s.reason, "error": s.error}
+            for s in self.states
+        ]

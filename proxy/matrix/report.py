@@ -1,0 +1,207 @@
+"""docs/matrix.md and docs/matrix.json from the runs' results.
+
+A cell shows the modal outcome and how many of its runs agreed (k/N): one reproduction in ten
+is not a reproduction, so a cell whose runs disagree says so instead of showing its most
+dramatic run. Every cell links to its evidence directory, and the JSON carries every run's
+outcome, so the table can be checked, not just believed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from faults.scenario import Scenario
+from proxy.matrix.classify import modal
+from proxy.matrix.clients import CLIENTS
+
+OUTCOME_HELP = {
+    "recovered": "consumption resumed and every record was consumed exactly once",
+    "duplicates": "every record consumed, some more than once (count in the notes)",
+    "stalled": "records left unconsumed, members alive, no error surfaced",
+    "silent_exit": "a member's consume loop/process ended without surfacing an error",
+    "surfaced_error": "the application was told (error, failed commit, exit with error) and "
+                      "the group did not fully recover",
+    "crashed": "a harness process died abnormally",
+    "not_injected": "the fault never fired (the client never sent the matching request)",
+    "infra_error": "the run itself failed (proxy, broker, harness build); not a client result",
+}
+
+
+def _cell_summary(runs: list[dict[str, Any]], planned: int) -> dict[str, Any]:
+    runs = sorted(runs, key=lambda r: int(r["run"]))
+    outcomes = [str(r["outcome"]) for r in runs]
+    outcome, agree = modal(outcomes)
+    modal_runs = [r for r in runs if r["outcome"] == outcome]
+    ttrs = [float(r["time_to_recover_s"]) for r in modal_runs
+            if r.get("time_to_recover_s") is not None]
+    dups = [int(r.get("duplicates", 0)) for r in runs]
+    errors = list(dict.fromkeys(e for r in runs for e in r.get("errors", [])))
+    return {
+        "outcome": outcome,
+        "agree": agree,
+        "runs": len(runs),
+        "planned": planned,
+        "outcomes": outcomes,
+        "protocol": runs[0].get("protocol") if runs else None,
+        "duplicates": dups,
+        "missing": [int(r.get("missing", 0)) for r in runs],
+        "time_to_recover_s_median": round(statistics.median(ttrs), 2) if ttrs else None,
+        "errors": errors[:12],
+        "detail": modal_runs[0]["detail"] if modal_runs else "",
+        "durations_s": [r.get("duration_s") for r in runs],
+    }
+
+
+def _versions(results: Iterable[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in results:
+        for library, version in (r.get("library_versions") or {}).items():
+            out.setdefault(f"{r['client']}", f"{library} {version}")
+    return out
+
+
+def write_report(
+    results: list[dict[str, Any]],
+    *,
+    out_dir: Path,
+    artifacts: Path,
+    clients: list[str],
+    scenarios: list[Scenario],
+    runs: int,
+    kafka_version: str,
+    unavailable: dict[str, str],
+    not_run: list[dict[str, Any]],
+    wall_time_s: float,
+) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        by_cell.setdefault((r["client"], r["scenario"]), []).append(r)
+    cells: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        for client in clients:
+            spec = CLIENTS[client]
+            protocol = spec.protocol_for(scenario.applicable_protocols)
+            evidence = os.path.relpath(artifacts / client / scenario.name, out_dir)
+            cell: dict[str, Any] = {"client": client, "scenario": scenario.name,
+                                    "evidence": evidence}
+            if protocol is None:
+                cell.update(outcome="n/a", agree=0, runs=0, planned=0,
+                            detail=f"{client} does not speak "
+                                   f"{' or '.join(scenario.applicable_protocols)}")
+            elif (client, scenario.name) in by_cell:
+                cell.update(_cell_summary(by_cell[(client, scenario.name)], runs))
+            else:
+                reason = unavailable.get(client, "not reached within the time budget")
+                cell.update(outcome="not_run", agree=0, runs=0, planned=runs, detail=reason)
+            cells.append(cell)
+    versions = _versions(results)
+    summary = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kafka_version": kafka_version,
+        "runs_per_cell": runs,
+        "wall_time_s": round(wall_time_s, 1),
+        "total_runs": len(results),
+        "library_versions": versions,
+        "clients": clients,
+        "scenarios": [{"name": s.name, "version": s.version, "description": s.description,
+                       "tags": s.tags, "protocols": s.applicable_protocols} for s in scenarios],
+        "cells": cells,
+        "unavailable_clients": unavailable,
+        "not_run": not_run,
+        "outcome_meanings": OUTCOME_HELP,
+    }
+    (out_dir / "matrix.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    (out_dir / "matrix.md").write_text(render_markdown(summary))
+    return summary
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    outcome = cell["outcome"]
+    if outcome in ("n/a", "not_run"):
+        return outcome
+    text = f"{outcome} {cell['agree']}/{cell['runs']}"
+    if outcome == "duplicates" and cell.get("duplicates"):
+        dups = sorted(set(cell["duplicates"]))
+        text += f" (dup {dups[0]}" + (f"-{dups[-1]}" if len(dups) > 1 else "") + ")"
+    if cell["runs"] < cell.get("planned", cell["runs"]):
+        text += f" [{cell['runs']} of {cell['planned']} runs]"
+    return f"[{text}]({cell['evidence']}/)"
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    clients: list[str] = summary["clients"]
+    cells = {(c["scenario"], c["client"]): c for c in summary["cells"]}
+    lines = [
+        "# Client x coordination-fault matrix",
+        "",
+        "Generated by `kafka-chaos-proxy matrix` (do not edit by hand). Each cell: the modal "
+        "outcome over the runs, `k/N` = how many runs gave it, linked to the evidence "
+        "directory (harness JSON lines per member, the proxy's coordination events, produced "
+        "records, fired steps, verdict per run).",
+        "",
+        f"- Kafka broker: {summary['kafka_version']}",
+        f"- Runs per cell: {summary['runs_per_cell']}; runs executed: {summary['total_runs']}; "
+        f"wall time: {summary['wall_time_s'] / 60:.1f} min",
+        f"- Generated: {summary['generated_at']}",
+        "",
+        "| client | library |",
+        "|---|---|",
+    ]
+    for client in clients:
+        spec = CLIENTS[client]
+        version = summary["library_versions"].get(client, spec.library)
+        lines.append(f"| {client} | {version} |")
+    lines += ["", "## Outcomes", ""]
+    lines += [f"- **{k}**: {v}" for k, v in OUTCOME_HELP.items()]
+    lines += ["- **n/a**: the client does not speak the scenario's group protocol",
+              "- **not_run**: not reached (time budget) or the client's harness was unavailable",
+              "", "## Matrix", ""]
+    lines.append("| scenario | " + " | ".join(clients) + " |")
+    lines.append("|---" * (len(clients) + 1) + "|")
+    for s in summary["scenarios"]:
+        row = [f"`{s['name']}`"]
+        row += [_cell_text(cells[(s["name"], c)]) for c in clients]
+        lines.append("| " + " | ".join(row) + " |")
+    split = [c for c in summary["cells"]
+             if c.get("runs") and c["agree"] < c["runs"]]
+    lines += ["", "## Cells whose runs disagree", ""]
+    if not split:
+        lines.append("None: every cell that ran gave the same outcome in every run.")
+    for c in split:
+        counts = Counter(c["outcomes"])
+        lines.append(f"- {c['client']} x `{c['scenario']}`: "
+                     + ", ".join(f"{k} {v}/{c['runs']}" for k, v in counts.most_common()))
+    lines += ["", "## Notes per cell", ""]
+    for s in summary["scenarios"]:
+        notes = [cells[(s["name"], c)] for c in clients
+                 if cells[(s["name"], c)].get("runs")]
+        if not notes:
+            continue
+        lines.append(f"### `{s['name']}` (v{s['version']})")
+        lines.append("")
+        lines.append(s["description"])
+        lines.append("")
+        for c in notes:
+            extra = ""
+            if c.get("time_to_recover_s_median") is not None:
+                extra += f" Median time to recover: {c['time_to_recover_s_median']} s."
+            if c.get("errors"):
+                extra += f" Errors surfaced: {', '.join(c['errors'][:6])}."
+            lines.append(f"- **{c['client']}** ({c.get('protocol')}): {c['detail']}.{extra}")
+        lines.append("")
+    if summary["unavailable_clients"]:
+        lines += ["## Clients not available", ""]
+        lines += [f"- {k}: {v}" for k, v in summary["unavailable_clients"].items()]
+        lines.append("")
+    if summary["not_run"]:
+        lines += ["## Not reached within the time budget", "",
+                  f"{len(summary['not_run'])} runs were not executed.", ""]
+    return "\n".join(lines) + "\n"

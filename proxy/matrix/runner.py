@@ -1,0 +1,155 @@
+"""The whole matrix: every selected client x scenario, N runs each, under one real broker.
+
+Bounded three ways: each run by its scenario's `max_duration_s` (plus set-up and teardown), the
+whole matrix by `max_total_s` (cells not reached are reported as not run, never silently
+dropped), and builds by `proxy.matrix.builds`. Results are appended to `results.jsonl` as each
+run ends, so an interrupted matrix still leaves a report of what ran, and `--resume` skips runs
+already recorded.
+
+Cells run one at a time on purpose: coordination races depend on timing, and two cells
+sharing two CPU cores would change each other's timings — and so their outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faults.scenario import Scenario
+from proxy.matrix.cell import RunRequest, run_cell_once
+from proxy.matrix.clients import CLIENTS, ClientSpec
+from proxy.matrix.report import write_report
+
+RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
+
+
+@dataclass
+class MatrixOptions:
+    clients: list[str]
+    scenarios: list[Scenario]
+    runs: int = 5
+    out: Path = Path("docs")
+    artifacts: Path = Path("artifacts/matrix")
+    max_total_s: float = 3 * 3600.0
+    kafka_version: str | None = None
+    resume: bool = False
+    #: Order: "cell" runs the N runs of a cell back to back; "round" runs run 1 of every cell,
+    #: then run 2..., so an interrupted matrix has every cell at least once.
+    order: str = "round"
+    log: Callable[[str], None] = field(default=print)
+
+
+def seed_for(client: str, scenario: str, run: int) -> int:
+    """A stable seed per run: re-running a cell replays the same fault draws."""
+    return zlib.crc32(f"{client}/{scenario}/{run}".encode()) & 0x7FFFFFFF
+
+
+def _plan(opts: MatrixOptions) -> list[tuple[ClientSpec, Scenario, int, str | None]]:
+    cells: list[tuple[ClientSpec, Scenario, str | None]] = []
+    for scenario in opts.scenarios:
+        for name in opts.clients:
+            spec = CLIENTS[name]
+            cells.append((spec, scenario, spec.protocol_for(scenario.applicable_protocols)))
+    plan: list[tuple[ClientSpec, Scenario, int, str | None]] = []
+    if opts.order == "cell":
+        for spec, scenario, protocol in cells:
+            plan.extend((spec, scenario, run, protocol) for run in range(1, opts.runs + 1))
+    else:
+        for run in range(1, opts.runs + 1):
+            plan.extend((spec, scenario, run, protocol) for spec, scenario, protocol in cells)
+    return plan
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by an interrupted write
+    return out
+
+
+def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[str, Any]:
+    opts.artifacts.mkdir(parents=True, exist_ok=True)
+    results_path = opts.artifacts / "results.jsonl"
+    results = load_results(results_path) if opts.resume else []
+    if not opts.resume and results_path.exists():
+        results_path.unlink()
+    done = {(r["client"], r["scenario"], r["run"]) for r in results}
+    t0 = time.monotonic()
+    not_run: list[dict[str, Any]] = []
+    unavailable: dict[str, str] = {}
+    plan = _plan(opts)
+    opts.log(f"matrix: {len(plan)} runs planned ({len(opts.clients)} clients x "
+             f"{len(opts.scenarios)} scenarios x {opts.runs}), budget {opts.max_total_s:g} s")
+    for i, (spec, scenario, run, protocol) in enumerate(plan, 1):
+        key = (spec.name, scenario.name, run)
+        if protocol is None or key in done:
+            continue
+        if spec.name in unavailable:
+            continue
+        elapsed = time.monotonic() - t0
+        if elapsed + scenario.outcome.max_duration_s + RUN_OVERHEAD_S > opts.max_total_s:
+            not_run.append({"client": spec.name, "scenario": scenario.name, "run": run})
+            continue
+        try:
+            spec.command()  # builds Go/Java harnesses once (cached); fails fast if it can't
+        except Exception as exc:
+            unavailable[spec.name] = f"{type(exc).__name__}: {exc}"[:500]
+            opts.log(f"client {spec.name} unavailable: {unavailable[spec.name]}")
+            continue
+        req = RunRequest(
+            client=spec, scenario=scenario, run=run, protocol=protocol,
+            kafka_bootstrap=bootstrap,
+            artifacts=opts.artifacts / spec.name / scenario.name / str(run),
+            seed=seed_for(spec.name, scenario.name, run),
+        )
+        result = run_cell_once(req)
+        result["kafka_version"] = kafka_version
+        results.append(result)
+        with results_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(result, default=str) + "\n")
+        opts.log(f"[{i}/{len(plan)} {time.monotonic() - t0:6.0f}s] {spec.name} x "
+                 f"{scenario.name} #{run}: {result['outcome']} ({result['duration_s']:.0f} s) "
+                 f"{result['detail'][:160]}")
+    total = time.monotonic() - t0
+    summary = write_report(
+        results, out_dir=opts.out, artifacts=opts.artifacts, clients=opts.clients,
+        scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
+        unavailable=unavailable, not_run=not_run, wall_time_s=total,
+    )
+    opts.log(f"matrix: {len(results)} runs in {total:.0f} s; report in {opts.out}")
+    return summary
+
+
+def run_with_broker(opts: MatrixOptions) -> dict[str, Any]:
+    """Start (or find) the broker once for the whole matrix."""
+    from proxy.real_kafka import provide_kafka
+
+    with provide_kafka(nodes=1, version=opts.kafka_version) as cluster:
+        return run_matrix(opts, cluster.bootstrap_servers, cluster.version)
+
+
+def select(names: Iterable[str] | None, known: Iterable[str], what: str) -> list[str]:
+    known = list(known)
+    if not names:
+        return known
+    out: list[str] = []
+    for raw in names:
+        for name in (n.strip() for n in raw.split(",")):
+            if not name:
+                continue
+            if name not in known:
+                raise ValueError(f"unknown {what} {name!r}; known: {', '.join(known)}")
+            out.append(name)
+    return out
