@@ -338,11 +338,26 @@ class GroupStateModel:
             group.state = "stable"
 
     def _heartbeat(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
-        self._touch(group, ev)
+        member = self._touch(group, ev)
         if ev.get("error") == "REBALANCE_IN_PROGRESS":
             self._begin_rebalance(group, ev["ts"])
-        elif not ev.get("error") and ev.get("outcome") == "ok" and group.state == "unknown":
-            group.state = "stable"
+        elif not ev.get("error") and ev.get("outcome") == "ok":
+            self._adopt_generation(group, member, ev.get("generation"))
+            if group.state == "unknown":
+                group.state = "stable"
+
+    @staticmethod
+    def _adopt_generation(
+        group: GroupState, member: MemberState | None, generation: int | None
+    ) -> None:
+        """A proxy started after the group formed first learns its generation from a member's
+        accepted heartbeat or commit."""
+        if generation is None or generation < 0:
+            return
+        if group.generation is None:
+            group.generation = generation
+        if member is not None and generation == group.generation:
+            member.generation = generation
 
     def _leave_group(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
         if ev.get("outcome") != "ok":
@@ -364,6 +379,9 @@ class GroupStateModel:
             self._begin_rebalance(group, ev["ts"])
         if ev.get("outcome") != "ok":
             return
+        if not ev.get("error"):
+            member = group.members.get(ev.get("member_id") or "")
+            self._adopt_generation(group, member, ev.get("generation"))
         count = sum(len(parts) for parts in group.offsets.values())
         for topic, parts in (ev.get("offsets") or {}).items():
             for index, entry in parts.items():

@@ -1,0 +1,269 @@
+"""`kafka-chaos-proxy events tail` and `kafka-chaos-proxy groups`: watch a running proxy.
+
+Both are clients of the admin HTTP API (the live event stream and /groups), so they show
+exactly what any other consumer of the API sees. `events tail` prints one compact line per
+coordination event, or the event's JSON with `--json` for piping into jq.
+
+Exit codes match `faults`: 0 ok; 2 refused (4xx, e.g. an unknown group); 1 unreachable or 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+DEFAULT_ADMIN_URL = "http://127.0.0.1:9190"
+EXIT_REFUSED = 2
+EXIT_UNREACHABLE = 1
+TIMEOUT_S = 10.0
+# The server sends a keep-alive comment every 15 s; no byte for this long means it is gone.
+STREAM_READ_TIMEOUT_S = 60.0
+
+events_app = typer.Typer(
+    name="events", help="Follow the group-coordination event log.", no_args_is_help=True
+)
+
+AdminUrl = Annotated[
+    str,
+    typer.Option("--admin-url", envvar="KCP_ADMIN_URL", help="Base URL of the proxy's admin API."),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="KCP_ADMIN_TOKEN",
+        help="Bearer token, if the proxy was started with one.",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _refusal(response: httpx.Response) -> typer.Exit:
+    try:
+        body = response.json()
+        detail = body.get("message") or body.get("detail")
+    except ValueError:
+        detail = response.text
+    code = EXIT_REFUSED if response.status_code < 500 else EXIT_UNREACHABLE
+    return _fail(code, f"error {response.status_code}: {detail}")
+
+
+def sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) for each server-sent event; comments and ids are skipped."""
+    event, data = "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def _parts(assignment: dict[str, list[int]] | None) -> str:
+    if not assignment:
+        return "{}"
+    return "{" + ",".join(f"{t}:{p}" for t, p in sorted(assignment.items())) + "}"
+
+
+def compact(event: dict[str, Any]) -> str:
+    """One line per event: when, what, who, which generation, how it ended."""
+    try:
+        clock = datetime.fromisoformat(event["time"]).strftime("%H:%M:%S.%f")[:-3]
+    except (KeyError, TypeError, ValueError):
+        clock = "?"
+    words = [f"{event.get('seq', '?'):>6}", clock, f"{event.get('api')}v{event.get('version')}"]
+    if event.get("group"):
+        words.append(f"group={event['group']}")
+    if event.get("member_id"):
+        words.append(f"member={event['member_id']}")
+    if event.get("generation") is not None:
+        words.append(f"gen={event['generation']}")
+    if event.get("leader"):
+        words.append(f"leader={event['leader']}")
+    if event.get("subscription"):
+        words.append("topics=" + ",".join(event["subscription"]))
+    if event.get("assignments"):
+        plan = " ".join(f"{m}={_parts(a)}" for m, a in sorted(event["assignments"].items()))
+        words.append(f"plan[{plan}]")
+    if event.get("assignment") is not None:
+        words.append(f"assigned={_parts(event['assignment'])}")
+    if event.get("coordinator") is not None:
+        words.append(f"coordinator={event['coordinator']}")
+    words.append(f"-> {event.get('error') or 'OK'}")
+    if event.get("outcome") not in (None, "ok"):
+        words.append(f"({event['outcome']})")
+    fault = event.get("fault")
+    if fault:
+        words.append(f"[fault {fault.get('rule')}: {fault.get('action')}]")
+    if event.get("latency_ms") is not None:
+        words.append(f"{event['latency_ms']:.1f}ms")
+    return " ".join(words)
+
+
+@events_app.command("tail")
+def tail(
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Only this group.")] = None,
+    api: Annotated[
+        str | None, typer.Option("--api", "-a", help="Only this API (e.g. SyncGroup).")
+    ] = None,
+    member: Annotated[str | None, typer.Option("--member", help="Only this member id.")] = None,
+    since: Annotated[
+        int | None,
+        typer.Option("--since", help="First replay buffered events after this seq (0: all)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Stop after this many events.")
+    ] = None,
+    as_json: AsJson = False,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
+    token: Token = None,
+) -> None:
+    """Print coordination events as they happen (Ctrl-C to stop)."""
+    params: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "group": group,
+            "api": api,
+            "member": member,
+            "since": since,
+            "limit": limit,
+        }.items()
+        if v is not None
+    }
+    timeout = httpx.Timeout(TIMEOUT_S, read=STREAM_READ_TIMEOUT_S)
+    url = admin_url.rstrip("/") + "/events/stream"
+    try:
+        with httpx.stream(
+            "GET", url, params=params, headers=_headers(token), timeout=timeout
+        ) as response:
+            if response.status_code != 200:
+                response.read()
+                raise _refusal(response)
+            for kind, data in sse_messages(response.iter_lines()):
+                if kind == "dropped":
+                    typer.echo(
+                        f"(fell behind: {json.loads(data)['dropped']} events lost)", err=True
+                    )
+                    continue
+                typer.echo(data if as_json else compact(json.loads(data)))
+    except KeyboardInterrupt:
+        return
+    except httpx.HTTPError as exc:
+        raise _fail(EXIT_UNREACHABLE, f"cannot follow {url}: {exc}") from None
+
+
+def _get(admin_url: str, path: str, token: str | None) -> Any:
+    url = admin_url.rstrip("/") + path
+    try:
+        response = httpx.get(url, headers=_headers(token), timeout=TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise _fail(EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
+    if response.status_code != 200:
+        raise _refusal(response)
+    return response.json()
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _rebalance_ms(group: dict[str, Any]) -> str:
+    last = group.get("last_rebalance") or {}
+    duration = last.get("duration_ms")
+    return "-" if duration is None else f"{duration:.0f}"
+
+
+def groups(
+    group_id: Annotated[
+        str | None, typer.Argument(help="One group in detail; all groups when omitted.")
+    ] = None,
+    as_json: AsJson = False,
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
+    token: Token = None,
+) -> None:
+    """Show consumer groups as seen through the proxy: generation, leader, members."""
+    if group_id is None:
+        listed = _get(admin_url, "/groups", token)
+        if as_json:
+            typer.echo(json.dumps(listed, indent=2))
+            return
+        header = ["GROUP", "KIND", "STATE", "GEN", "LEADER", "MEMBERS", "REBALANCES", "LAST_MS"]
+        rows = [
+            [
+                g["group_id"],
+                g["kind"],
+                g["state"],
+                _dash(g.get("generation")),
+                _dash(g.get("leader")),
+                str(g["member_count"]),
+                str(g["rebalance_count"]),
+                _rebalance_ms(g),
+            ]
+            for g in listed
+        ]
+        typer.echo(_table(rows, header) if rows else "no groups seen yet")
+        return
+    detail = _get(admin_url, f"/groups/{group_id}", token)
+    if as_json:
+        typer.echo(json.dumps(detail, indent=2))
+        return
+    typer.echo(
+        f"group {detail['group_id']} ({detail['kind']}): {detail['state']}, "
+        f"generation {_dash(detail.get('generation'))}, leader {_dash(detail.get('leader'))}, "
+        f"protocol {_dash(detail.get('protocol_type'))}/{_dash(detail.get('protocol'))}, "
+        f"{detail['rebalance_count']} rebalances (last {_rebalance_ms(detail)} ms)"
+    )
+    if detail.get("last_error"):
+        typer.echo(f"last error: {detail['last_error']}")
+    rows = [
+        [
+            m["member_id"],
+            _dash(m.get("instance_id")),
+            _dash(m.get("client_id")),
+            _dash(m.get("client_host")),
+            _dash(m.get("generation")),
+            _parts(m.get("assignment")) if m.get("assignment") is not None else "-",
+        ]
+        for m in detail["members"]
+    ]
+    header = ["MEMBER", "INSTANCE", "CLIENT", "HOST", "GEN", "ASSIGNMENT"]
+    typer.echo(_table(rows, header) if rows else "no members")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(events_app)
+    app.command("groups")(groups)

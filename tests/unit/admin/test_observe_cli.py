@@ -1,0 +1,144 @@
+"""`events tail` and `groups` against a real admin server (uvicorn on 127.0.0.1, port 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from proxy.cli import observe_cmd
+from proxy.control_plane import ControlPlane, ControlPlaneOptions, build_control_plane
+from proxy.exchange import Exchange
+
+
+class _NoProxy:
+    def list_connections(self) -> list[dict[str, Any]]:
+        return []
+
+    def list_brokers(self) -> list[dict[str, Any]]:
+        return []
+
+
+def _heartbeat(group: str, member: str, error: int = 0) -> Exchange:
+    return Exchange(
+        connection_id=2,
+        client_host="127.0.0.1",
+        broker_node=1,
+        client_id="cli-test",
+        api_key=12,
+        api_version=4,
+        correlation_id=1,
+        request_body={"group_id": group, "generation_id": 5, "member_id": member},
+        response_body={"error_code": error},
+        started_at=1_700_000_000.0,
+        latency_s=0.003,
+        upstream_latency_s=0.002,
+    )
+
+
+class LiveAdmin:
+    """A control plane serving its admin API from an event loop in a background thread."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.cp: ControlPlane = build_control_plane(
+            ControlPlaneOptions(admin_port=0, admin_token=token)
+        )
+        self.call(self.cp.start(_NoProxy()))
+        assert self.cp.admin_url is not None
+        self.url: str = self.cp.admin_url
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def observe(self, *exchanges: Exchange) -> None:
+        async def run() -> None:
+            for ex in exchanges:
+                for observer in self.cp.observers:
+                    observer.observe(ex)
+
+        self.call(run())
+
+    def close(self) -> None:
+        self.call(self.cp.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture
+def live() -> Iterator[LiveAdmin]:
+    admin = LiveAdmin()
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    observe_cmd.register(app)
+    return app
+
+
+def test_events_tail_compact_and_json(live: LiveAdmin, cli: typer.Typer) -> None:
+    live.observe(_heartbeat("g1", "m-1"), _heartbeat("g2", "m-2"), _heartbeat("g1", "m-3", 27))
+    runner = CliRunner()
+    args = ["events", "tail", "--admin-url", live.url, "--since", "0", "--group", "g1"]
+    result = runner.invoke(cli, [*args, "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2
+    assert "Heartbeatv4 group=g1 member=m-1 gen=5 -> OK" in lines[0]
+    assert "member=m-3" in lines[1] and "-> REBALANCE_IN_PROGRESS" in lines[1]
+
+    result = runner.invoke(cli, [*args, "--limit", "1", "--json", "--api", "Heartbeat"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["seq"] == 1
+
+
+def test_groups_table_detail_and_json(live: LiveAdmin, cli: typer.Typer) -> None:
+    live.observe(_heartbeat("g1", "m-1"), _heartbeat("g1", "m-2"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["groups", "--admin-url", live.url])
+    assert result.exit_code == 0, result.output
+    header, row = result.output.strip().splitlines()
+    assert header.split()[:3] == ["GROUP", "KIND", "STATE"]
+    assert row.split()[:4] == ["g1", "classic", "stable", "5"]
+
+    result = runner.invoke(cli, ["groups", "g1", "--admin-url", live.url])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("group g1 (classic): stable, generation 5")
+    assert "m-1" in result.output and "cli-test" in result.output
+
+    result = runner.invoke(cli, ["groups", "g1", "--json", "--admin-url", live.url])
+    assert json.loads(result.output)["member_count"] == 2
+
+    result = runner.invoke(cli, ["groups", "nope", "--admin-url", live.url])
+    assert result.exit_code == 2 and "'nope'" in result.output
+
+
+def test_token_and_unreachable(cli: typer.Typer) -> None:
+    admin = LiveAdmin(token="t0k")
+    try:
+        runner = CliRunner()
+        result = runner.invoke(cli, ["groups", "--admin-url", admin.url])
+        assert result.exit_code == 2 and "401" in result.output
+        result = runner.invoke(cli, ["groups", "--admin-url", admin.url, "--token", "t0k"])
+        assert result.exit_code == 0 and "no groups" in result.output
+        url = admin.url
+    finally:
+        admin.close()
+    result = CliRunner().invoke(cli, ["groups", "--admin-url", url])
+    assert result.exit_code == 1 and "cannot reach" in result.output
+    result = CliRunner().invoke(cli, ["events", "tail", "--admin-url", url, "--limit", "1"])
+    assert result.exit_code == 1 and "cannot follow" in result.output
