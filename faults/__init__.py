@@ -2,5 +2,16 @@
 active rules into one `Decision` per request; scenarios (timed or event-triggered rule scripts).
 
 May import `codec` and nothing else of ours. The data plane (`proxy`) executes decisions; this
-package never touches a socket.
+package never touches a socket, a clock it was not handed, or a random generator it was not
+seeded with, so every decision can be replayed in a unit test.
+
+Modules, one job each:
+* ``decision``       the contract with the data plane: `Decision`, `RequestView`, `FaultDecider`
+* ``model``          the rule as users write it (pydantic): validation messages are the UI
+* ``match``          does a request match? header facts first, the decoded body only if needed
+* ``dosage``         skip / cap / probability / time window for one rule
+* ``distributions``  delay jitter shapes, drawn from the engine's seeded RNG
+* ``engine``         `FaultEngine`: ordered rules, CRUD for the admin API, `on_request`
+* ``loader``         YAML/JSON rule files in and out
+* ``scenario``       named, versioned scripts of rules with timed or triggered steps
 """
