@@ -65,7 +65,8 @@ def _refusal(response: httpx.Response) -> typer.Exit:
 
 def sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event name, data) for each server-sent event; comments and ids are skipped."""
-    event, data = "message", []
+    event: str = "message"
+    data: list[str] = []
     for line in lines:
         if line == "":
             if data:
