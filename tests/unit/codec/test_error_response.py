@@ -446,3 +446,5 @@ def test_every_api_version(
     if "error_code" not in body and api_key not in NOT_PER_ENTRY:
         # Only per-entry codes: one per entry the request named (two per sampled array).
         assert len(places) >= 2, places
+    # Without a request (nothing to mirror) the response is still valid on the wire.
+    wire(api_key, version, RESP, error_response(api_key, version, {}, code))
