@@ -162,6 +162,8 @@ class LocalKraftCluster:
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kcp-kafka-"))
         self.cluster_id = new_cluster_id()
+        self._keep_dir = bool(os.environ.get("KCP_KEEP_KAFKA_DIR")) or not self._own_workdir
+        procs.remove_on_exit(self.workdir, enabled=not self._keep_dir)
         self.nodes: dict[int, _Node] = {}
         self.lib: Path | None = None
 
@@ -205,8 +207,9 @@ class LocalKraftCluster:
             if node.proc is not None:
                 procs.stop(node.proc, graceful=False)
                 node.proc = None
-        if self._own_workdir and not os.environ.get("KCP_KEEP_KAFKA_DIR"):
+        if not self._keep_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            procs.remove_on_exit(self.workdir, enabled=False)
 
     def __enter__(self) -> LocalKraftCluster:
         try:

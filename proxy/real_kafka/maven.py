@@ -8,6 +8,7 @@ declares, instead of a hand-kept jar list that would rot with every release.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -85,22 +86,40 @@ def fetch_classpath(
     `name` picks the cache folder (`<cache>/<name>/lib`), so different classpaths (a broker
     version, a client harness) never mix jars of different versions. A second call with the
     same artifacts only lists the folder: no Maven run, so fixtures stay fast when warm.
-    `maven_repo` points Maven at another local repository (used to measure a cold fetch).
+    `maven_repo` (or env `KCP_MAVEN_REPO`) points Maven at another local repository, e.g. to
+    measure a cold fetch or keep CI's downloads apart.
     """
     if not artifacts:
         raise ValueError("no artifacts given")
     dest = lib_dir(name)
-    marker = dest / _DONE_MARKER
     fingerprint = _fingerprint(artifacts)
-    if marker.is_file() and marker.read_text().strip() == fingerprint:
+    if _complete(dest, fingerprint):
         return _jars(dest)
+    if maven_repo is None and os.environ.get("KCP_MAVEN_REPO"):
+        maven_repo = Path(os.environ["KCP_MAVEN_REPO"]).expanduser()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # One fetch per folder at a time across processes (parallel pytest sessions): the others
+    # wait, then find the finished folder instead of replacing jars a broker is using.
+    with open(dest.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _complete(dest, fingerprint):
+            _run_maven(artifacts, dest, fingerprint, maven_repo, timeout_s)
+    return _jars(dest)
 
+
+def _complete(dest: Path, fingerprint: str) -> bool:
+    marker = dest / _DONE_MARKER
+    return marker.is_file() and marker.read_text().strip() == fingerprint
+
+
+def _run_maven(
+    artifacts: list[str], dest: Path, fingerprint: str, maven_repo: Path | None, timeout_s: float
+) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise MavenError("`mvn` not found on PATH; install Maven 3.8+ to fetch Kafka jars")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Fetch into a sibling temp folder and rename, so concurrent or interrupted fetches
-    # never leave a half-filled lib folder behind the marker.
+    # Fetch into a sibling temp folder and rename, so an interrupted fetch never leaves a
+    # half-filled lib folder behind the marker.
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "pom.xml").write_text(_pom(artifacts))
@@ -127,15 +146,9 @@ def fetch_classpath(
             tail = (proc.stdout + proc.stderr)[-4000:]
             raise MavenError(f"Maven failed for {artifacts}:\n{tail}")
         (out / _DONE_MARKER).write_text(fingerprint)
-        if dest.exists():
-            shutil.rmtree(dest, ignore_errors=True)
-        try:
-            out.rename(dest)
-        except OSError:
-            # Another process finished the same fetch first; its result is as good as ours.
-            if not (marker.is_file() and marker.read_text().strip() == fingerprint):
-                raise
-    return _jars(dest)
+        if dest.exists():  # an older fetch with other artifacts under the same name
+            shutil.rmtree(dest)
+        out.rename(dest)
 
 
 def _jars(folder: Path) -> list[Path]:

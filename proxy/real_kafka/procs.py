@@ -13,10 +13,12 @@ import atexit
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 _PR_SET_PDEATHSIG = 1
@@ -24,6 +26,7 @@ _STOP_TIMEOUT_S = 30.0
 _KILL_TIMEOUT_S = 10.0
 
 _live: set[subprocess.Popen[bytes]] = set()
+_dirs: set[Path] = set()
 _lock = threading.Lock()
 _handlers_installed = False
 
@@ -92,12 +95,26 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)
 
 
+def remove_on_exit(path: Path, *, enabled: bool = True) -> None:
+    """Delete `path` in `stop_all` (a fatal signal skips the owner's own clean-up)."""
+    with _lock:
+        if enabled:
+            _dirs.add(path)
+        else:
+            _dirs.discard(path)
+
+
 def stop_all() -> None:
-    """Hard-stop every live child; used on interpreter exit and fatal signals."""
+    """Hard-stop every live child and drop registered temp dirs; used on interpreter exit
+    and fatal signals."""
     with _lock:
         procs = list(_live)
+        dirs = list(_dirs)
+        _dirs.clear()
     for proc in procs:
         stop(proc, graceful=False)
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
