@@ -23,7 +23,8 @@ from codec.errors import CodecError
 
 SUBSCRIPTION = "ConsumerProtocolSubscription"
 ASSIGNMENT = "ConsumerProtocolAssignment"
-# The newest version of each payload the specs describe; newer ones are read with this layout.
+# The newest version of each payload whose layout this module writes out by hand; newer ones
+# are read with it. A test checks these against the specs, so a spec update cannot slip by.
 SUBSCRIPTION_MAX_VERSION = 3
 ASSIGNMENT_MAX_VERSION = 3
 
@@ -38,7 +39,7 @@ def _error(spec: str, version: int, field_path: str, offset: int, message: str) 
     (first element of the field path) and its own version instead of an api key."""
     return CodecError(
         message,
-        api_version=version,
+        api_version=version if version >= 0 else None,
         field_path=f"{spec}.{field_path}" if field_path else spec,
         offset=offset,
     )

@@ -209,3 +209,15 @@ def test_encode_rejects_values_that_do_not_fit(value: dict[str, object], field: 
 def test_encode_rejects_negative_version() -> None:
     with pytest.raises(CodecError):
         encode_assignment({}, -1)
+
+
+def test_hand_written_layouts_cover_the_newest_spec_versions() -> None:
+    from codec import consumer_protocol
+    from codec.schema import MESSAGES
+
+    assert MESSAGES["ConsumerProtocolSubscription"].valid[1] == (
+        consumer_protocol.SUBSCRIPTION_MAX_VERSION
+    )
+    assert MESSAGES["ConsumerProtocolAssignment"].valid[1] == (
+        consumer_protocol.ASSIGNMENT_MAX_VERSION
+    )
