@@ -75,6 +75,9 @@ public final class ConsumerHarness {
     static final java.util.concurrent.atomic.AtomicBoolean stoppedBySignal =
             new java.util.concurrent.atomic.AtomicBoolean();
 
+    /** The status main() would exit with; read by the shutdown hook. 3: never got there. */
+    static volatile int exitStatus = 3;
+
     final Flags f;
     final KafkaConsumer<byte[], byte[]> consumer;
 
@@ -97,6 +100,9 @@ public final class ConsumerHarness {
             } catch (InterruptedException ignored) {
                 Thread.currentThread().interrupt();
             }
+            // A JVM ended by a signal exits 143 even after a clean close; halt with the
+            // status the run earned, as the Go harnesses do.
+            Runtime.getRuntime().halt(exitStatus);
         }, "harness-shutdown"));
 
         long deadline = System.nanoTime() + (long) (f.maxRuntimeS * 1e9);
@@ -143,7 +149,8 @@ public final class ConsumerHarness {
             error = null;
         }
         OUT.emit("exited", "how", how, "error", error);
-        return "returned_error".equals(how) ? 1 : 0;
+        exitStatus = "returned_error".equals(how) ? 1 : 0;
+        return exitStatus;
     }
 
     void commit(Map<TopicPartition, OffsetAndMetadata> offsets) {
@@ -229,6 +236,9 @@ public final class ConsumerHarness {
 
         @Override
         public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+            if (offsets.isEmpty()) {
+                return; // an auto-commit tick with nothing consumed yet
+            }
             OUT.emit("commit", "ok", true, "error", null, "offsets", offsetsJson(offsets));
         }
 
@@ -367,7 +377,10 @@ public final class ConsumerHarness {
         /** emit(event, key1, value1, key2, value2, ...) */
         void emit(String event, Object... kv) {
             Map<String, Object> obj = new LinkedHashMap<>();
-            obj.put("ts", System.currentTimeMillis() / 1000.0);
+            java.time.Instant now = java.time.Instant.now();
+            // Plain decimal seconds with microseconds, like the Go and Python harnesses.
+            obj.put("ts", java.math.BigDecimal.valueOf(now.getEpochSecond())
+                    .add(java.math.BigDecimal.valueOf(now.getNano() / 1000, 6)));
             obj.put("client", client);
             obj.put("event", event);
             for (int i = 0; i + 1 < kv.length; i += 2) {
@@ -389,6 +402,8 @@ public final class ConsumerHarness {
                 sb.append("null");
             } else if (v instanceof String) {
                 string(sb, (String) v);
+            } else if (v instanceof java.math.BigDecimal) {
+                sb.append(((java.math.BigDecimal) v).toPlainString());
             } else if (v instanceof Number || v instanceof Boolean) {
                 sb.append(v);
             } else if (v instanceof Map) {

@@ -1,0 +1,100 @@
+"""The Go harnesses (sarama, kafka-go, franz-go) against a real broker: each one joins,
+consumes every produced record exactly once, reports its commits, and closes on SIGTERM
+with the contract's event stream (tests/clients/README.md).
+
+These are the matrix's instruments: if a harness misreports a plain run, every matrix cell
+that uses it is wrong, so the plain run is checked event by event.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_harness_go_support import HarnessProcess, contract_args, of, run_plain
+
+from proxy.matrix import builds
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clients,
+    pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed"),
+]
+
+_LIBRARIES = {
+    "sarama": "github.com/IBM/sarama",
+    "kafka-go": "github.com/segmentio/kafka-go",
+    "franz-go": "github.com/twmb/franz-go",
+}
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[list[HarnessProcess]]:
+    """Harness processes started by a test; killed at teardown whatever happened."""
+    procs: list[HarnessProcess] = []
+    yield procs
+    for proc in procs:
+        proc.close()
+
+
+def _run_plain(
+    name: builds.GoHarness, commit: str, protocol: str, kafka_bootstrap: str,
+    unique_name: str, tmp_path: Path, running: list[HarnessProcess],
+) -> HarnessProcess:
+    return run_plain(
+        builds.go_harness_command(name), client=name, library=_LIBRARIES[name],
+        version=builds.library_versions()[name], commit=commit, protocol=protocol,
+        bootstrap=kafka_bootstrap, unique_name=unique_name,
+        log_path=tmp_path / f"{name}.stderr.log", running=running,
+        # sarama's auto-commit has no hook to observe: no commit events to wait for.
+        expect_commits=commit == "manual" or name != "sarama",
+    )
+
+
+@pytest.mark.parametrize("name", list(_LIBRARIES))
+def test_go_harness_manual_commit(
+    name: builds.GoHarness, kafka_bootstrap: str, unique_name: str, tmp_path: Path,
+    running: list[HarnessProcess],
+) -> None:
+    proc = _run_plain(name, "manual", "classic", kafka_bootstrap, unique_name, tmp_path, running)
+    commits = of(proc.events, "commit")
+    if name == "sarama":
+        # session.Commit() returns nothing; the event must not pretend it saw the outcome.
+        assert all(c["confirmed"] is False for c in commits)
+        # The README loop: Consume returned (nil) once, when SIGTERM cancelled the context.
+        assert of(proc.events, "consume_returned")
+
+
+@pytest.mark.parametrize("name", ["kafka-go", "franz-go"])
+def test_go_harness_auto_commit_is_reported(
+    name: builds.GoHarness, kafka_bootstrap: str, unique_name: str, tmp_path: Path,
+    running: list[HarnessProcess],
+) -> None:
+    """Where the library exposes auto-commit results, they become commit events."""
+    _run_plain(name, "auto", "classic", kafka_bootstrap, unique_name, tmp_path, running)
+
+
+def test_franz_go_consumer_protocol(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, running: list[HarnessProcess],
+) -> None:
+    """KIP-848 through kgo.ServerSideBalancer against the 4.x broker."""
+    _run_plain("franz-go", "manual", "consumer", kafka_bootstrap, unique_name, tmp_path, running)
+
+
+@pytest.mark.parametrize("name", ["sarama", "kafka-go"])
+def test_classic_only_libraries_refuse_consumer_protocol(
+    name: builds.GoHarness, tmp_path: Path, running: list[HarnessProcess],
+) -> None:
+    """No silent downgrade: a library without KIP-848 says so and exits with an error."""
+    argv = builds.go_harness_command(name) + contract_args(
+        "127.0.0.1:9", "t", "g", "c", "--protocol", "consumer",
+    )
+    proc = HarnessProcess(argv, tmp_path / "stderr.log")
+    running.append(proc)
+    proc.wait_for(lambda ev: bool(of(ev, "exited")), "exited")
+    assert proc.proc.wait(timeout=30) == 1
+    assert [e["event"] for e in proc.events] == ["started", "error", "exited"]
+    assert proc.events[-1]["how"] == "returned_error"
+    assert "KIP-848" in proc.events[-1]["error"]

@@ -1,0 +1,58 @@
+"""The Java harness (kafka-clients KafkaConsumer) against a real broker, with the classic
+and the KIP-848 consumer group protocol: it joins, consumes every produced record exactly
+once, reports commits (commitSync results; auto-commits through an interceptor) and closes
+on SIGTERM with the contract's event stream (tests/clients/README.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_harness_go_support import HarnessProcess, of, run_plain
+
+from proxy.matrix import builds
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.clients,
+    pytest.mark.skipif(shutil.which("javac") is None or shutil.which("mvn") is None,
+                       reason="JDK or Maven not installed"),
+]
+
+
+@pytest.fixture
+def running() -> Iterator[list[HarnessProcess]]:
+    """Harness processes started by a test; killed at teardown whatever happened."""
+    procs: list[HarnessProcess] = []
+    yield procs
+    for proc in procs:
+        proc.close()
+
+
+def _run(commit: str, protocol: str, kafka_bootstrap: str, unique_name: str, tmp_path: Path,
+         running: list[HarnessProcess]) -> HarnessProcess:
+    return run_plain(
+        builds.java_harness_command(), client="java", library=builds.JAVA_LIBRARY,
+        version=builds.library_versions()["java"], commit=commit, protocol=protocol,
+        bootstrap=kafka_bootstrap, unique_name=unique_name,
+        log_path=tmp_path / "java.stderr.log", running=running,
+    )
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_java_harness_manual_commit(
+    protocol: str, kafka_bootstrap: str, unique_name: str, tmp_path: Path,
+    running: list[HarnessProcess],
+) -> None:
+    proc = _run("manual", protocol, kafka_bootstrap, unique_name, tmp_path, running)
+    # With KIP-848 the generation is the member epoch; classic generations start at 1.
+    assert all(e["generation"] >= 1 for e in of(proc.events, "assigned"))
+
+
+def test_java_harness_auto_commit_is_reported(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, running: list[HarnessProcess],
+) -> None:
+    _run("auto", "classic", kafka_bootstrap, unique_name, tmp_path, running)
