@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -297,35 +298,48 @@ class Match(_Model):
             raise ValueError(f"connection must be a proxy connection id (>= 0), got {value}")
         return value
 
-    @model_validator(mode="after")
-    def _versions_exist(self) -> Match:
-        if self.apis is None or self.versions is None:
-            return self
-        ranges = {name: codec.supported_versions(api_keys()[name]) for name in self.apis}
-        for version in self.versions:
+    # Field validators (not a model validator) so that the error's path names the field to fix;
+    # `apis` is declared first, so it is already validated (or absent) in `info.data`.
+    @field_validator("versions")
+    @classmethod
+    def _versions_exist(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        apis = info.data.get("apis")
+        if value is None or not apis:
+            return value
+        ranges = {name: codec.supported_versions(api_keys()[name]) for name in apis}
+        for version in value:
             if not any(lo <= version <= hi for lo, hi in ranges.values()):
                 known = ", ".join(f"{name} {lo}-{hi}" for name, (lo, hi) in ranges.items())
-                raise ValueError(
-                    f"versions: no listed API has version {version}; versions known: {known}"
-                )
-        return self
+                raise ValueError(f"no listed API has version {version}; versions known: {known}")
+        return value
+
+    @field_validator(*BODY_FIELDS)
+    @classmethod
+    def _api_carries_field(cls, value: object, info: ValidationInfo) -> object:
+        apis = info.data.get("apis")
+        name = str(info.field_name)
+        if value is None or not apis:
+            return value
+        missing = [api for api in apis if api not in BODY_FIELDS[name]]
+        if missing:
+            them = "it" if len(missing) == 1 else "them"
+            raise ValueError(
+                f"{', '.join(missing)} requests carry no {name}; drop {them} from apis or drop "
+                f"{name}; APIs whose requests carry {name}: "
+                f"{', '.join(apis_carrying(name))}"
+            )
+        return value
 
     @model_validator(mode="after")
-    def _body_fields_fit_apis(self) -> Match:
-        carriers: set[str] | None = None
-        for field_name, _ in self.body_fields():
-            apis = set(BODY_FIELDS[field_name])
-            if self.apis is not None:
-                missing = [a for a in self.apis if a not in apis]
-                if missing:
-                    raise ValueError(
-                        f"{field_name} is set but {', '.join(missing)} requests carry no "
-                        f"{field_name}; APIs that do: {', '.join(apis_carrying(field_name))}"
-                    )
-            carriers = apis if carriers is None else carriers & apis
-        if carriers is not None and not carriers and self.apis is None:
-            fields = ", ".join(f for f, _ in self.body_fields())
-            raise ValueError(f"no API carries all of {fields}; drop one of them")
+    def _some_api_carries_all_body_fields(self) -> Match:
+        # Without `apis` the rule is limited to the APIs carrying every body field it names.
+        fields = [name for name, _ in self.body_fields()]
+        if (
+            self.apis is None
+            and fields
+            and not set.intersection(*(set(BODY_FIELDS[name]) for name in fields))
+        ):
+            raise ValueError(f"no API's requests carry all of {', '.join(fields)}")
         return self
 
     def body_fields(self) -> list[tuple[str, object]]:

@@ -272,18 +272,26 @@ def test_typo_in_field_name_suggests_the_right_one() -> None:
 
 def test_body_field_on_an_api_that_lacks_it() -> None:
     msg = one_problem(rule(match={"apis": ["Produce"], "group_id": "g1"}))
-    assert "Produce requests carry no group_id" in msg
-    assert "APIs that do:" in msg and "SyncGroup" in msg
+    assert msg.startswith("match.group_id: Produce requests carry no group_id")
+    assert "drop it from apis or drop group_id" in msg
+    assert "APIs whose requests carry group_id:" in msg and "SyncGroup" in msg
 
 
 def test_generation_id_on_join_group_is_rejected() -> None:
     msg = one_problem(rule(match={"apis": ["JoinGroup", "SyncGroup"], "generation_id": 1}))
-    assert "JoinGroup requests carry no generation_id" in msg
+    assert msg.startswith("match.generation_id: JoinGroup requests carry no generation_id")
+
+
+def test_body_field_check_waits_for_valid_apis() -> None:
+    # A bad API name is the one problem reported, not a consequence of it.
+    msg = one_problem(rule(match={"apis": ["Nope"], "group_id": "g1"}))
+    assert msg.startswith("match.apis:")
 
 
 def test_version_no_listed_api_has() -> None:
     msg = one_problem(rule(match={"apis": ["SyncGroup"], "versions": [99]}))
-    assert "no listed API has version 99" in msg and "SyncGroup 0-" in msg
+    assert msg.startswith("match.versions: no listed API has version 99")
+    assert "SyncGroup 0-" in msg
 
 
 def test_bad_version_values() -> None:
