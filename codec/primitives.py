@@ -47,7 +47,9 @@ _HELPERS = (
     "from codec.primitives import read_bool, read_uuid, read_tags, fast_uvarint, "
     "fast_str16, fast_str16_null, fast_cstr, fast_cstr_null, fast_bytes32, "
     "fast_bytes32_null, fast_cbytes, fast_cbytes_null, fast_alen32, fast_alen32_null, "
-    "fast_calen, fast_calen_null, fast_tags_after"
+    "fast_calen, fast_calen_null, fast_tags_after, w_bool, w_uuid, w_str16, w_str16_null, "
+    "w_cstr, w_cstr_null, w_bytes32, w_bytes32_null, w_cbytes, w_cbytes_null, w_uvarint, "
+    "MISSING\nfrom uuid import UUID"
 )
 
 
@@ -374,6 +376,151 @@ _FAST_ALEN = {(False, False): "fast_alen32", (False, True): "fast_alen32_null",
 
 
 # --------------------------------------------------------------------------------------------
+# compiled-path writers
+#
+# As strict as the interpreted ``_build`` methods (same accepted types, same limits): a value
+# either encodes to the same bytes on both paths or fails on both. A failure here only sends
+# the engine to the interpreted builder, which reports the path of the bad value.
+# --------------------------------------------------------------------------------------------
+
+_VARINT1 = [bytes((i,)) for i in range(0x80)]
+_I16_PACK = _I16.pack
+_I32_PACK = _I32.pack
+
+
+def w_uvarint(w: io.BytesIO, value: int) -> None:
+    if 0 <= value < 0x80:
+        w.write(_VARINT1[value])
+    else:
+        write_uvarint(w, value)
+
+
+def w_bool(w: io.BytesIO, v: Any) -> None:
+    if v is True:
+        w.write(b"\x01")
+    elif v is False:
+        w.write(b"\x00")
+    else:
+        raise TypeError("bool expected")
+
+
+def w_uuid(w: io.BytesIO, v: Any) -> None:
+    if not isinstance(v, uuid.UUID):
+        raise TypeError("uuid.UUID expected")
+    w.write(v.bytes)
+
+
+def _utf8(v: Any) -> bytes:
+    if not isinstance(v, str):
+        raise TypeError("str expected")
+    return v.encode()
+
+
+def w_str16(w: io.BytesIO, v: Any) -> None:
+    data = _utf8(v)
+    if len(data) > 0x7FFF:
+        raise ValueError("string too long for an int16 length")
+    w.write(_I16_PACK(len(data)))
+    w.write(data)
+
+
+def w_str16_null(w: io.BytesIO, v: Any) -> None:
+    if v is None:
+        w.write(b"\xff\xff")
+    else:
+        w_str16(w, v)
+
+
+def w_cstr(w: io.BytesIO, v: Any) -> None:
+    data = _utf8(v)
+    w_uvarint(w, len(data) + 1)
+    w.write(data)
+
+
+def w_cstr_null(w: io.BytesIO, v: Any) -> None:
+    if v is None:
+        w.write(b"\x00")
+    else:
+        w_cstr(w, v)
+
+
+def _raw(v: Any) -> bytes:
+    if not isinstance(v, bytes | bytearray | memoryview):
+        raise TypeError("bytes expected")
+    return bytes(v)
+
+
+def w_bytes32(w: io.BytesIO, v: Any) -> None:
+    data = _raw(v)
+    w.write(_I32_PACK(len(data)))
+    w.write(data)
+
+
+def w_bytes32_null(w: io.BytesIO, v: Any) -> None:
+    if v is None:
+        w.write(b"\xff\xff\xff\xff")
+    else:
+        w_bytes32(w, v)
+
+
+def w_cbytes(w: io.BytesIO, v: Any) -> None:
+    data = _raw(v)
+    w_uvarint(w, len(data) + 1)
+    w.write(data)
+
+
+def w_cbytes_null(w: io.BytesIO, v: Any) -> None:
+    if v is None:
+        w.write(b"\x00")
+    else:
+        w_cbytes(w, v)
+
+
+_W_STR = {(False, False): "w_str16", (False, True): "w_str16_null",
+          (True, False): "w_cstr", (True, True): "w_cstr_null"}
+_W_BYTES = {(False, False): "w_bytes32", (False, True): "w_bytes32_null",
+            (True, False): "w_cbytes", (True, True): "w_cbytes_null"}
+
+
+def _literal(value: Any) -> str:
+    """Source text for an encode default (only the types defaults can have)."""
+    if isinstance(value, uuid.UUID):
+        return f"UUID(int={value.int})"
+    if isinstance(value, list | dict):
+        if value:
+            raise ValueError("only empty containers are encode defaults")
+        return "[]" if isinstance(value, list) else "{}"
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return repr(value)
+    raise ValueError(f"no literal for {value!r}")
+
+
+def writer_stmt(con: Construct, code: Any, var: str) -> str:
+    """One statement writing ``var``; fixed-width numbers are packed inline."""
+    ch = _fixed_char(con)
+    if ch is not None:
+        n = code.allocateId()
+        code.append(f"kafka_pack_{n} = struct.Struct('>{ch}').pack")
+        return f"io.write(kafka_pack_{n}({var}))"
+    return f"{writer_for(con, code)}(io, {var})"
+
+
+def writer_for(con: Construct, code: Any) -> str:
+    """Name of a generated ``f(io, value)`` that writes ``value`` with ``con``."""
+    _helpers(code)
+    ch = _fixed_char(con)
+    if ch is not None:
+        n = code.allocateId()
+        code.append(f"kafka_pack_{n} = struct.Struct('>{ch}').pack")
+        code.append(f"def kafka_wfixed_{n}(io, v):\n    io.write(kafka_pack_{n}(v))")
+        return f"kafka_wfixed_{n}"
+    emit = getattr(con, "emit_writer", None)
+    if emit is None:
+        raise NotImplementedError(f"no compiled writer for {con!r}")
+    return emit(code)
+
+
+# --------------------------------------------------------------------------------------------
 # construct classes
 # --------------------------------------------------------------------------------------------
 
@@ -405,6 +552,9 @@ class Bool(Construct):
         _helpers(code)
         return "read_bool(io)"
 
+    def emit_writer(self, code: Any) -> str:
+        return "w_bool"
+
 
 class Uuid(Construct):
     def _parse(self, stream: Reader, context: Any, path: str) -> uuid.UUID:
@@ -423,6 +573,9 @@ class Uuid(Construct):
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
         return "read_uuid(io)"
+
+    def emit_writer(self, code: Any) -> str:
+        return "w_uuid"
 
 
 class String(Construct):
@@ -460,6 +613,9 @@ class String(Construct):
         _helpers(code)
         return f"{_FAST_STR[self.compact, self.nullable]}(io)"
 
+    def emit_writer(self, code: Any) -> str:
+        return _W_STR[self.compact, self.nullable]
+
 
 class Bytes(Construct):
     """BYTES / NULLABLE_BYTES / COMPACT_(NULLABLE_)BYTES, and RECORDS (same wire form)."""
@@ -492,6 +648,9 @@ class Bytes(Construct):
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
         return f"{_FAST_BYTES[self.compact, self.nullable]}(io)"
+
+    def emit_writer(self, code: Any) -> str:
+        return _W_BYTES[self.compact, self.nullable]
 
 
 class Array(Construct):
@@ -572,6 +731,32 @@ class Array(Construct):
                     return [{element} for _ in range({alen}(io))]
             """)
         return f"{fname}(io, this)"
+
+    def emit_writer(self, code: Any) -> str:
+        fname = f"kafka_warray_{code.allocateId()}"
+        if self.nullable:
+            null = "w_uvarint(io, 0)" if self.compact else "io.write(b'\\xff\\xff\\xff\\xff')"
+        else:
+            null = "raise TypeError('None in a non-nullable array')"
+        size = ("w_uvarint(io, len(v) + 1)" if self.compact
+                else "io.write(struct.pack('>i', len(v)))")
+        ch = _fixed_char(self.element)
+        if ch is not None:
+            body = f"io.write(struct.pack('>%d{ch}' % len(v), *v))"
+        else:
+            body = f"for item in v:\n        {writer_for(self.element, code)}(io, item)"
+        code.append(f"def {fname}(io, v):\n"
+                    f"    if v is None:\n"
+                    f"        {null}\n"
+                    f"        return\n"
+                    f"    if not isinstance(v, (list, tuple)):\n"
+                    f"        raise TypeError('list expected')\n"
+                    f"    {size}\n"
+                    f"    {body}")
+        return fname
+
+    def _emitbuild(self, code: Any) -> str:
+        return f"{self.emit_writer(code)}(io, obj)"
 
 
 class StructField:
@@ -730,6 +915,33 @@ class Struct(Construct):
         code.append("\n".join(lines))
         return f"{fname}(io, this)"
 
+    def emit_writer(self, code: Any) -> str:
+        n = code.allocateId()
+        fname = f"kafka_wstruct_{n}"
+        out = [f"def {fname}(io, v):",
+               "    if not isinstance(v, dict):",
+               "        raise TypeError('dict expected')",
+               "    get = v.get"]
+        for i, f in enumerate(self.fields):
+            out.append(f"    x{i} = get({f.name!r}, MISSING)")
+            out.append(f"    if x{i} is MISSING:")
+            out.append(f"        x{i} = {_literal(f.default)}")
+            out.append(f"    {writer_stmt(f.con, code, f'x{i}')}")
+        if self.tagged is not None:
+            code.linkedinstances[id(self)] = self
+            absent = " and ".join(
+                ["not get('_unknown_tags')"]
+                + [f"get({t.name!r}, MISSING) is MISSING" for t in self.tagged])
+            out.append(f"    if {absent}:")
+            out.append("        io.write(b'\\x00')")
+            out.append("    else:")
+            out.append(f"        linkedinstances[{id(self)}]._build_tags(v, io, None, '')")
+        code.append("\n".join(out))
+        return fname
+
+    def _emitbuild(self, code: Any) -> str:
+        return f"{self.emit_writer(code)}(io, obj)"
+
 
 class NullableStruct(Construct):
     """A nullable struct field: int8 marker (-1 null, 1 present), then the struct."""
@@ -769,6 +981,20 @@ class NullableStruct(Construct):
         """)
         return f"{fname}(io, this)"
 
+    def emit_writer(self, code: Any) -> str:
+        fname = f"kafka_wnullable_{code.allocateId()}"
+        inner = self.struct_con.emit_writer(code)
+        code.append(f"def {fname}(io, v):\n"
+                    f"    if v is None:\n"
+                    f"        io.write(b'\\xff')\n"
+                    f"    else:\n"
+                    f"        io.write(b'\\x01')\n"
+                    f"        {inner}(io, v)")
+        return fname
+
+    def _emitbuild(self, code: Any) -> str:
+        return f"{self.emit_writer(code)}(io, obj)"
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -776,6 +1002,7 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+MISSING = _MISSING
 
 
 def _reason(exc: ConstructError) -> str:

@@ -11,6 +11,7 @@ Inputs and counts are fixed by seeded RNGs, so a run is bounded and reproducible
 from __future__ import annotations
 
 import contextlib
+import io
 import random
 import struct
 import tracemalloc
@@ -167,6 +168,44 @@ def test_random_garbage_against_group_apis() -> None:
                     data = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 80)))
                     with contextlib.suppress(codec.CodecError):
                         codec.decode_body(key, version, direction, data)
+
+
+_BAD_VALUES: list[Any] = [None, "s", b"b", 1.5, 2**70, -1, True, [], {}, [None], {"x": 1},
+                          uuid.UUID(int=5), "\ud800", "x" * 40000]
+
+
+def _corrupt(value: Any, rng: random.Random) -> Any:
+    """Replace one randomly chosen leaf (or container) of a body with a wrong-ish value."""
+    if isinstance(value, dict) and value and rng.random() < 0.8:
+        key = rng.choice(sorted(value, key=str))
+        return {**value, key: _corrupt(value[key], rng)}
+    if isinstance(value, list) and value and rng.random() < 0.8:
+        i = rng.randrange(len(value))
+        return [*value[:i], _corrupt(value[i], rng), *value[i + 1:]]
+    return rng.choice(_BAD_VALUES)
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_compiled_and_interpreted_encoders_agree_on_bad_values(chunk: int) -> None:
+    """Same bytes or both refuse: the compiled writer is never more lenient."""
+    rng = random.Random(3000 + chunk)
+    for key, version, direction in PAIRS[chunk::4]:
+        spec = _spec(key, direction)
+        c = _codec(key, version, direction)
+        for _ in range(12):
+            value = _corrupt(rich_value(spec, version, spec.fields, rng), rng)
+            out = io.BytesIO()
+            try:
+                c.compiled().buildfunc(value, out, None)
+                fast: Any = out.getvalue()
+            except Exception:  # any failure counts as a refusal
+                fast = "refused"
+            try:
+                slow: Any = c.build_slow(value)
+            except codec.CodecError as exc:
+                slow = "refused"
+                assert exc.field_path is not None
+            assert fast == slow, (key, version, direction, value)
 
 
 def test_huge_lengths_do_not_allocate() -> None:
