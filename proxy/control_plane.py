@@ -19,7 +19,7 @@ from proxy import metrics
 from proxy.events import EventLog
 from proxy.exchange import ExchangeObserver
 from proxy.groups import GroupStateModel
-from proxy.observers import BrokerErrorMetrics, GroupMetrics
+from proxy.observers import CoordinationMetrics, GroupMetrics
 
 if TYPE_CHECKING:
     from faults.engine import FaultEngine
@@ -121,7 +121,7 @@ def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
     return ControlPlane(
         options=options,
         decider=engine,
-        observers=[events, groups, BrokerErrorMetrics()],
+        observers=[events, groups, CoordinationMetrics()],
         engine=engine,
         events=events,
         groups=groups,

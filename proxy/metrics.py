@@ -104,3 +104,10 @@ group_state_evictions_total = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+coordination_latency_seconds = Histogram(
+    "kcp_coordination_latency_seconds",
+    "Client-visible time of coordination exchanges: request in to response out, faults included.",
+    ["api"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)

@@ -22,16 +22,17 @@ from proxy.groups import GroupState
 _SYNTHESIZED = frozenset({ActionKind.ERROR, ActionKind.ERROR_AFTER_FORWARD})
 
 
-class BrokerErrorMetrics:
-    """ExchangeObserver: counts the error codes brokers returned for coordination APIs."""
+class CoordinationMetrics:
+    """ExchangeObserver: client-visible latency of coordination exchanges (so an injected delay
+    shows up with its spread) and the error codes brokers returned for them."""
 
     def observe(self, exchange: Exchange) -> None:
+        api = api_name(exchange.api_key)
+        if exchange.response_body is not None:
+            metrics.coordination_latency_seconds.labels(api).observe(exchange.latency_s)
         if exchange.outcome != "ok" or exchange.decision.action in _SYNTHESIZED:
             return
         codes = all_errors(exchange.response_body)
-        if not codes:
-            return
-        api = api_name(exchange.api_key)
         for code in codes:
             metrics.broker_errors_total.labels(api, error_name(code)).inc()
 

@@ -233,9 +233,9 @@ async def test_connections_brokers_health(client: httpx.AsyncClient) -> None:
 
 
 async def test_metrics_parse(ctx: AdminContext, client: httpx.AsyncClient) -> None:
-    from proxy.observers import BrokerErrorMetrics
+    from proxy.observers import CoordinationMetrics
 
-    BrokerErrorMetrics().observe(_heartbeat("g1", "m-1", 22))
+    CoordinationMetrics().observe(_heartbeat("g1", "m-1", 22))
     r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(r.text)}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from faults.decision import ActionKind, Decision
 from proxy import metrics
-from proxy.observers import BrokerErrorMetrics
+from proxy.observers import CoordinationMetrics
 
 
 def _count(api: str, error: str) -> float:
@@ -14,7 +14,7 @@ def _count(api: str, error: str) -> float:
 
 
 def test_broker_errors_counted_once_per_code(build: SimpleNamespace) -> None:
-    observer = BrokerErrorMetrics()
+    observer = CoordinationMetrics()
     before = _count("OffsetCommit", "REBALANCE_IN_PROGRESS")
     observer.observe(build.commit("g", "m", 1, {"t": {0: 1, 1: 2}}, {"t": {0: 27, 1: 27}}))
     assert _count("OffsetCommit", "REBALANCE_IN_PROGRESS") - before == 1
@@ -30,3 +30,14 @@ def test_broker_errors_counted_once_per_code(build: SimpleNamespace) -> None:
 
     observer.observe(build.sync("g", "m", 1, {}, error=16))
     assert _count("SyncGroup", "NOT_COORDINATOR") - before == 1
+
+
+def test_client_visible_latency_histogram(build: SimpleNamespace) -> None:
+    def count() -> float:
+        return metrics.coordination_latency_seconds.labels("Heartbeat")._sum.get()
+
+    before = count()
+    observer = CoordinationMetrics()
+    observer.observe(build.heartbeat("g", "m", 1, latency_s=0.3))
+    observer.observe(build.heartbeat("g", "m", 1, latency_s=0.7))
+    assert abs(count() - before - 1.0) < 1e-9
