@@ -215,6 +215,9 @@ class LocalKraftCluster:
         try:
             self.start()
         except BaseException:
+            # Keep the logs the error message points at.
+            self._keep_dir = True
+            procs.remove_on_exit(self.workdir, enabled=False)
             self.close()
             raise
         return self
