@@ -19,11 +19,13 @@ app = typer.Typer(
 # Each module below adds its commands to `app`. Keep one line per module.
 from proxy.cli import decode as _decode  # noqa: E402
 from proxy.cli import faults_cmd as _faults_cmd  # noqa: E402
+from proxy.cli import matrix_cmd as _matrix_cmd  # noqa: E402
 from proxy.cli import observe_cmd as _observe_cmd  # noqa: E402
 from proxy.cli import run as _run  # noqa: E402
 
 _decode.register(app)
 _faults_cmd.register(app)
+_matrix_cmd.register(app)
 _observe_cmd.register(app)
 _run.register(app)
 

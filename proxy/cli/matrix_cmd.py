@@ -1,0 +1,177 @@
+"""`kafka-chaos-proxy matrix` and `kafka-chaos-proxy scenario run|list|validate`.
+
+`matrix` runs client libraries through the scenario catalog against a real broker and writes
+docs/matrix.md/json. `scenario run` plays one scenario file against a proxy that is already
+running (the user's own clients are the members), so a cell of the matrix can be reproduced by
+hand: rules are installed, timed steps fire on the clock, proxy-event triggers fire from the
+proxy's event log. Steps that need the matrix's harness processes (starting or stopping
+members, harness-event triggers) are reported as skipped rather than faked.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faults.scenario import ScenarioError, load_catalog, load_scenario
+
+DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "scenarios"
+EXIT_BAD_INPUT = 2
+
+scenario_app = typer.Typer(help="Validate, list and run fault scenarios.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def matrix(
+    clients: Annotated[list[str] | None, typer.Option(
+        "--clients", help="Clients (comma-separated or repeated); default: all.")] = None,
+    scenarios: Annotated[list[str] | None, typer.Option(
+        "--scenarios", help="Scenario names (comma-separated or repeated); default: all.")
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, max=50, help="Runs per cell.")] = 5,
+    out: Annotated[Path, typer.Option(help="Where matrix.md/json are written.")] = Path("docs"),
+    artifacts: Annotated[Path, typer.Option(help="Evidence directory.")] = Path(
+        "artifacts/matrix"),
+    catalog: Annotated[Path, typer.Option(help="Scenario directory.")] = DEFAULT_CATALOG,
+    max_total_s: Annotated[float, typer.Option(
+        help="Time budget for the whole matrix; runs that would exceed it are not started.")
+    ] = 3 * 3600.0,
+    order: Annotated[str, typer.Option(
+        help="round: run 1 of every cell, then run 2...; cell: all runs of a cell together.")
+    ] = "round",
+    resume: Annotated[bool, typer.Option(help="Keep results.jsonl and skip runs in it.")] = False,
+    kafka_version: Annotated[str | None, typer.Option(help="Local broker version.")] = None,
+) -> None:
+    """Run the client x scenario matrix against a real broker and write the report."""
+    from proxy.matrix.clients import CLIENTS
+    from proxy.matrix.runner import MatrixOptions, run_with_broker, select
+
+    if order not in ("round", "cell"):
+        _fail("--order must be round or cell")
+    try:
+        found = load_catalog(catalog)
+        client_names = select(clients, CLIENTS, "client")
+        scenario_names = select(scenarios, found, "scenario")
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc))
+    opts = MatrixOptions(
+        clients=client_names, scenarios=[found[n] for n in scenario_names], runs=runs, out=out,
+        artifacts=artifacts, max_total_s=max_total_s, kafka_version=kafka_version,
+        resume=resume, order=order, log=lambda m: typer.echo(m),
+    )
+    run_with_broker(opts)
+
+
+@scenario_app.command("validate")
+def validate(files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")]) -> None:
+    """Check scenario files; exit 2 with the file and field of the first mistake."""
+    for path in files:
+        try:
+            s = load_scenario(path)
+        except ScenarioError as exc:
+            _fail(str(exc))
+        typer.echo(f"ok {path}: {s.name} v{s.version}, {len(s.steps)} steps, "
+                   f"{len(s.rules())} rules")
+
+
+@scenario_app.command("list")
+def list_scenarios(
+    catalog: Annotated[Path, typer.Option(help="Scenario directory.")] = DEFAULT_CATALOG,
+) -> None:
+    """The scenario catalog: name, version, protocols, description."""
+    try:
+        found = load_catalog(catalog)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    for s in found.values():
+        typer.echo(f"{s.name} v{s.version} [{','.join(s.applicable_protocols)}]: "
+                   f"{s.description[:100]}")
+
+
+class _CliActions:
+    """`scenario run` has no harnesses: it can produce (with --bootstrap) but not manage
+    members."""
+
+    def __init__(self, bootstrap: str | None, topic: str | None) -> None:
+        self.producer = None
+        if bootstrap and topic:
+            from proxy.matrix.produce import SequenceProducer
+
+            self.producer = SequenceProducer(bootstrap, topic)
+
+    def produce(self, count: int) -> None:
+        if self.producer is None:
+            typer.echo(f"  skipped: produce {count} (needs --bootstrap and --topic)")
+            return
+        self.producer.produce(count)
+        typer.echo(f"  produced {count} records")
+
+    def start_members(self, count: int) -> None:
+        typer.echo(f"  skipped: start {count} member(s) (only the matrix runner has harnesses)")
+
+    def stop_members(self, indexes: list[int]) -> None:
+        typer.echo(f"  skipped: stop members {indexes} (only the matrix runner has harnesses)")
+
+
+@scenario_app.command("run")
+def run_scenario(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    admin_url: Annotated[str, typer.Option(help="Admin API of the running proxy.")] = (
+        "http://127.0.0.1:9190"),
+    duration: Annotated[float | None, typer.Option(
+        help="Stop after this many seconds (default: the scenario's max_duration_s).")] = None,
+    bootstrap: Annotated[str | None, typer.Option(
+        help="Broker (not proxy) HOST:PORT for the scenario's produce steps.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Topic for produce steps.")] = None,
+    keep_rules: Annotated[bool, typer.Option(
+        help="Leave the scenario's rules installed at the end.")] = False,
+) -> None:
+    """Play a scenario against a running proxy: its clients are whatever connects to it."""
+    from proxy.matrix.driver import ScenarioDriver
+    from proxy.matrix.proxyproc import AdminClient
+
+    try:
+        scenario = load_scenario(file)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    admin = AdminClient(admin_url)
+    if not admin.healthy():
+        _fail(f"no proxy answers at {admin_url}/healthz")
+    driver = ScenarioDriver(scenario, admin, _CliActions(bootstrap, topic),
+                            log=lambda m: typer.echo(m))
+    last_seq = max((int(e.get("seq", 0)) for e in admin.events(limit=1)), default=0)
+    now = time.time()
+    driver.install_initial(now)
+    driver.begin(now)
+    end = now + (duration if duration is not None else scenario.outcome.max_duration_s)
+    try:
+        while time.time() < end and driver.pending():
+            for event in admin.events(since=last_seq, limit=1000):
+                last_seq = max(last_seq, int(event.get("seq", 0)))
+                driver.on_proxy_event(event, time.time())
+            driver.tick(time.time())
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        typer.echo("interrupted")
+    finally:
+        pending = driver.pending()
+        if pending:
+            typer.echo(f"steps not fired: {pending}")
+        if not keep_rules:
+            for rule in scenario.rules():
+                if rule.id is not None:
+                    admin.remove_rule(rule.id)
+        admin.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `matrix` and the `scenario` command group to the CLI app."""
+    app.command("matrix")(matrix)
+    app.add_typer(scenario_app, name="scenario")
