@@ -136,29 +136,50 @@ func emitCommitResult(em *harness.Emitter, req *kmsg.OffsetCommitRequest, resp *
 // poll is the usual PollFetches loop. It returns how the loop ended when the library (not
 // a signal or the runtime limit) ended it.
 func poll(run *harness.Run, cl *kgo.Client, manual bool, em *harness.Emitter) (string, error) {
+	var streak harness.ErrorStreak
 	for {
 		fetches := cl.PollFetches(run.Ctx)
 		if fetches.IsClientClosed() {
 			return "returned_error", kgo.ErrClientClosed
 		}
+		var gaveUp error
+		sawError := false
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if run.Stopped() && errors.Is(err, context.Canceled) {
 				return // our own shutdown, not a library report
 			}
+			sawError = true
 			em.Emit("error", map[string]any{
 				"error": err.Error(), "source": "PollFetches", "topic": topic, "partition": partition,
 			})
+			if streak.Observe(err) {
+				gaveUp = err
+			}
 		})
 		var batch []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
 			em.Emit("record", map[string]any{"topic": r.Topic, "partition": r.Partition, "offset": r.Offset})
 			batch = append(batch, r)
 		})
+		if len(batch) > 0 {
+			streak.Reset()
+			gaveUp = nil
+		}
 		if manual && len(batch) > 0 {
 			commit(cl, batch, em)
 		}
 		if run.Stopped() {
 			return "", nil
+		}
+		if gaveUp != nil {
+			return "returned_error", gaveUp
+		}
+		if sawError && len(batch) == 0 {
+			// Keep a failing poll from becoming a hot loop.
+			select {
+			case <-run.Ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}
 }

@@ -95,6 +95,7 @@ func main() {
 
 // consume reads until the run stops or the reader is closed under us.
 func consume(run *harness.Run, reader *kafka.Reader, manual bool, em *harness.Emitter) (string, error) {
+	var streak harness.ErrorStreak
 	for {
 		var msg kafka.Message
 		var err error
@@ -108,7 +109,8 @@ func consume(run *harness.Run, reader *kafka.Reader, manual bool, em *harness.Em
 				return "", nil
 			}
 			em.Error(err, map[bool]string{true: "FetchMessage", false: "ReadMessage"}[manual])
-			if errors.Is(err, io.EOF) { // the reader was closed: nothing more will come
+			// io.EOF: the reader was closed, nothing more will come.
+			if errors.Is(err, io.EOF) || streak.Observe(err) {
 				return "returned_error", err
 			}
 			select {
@@ -120,6 +122,7 @@ func consume(run *harness.Run, reader *kafka.Reader, manual bool, em *harness.Em
 		em.Emit("record", map[string]any{
 			"topic": msg.Topic, "partition": msg.Partition, "offset": msg.Offset,
 		})
+		streak.Reset()
 		if manual {
 			commit(reader, msg, em)
 		}

@@ -24,6 +24,7 @@ const library = "github.com/IBM/sarama"
 
 // maxConsumeReturns bounds the README loop: a group that returns from Consume this often
 // is stuck in a rejoin storm, and the run ends rather than spinning until --max-runtime-s.
+// Errors end it sooner: harness.MaxSameErrorInARow identical ones with no record between.
 const maxConsumeReturns = 10000
 
 // errorPause keeps a Consume that fails instantly (e.g. coordinator unreachable) from
@@ -83,7 +84,7 @@ func consumeLoop(run *harness.Run, group sarama.ConsumerGroup, h *handler, topic
 		err := group.Consume(run.Ctx, []string{topic}, h)
 		if err != nil {
 			em.Emit("error", map[string]any{"error": err.Error(), "source": "Consume", "n": n})
-			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) || h.streak.Observe(err) {
 				return "returned_error", err
 			}
 		} else {
@@ -135,6 +136,7 @@ func waitBounded(wg *sync.WaitGroup) {
 type handler struct {
 	em     *harness.Emitter
 	manual bool
+	streak harness.ErrorStreak // reset by every record
 }
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
@@ -165,6 +167,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 			h.em.Emit("record", map[string]any{
 				"topic": msg.Topic, "partition": msg.Partition, "offset": msg.Offset,
 			})
+			h.streak.Reset()
 			s.MarkMessage(msg, "")
 			if h.manual {
 				// Commit() has no result: a failed commit reaches the Errors() channel

@@ -29,9 +29,11 @@ import org.apache.kafka.common.utils.AppInfoParser;
  * the Go and Python harnesses, so the matrix runner can classify a run without knowing the
  * library.
  *
- * <p>The poll loop is the one the KafkaConsumer javadoc teaches: an exception out of poll()
- * ends the loop and closes the consumer (reported as exited how=returned_error), while a
- * failed commitSync() is reported and consumption goes on, as applications usually do.
+ * <p>The poll loop reports every exception out of poll() as an `error` event and goes on
+ * polling, as a robust application does, until the same error comes MAX_SAME_ERROR_IN_A_ROW
+ * times with no record in between (or poll() says the consumer is unusable): then it closes
+ * and exits how=returned_error. The Go and Python harnesses follow the same rule. A failed
+ * commitSync() is a `commit` event with ok=false and consumption goes on.
  * One file on purpose: it compiles with plain javac against the fetched classpath, no build
  * tool needed.
  */
@@ -44,6 +46,16 @@ public final class ConsumerHarness {
     static final Duration CLOSE = Duration.ofSeconds(20);
 
     static final Emitter OUT = new Emitter(CLIENT);
+    /** See the class comment; the same bound as the Go and Python harnesses. */
+    static final int MAX_SAME_ERROR_IN_A_ROW = 50;
+
+    static void sleepQuietly(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
 
     public static void main(String[] argv) {
         Flags f;
@@ -108,6 +120,8 @@ public final class ConsumerHarness {
         long deadline = System.nanoTime() + (long) (f.maxRuntimeS * 1e9);
         String how = null;
         String error = null;
+        String lastError = null;
+        int sameInARow = 0;
         consumer.subscribe(List.of(f.topic), new Listener());
         try {
             while (true) {
@@ -122,6 +136,24 @@ public final class ConsumerHarness {
                     records = consumer.poll(POLL);
                 } catch (WakeupException e) {
                     continue; // our own stop request; the loop head sees the reason
+                } catch (IllegalStateException e) {
+                    throw e; // the consumer is unusable (closed, not subscribed): no retry
+                } catch (RuntimeException e) {
+                    String text = describe(e);
+                    OUT.emit("error", "error", text, "source", "poll");
+                    sameInARow = text.equals(lastError) ? sameInARow + 1 : 1;
+                    lastError = text;
+                    if (sameInARow >= MAX_SAME_ERROR_IN_A_ROW) {
+                        how = "returned_error";
+                        error = text;
+                        break;
+                    }
+                    sleepQuietly(100);
+                    continue;
+                }
+                if (!records.isEmpty()) {
+                    lastError = null;
+                    sameInARow = 0;
                 }
                 Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
                 for (ConsumerRecord<byte[], byte[]> r : records) {
@@ -134,7 +166,7 @@ public final class ConsumerHarness {
                     commit(next);
                 }
             }
-        } catch (RuntimeException e) { // out of poll(): the documented loop ends here
+        } catch (IllegalStateException e) {
             OUT.emit("error", "error", describe(e), "source", "poll");
             how = "returned_error";
             error = describe(e);

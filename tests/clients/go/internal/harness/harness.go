@@ -277,3 +277,34 @@ func (e *Emitter) Finish(how string, err error) {
 	}
 	os.Exit(0)
 }
+
+// MaxSameErrorInARow is when a consume loop gives up: the same error this many times in a
+// row with no record in between means the library will not recover by itself. The Python
+// and Java harnesses use the same rule, so "gave up" means the same thing in every column.
+const MaxSameErrorInARow = 50
+
+// ErrorStreak counts identical consecutive errors from a consume loop.
+type ErrorStreak struct {
+	mu   sync.Mutex
+	last string
+	n    int
+}
+
+// Observe records an error and reports whether the streak reached MaxSameErrorInARow.
+func (s *ErrorStreak) Observe(err error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if text := err.Error(); text == s.last {
+		s.n++
+	} else {
+		s.last, s.n = text, 1
+	}
+	return s.n >= MaxSameErrorInARow
+}
+
+// Reset ends the streak: a record arrived, so the library is making progress.
+func (s *ErrorStreak) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last, s.n = "", 0
+}
