@@ -7,11 +7,14 @@ starts its own local broker (module scope), so it only runs on the local kind.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka import KafkaCluster, provide_kafka
+from proxy.real_kafka import KafkaCluster, fetch_classpath, provide_kafka
 from proxy.real_kafka.probe import api_versions
 from proxy.real_kafka.provider import choose_kind
 
@@ -40,8 +43,8 @@ def test_version_reported(kafka39: KafkaCluster) -> None:
 def test_consumer_group_protocol_served(kafka39: KafkaCluster) -> None:
     """KIP-848 is switched on: ConsumerGroupHeartbeat (API 68) is advertised.
 
-    Only v0 exists in 3.9; librdkafka's `group.protocol=consumer` needs v1 (4.0+), so the
-    KIP-848 round trip is exercised on 4.x only.
+    Only v0 exists in 3.9: the Java client of the same release speaks it (next test), while
+    librdkafka's `group.protocol=consumer` needs v1 (4.0+).
     """
     host, port = kafka39.nodes[1]
     assert api_versions(host, port).get(68, (0, -1))[0] == 0
@@ -79,3 +82,40 @@ def test_round_trip_39(kafka39: KafkaCluster, unique_name: str) -> None:
     finally:
         consumer.close()
     assert got == _MESSAGES
+
+
+@pytest.mark.clients
+def test_java_consumer_protocol_39(
+    kafka39: KafkaCluster, unique_name: str, tmp_path: Path
+) -> None:
+    """kafka-clients 3.9 with `group.protocol=consumer` (KIP-848 preview) round-trips."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if javac is None or java is None:
+        pytest.fail("javac/java not found: a JDK 17+ is needed for the Java client tests")
+    jars = fetch_classpath(
+        [f"org.apache.kafka:kafka-clients:{KAFKA_39}", "org.slf4j:slf4j-simple:1.7.36"],
+        f"java-clients/{KAFKA_39}",
+    )
+    lib = f"{jars[0].parent}/*"
+    source = Path(__file__).parent / "java" / "RoundTrip.java"
+    subprocess.run([javac, "-d", str(tmp_path), "-cp", lib, str(source)], check=True, timeout=120)
+    proc = subprocess.run(
+        [
+            java,
+            "-Xmx256m",
+            "-cp",
+            f"{tmp_path}:{lib}",
+            "RoundTrip",
+            kafka39.bootstrap_servers,
+            f"{unique_name}-t",
+            f"{unique_name}-g",
+            "consumer",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "CONSUMED 5" in proc.stdout
