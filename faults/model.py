@@ -19,8 +19,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -164,6 +168,11 @@ def error_code_of(name: str) -> int:
 
 # --------------------------------------------------------------------------- base
 
+# JSON-schema hints only: the validators below enforce these ranges with messages that say what
+# to write instead, so the schema documents them without pydantic's generic wording winning.
+_NAME_OR_NUMBER = WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+_MS_RANGE: dict[str, Any] = {"minimum": 0, "maximum": MAX_DELAY_MS}
+
 
 def _unknown_field_message(field: str, allowed: Iterable[str], what: str) -> str:
     allowed = sorted(allowed)
@@ -206,11 +215,13 @@ class Match(_Model):
 
     _what: ClassVar[str] = "match"
 
-    apis: list[str] | None = Field(
+    apis: list[Annotated[str, _NAME_OR_NUMBER]] | None = Field(
         default=None,
         description="API names or keys (JoinGroup, 14, sync_group); stored as Kafka names.",
     )
-    versions: list[int] | None = Field(default=None, description="Request API versions.")
+    versions: (
+        list[Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": 32767})]] | None
+    ) = Field(default=None, description="Request API versions.")
     client_id: str | None = Field(default=None, description="Glob on the client id (fnmatch).")
     client_id_regex: str | None = Field(
         default=None, description="Regular expression searched in the client id."
@@ -218,22 +229,23 @@ class Match(_Model):
     group_id: str | None = None
     member_id: str | None = None
     group_instance_id: str | None = None
-    generation_id: int | None = None
-    member_epoch: int | None = Field(default=None, description="KIP-848 member epoch.")
-    broker: int | None = Field(
+    generation_id: StrictInt | None = None
+    member_epoch: StrictInt | None = Field(default=None, description="KIP-848 member epoch.")
+    broker: StrictInt | None = Field(
         default=None, description="Upstream broker node id; -1 is the bootstrap listener."
     )
-    connection: int | None = Field(default=None, description="Proxy connection id.")
+    connection: StrictInt | None = Field(default=None, description="Proxy connection id.")
 
     @field_validator("apis", mode="before")
     @classmethod
     def _resolve_apis(cls, value: Any) -> Any:
         if value is None:
             return None
-        if isinstance(value, str | int):
-            value = [value]
         if not isinstance(value, list | tuple):
-            raise ValueError(f"apis must be a list of API names or keys; {_api_hint()}")
+            raise ValueError(
+                f'apis must be a list of API names or keys (e.g. ["SyncGroup"]), '
+                f"got {value!r}; {_api_hint()}"
+            )
         if not value:
             raise ValueError("apis is empty and would match nothing; omit it to match every API")
         out: list[str] = []
@@ -251,10 +263,11 @@ class Match(_Model):
     def _check_versions(cls, value: Any) -> Any:
         if value is None:
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value]
         if not isinstance(value, list | tuple):
-            raise ValueError("versions must be a list of API versions (integers >= 0)")
+            raise ValueError(
+                f"versions must be a list of API versions (integers >= 0, e.g. [3, 4]), "
+                f"got {value!r}"
+            )
         if not value:
             raise ValueError(
                 "versions is empty and would match nothing; omit it to match every version"
@@ -360,7 +373,9 @@ class _Action(_Model):
 
 
 class _ErrorActionBase(_Action):
-    error: str = Field(description="Kafka error name or code, e.g. NOT_COORDINATOR or 16.")
+    error: Annotated[str, _NAME_OR_NUMBER] = Field(
+        description="Kafka error name or code, e.g. NOT_COORDINATOR or 16."
+    )
 
     @field_validator("error", mode="before")
     @classmethod
@@ -387,8 +402,9 @@ class ErrorAfterForwardAction(_ErrorActionBase):
 
 
 class _DropAction(_Action):
-    close_after_ms: int | None = Field(
+    close_after_ms: StrictInt | None = Field(
         default=None,
+        json_schema_extra=_MS_RANGE,
         description="Close the client connection this long after the drop; null keeps it open.",
     )
 
@@ -418,8 +434,8 @@ class DelayAction(_Action):
     _what: ClassVar[str] = "action of type 'delay'"
     type: Literal["delay"]
     side: Side = Side.REQUEST
-    fixed_ms: int = 0
-    jitter_ms: int = 0
+    fixed_ms: StrictInt = Field(default=0, json_schema_extra=_MS_RANGE)
+    jitter_ms: StrictInt = Field(default=0, json_schema_extra=_MS_RANGE)
     distribution: Distribution = "uniform"
 
     @field_validator("fixed_ms", "jitter_ms")
@@ -454,7 +470,7 @@ class ThrottleAction(_Action):
 
     _what: ClassVar[str] = "action of type 'throttle'"
     type: Literal["throttle"]
-    bytes_per_s: int
+    bytes_per_s: StrictInt = Field(json_schema_extra={"minimum": 1})
 
     @field_validator("bytes_per_s")
     @classmethod
@@ -490,8 +506,8 @@ ACTION_TYPES = (
 
 def _check_action_type(value: Any) -> Any:
     """Turn pydantic's discriminator errors into one that lists the action types."""
-    if isinstance(value, str):
-        value = {"type": value}
+    if isinstance(value, str) and value in ACTION_TYPES:
+        raise ValueError(f'action must be an object, e.g. {{"type": "{value}"}}')
     if isinstance(value, Mapping):
         kind = value.get("type")
         if kind is None:
@@ -514,12 +530,30 @@ class Dosage(_Model):
 
     _what: ClassVar[str] = "dosage"
 
-    probability: float = Field(default=1.0, description="Chance in [0, 1] per eligible match.")
-    skip_first: int = Field(default=0, description="Let this many matches through first.")
-    max_injections: int | None = Field(default=None, description="Stop after this many faults.")
-    start_after_ms: int = Field(default=0, description="Inactive for this long after enable.")
-    active_for_ms: int | None = Field(
-        default=None, description="Active for this long once started; null = no end."
+    probability: StrictFloat = Field(
+        default=1.0,
+        description="Chance in [0, 1] per eligible match.",
+        json_schema_extra={"minimum": 0, "maximum": 1},
+    )
+    skip_first: StrictInt = Field(
+        default=0,
+        description="Let this many matches through first.",
+        json_schema_extra={"minimum": 0},
+    )
+    max_injections: StrictInt | None = Field(
+        default=None,
+        description="Stop after this many faults.",
+        json_schema_extra={"minimum": 1},
+    )
+    start_after_ms: StrictInt = Field(
+        default=0,
+        description="Inactive for this long after enable.",
+        json_schema_extra={"minimum": 0},
+    )
+    active_for_ms: StrictInt | None = Field(
+        json_schema_extra={"minimum": 1},
+        default=None,
+        description="Active for this long once started; null = no end.",
     )
 
     @field_validator("probability")
@@ -573,10 +607,27 @@ class FaultRule(_Model):
     """One rule. `id` is assigned by the engine when absent."""
 
     _what: ClassVar[str] = "rule"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "match": {"apis": ["SyncGroup"], "group_id": "orders"},
+                    "action": {"type": "error", "error": "NOT_COORDINATOR"},
+                    "dosage": {"max_injections": 1},
+                },
+                {
+                    "match": {"apis": ["Heartbeat"], "client_id": "py-*"},
+                    "action": {"type": "delay", "side": "response", "fixed_ms": 200,
+                               "jitter_ms": 300, "distribution": "exponential"},
+                    "dosage": {"probability": 0.5},
+                },
+            ]
+        }
+    )  # fmt: skip
 
     id: str | None = Field(default=None, description="Unique; letters, digits, _ . : -")
     description: str = ""
-    enabled: bool = True
+    enabled: StrictBool = True
     match: Match = Field(default_factory=Match)
     action: Action
     dosage: Dosage = Field(default_factory=Dosage)

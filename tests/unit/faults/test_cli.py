@@ -160,7 +160,7 @@ def test_add_file_posts_normalised_rules(api: Recorder, tmp_path: Path) -> None:
     path.write_text(
         "rules:\n"
         "  - {match: {apis: [sync_group]}, action: {type: error, error: 16}}\n"
-        "  - {id: two, action: close}\n"
+        "  - {id: two, action: {type: close}}\n"
     )
     result = run("add", "--file", str(path))
     assert result.exit_code == 0, result.output
@@ -173,7 +173,9 @@ def test_add_file_posts_normalised_rules(api: Recorder, tmp_path: Path) -> None:
 
 def test_add_file_errors_are_reported_before_any_request(api: Recorder, tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text("- {match: {apis: [SyncGrup]}, action: close}\n- {action: {type: nope}}\n")
+    path.write_text(
+        "- {match: {apis: [SyncGrup]}, action: {type: close}}\n- {action: {type: nope}}\n"
+    )
     result = run("add", "--file", str(path))
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
@@ -187,7 +189,7 @@ def test_a_failure_midway_says_how_many_were_added(api: Recorder) -> None:
     conflict = {"detail": "a rule with id 'a' exists already"}
     answers = iter([httpx.Response(201, json=rule_json("a")), httpx.Response(409, json=conflict)])
     api.answer = lambda request: next(answers)
-    rules = [{"id": "a", "action": "close"}, {"id": "a", "action": "close"}]
+    rules = [{"id": "a", "action": {"type": "close"}}] * 2
     result = run("add", "--json", json.dumps(rules))
     assert result.exit_code == 2
     assert "error: 409 Conflict: a rule with id 'a' exists already" in result.stderr

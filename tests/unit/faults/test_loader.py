@@ -68,7 +68,7 @@ def test_errors_name_file_rule_index_id_and_field(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_in_a_file() -> None:
-    text = "- {id: a, action: drop_request}\n- {id: a, action: close}\n"
+    text = "- {id: a, action: {type: drop_request}}\n- {id: a, action: {type: close}}\n"
     expected = r"rule 1 \(id 'a'\): id 'a' is already used by rule 0"
     with pytest.raises(RulesFileError, match=expected):
         load_rules_text(text, "yaml", "f.yaml")

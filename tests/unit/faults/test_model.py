@@ -58,9 +58,36 @@ def test_api_names_and_keys_are_normalised_and_deduplicated() -> None:
     assert r.match.apis == ["SyncGroup", "JoinGroup", "Heartbeat"]
 
 
-def test_single_api_and_single_version_are_accepted_as_lists() -> None:
-    r = FaultRule.model_validate(rule(match={"apis": "Heartbeat", "versions": 3}))
-    assert r.match.apis == ["Heartbeat"] and r.match.versions == [3]
+def test_single_api_and_single_version_must_be_lists() -> None:
+    assert one_problem(rule(match={"apis": "Heartbeat"})).startswith(
+        'match.apis: apis must be a list of API names or keys (e.g. ["SyncGroup"])'
+    )
+    assert one_problem(rule(match={"versions": 3})).startswith(
+        "match.versions: versions must be a list of API versions"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [(rule(enabled="yes"), "enabled"), (rule(enabled=1), "enabled"),
+     (rule(dosage={"probability": True}), "dosage.probability"),
+     (rule(dosage={"probability": "0.5"}), "dosage.probability"),
+     (rule(dosage={"skip_first": False}), "dosage.skip_first"),
+     (rule(dosage={"max_injections": "1"}), "dosage.max_injections"),
+     (rule(dosage={"start_after_ms": 1.5}), "dosage.start_after_ms"),
+     (rule(match={"generation_id": "3"}), "match.generation_id"),
+     (rule(match={"broker": True}), "match.broker"),
+     ({"action": {"type": "delay", "fixed_ms": "100"}}, "action.fixed_ms"),
+     ({"action": {"type": "throttle", "bytes_per_s": 10.5}}, "action.bytes_per_s")],
+)  # fmt: skip
+def test_numbers_and_flags_are_not_coerced(data: dict[str, Any], where: str) -> None:
+    """What the JSON schema calls an integer or a boolean must be one: "1", 1.5 and true are
+    mistakes in a rule file, not values to guess at."""
+    assert one_problem(data).startswith(f"{where}: Input should be a valid")
+
+
+def test_integral_probability_is_fine() -> None:
+    assert FaultRule.model_validate(rule(dosage={"probability": 0})).dosage.probability == 0.0
 
 
 @pytest.mark.parametrize(
@@ -99,8 +126,10 @@ def test_every_action_type_parses() -> None:
     assert close.when is CloseWhen.AFTER and close.mode is CloseMode.RESET
 
 
-def test_action_type_alone_may_be_a_string() -> None:
-    assert FaultRule.model_validate({"action": "drop_response"}).action.type == "drop_response"
+def test_action_must_be_an_object() -> None:
+    assert one_problem({"action": "drop_response"}) == (
+        'action: action must be an object, e.g. {"type": "drop_response"}'
+    )
 
 
 def test_rule_as_returned_by_the_api_is_accepted_back() -> None:
@@ -333,3 +362,17 @@ def test_rules_are_immutable() -> None:
     r = FaultRule.model_validate(rule())
     with pytest.raises(ValidationError):
         r.enabled = False
+
+
+def test_schema_examples_are_valid_rules() -> None:
+    examples = FaultRule.model_json_schema()["examples"]
+    assert examples
+    for example in examples:
+        FaultRule.model_validate(example)
+
+
+def test_schema_documents_ranges_and_name_or_number_inputs() -> None:
+    defs = FaultRule.model_json_schema()["$defs"]
+    assert defs["Dosage"]["properties"]["probability"]["maximum"] == 1
+    error = defs["ErrorAction"]["properties"]["error"]
+    assert {"type": "integer"} in error["anyOf"]
