@@ -1,0 +1,44 @@
+"""A proxy with its whole control plane (fault engine, event log, group state, admin HTTP API)
+in front of the session's real broker, driven the way a user drives it: over the admin API.
+
+`chaos`: a `ChaosProxy` (control_support.py) whose `.bootstrap_servers` clients use, with an
+`httpx.AsyncClient` on the admin API (`.admin`) and helpers to add faults and read events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from control_support import ChaosProxy
+
+from proxy.config import ProxyConfig, parse_bootstrap
+from proxy.control_plane import ControlPlaneOptions, build_control_plane
+from proxy.embedded import EmbeddedProxy
+from proxy.real_kafka import KafkaCluster
+
+
+@pytest.fixture
+async def chaos(kafka_cluster: KafkaCluster, tmp_path: Path) -> AsyncIterator[ChaosProxy]:
+    cp = build_control_plane(
+        ControlPlaneOptions(admin_port=0, event_log_path=tmp_path / "events.jsonl", seed=11)
+    )
+    config = ProxyConfig(
+        parse_bootstrap(kafka_cluster.bootstrap_servers), listen_host="127.0.0.1", port=0
+    )
+    proxy = EmbeddedProxy(config, cp.decider, cp.observers).start()
+    assert proxy.loop is not None and proxy.server is not None
+    try:
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(cp.start(proxy.server), proxy.loop)
+        )
+        assert cp.admin_url is not None
+        async with httpx.AsyncClient(base_url=cp.admin_url, timeout=10) as admin:
+            yield ChaosProxy(proxy, cp, admin)
+    finally:
+        stopping = asyncio.run_coroutine_threadsafe(cp.stop(), proxy.loop)
+        await asyncio.wait_for(asyncio.wrap_future(stopping), 15)
+        proxy.stop()
