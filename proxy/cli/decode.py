@@ -154,7 +154,7 @@ def decode(
     ] = False,
     bytes_as: Annotated[
         BytesAs,
-        typer.Option("--bytes-as", help="How bytes fields are printed (default: hex)."),
+        typer.Option("--bytes-as", help="How bytes and records fields are printed."),
     ] = BytesAs.HEX,
     show_header: Annotated[
         bool,
@@ -165,9 +165,9 @@ def decode(
 ) -> None:
     """Decode one Kafka request or response body and print it as JSON.
 
-    Field names are the spec's in snake_case; bytes fields are hex by default (--bytes-as
-    base64 to change). Bad input exits with code 2 and one line on stderr naming the field
-    and byte offset.
+    Input is raw binary unless --hex is given. Field names are the spec's in snake_case;
+    bytes fields are hex by default (--bytes-as base64 to change). Bad input exits with code 2
+    and one line on stderr naming the field and byte offset.
     """
     if request and response:
         _fail("give only one of --request and --response")
