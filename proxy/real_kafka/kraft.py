@@ -53,10 +53,23 @@ class BrokerStartError(RuntimeError):
     """A local node did not come up; the message names its log file."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: Another process can grab a probed-free port before the JVM binds it (other engineers'
+#: brokers and tests share the machine); such a start is retried on fresh ports.
+_BIND_ATTEMPTS = 3
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports: all sockets stay open until every port is picked."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def new_cluster_id() -> str:
@@ -187,26 +200,49 @@ class LocalKraftCluster:
         self._log_config = self.workdir / self.dist.log_config_resource
         resource = resources.files("proxy.real_kafka").joinpath(self.dist.log_config_resource)
         self._log_config.write_text(resource.read_text())
+        for attempt in range(1, _BIND_ATTEMPTS + 1):
+            self._prepare_nodes()
+            try:
+                self._format_all()
+                for node in self.nodes.values():
+                    self._launch(node)
+                self._wait_ready(list(self.nodes))
+                return
+            except BrokerStartError:
+                if attempt == _BIND_ATTEMPTS or not self._lost_port_race():
+                    raise
+                self._stop_nodes()
+
+    def _prepare_nodes(self) -> None:
+        """Pick ports, write each node's server.properties into a fresh node folder."""
+        ports = _free_ports(2 * self.node_count)
+        self.nodes = {}
         for node_id in range(1, self.node_count + 1):
-            node = _Node(node_id, _free_port(), _free_port(), self.workdir / f"node-{node_id}")
-            node.workdir.mkdir(parents=True, exist_ok=True)
+            broker_port, controller_port = ports[2 * node_id - 2], ports[2 * node_id - 1]
+            node = _Node(node_id, broker_port, controller_port, self.workdir / f"node-{node_id}")
+            shutil.rmtree(node.workdir, ignore_errors=True)
+            node.workdir.mkdir(parents=True)
             self.nodes[node_id] = node
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes.values())
         for node in self.nodes.values():
             node.config_path.write_text(
                 _render_properties(node, voters, self.node_count, self.overrides)
             )
-        self._format_all()
-        for node in self.nodes.values():
-            self._launch(node)
-        self._wait_ready(list(self.nodes))
 
-    def close(self) -> None:
-        """Stop every node and drop the temp dir (kept if KCP_KEEP_KAFKA_DIR is set)."""
+    def _lost_port_race(self) -> bool:
+        return any(
+            "Address already in use" in _tail(node.log_path, 200) for node in self.nodes.values()
+        )
+
+    def _stop_nodes(self) -> None:
         for node in self.nodes.values():
             if node.proc is not None:
                 procs.stop(node.proc, graceful=False)
                 node.proc = None
+
+    def close(self) -> None:
+        """Stop every node and drop the temp dir (kept if KCP_KEEP_KAFKA_DIR is set)."""
+        self._stop_nodes()
         if not self._keep_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             procs.remove_on_exit(self.workdir, enabled=False)
