@@ -32,47 +32,56 @@ class FrameError(Exception):
 class FrameReader:
     """Splits a byte stream into size-prefixed frames.
 
-    The fast path avoids copying: when the internal buffer is empty, frames are sliced straight
-    out of the received chunk (a chunk that is exactly one frame is returned as-is).
+    Copies are what a Python proxy pays for on large frames, so the reader keeps them to one:
+    chunks of an incomplete frame are only collected in a list and joined once the frame is
+    complete (a frame that arrives in one chunk is sliced out of it, and a chunk that is
+    exactly one frame is returned as the same object).
     """
 
-    __slots__ = ("_buf", "max_frame_bytes")
+    __slots__ = ("_have", "_need", "_parts", "max_frame_bytes")
 
     def __init__(self, max_frame_bytes: int) -> None:
-        self._buf = bytearray()
+        self._parts: list[bytes] = []
+        self._have = 0  # bytes held in _parts
+        self._need = 0  # bytes needed before it is worth parsing again
         self.max_frame_bytes = max_frame_bytes
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame held back (non-zero at EOF means truncation)."""
-        return len(self._buf)
+        return self._have
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self._parts:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            data = b"".join(self._parts)
+            self._parts = []
+            self._have = 0
         frames: list[bytes] = []
-        if self._buf:
-            self._buf += data
-            src: bytes | bytearray = self._buf
-        else:
-            src = data
-        n = len(src)
+        n = len(data)
         pos = 0
         limit = self.max_frame_bytes
+        need = 4
         while n - pos >= 4:
-            (size,) = _INT32.unpack_from(src, pos)
+            (size,) = _INT32.unpack_from(data, pos)
             if size < 0:
                 raise FrameError("negative_length", str(size))
             if size > limit:
                 raise FrameError("frame_too_large", f"{size} > {limit}")
             end = pos + 4 + size
             if end > n:
+                need = 4 + size
                 break
-            frames.append(bytes(src[pos:end]))
+            frames.append(data[pos:end])
             pos = end
-        if src is self._buf:
-            if pos:
-                del self._buf[:pos]
-        elif pos < n:
-            self._buf += src[pos:]
+        if pos < n:
+            rest = data[pos:] if pos else data
+            self._parts = [bytes(rest)]
+            self._have = len(rest)
+            self._need = need
         return frames
 
 

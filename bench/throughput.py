@@ -1,0 +1,297 @@
+"""Throughput, latency, CPU and memory of the proxy against a direct connection, same run.
+
+The proxy runs as `kafka-chaos-proxy run` in a subprocess (no admin server, JSON logs to a
+file), so its CPU time and RSS are read from /proc/<pid> without counting the clients. Clients
+are confluent-kafka (librdkafka): fast enough that the proxy, not the client, is what limits.
+
+Phases, each first direct then through the proxy, on fresh topics:
+  produce   N records of SIZE bytes, acks=1, linger 5 ms: MB/s
+  consume   the same N records with assign() from offset 0: MB/s
+  latency   single-record produce round trips, one in flight, acks=1: p50/p99 (ms),
+            optionally under a background load (--load-mbps)
+  idle      RSS growth of the proxy per idle client connection (1000 connections, each
+            having done one ApiVersions exchange, so its upstream connection exists too)
+
+Bounded: record counts and a per-phase deadline; nothing runs after the report.
+
+    .venv/bin/python bench/throughput.py                      # starts a local broker
+    .venv/bin/python bench/throughput.py --bootstrap HOST:PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASE_DEADLINE_S = 120.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ProxyProcess:
+    proc: subprocess.Popen[bytes]
+    bootstrap: str
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+
+@contextlib.contextmanager
+def run_proxy(upstream: str, log_path: Path) -> Iterator[ProxyProcess]:
+    port, base = free_port(), free_port()
+    cmd = [sys.executable, "-c", "from proxy.cli import main; main()", "run",
+           "--bootstrap-server", upstream, "--port", str(port), "--port-base", str(base),
+           "--no-admin", "--log-format", "json"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        if "bootstrap servers for clients:" not in line:
+            raise RuntimeError(f"proxy did not start: {line!r} (see {log_path})")
+        yield ProxyProcess(proc, line.rsplit(" ", 1)[1].strip())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def create_topic(bootstrap: str, partitions: int = 3) -> str:
+    name = f"bench-{uuid.uuid4().hex[:10]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    return name
+
+
+def produce(bootstrap: str, topic: str, n: int, size: int) -> float:
+    """Seconds to produce and flush n records of size bytes."""
+    payload = os.urandom(size)
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5,
+                  "batch.size": 1_000_000, "queue.buffering.max.kbytes": 512 * 1024,
+                  "message.max.bytes": 2_000_000})
+    p.list_topics(topic, timeout=10)  # connect before the clock starts
+    start = time.perf_counter()
+    deadline = start + PHASE_DEADLINE_S
+    for i in range(n):
+        while True:
+            try:
+                p.produce(topic, payload, partition=i % 3)
+                break
+            except BufferError:
+                p.poll(0.005)
+        if time.perf_counter() > deadline:
+            raise TimeoutError("produce phase over deadline")
+    remaining = p.flush(PHASE_DEADLINE_S)
+    if remaining:
+        raise TimeoutError(f"{remaining} records not delivered")
+    return time.perf_counter() - start
+
+
+def consume(bootstrap: str, topic: str, n: int) -> float:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+                  "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
+                  "max.partition.fetch.bytes": 10_485_760})
+    c.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    got = 0
+    first = c.consume(num_messages=1, timeout=30)
+    got += len(first)
+    start = time.perf_counter()
+    deadline = start + PHASE_DEADLINE_S
+    while got < n and time.perf_counter() < deadline:
+        got += len(c.consume(num_messages=1000, timeout=0.05))
+    elapsed = time.perf_counter() - start
+    c.close()
+    if got < n:
+        raise TimeoutError(f"consumed {got}/{n}")
+    return elapsed
+
+
+def latency(bootstrap: str, topic: str, count: int, size: int) -> tuple[float, float]:
+    """p50, p99 in ms of single-record produce round trips (one in flight)."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 0})
+    p.list_topics(topic, timeout=10)
+    payload = os.urandom(size)
+    samples: list[float] = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        p.produce(topic, payload, partition=0)
+        p.flush(10)
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+class BackgroundLoad:
+    """A producer pushing about `mbps` MB/s while latency is measured ("moderate load")."""
+
+    def __init__(self, bootstrap: str, topic: str, mbps: float) -> None:
+        self.bootstrap, self.topic, self.mbps = bootstrap, topic, mbps
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        p = Producer({"bootstrap.servers": self.bootstrap, "acks": "1", "linger.ms": 2})
+        payload = os.urandom(10_240)
+        per_tick = max(1, int(self.mbps * 1e6 / 10_240 / 100))
+        deadline = time.monotonic() + PHASE_DEADLINE_S
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            for _ in range(per_tick):
+                with contextlib.suppress(BufferError):
+                    p.produce(self.topic, payload, partition=1)
+            p.poll(0)
+            time.sleep(0.01)
+        p.flush(10)
+
+    def __enter__(self) -> BackgroundLoad:
+        if self.mbps > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(20)
+
+
+def idle_rss_per_connection(proxy: ProxyProcess, count: int) -> float:
+    host, port = proxy.bootstrap.rsplit(":", 1)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count * 2 + 100), hard))
+    request = _api_versions_request()
+    base = proxy.rss_bytes()
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection((host, int(port)), timeout=10)
+            s.sendall(request)
+            socks.append(s)
+        for s in socks:  # every pair is connected end to end once its response came back
+            (size,) = struct.unpack(">i", _recv_exact(s, 4))
+            _recv_exact(s, size)
+        time.sleep(0.5)
+        return (proxy.rss_bytes() - base) / count
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _api_versions_request() -> bytes:
+    payload = struct.pack(">hhih", 18, 0, 1, 5) + b"bench"
+    return struct.pack(">i", len(payload)) + payload
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def bench(upstream: str, args: argparse.Namespace) -> dict[str, object]:
+    log_path = Path(tempfile.mkstemp(prefix="kcp-bench-", suffix=".log")[1])
+    results: dict[str, object] = {"upstream": upstream, "proxy_log": str(log_path)}
+    with run_proxy(upstream, log_path) as proxy:
+        for size, n in ((1024, args.small_count), (102_400, args.large_count)):
+            mb = size * n / 1e6
+            row: dict[str, float] = {"records": n, "mb": round(mb, 1), "runs": args.repeat}
+            runs: dict[str, list[float]] = {}
+            for _ in range(args.repeat):  # interleaved, so machine noise hits both sides
+                for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
+                    topic = create_topic(upstream)
+                    cpu0 = proxy.cpu_s()
+                    t_prod = produce(bs, topic, n, size)
+                    t_cons = consume(bs, topic, n)
+                    cpu = proxy.cpu_s() - cpu0
+                    runs.setdefault(f"{label}_produce_mbps", []).append(mb / t_prod)
+                    runs.setdefault(f"{label}_consume_mbps", []).append(mb / t_cons)
+                    if label == "proxy":
+                        runs.setdefault("proxy_core_s_per_gb", []).append(cpu / (2 * mb / 1000))
+            for name, values in runs.items():
+                row[name] = round(statistics.median(values), 2)
+            row["produce_ratio"] = round(row["proxy_produce_mbps"] / row["direct_produce_mbps"], 3)
+            row["consume_ratio"] = round(row["proxy_consume_mbps"] / row["direct_consume_mbps"], 3)
+            results[f"size_{size}"] = row
+            print(json.dumps({f"size_{size}": row}), flush=True)
+        lat: dict[str, float] = {"samples": args.latency_count,
+                                 "background_mbps": args.load_mbps}
+        for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
+            topic = create_topic(upstream)
+            with BackgroundLoad(bs, topic, args.load_mbps):
+                p50, p99 = latency(bs, topic, args.latency_count, 1024)
+            lat[f"{label}_p50_ms"], lat[f"{label}_p99_ms"] = round(p50, 3), round(p99, 3)
+        lat["added_p50_ms"] = round(lat["proxy_p50_ms"] - lat["direct_p50_ms"], 3)
+        lat["added_p99_ms"] = round(lat["proxy_p99_ms"] - lat["direct_p99_ms"], 3)
+        results["latency_1KiB"] = lat
+        print(json.dumps({"latency_1KiB": lat}), flush=True)
+        per_conn = idle_rss_per_connection(proxy, args.idle_connections)
+        results["idle"] = {"connections": args.idle_connections,
+                           "rss_kib_per_connection": round(per_conn / 1024, 1),
+                           "proxy_rss_mib": round(proxy.rss_bytes() / 2**20, 1)}
+        print(json.dumps({"idle": results["idle"]}), flush=True)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", help="real cluster; default: start a local broker")
+    ap.add_argument("--small-count", type=int, default=100_000, help="1 KiB records")
+    ap.add_argument("--large-count", type=int, default=2_000, help="100 KiB records")
+    ap.add_argument("--latency-count", type=int, default=2_000)
+    ap.add_argument("--load-mbps", type=float, default=5.0,
+                    help="background produce load during the latency phase (0: none)")
+    ap.add_argument("--idle-connections", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per phase; medians reported")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.bootstrap:
+        results = bench(args.bootstrap, args)
+    else:
+        from proxy.real_kafka import provide_kafka
+
+        with provide_kafka() as cluster:
+            results = bench(cluster.bootstrap_servers, args)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
