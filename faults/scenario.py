@@ -125,6 +125,9 @@ class Step(_Strict):
     description: str = ""
     at: float | None = Field(default=None, ge=0.0, le=3600.0)
     on: Trigger | None = None
+    #: With `on`: fire this long after the trigger, e.g. "7 s after member 0 consumed record
+    #: 60", so that periodic auto-commits of what came before have happened.
+    after_s: float = Field(default=0.0, ge=0.0, le=600.0)
     add: list[dict[str, Any]] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
     produce: int = Field(default=0, ge=0, le=MAX_RECORDS)
@@ -167,6 +170,8 @@ class Step(_Strict):
     def _does_something(self) -> Step:
         if self.at is not None and self.on is not None:
             raise ValueError("a step has either 'at' or 'on', not both")
+        if self.after_s and self.on is None:
+            raise ValueError("after_s delays an 'on' step; for a timed step use 'at'")
         if not (self.add or self.remove or self.produce or self.start_members
                 or self.stop_members):
             raise ValueError("a step must add, remove, produce, start_members or stop_members")

@@ -41,6 +41,9 @@ class StepState:
     index: int
     step: Step
     seen: int = 0
+    #: Trigger met; fires at this time (trigger time + the step's after_s).
+    due_at: float | None = None
+    due_reason: str = ""
     fired_at: float | None = None
     reason: str = ""
     error: str | None = None
@@ -108,9 +111,19 @@ class ScenarioDriver:
             return
         for state in self.states:
             step = state.step
-            if state.fired_at is None and step.at is not None \
-                    and now - self.started_at >= step.at:
+            if state.fired_at is not None:
+                continue
+            if step.at is not None and now - self.started_at >= step.at:
                 self._fire(state, now, f"at {step.at:g} s")
+            elif state.due_at is not None and now >= state.due_at:
+                self._fire(state, now, state.due_reason)
+
+    def _triggered(self, state: StepState, now: float, reason: str) -> None:
+        after = state.step.after_s
+        state.due_at = now + after
+        state.due_reason = f"{reason} + {after:g} s" if after else reason
+        if not after:
+            self._fire(state, now, reason)
 
     def on_proxy_event(self, event: Mapping[str, Any], now: float) -> None:
         for state in self._pending("proxy"):
@@ -118,7 +131,7 @@ class ScenarioDriver:
             if proxy_event_matches(state.step.on, event):
                 state.seen += 1
                 if state.seen >= state.step.on.occurrence:
-                    self._fire(state, now, f"proxy event seq {event.get('seq')} "
+                    self._triggered(state, now, f"proxy event seq {event.get('seq')} "
                                f"({event.get('api')}, generation {event.get('generation')})")
 
     def on_harness_event(self, member: int, event: Mapping[str, Any], now: float) -> None:
@@ -127,12 +140,12 @@ class ScenarioDriver:
             if harness_event_matches(state.step.on, member, event):
                 state.seen += 1
                 if state.seen >= state.step.on.count:
-                    self._fire(state, now, f"member {member} {event.get('event')} "
+                    self._triggered(state, now, f"member {member} {event.get('event')} "
                                f"#{state.seen}")
 
     def _pending(self, kind: str) -> list[StepState]:
         return [s for s in self.states
-                if s.fired_at is None and s.step.on is not None and s.step.on.kind == kind]
+                if s.due_at is None and s.step.on is not None and s.step.on.kind == kind]
 
     def pending(self) -> list[str]:
         return [s.step.description or f"step {s.index}" for s in self.states if s.fired_at is None]
