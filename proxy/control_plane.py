@@ -19,7 +19,7 @@ from proxy import metrics
 from proxy.events import EventLog
 from proxy.exchange import ExchangeObserver
 from proxy.groups import GroupStateModel
-from proxy.observers import CoordinationMetrics, GroupMetrics
+from proxy.observers import ClientIdCounter, CoordinationMetrics, GroupMetrics
 
 if TYPE_CHECKING:
     from faults.engine import FaultEngine
@@ -118,9 +118,10 @@ def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
         max_groups=options.max_groups, max_members=options.max_members_per_group
     )
     groups.listeners.append(GroupMetrics())
+    decider: FaultDecider = ClientIdCounter(engine) if options.metrics_client_ids else engine
     return ControlPlane(
         options=options,
-        decider=engine,
+        decider=decider,
         observers=[events, groups, CoordinationMetrics()],
         engine=engine,
         events=events,

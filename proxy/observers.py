@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
-from faults.decision import ActionKind
+from faults.decision import ActionKind, Decision, FaultDecider, RequestView
 from proxy import metrics
 from proxy.event_fields import all_errors, api_name, error_name
 from proxy.exchange import Exchange
@@ -59,3 +59,30 @@ class GroupMetrics:
         ):
             with contextlib.suppress(KeyError):  # never had that series
                 series.remove(group_id)
+
+
+class ClientIdCounter:
+    """FaultDecider wrapper that counts every request by client id, then asks the real decider.
+
+    The decider is the one hook the data plane calls for every request, so this is where a
+    per-client count can live without the data plane knowing about it. Client ids are chosen
+    by clients, so the series are opt-in (`--metrics-client-ids`) and capped: ids beyond
+    `max_ids` are counted under "other".
+    """
+
+    OTHER = "other"
+
+    def __init__(self, decider: FaultDecider, max_ids: int = 200) -> None:
+        self.decider = decider
+        self.max_ids = max_ids
+        self._seen: set[str] = set()
+
+    def on_request(self, request: RequestView) -> Decision:
+        client_id = request.client_id or ""
+        if client_id not in self._seen:
+            if len(self._seen) >= self.max_ids:
+                client_id = self.OTHER
+            else:
+                self._seen.add(client_id)
+        metrics.client_requests_total.labels(client_id).inc()
+        return self.decider.on_request(request)
