@@ -84,8 +84,10 @@ def fetch_classpath(
     """Return the jars of `artifacts` plus their runtime dependencies, fetching them once.
 
     `name` picks the cache folder (`<cache>/<name>/lib`), so different classpaths (a broker
-    version, a client harness) never mix jars of different versions. A second call with the
-    same artifacts only lists the folder: no Maven run, so fixtures stay fast when warm.
+    version, a client harness) never mix jars of different versions; a different artifact
+    set asked for under a name already taken lands in `<cache>/<name>/lib-<hash>`. A second
+    call with the same artifacts only lists the folder: no Maven run, so fixtures stay fast
+    when warm.
     `maven_repo` (or env `KCP_MAVEN_REPO`) points Maven at another local repository, e.g. to
     measure a cold fetch or keep CI's downloads apart.
     """
@@ -95,6 +97,12 @@ def fetch_classpath(
     fingerprint = _fingerprint(artifacts)
     if _complete(dest, fingerprint):
         return _jars(dest)
+    if (dest / _DONE_MARKER).is_file():
+        # The name already holds another artifact set, maybe in use by a running JVM:
+        # never replace it; this set gets a folder of its own beside it.
+        dest = dest.with_name(f"lib-{fingerprint}")
+        if _complete(dest, fingerprint):
+            return _jars(dest)
     if maven_repo is None and os.environ.get("KCP_MAVEN_REPO"):
         maven_repo = Path(os.environ["KCP_MAVEN_REPO"]).expanduser()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +154,7 @@ def _run_maven(
             tail = (proc.stdout + proc.stderr)[-4000:]
             raise MavenError(f"Maven failed for {artifacts}:\n{tail}")
         (out / _DONE_MARKER).write_text(fingerprint)
-        if dest.exists():  # an older fetch with other artifacts under the same name
+        if dest.exists():  # left by an interrupted fetch (no marker): not in use
             shutil.rmtree(dest)
         out.rename(dest)
 
