@@ -350,3 +350,38 @@ async def test_max_inflight_pauses_reading_instead_of_buffering(upstream: FakeCl
     assert conn["pending_responses"] == 3
     client.close()
     await server.stop()
+
+
+async def test_broker_going_away_closes_its_clients_cleanly(upstream: FakeCluster) -> None:
+    server, client = await _proxy_and_client(upstream)
+    other = await Client.connect(*server.bootstrap_address)
+    await client.send(hb(1))
+    await other.send(hb(1))
+    await client.recv()
+    await other.recv()
+    before = metric(metrics.connection_closes_total, "upstream_closed")
+    broker_side = upstream.connections[0]
+    assert broker_side.transport is not None
+    broker_side.transport.close()  # the broker restarts under one connection
+    assert await client.at_eof()
+    assert metric(metrics.connection_closes_total, "upstream_closed") == before + 1
+    await other.send(hb(2))  # the other pair is untouched
+    assert decode_response(await other.recv(), HEARTBEAT, HB_V)[0] == 2
+    other.close()
+    await server.stop()
+
+
+async def test_shutdown_drains_owed_responses_then_closes(upstream: FakeCluster) -> None:
+    decider = FixedDecider(Decision(ActionKind.DELAY, "r", side=Side.RESPONSE, delay_s=0.2))
+    server, client = await _proxy_and_client(upstream, decider)
+    await client.send(hb(1))
+    for _ in range(200):
+        if upstream.received:
+            break
+        await asyncio.sleep(0.01)
+    stopping = asyncio.ensure_future(server.stop(drain_timeout_s=5.0))
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 1
+    assert await client.at_eof()
+    await stopping
+    with pytest.raises(OSError):
+        await Client.connect(*server.bootstrap_address)
