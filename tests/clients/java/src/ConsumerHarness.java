@@ -42,8 +42,9 @@ public final class ConsumerHarness {
     static final String LIBRARY = "org.apache.kafka:kafka-clients";
     /** Bounds one poll() so stop requests and --max-runtime-s are noticed promptly. */
     static final Duration POLL = Duration.ofMillis(200);
-    /** Bounds close(): under injected faults a graceful leave can wait on a silent coordinator. */
-    static final Duration CLOSE = Duration.ofSeconds(20);
+    /** Bounds close(): under injected faults a graceful leave can wait on a silent coordinator.
+     *  Kept under the matrix runner's 15 s SIGTERM-to-SIGKILL bound, with the JVM's own exit. */
+    static final Duration CLOSE = Duration.ofSeconds(10);
 
     static final Emitter OUT = new Emitter(CLIENT);
     /** See the class comment; the same bound as the Go and Python harnesses. */
@@ -108,7 +109,7 @@ public final class ConsumerHarness {
             stopReason.compareAndSet(null, "killed");
             consumer.wakeup();
             try {
-                mainThread.join(CLOSE.plusSeconds(5).toMillis());
+                mainThread.join(CLOSE.plusSeconds(3).toMillis());
             } catch (InterruptedException ignored) {
                 Thread.currentThread().interrupt();
             }

@@ -241,8 +241,9 @@ func (r *Run) Reason() string {
 func (r *Run) Stopped() bool { return r.Ctx.Err() != nil }
 
 // CloseTimeout bounds a library's Close: under injected faults a graceful close can hang
-// on a coordinator that never answers, and a harness must still end and say so.
-const CloseTimeout = 20 * time.Second
+// on a coordinator that never answers, and a harness must still end and say so. It stays
+// under the matrix runner's 15 s SIGTERM-to-SIGKILL bound, so `exited` is always written.
+const CloseTimeout = 10 * time.Second
 
 // CloseWithin runs closeFn and waits at most CloseTimeout for it.
 func CloseWithin(closeFn func() error) error {
