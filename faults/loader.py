@@ -22,6 +22,23 @@ Format = Literal["yaml", "json"]
 FORMATS: tuple[Format, ...] = ("yaml", "json")
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML writes NEL and the Unicode line/paragraph separators raw in plain and single-quoted
+    scalars, where a reader folds them into spaces; double quotes escape them, so a group id or
+    description with one of them still loads back exactly."""
+
+
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(ch in value for ch in _LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 class RulesFileError(ValueError):
     """A rules document that cannot be loaded; the message says where and why."""
 
@@ -119,5 +136,5 @@ def dump_rules(rules: Iterable[FaultRule], format: Format = "yaml") -> str:
     if format == "json":
         return json.dumps(document, indent=2) + "\n"
     if format == "yaml":
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+        return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
     raise ValueError(f"unknown export format {format!r}; allowed: {', '.join(FORMATS)}")

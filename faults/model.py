@@ -222,7 +222,9 @@ class Match(_Model):
     versions: (
         list[Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": 32767})]] | None
     ) = Field(default=None, description="Request API versions.")
-    client_id: str | None = Field(default=None, description="Glob on the client id (fnmatch).")
+    client_id: str | None = Field(
+        default=None, description="Glob on the whole client id (fnmatch; a null id is '')."
+    )
     client_id_regex: str | None = Field(
         default=None, description="Regular expression searched in the client id."
     )
@@ -433,10 +435,21 @@ class DelayAction(_Action):
 
     _what: ClassVar[str] = "action of type 'delay'"
     type: Literal["delay"]
-    side: Side = Side.REQUEST
-    fixed_ms: StrictInt = Field(default=0, json_schema_extra=_MS_RANGE)
-    jitter_ms: StrictInt = Field(default=0, json_schema_extra=_MS_RANGE)
-    distribution: Distribution = "uniform"
+    side: Side = Field(
+        default=Side.REQUEST,
+        description="request: hold it before forwarding; response: hold the broker's answer.",
+    )
+    fixed_ms: StrictInt = Field(
+        default=0, json_schema_extra=_MS_RANGE, description="Base delay (the mean for uniform "
+        "and normal jitter, the minimum for exponential).",
+    )  # fmt: skip
+    jitter_ms: StrictInt = Field(
+        default=0, json_schema_extra=_MS_RANGE, description="uniform: ± this; normal: standard "
+        "deviation; exponential: mean of the added tail.",
+    )  # fmt: skip
+    distribution: Distribution = Field(
+        default="uniform", description="Shape of the jitter; draws are clipped at 0."
+    )
 
     @field_validator("fixed_ms", "jitter_ms")
     @classmethod

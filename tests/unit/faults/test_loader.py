@@ -122,3 +122,11 @@ def test_dump_keeps_non_default_enabled() -> None:
 def test_dump_rejects_unknown_format() -> None:
     with pytest.raises(ValueError, match="allowed: yaml, json"):
         dump_rules([], "toml")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["\x85", "a\u2028b", "x\u2029 ", "grüße", "'q'", "yes", "1"])
+def test_yaml_keeps_awkward_strings_exactly(text: str) -> None:
+    rule = FaultRule.model_validate(
+        {"description": text, "match": {"group_id": text}, "action": {"type": "close"}}
+    )
+    assert load_rules_text(dump_rules([rule], "yaml"), "yaml") == [rule]

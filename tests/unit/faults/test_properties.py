@@ -4,6 +4,7 @@ rules without body fields never make the data plane decode."""
 from __future__ import annotations
 
 import json
+import os
 import string
 from typing import Any
 
@@ -17,9 +18,13 @@ from faults.loader import dump_rules, load_rules_text
 from faults.match import BODY_FIELDS, compile_match
 from faults.model import RULE_ID_PATTERN, FaultRule, api_keys, api_names
 
+# More examples for a bug hunt: KCP_HYPOTHESIS_EXAMPLES=2000 pytest tests/unit/faults
+EXAMPLES = int(os.environ.get("KCP_HYPOTHESIS_EXAMPLES", "150"))
 INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
 # Text that YAML likes to reinterpret, next to arbitrary text.
-TRICKY = st.sampled_from(["yes", "no", "null", "~", "1", "0x1f", "1e3", ": x", "- a", "'q'", ""])
+TRICKY = st.sampled_from(
+    ["yes", "no", "null", "~", "1", "0x1f", "1e3", ": x", "- a", "'q'", "", "\x85", "a\u2028"]
+)
 TEXT = st.one_of(TRICKY, st.text(max_size=20))
 MS = st.integers(min_value=0, max_value=3_600_000)
 
@@ -126,7 +131,7 @@ def unique_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(st.lists(rules(), max_size=4).map(unique_ids))
 def test_rule_files_round_trip(data: list[dict[str, Any]]) -> None:
     parsed = [FaultRule.model_validate(item) for item in data]
@@ -134,7 +139,7 @@ def test_rule_files_round_trip(data: list[dict[str, Any]]) -> None:
         assert load_rules_text(dump_rules(parsed, fmt), fmt) == parsed
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(rules())
 def test_api_echo_round_trips(data: dict[str, Any]) -> None:
     engine = FaultEngine()
@@ -144,7 +149,7 @@ def test_api_echo_round_trips(data: dict[str, Any]) -> None:
     assert FaultRule.model_validate(echoed) == stored
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=max(EXAMPLES // 3, 20), deadline=None)
 @given(st.lists(rules(), max_size=4).map(unique_ids), st.integers(0, 2**32))
 def test_engine_export_load_reproduces_rules_and_decisions(
     data: list[dict[str, Any]], seed: int
@@ -158,7 +163,7 @@ def test_engine_export_load_reproduces_rules_and_decisions(
     assert [first.on_request(v) for v in views] == [second.on_request(v) for v in views]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     matches(),
     st.sampled_from(sorted(api_names())),
