@@ -201,11 +201,13 @@ def _javac_version(javac: str) -> str:
 def library_versions(kafka_clients_version: str | None = None) -> dict[str, str]:
     """Harness name -> library version, for the matrix report; no build or download.
 
-    Keys: "sarama", "kafka-go", "franz-go" (from go.mod) and "java" (kafka-clients).
+    Keys: "sarama", "kafka-go", "franz-go" (from go.mod) and "java" (kafka-clients), the
+    latter also as "java-classic" and "java-consumer", the matrix's two Java columns.
     """
     modules = go_module_versions()
     out = {name: modules.get(module, "unknown") for name, (_pkg, module) in GO_HARNESSES.items()}
-    out["java"] = kafka_clients_version or default_kafka_clients_version()
+    java = kafka_clients_version or default_kafka_clients_version()
+    out.update({"java": java, "java-classic": java, "java-consumer": java})
     return out
 
 
