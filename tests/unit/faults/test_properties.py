@@ -181,3 +181,42 @@ def test_rules_without_body_fields_never_decode(
         assert view.body_calls == 0
     else:
         assert view.body_calls <= 1
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    skip=st.integers(0, 5),
+    cap=st.none() | st.integers(1, 5),
+    probability=st.sampled_from([0.0, 0.3, 1.0]),
+    confirm=st.booleans(),
+    requests=st.lists(st.sampled_from(["SyncGroup", "Heartbeat", "Produce"]), max_size=40),
+    seed=st.integers(0, 2**32),
+)
+def test_dosage_limits_hold_for_any_request_sequence(
+    skip: int, cap: int | None, probability: float, confirm: bool, requests: list[str], seed: int
+) -> None:
+    engine = FaultEngine(seed=seed, clock=lambda: 0.0)
+    dosage: dict[str, Any] = {"skip_first": skip, "probability": probability}
+    if cap is not None:
+        dosage["max_injections"] = cap
+    engine.add({"id": "a", "match": {"apis": ["SyncGroup"]}, "action": {"type": "close"},
+                "dosage": dosage})  # fmt: skip
+    faults: list[bool] = []
+    for name in requests:
+        decision = engine.on_request(FakeView(api_key=api_keys()[name]))
+        if name != "SyncGroup":
+            assert not decision.is_fault
+            continue
+        faults.append(decision.is_fault)
+        if confirm and decision.on_applied is not None:
+            decision.on_applied()
+    assert not any(faults[:skip])
+    if cap is not None:
+        assert sum(faults) <= cap
+    if probability == 1.0:
+        assert sum(faults) == min(max(len(faults) - skip, 0), cap if cap is not None else 10**9)
+    if probability == 0.0:
+        assert sum(faults) == 0
+    stats = engine.stats("a")
+    assert stats.matched == len(faults)
+    assert stats.injected == (sum(faults) if confirm else 0)
