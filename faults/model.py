@@ -55,6 +55,17 @@ RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 # --------------------------------------------------------------------------- codec names
 
 
+# A key or code written as text ("14", "-1"); ASCII digits only, and short, so int() never fails.
+_NUMBER = re.compile(r"-?[0-9]{1,9}")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A user's value quoted in an error message, cut short: messages stay one readable line
+    even when the input was a megabyte of junk."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
@@ -96,8 +107,8 @@ def _api_hint() -> str:
 def resolve_api(value: object) -> str:
     """An API name or key as a user wrote it -> the canonical Kafka name."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not an API; {_api_hint()}")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        raise ValueError(f"{_show(value)} is not an API; {_api_hint()}")
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, int):
         name = api_names().get(value)
@@ -105,7 +116,7 @@ def resolve_api(value: object) -> str:
             raise ValueError(f"unknown API key {value}; {_api_hint()}")
         return name
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an API name or key; {_api_hint()}")
+        raise ValueError(f"{_show(value)} is not an API name or key; {_api_hint()}")
     key = _norm(value)
     if key.endswith("request") and key[: -len("request")] in _api_by_norm():
         key = key[: -len("request")]
@@ -116,7 +127,7 @@ def resolve_api(value: object) -> str:
     did_you_mean = (
         f"did you mean {' or '.join(repr(_api_by_norm()[c]) for c in close)}? " if close else ""
     )
-    raise ValueError(f"unknown API {value!r}; {did_you_mean}{_api_hint()}")
+    raise ValueError(f"unknown API {_show(value)}; {did_you_mean}{_api_hint()}")
 
 
 @lru_cache(maxsize=1)
@@ -140,8 +151,8 @@ def resolve_error(value: object) -> str:
         f"codes {min(by_code)}..{max(by_code)} are known"
     )
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not an error; {hint}")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        raise ValueError(f"{_show(value)} is not an error; {hint}")
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, int):
         name = by_code.get(value)
@@ -153,10 +164,10 @@ def resolve_error(value: object) -> str:
             wanted = value.strip().upper().replace("-", "_").replace(" ", "_")
             close = difflib.get_close_matches(wanted, list(codes), n=3, cutoff=0.6)
             did_you_mean = f"did you mean {' or '.join(close)}? " if close else ""
-            raise ValueError(f"unknown error {value!r}; {did_you_mean}{hint}")
+            raise ValueError(f"unknown error {_show(value)}; {did_you_mean}{hint}")
         name = found
     else:
-        raise ValueError(f"{value!r} is not an error name or code; {hint}")
+        raise ValueError(f"{_show(value)} is not an error name or code; {hint}")
     if codes[name] == 0:
         raise ValueError(f"{name} (0) means success, not a fault; {hint}")
     return name
@@ -178,7 +189,7 @@ def _unknown_field_message(field: str, allowed: Iterable[str], what: str) -> str
     allowed = sorted(allowed)
     close = difflib.get_close_matches(field, allowed, n=1, cutoff=0.6)
     did_you_mean = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown field {field!r} in {what}; {did_you_mean}allowed: {', '.join(allowed)}"
+    return f"unknown field {_show(field)} in {what}; {did_you_mean}allowed: {', '.join(allowed)}"
 
 
 class _Model(BaseModel):
@@ -246,7 +257,7 @@ class Match(_Model):
         if not isinstance(value, list | tuple):
             raise ValueError(
                 f'apis must be a list of API names or keys (e.g. ["SyncGroup"]), '
-                f"got {value!r}; {_api_hint()}"
+                f"got {_show(value)}; {_api_hint()}"
             )
         if not value:
             raise ValueError("apis is empty and would match nothing; omit it to match every API")
@@ -268,7 +279,7 @@ class Match(_Model):
         if not isinstance(value, list | tuple):
             raise ValueError(
                 f"versions must be a list of API versions (integers >= 0, e.g. [3, 4]), "
-                f"got {value!r}"
+                f"got {_show(value)}"
             )
         if not value:
             raise ValueError(
@@ -278,7 +289,7 @@ class Match(_Model):
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 32767:
                 raise ValueError(
-                    f"versions[{i}] must be an integer between 0 and 32767, got {item!r}"
+                    f"versions[{i}] must be an integer between 0 and 32767, got {_show(item)}"
                 )
             if item not in out:
                 out.append(item)
@@ -292,7 +303,7 @@ class Match(_Model):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(
-                    f"client_id_regex {value!r} is not a valid regular expression: {exc}"
+                    f"client_id_regex {_show(value)} is not a valid regular expression: {exc}"
                 ) from None
         return value
 
@@ -529,7 +540,8 @@ def _check_action_type(value: Any) -> Any:
             close = difflib.get_close_matches(str(kind), ACTION_TYPES, n=1, cutoff=0.6)
             did_you_mean = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
-                f"unknown action type {kind!r}; {did_you_mean}allowed: {', '.join(ACTION_TYPES)}"
+                f"unknown action type {_show(kind)}; {did_you_mean}"
+                f"allowed: {', '.join(ACTION_TYPES)}"
             )
     return value
 
@@ -658,8 +670,8 @@ class FaultRule(_Model):
     def _check_id(cls, value: str | None) -> str | None:
         if value is not None and not RULE_ID_PATTERN.match(value):
             raise ValueError(
-                f"id {value!r} is not usable in a URL; use 1-64 letters, digits, '_', '.', ':' "
-                "or '-', starting with a letter or digit (or omit it to get one assigned)"
+                f"id {_show(value)} is not usable in a URL; use 1-64 letters, digits, '_', '.', "
+                "':' or '-', starting with a letter or digit (or omit it to get one assigned)"
             )
         return value
 

@@ -376,3 +376,11 @@ def test_schema_documents_ranges_and_name_or_number_inputs() -> None:
     assert defs["Dosage"]["properties"]["probability"]["maximum"] == 1
     error = defs["ErrorAction"]["properties"]["error"]
     assert {"type": "integer"} in error["anyOf"]
+
+
+@pytest.mark.parametrize("junk", ["9" * 5000, "x" * 5000, "²"])
+def test_junk_values_give_short_messages(junk: str) -> None:
+    for data in (rule(match={"apis": [junk]}), {"action": {"type": "error", "error": junk}},
+                 rule(id=junk)):  # fmt: skip
+        msg = one_problem(data)
+        assert len(msg) < 700 and "..." in msg or len(junk) == 1
