@@ -50,6 +50,8 @@ log = structlog.get_logger("kcp.connection")
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _LINGER_RESET = struct.pack("ii", 1, 0)
+# Pass-through responses at least this big are streamed to the client as they arrive.
+CUT_THROUGH_BYTES = 256 * 1024
 _REQUEST = codec.Direction.REQUEST
 _RESPONSE = codec.Direction.RESPONSE
 
@@ -215,6 +217,7 @@ class Connection:
         self.inflight: deque[RequestContext] = deque()
         self.open_exchanges: dict[int, RequestContext] = {}
         self.backlog: deque[bytes] = deque()
+        self.stream_left = 0  # bytes of a cut-through response still to stream to the client
         self._draining = False
         self.closed = False
         self.close_reason: str | None = None
@@ -502,6 +505,13 @@ class Connection:
     # ----------------------------------------------------------------- responses
 
     def upstream_data(self, data: bytes) -> None:
+        if self.stream_left:
+            n = self.stream_left
+            if len(data) <= n:
+                self._stream(data)
+                return
+            self._stream(data[:n])
+            data = data[n:]
         try:
             frames = self.ureader.feed(data)
         except FrameError as exc:
@@ -511,6 +521,50 @@ class Connection:
             if self.closed:
                 return
             self._on_response(frame)
+        if not self.closed:
+            self._maybe_cut_through()
+
+    def _maybe_cut_through(self) -> None:
+        """Start streaming a large response to the client before it has fully arrived.
+
+        Store-and-forward of a multi-megabyte Fetch response doubles its transfer time, and a
+        consumer with one fetch in flight per broker feels that directly. Only a plain
+        pass-through response qualifies: nothing to rewrite, observe or fault, no throttle,
+        and its slot is next in line (so order cannot break). Other slots are held back while
+        the stream runs (`_flush` checks `stream_left`).
+        """
+        head = self.ureader.partial()
+        if head is None:
+            return
+        total, held = head
+        if total < CUT_THROUGH_BYTES or not self.inflight or self.throttle_bps or self.raw_sasl:
+            return
+        ctx = self.inflight[0]
+        slot = ctx.slot
+        if (ctx.decision.action is not ActionKind.FORWARD or ctx.exchange_wanted
+                or slot is None or ctx.api_key in self.server.response_transforms
+                or not self._is_head(slot)
+                or _I32.unpack_from(held, 4)[0] != ctx.correlation_id):
+            return
+        self.inflight.popleft()
+        self.slots.popleft()
+        if ctx.forwarded_at is not None:
+            self._c.latency(ctx.api_key, self.loop.time() - ctx.forwarded_at)
+        self._c.response(ctx.api_key, ctx.api_version)
+        data = self.ureader.take_partial()
+        self.stream_left = total
+        self._stream(data)
+
+    def _is_head(self, slot: Slot) -> bool:
+        for first in self.slots:
+            return first is slot
+        return False
+
+    def _stream(self, data: bytes) -> None:
+        self.stream_left -= len(data)
+        self._write_client(data)
+        if not self.stream_left:
+            self._flush()
 
     def upstream_lost(self, exc: Exception | None) -> None:
         if not self.closed:
@@ -619,7 +673,7 @@ class Connection:
     # ----------------------------------------------------------------- writer
 
     def _flush(self) -> None:
-        if self.closed or self.client is None:
+        if self.closed or self.client is None or self.stream_left:
             return
         now = self.loop.time()
         slots = self.slots
@@ -751,7 +805,8 @@ class Connection:
 
     @property
     def idle(self) -> bool:
-        return not (self.slots or self.to_forward or self.inflight or self.backlog)
+        return not (self.slots or self.to_forward or self.inflight or self.backlog
+                    or self.stream_left)
 
     def to_dict(self) -> dict[str, Any]:
         return {

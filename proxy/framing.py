@@ -51,6 +51,23 @@ class FrameReader:
         """Bytes of an incomplete frame held back (non-zero at EOF means truncation)."""
         return self._have
 
+    def partial(self) -> tuple[int, bytes] | None:
+        """(full frame length, bytes held) of the incomplete frame, once its first 8 bytes
+        (size and, for a response, correlation id) are in; None otherwise."""
+        if self._have < 8 or self._need <= self._have:
+            return None
+        if len(self._parts) > 1:
+            self._parts = [b"".join(self._parts)]
+        return self._need, self._parts[0]
+
+    def take_partial(self) -> bytes:
+        """Hand the incomplete frame's bytes to the caller (who streams the rest itself)."""
+        held = b"".join(self._parts)
+        self._parts = []
+        self._have = 0
+        self._need = 0
+        return held
+
     def feed(self, data: bytes) -> list[bytes]:
         if self._parts:
             self._parts.append(data)

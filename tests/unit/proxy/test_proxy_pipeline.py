@@ -385,3 +385,35 @@ async def test_shutdown_drains_owed_responses_then_closes(upstream: FakeCluster)
     await stopping
     with pytest.raises(OSError):
         await Client.connect(*server.bootstrap_address)
+
+
+def _big_answer(size: int) -> object:
+    def answer(k: int, v: int, c: int, f: bytes) -> bytes:
+        return with_size(struct.pack(">i", c) + bytes(range(256)) * (size // 256))
+    return answer
+
+
+async def test_large_pass_through_response_is_streamed_byte_exact(upstream: FakeCluster) -> None:
+    upstream.responders[998] = _big_answer(3 * 1024 * 1024)  # type: ignore[assignment]
+    server, client = await _proxy_and_client(upstream)
+    await client.send(raw_request_frame(998, 0, 1))
+    await client.send(hb(2))
+    await client.send(raw_request_frame(998, 0, 3))
+    first, second, third = [await client.recv() for _ in range(3)]
+    assert first == upstream.sent[0] and third == upstream.sent[2]
+    assert decode_response(second, HEARTBEAT, HB_V)[0] == 2
+    client.close()
+    await server.stop()
+
+
+async def test_large_response_behind_a_held_slot_waits_its_turn(upstream: FakeCluster) -> None:
+    upstream.responders[998] = _big_answer(1024 * 1024)  # type: ignore[assignment]
+    decider = FixedDecider(Decision(ActionKind.DELAY, "r", side=Side.RESPONSE, delay_s=0.3),
+                           HEARTBEAT)
+    server, client = await _proxy_and_client(upstream, decider)
+    await client.send(hb(1))
+    await client.send(raw_request_frame(998, 0, 2))
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 1
+    assert await client.recv() == upstream.sent[1]
+    client.close()
+    await server.stop()
