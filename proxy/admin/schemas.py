@@ -139,3 +139,35 @@ class RuleOut(BaseModel):
     action: Action
     dosage: Dosage
     stats: RuleStats
+
+
+class ConnectionInfo(BaseModel):
+    """One client connection (the data plane's view; more keys may appear)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    client: str | None = Field(None, description="Client address host:port.")
+    node_id: int | None = Field(None, description="Broker node behind it; -1 bootstrap.")
+    broker: str | None = Field(None, description="Upstream broker address.")
+    opened_at: float | None = None
+    bytes_in: int | None = None
+    bytes_out: int | None = None
+    requests: int | None = None
+    pending_responses: int | None = None
+    throttle_bytes_per_s: int | None = None
+    paused: list[str] | None = None
+
+
+class BrokerInfo(BaseModel):
+    """One broker and the proxy listener that stands in for it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    node_id: int
+    broker_host: str | None = None
+    broker_port: int | None = None
+    rack: str | None = None
+    proxy_host: str | None = None
+    proxy_port: int | None = None
+    connections: int | None = None

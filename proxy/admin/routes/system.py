@@ -5,15 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy import metrics
 from proxy.admin.context import AdminContext, get_ctx
-from proxy.admin.schemas import Health
+from proxy.admin.schemas import BrokerInfo, ConnectionInfo, Health
 
 router = APIRouter()
 
 Ctx = Annotated[AdminContext, Depends(get_ctx)]
+
+
+def _as_is(items: list[dict[str, Any]]) -> JSONResponse:
+    """The data plane owns these shapes; the models document them, and the integration tests
+    check the real ones against the models, so a drift never turns into a 500 here."""
+    return JSONResponse(items)
 
 
 @router.get(
@@ -27,20 +34,20 @@ async def healthz() -> Health:
     "/connections",
     tags=["system"],
     summary="Client connections open now",
-    response_model=list[dict[str, Any]],
+    response_model=list[ConnectionInfo],
 )
-async def connections(ctx: Ctx) -> list[dict[str, Any]]:
-    return ctx.proxy.list_connections() if ctx.proxy is not None else []
+async def connections(ctx: Ctx) -> JSONResponse:
+    return _as_is(ctx.proxy.list_connections() if ctx.proxy is not None else [])
 
 
 @router.get(
     "/brokers",
     tags=["system"],
     summary="Brokers known and the proxy listener of each",
-    response_model=list[dict[str, Any]],
+    response_model=list[BrokerInfo],
 )
-async def brokers(ctx: Ctx) -> list[dict[str, Any]]:
-    return ctx.proxy.list_brokers() if ctx.proxy is not None else []
+async def brokers(ctx: Ctx) -> JSONResponse:
+    return _as_is(ctx.proxy.list_brokers() if ctx.proxy is not None else [])
 
 
 @router.get(

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 from control_support import ChaosProxy, consume, consumer, create_topic, produce
+from pydantic import TypeAdapter
+
+from proxy.admin.schemas import BrokerInfo, ConnectionInfo
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +46,8 @@ async def test_two_member_group_in_event_log_and_groups(
                 return None
 
             state = await chaos.wait_for(settled, "the group state to settle")
+            connections = (await chaos.admin.get("/connections")).json()
+            brokers = (await chaos.admin.get("/brokers")).json()
         finally:
             await second.stop()
     finally:
@@ -78,6 +83,10 @@ async def test_two_member_group_in_event_log_and_groups(
     assert {m["member_id"] for m in state["members"]} == set(plan)
     assert state["rebalance_count"] >= 2
     assert state["assignment"] == plan
+
+    # The data plane's real shapes are what the OpenAPI models of these routes say.
+    assert len(TypeAdapter(list[ConnectionInfo]).validate_python(connections)) >= 2
+    assert TypeAdapter(list[BrokerInfo]).validate_python(brokers)
 
     # Offsets are not committed (auto commit off), but the same events went to the file.
     lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]

@@ -23,7 +23,17 @@ class FakeProxy:
         return [{"id": 1, "client": "127.0.0.1:50000", "broker": 1}]
 
     def list_brokers(self) -> list[dict[str, Any]]:
-        return [{"node_id": 1, "upstream": "127.0.0.1:9092", "listen": "127.0.0.1:19092"}]
+        return [
+            {
+                "node_id": 1,
+                "broker_host": "127.0.0.1",
+                "broker_port": 9092,
+                "rack": None,
+                "proxy_host": "127.0.0.1",
+                "proxy_port": 19092,
+                "connections": 1,
+            }
+        ]
 
 
 @pytest.fixture
