@@ -151,6 +151,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Runs per cell: {summary['runs_per_cell']}; runs executed: {summary['total_runs']}; "
         f"wall time: {summary['wall_time_s'] / 60:.1f} min",
         f"- Generated: {summary['generated_at']}",
+        "- Reproduce one cell: `kafka-chaos-proxy matrix --clients CLIENT --scenarios SCENARIO "
+        "--runs 5` (a local broker is started; evidence goes to `artifacts/matrix/`, which is "
+        "not committed). Replay a scenario against your own clients: "
+        "`kafka-chaos-proxy scenario run scenarios/SCENARIO.yaml --admin-url URL`.",
         "",
         "| client | library |",
         "|---|---|",
