@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import pytest
 from control_support import ChaosProxy, consume, consumer, create_topic, produce
 from pydantic import TypeAdapter
+from typer.testing import CliRunner
 
 from proxy.admin.schemas import BrokerInfo, ConnectionInfo
+from proxy.cli import app as cli_app
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +90,35 @@ async def test_two_member_group_in_event_log_and_groups(
     # The data plane's real shapes are what the OpenAPI models of these routes say.
     assert len(TypeAdapter(list[ConnectionInfo]).validate_python(connections)) >= 2
     assert TypeAdapter(list[BrokerInfo]).validate_python(brokers)
+
+    # The CLI reads the same API; by now both members have left (LeaveGroup on stop).
+    runner = CliRunner()
+    shown = await asyncio.to_thread(
+        runner.invoke, cli_app, ["groups", group, "--admin-url", chaos.cp.admin_url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert f"group {group} (classic): empty, generation {state['generation']}" in shown.output
+    assert "no members" in shown.output
+    tailed = await asyncio.to_thread(
+        runner.invoke,
+        cli_app,
+        [
+            "events",
+            "tail",
+            "--admin-url",
+            chaos.cp.admin_url,
+            "--since",
+            "0",
+            "--group",
+            group,
+            "--api",
+            "SyncGroup",
+            "--limit",
+            str(len(syncs)),
+        ],
+    )
+    assert tailed.exit_code == 0, tailed.output
+    assert len(tailed.output.splitlines()) == len(syncs) and "plan[" in tailed.output
 
     # Offsets are not committed (auto commit off), but the same events went to the file.
     lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
