@@ -112,7 +112,7 @@ class RequestContext:
     )
 
     def __init__(self, conn: Connection, frame: bytes, hdr: codec.RequestHeader,
-                 now: float) -> None:
+                 now: float, partial: bool = False) -> None:
         self.connection_id = conn.id
         self.client_host = conn.client_host
         self.broker_node = conn.node_id
@@ -123,7 +123,7 @@ class RequestContext:
         self.frame = frame
         self.body_offset = None if hdr.header_size is None else 4 + hdr.header_size
         self._body: dict[str, Any] | None = None
-        self._decoded = False
+        self._decoded = partial  # a partial frame (cut-through) has no body to decode
         self.decision: Decision = PASS
         self.slot: Slot | None = None
         self.started_mono = now
@@ -218,6 +218,8 @@ class Connection:
         self.open_exchanges: dict[int, RequestContext] = {}
         self.backlog: deque[bytes] = deque()
         self.stream_left = 0  # bytes of a cut-through response still to stream to the client
+        self.req_stream_left = 0  # bytes of a cut-through request still to stream upstream
+        self._predecided: tuple[int, Decision] | None = None
         self._draining = False
         self.closed = False
         self.close_reason: str | None = None
@@ -279,6 +281,13 @@ class Connection:
     def client_data(self, data: bytes) -> None:
         self.bytes_in += len(data)
         self._c.c2b.inc(len(data))
+        if self.req_stream_left:
+            n = self.req_stream_left
+            if len(data) <= n:
+                self._stream_up(data)
+                return
+            self._stream_up(data[:n])
+            data = data[n:]
         try:
             frames = self.creader.feed(data)
         except FrameError as exc:
@@ -288,6 +297,56 @@ class Connection:
             self.backlog.extend(frames)
             return
         self._process(frames)
+        if not self.closed and not self.backlog:
+            self._maybe_request_cut_through()
+
+    def _maybe_request_cut_through(self) -> None:
+        """Start streaming a large request (a big Produce) upstream before it fully arrived.
+
+        The decision is taken on the header alone, so only requests no observer decodes and no
+        rewrite touches qualify, with nothing queued ahead of them (order). The fault engine
+        matches body fields only on coordination APIs, which never take this path; the view's
+        `body()` is None here. A non-FORWARD decision is kept and applied when the whole frame
+        is in (the engine is asked once per request either way).
+        """
+        head = self.creader.partial()
+        if head is None or self._predecided is not None:
+            return
+        total, held = head
+        if (total < CUT_THROUGH_BYTES or len(held) < 256 or self.upstream is None
+                or self.to_forward or self.raw_sasl
+                or len(self.slots) >= self.config.max_inflight):
+            return
+        try:
+            hdr = codec.parse_request_header(memoryview(held)[4:])
+            if (hdr.header_size is None or hdr.api_key in COORDINATION_API_KEYS
+                    or hdr.api_key in self.server.response_transforms):
+                return
+            expects_response = True
+            if hdr.api_key == PRODUCE:
+                expects_response = produce_acks(held, 4 + hdr.header_size, hdr.api_version,
+                                                codec.is_flexible(PRODUCE, hdr.api_version)) != 0
+        except (codec.CodecError, FrameError, struct.error):
+            return  # the whole frame will tell
+        ctx = RequestContext(self, held, hdr, self.loop.time(), partial=True)
+        decision = self._decide(ctx)
+        if decision.action is not ActionKind.FORWARD:
+            self._predecided = (hdr.correlation_id, decision)
+            return
+        self.requests += 1
+        self._c.request(hdr.api_key, hdr.api_version)
+        ctx.frame = b""
+        if expects_response:
+            ctx.slot = self.slots.allocate(hdr.correlation_id, hdr.api_key, hdr.api_version, ctx)
+            self.inflight.append(ctx)
+        ctx.forwarded_at = ctx.started_mono
+        self.req_stream_left = total
+        self._stream_up(self.creader.take_partial())
+
+    def _stream_up(self, data: bytes) -> None:
+        self.req_stream_left -= len(data)
+        if self.upstream is not None:
+            self.upstream.write(data)
 
     def _process(self, frames: list[bytes] | deque[bytes]) -> None:
         """Handle client frames until the in-flight limit; the rest wait in `backlog` (one
@@ -379,7 +438,12 @@ class Connection:
             ctx.exchange_wanted = True
             ctx.started_at = time.time()
             ctx.body()
-        decision = self._decide(ctx)
+        pre = self._predecided
+        if pre is not None and pre[0] == hdr.correlation_id:
+            self._predecided = None
+            decision = pre[1]
+        else:
+            decision = self._decide(ctx)
         ctx.decision = decision
         if expects_response:
             ctx.slot = self.slots.allocate(hdr.correlation_id, hdr.api_key, hdr.api_version, ctx)
@@ -806,7 +870,7 @@ class Connection:
     @property
     def idle(self) -> bool:
         return not (self.slots or self.to_forward or self.inflight or self.backlog
-                    or self.stream_left)
+                    or self.stream_left or self.req_stream_left)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -417,3 +417,48 @@ async def test_large_response_behind_a_held_slot_waits_its_turn(upstream: FakeCl
     assert await client.recv() == upstream.sent[1]
     client.close()
     await server.stop()
+
+
+def _big_request(corr: int, size: int) -> bytes:
+    """An InitProducerId request with a large tail: never decoded on the cut-through path."""
+    frame = request_frame(22, 4, corr, {"transactional_id": None,
+                                        "transaction_timeout_ms": 1})
+    payload = frame[4:] + bytes(range(256)) * (size // 256)
+    return with_size(payload)
+
+
+async def test_large_request_is_streamed_upstream_byte_exact(upstream: FakeCluster) -> None:
+    server, client = await _proxy_and_client(upstream)
+    big = _big_request(1, 2 * 1024 * 1024)
+    client.writer.write(big[:300_000])
+    await client.writer.drain()
+    await asyncio.sleep(0.05)  # the rest arrives later: the head is already on its way
+    conn = next(iter(server.connections.values()))
+    assert 0 < conn.req_stream_left < len(big)
+    await client.send(big[300_000:])
+    await client.send(hb(2))
+    corr1, _ = decode_response(await client.recv(), 22, 4)
+    corr2, _ = decode_response(await client.recv(), HEARTBEAT, HB_V)
+    assert (corr1, corr2) == (1, 2)
+    assert upstream.received[0].frame == big
+    client.close()
+    await server.stop()
+
+
+async def test_large_request_with_a_fault_waits_for_the_whole_frame(
+        upstream: FakeCluster) -> None:
+    decider = FixedDecider(Decision(ActionKind.ERROR, "r", error_code=7), api_key=22)
+    server, client = await _proxy_and_client(upstream, decider)
+    big = _big_request(1, 2 * 1024 * 1024)
+    client.writer.write(big[:300_000])
+    await client.writer.drain()
+    await asyncio.sleep(0.05)
+    conn = next(iter(server.connections.values()))
+    assert conn.req_stream_left == 0 and conn._predecided is not None
+    await client.send(big[300_000:])
+    corr, body = decode_response(await client.recv(), 22, 4)
+    assert (corr, body["error_code"]) == (1, 7)
+    assert upstream.received == []
+    assert len(decider.views) == 1 and decider.applied == 1
+    client.close()
+    await server.stop()
