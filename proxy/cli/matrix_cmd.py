@@ -48,10 +48,13 @@ def matrix(
     ] = "round",
     resume: Annotated[bool, typer.Option(help="Keep results.jsonl and skip runs in it.")] = False,
     kafka_version: Annotated[str | None, typer.Option(help="Local broker version.")] = None,
+    report_only: Annotated[bool, typer.Option(
+        help="Only rewrite the report from the artifacts' results.jsonl.")] = False,
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
     from proxy.matrix.clients import CLIENTS
     from proxy.matrix.runner import MatrixOptions, run_with_broker, select
+    from proxy.matrix.runner import report_only as write_report_only
 
     if order not in ("round", "cell"):
         _fail("--order must be round or cell")
@@ -66,7 +69,10 @@ def matrix(
         artifacts=artifacts, max_total_s=max_total_s, kafka_version=kafka_version,
         resume=resume, order=order, log=lambda m: typer.echo(m),
     )
-    run_with_broker(opts)
+    if report_only:
+        write_report_only(opts)
+    else:
+        run_with_broker(opts)
 
 
 @scenario_app.command("validate")

@@ -132,6 +132,21 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
     return summary
 
 
+def report_only(opts: MatrixOptions) -> dict[str, Any]:
+    """Rewrite the report from `results.jsonl` (e.g. of a matrix that was interrupted)."""
+    results = load_results(opts.artifacts / "results.jsonl")
+    wanted = {s.name for s in opts.scenarios}
+    results = [r for r in results if r["scenario"] in wanted and r["client"] in opts.clients]
+    kafka_version = next((str(r["kafka_version"]) for r in results if r.get("kafka_version")),
+                         "unknown")
+    wall = sum(float(r.get("duration_s", 0.0)) for r in results)
+    return write_report(
+        results, out_dir=opts.out, artifacts=opts.artifacts, clients=opts.clients,
+        scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
+        unavailable={}, not_run=[], wall_time_s=wall,
+    )
+
+
 def run_with_broker(opts: MatrixOptions) -> dict[str, Any]:
     """Start (or find) the broker once for the whole matrix."""
     from proxy.real_kafka import provide_kafka
