@@ -35,8 +35,11 @@ for _key in API_NAMES:
         _REQ_HV[(_key, _v)] = request_header_version(_key, _v)
 
 
-_CLIENT_IDS: dict[bytes, str] = {}  # raw -> decoded; clients reuse a handful of ids
+# raw -> decoded. Clients reuse a handful of ids; the bounds keep a hostile client that sends
+# endless distinct ids from growing it past ~256 KiB.
+_CLIENT_IDS: dict[bytes, str] = {}
 _CLIENT_IDS_MAX = 1024
+_CLIENT_ID_CACHEABLE = 256
 
 
 class RequestHeader(NamedTuple):
@@ -137,9 +140,10 @@ def _decode_client_id(raw: bytes, api_key: int, api_version: int) -> str:
         raise CodecError("client_id is not valid UTF-8", api_key=api_key,
                          api_version=api_version, direction="request",
                          field_path="client_id", offset=10) from None
-    if len(_CLIENT_IDS) >= _CLIENT_IDS_MAX:
-        _CLIENT_IDS.clear()
-    _CLIENT_IDS[raw] = client_id
+    if len(raw) <= _CLIENT_ID_CACHEABLE:
+        if len(_CLIENT_IDS) >= _CLIENT_IDS_MAX:
+            _CLIENT_IDS.clear()
+        _CLIENT_IDS[raw] = client_id
     return client_id
 
 
