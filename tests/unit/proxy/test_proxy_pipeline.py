@@ -429,6 +429,8 @@ def _big_request(corr: int, size: int) -> bytes:
 
 async def test_large_request_is_streamed_upstream_byte_exact(upstream: FakeCluster) -> None:
     server, client = await _proxy_and_client(upstream)
+    await client.send(hb(0))  # upstream connected before the big one starts
+    await client.recv()
     big = _big_request(1, 2 * 1024 * 1024)
     client.writer.write(big[:300_000])
     await client.writer.drain()
@@ -440,7 +442,7 @@ async def test_large_request_is_streamed_upstream_byte_exact(upstream: FakeClust
     corr1, _ = decode_response(await client.recv(), 22, 4)
     corr2, _ = decode_response(await client.recv(), HEARTBEAT, HB_V)
     assert (corr1, corr2) == (1, 2)
-    assert upstream.received[0].frame == big
+    assert upstream.received[1].frame == big
     client.close()
     await server.stop()
 
@@ -449,6 +451,8 @@ async def test_large_request_with_a_fault_waits_for_the_whole_frame(
         upstream: FakeCluster) -> None:
     decider = FixedDecider(Decision(ActionKind.ERROR, "r", error_code=7), api_key=22)
     server, client = await _proxy_and_client(upstream, decider)
+    await client.send(hb(0))  # upstream connected before the big one starts
+    await client.recv()
     big = _big_request(1, 2 * 1024 * 1024)
     client.writer.write(big[:300_000])
     await client.writer.drain()
@@ -458,7 +462,7 @@ async def test_large_request_with_a_fault_waits_for_the_whole_frame(
     await client.send(big[300_000:])
     corr, body = decode_response(await client.recv(), 22, 4)
     assert (corr, body["error_code"]) == (1, 7)
-    assert upstream.received == []
-    assert len(decider.views) == 1 and decider.applied == 1
+    assert [r.api_key for r in upstream.received] == [HEARTBEAT]
+    assert len(decider.views) == 2 and decider.applied == 1
     client.close()
     await server.stop()
