@@ -66,11 +66,24 @@ _ARRAY_ALIASES: dict[int, dict[str, tuple[str, ...]]] = {
     86: {"results": ("topics",)},
     87: {"results": ("topics",)},
 }
+# Response arrays that share a request array's name but are not per-entry results (a broker
+# that fails the request returns them empty).
+_NOT_MIRRORED: dict[int, frozenset[str]] = {
+    19: frozenset({"configs"}),  # CreateTopics: the created topic's configs
+}
 # Response scalar -> request scalars it copies, for key fields spelled differently.
 _SCALAR_ALIASES: dict[str, tuple[str, ...]] = {
     "partition_index": ("partition", "index"),
     "user": ("name",),
 }
+# Numbers are copied from the request only when they identify an entry (a partition, a
+# resource type); others (epochs, offsets, partition counts, producer ids of InitProducerId)
+# are what the broker would have computed, and a failure leaves them at their defaults.
+_NUMERIC_KEYS = frozenset(
+    {"partition_index", "partition", "index", "partition_id", "resource_type", "endpoint_type"}
+)
+# Copied only inside array entries, where they name the entry (WriteTxnMarkers' markers).
+_NUMERIC_ENTRY_KEYS = frozenset({"producer_id"})
 
 
 @cache
@@ -175,6 +188,7 @@ class _Builder:
         self.version = version
         self.error_code = error_code
         self.aliases = _ARRAY_ALIASES.get(api_key, {})
+        self.not_mirrored = _NOT_MIRRORED.get(api_key, frozenset())
         self.error_text = _ERROR_NAMES.get(error_code, f"ERROR_{error_code}")
 
     def struct(self, fields: Sequence[F], request: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -199,7 +213,7 @@ class _Builder:
             if children is None:
                 return _default(field, self.version)
             source = self._request_array(field, request)
-            if source is None:
+            if source is None or field.name in self.not_mirrored:
                 return _default(field, self.version)
             return [self.struct(children, self._as_node(item, children)) for item in source]
         if children is not None:
@@ -207,10 +221,21 @@ class _Builder:
                 return None
             nested = request.get(field.name)
             return self.struct(children, nested if isinstance(nested, Mapping) else None)
-        for name in (field.name, *_SCALAR_ALIASES.get(field.name, ())):
-            if name in request and _fits(field, request[name], self.version):
-                return request[name]
+        if self._copies(field, request):
+            for name in (field.name, *_SCALAR_ALIASES.get(field.name, ())):
+                if name in request and _fits(field, request[name], self.version):
+                    return request[name]
         return _default(field, self.version)
+
+    def _copies(self, field: F, request: Mapping[str, Any]) -> bool:
+        """Whether a response scalar may take the request's value (see _NUMERIC_KEYS)."""
+        if field.type in ("string", "uuid"):
+            return True
+        if field.type in _INT_TYPES:
+            return field.name in _NUMERIC_KEYS or (
+                field.name in _NUMERIC_ENTRY_KEYS and request is not self.request
+            )
+        return False  # bytes (e.g. SASL tokens), bools, floats: never the request's
 
     def entry(self, top_level_array: str, request: Mapping[str, Any]) -> dict[str, Any]:
         """One entry of a top-level struct array, mirroring `request` (for adjustments)."""

@@ -327,6 +327,22 @@ def test_produce_mirrors_topics_and_partitions() -> None:
     }]
 
 
+def test_computed_values_are_not_echoed_from_the_request() -> None:
+    # What a broker would have computed stays at the spec's "unknown" default on failure.
+    created = synth(19, 7, {"topics": [{"name": "t", "num_partitions": 3,
+                                         "replication_factor": 2,
+                                         "configs": [{"name": "retention.ms", "value": "1"}]}],
+                            "timeout_ms": 100}, 36)["topics"]
+    assert created == [{"name": "t", "topic_id": uuid.UUID(int=0), "error_code": 36,
+                        "error_message": "TOPIC_ALREADY_EXISTS", "num_partitions": -1,
+                        "replication_factor": -1, "configs": []}]
+    init = synth(22, 4, {"transactional_id": "tx", "transaction_timeout_ms": 1,
+                         "producer_id": 5, "producer_epoch": 2}, 51)
+    assert (init["producer_id"], init["producer_epoch"]) == (-1, -1)
+    sasl = synth(36, 2, {"auth_bytes": b"secret"}, 58)
+    assert sasl["auth_bytes"] == b""
+
+
 def test_error_message_of_success_is_null() -> None:
     body = synth(10, 4, {"key_type": 0, "coordinator_keys": ["g"]}, 0)
     assert body["coordinators"][0]["error_message"] is None
