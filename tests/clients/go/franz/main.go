@@ -31,7 +31,7 @@ func main() {
 		"library": library, "version": harness.ModuleVersion(library), "protocol": f.Protocol,
 	})
 
-	run := harness.NewRun(f.MaxRuntimeS)
+	run := harness.NewRun(f.MaxRuntimeS, em)
 	cl, err := kgo.NewClient(options(f, em)...)
 	if err != nil {
 		em.Error(err, "NewClient")

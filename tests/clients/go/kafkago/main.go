@@ -55,7 +55,7 @@ func main() {
 		}
 	}
 
-	run := harness.NewRun(f.MaxRuntimeS)
+	run := harness.NewRun(f.MaxRuntimeS, em)
 	stderr := log.New(os.Stderr, "[kafka-go] ", log.LstdFlags|log.Lmicroseconds)
 	tr := &tracker{em: em, log: stderr, reportCommits: f.Commit == "auto"}
 	cfg := kafka.ReaderConfig{

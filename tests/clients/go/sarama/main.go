@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,10 +45,9 @@ func main() {
 		em.Exited("returned_error", err)
 		os.Exit(1)
 	}
-	// sarama logs rebalances and swallowed errors here; stderr is the harness log.
-	sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags|log.Lmicroseconds)
+	sarama.Logger = &logForwarder{em: em, stderr: log.New(os.Stderr, "[sarama] ", log.LstdFlags|log.Lmicroseconds)}
 
-	run := harness.NewRun(f.MaxRuntimeS)
+	run := harness.NewRun(f.MaxRuntimeS, em)
 	group, err := sarama.NewConsumerGroup([]string{f.Bootstrap}, f.Group, config(f))
 	if err != nil {
 		em.Error(err, "NewConsumerGroup")
@@ -184,5 +184,27 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 		case <-s.Context().Done():
 			return nil
 		}
+	}
+}
+
+// logForwarder is sarama's Logger: every line goes to stderr (the harness log), and lines
+// that report an error or failure also become `log` events. sarama's log has no levels;
+// it is where errors go when Consumer.Return.Errors is false, and the evidence must show
+// them, while the rest (rebalance chatter) stays on stderr.
+type logForwarder struct {
+	em     *harness.Emitter
+	stderr *log.Logger
+}
+
+func (l *logForwarder) Print(v ...any)                 { l.forward(fmt.Sprint(v...)) }
+func (l *logForwarder) Printf(format string, v ...any) { l.forward(fmt.Sprintf(format, v...)) }
+func (l *logForwarder) Println(v ...any)               { l.forward(fmt.Sprintln(v...)) }
+
+func (l *logForwarder) forward(line string) {
+	line = strings.TrimSpace(line)
+	l.stderr.Print(line)
+	lower := strings.ToLower(line)
+	if strings.Contains(lower, "error") || strings.Contains(lower, "fail") {
+		l.em.Emit("log", map[string]any{"level": "ERROR", "logger": "sarama", "message": line})
 	}
 }

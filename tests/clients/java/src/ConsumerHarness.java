@@ -67,6 +67,7 @@ public final class ConsumerHarness {
             System.exit(2);
             return;
         }
+        LogTap.install();
         OUT.emit("started", "library", LIBRARY, "version", AppInfoParser.getVersion(),
                 "protocol", f.protocol);
         int status;
@@ -76,8 +77,9 @@ public final class ConsumerHarness {
             OUT.emit("exited", "how", "crashed", "error", describe(t));
             status = 3;
         }
+        finished = true;
         if (!stoppedBySignal.get()) {
-            System.exit(status); // not from a shutdown hook: that would block forever
+            System.exit(status); // only when no signal's hook is already waiting for main
         }
     }
 
@@ -90,6 +92,8 @@ public final class ConsumerHarness {
 
     /** The status main() would exit with; read by the shutdown hook. 3: never got there. */
     static volatile int exitStatus = 3;
+    /** Set when main is done; a shutdown hook started after that must not wait for it. */
+    static volatile boolean finished;
 
     final Flags f;
     final KafkaConsumer<byte[], byte[]> consumer;
@@ -105,6 +109,9 @@ public final class ConsumerHarness {
         // SIGTERM/SIGINT run shutdown hooks; the hook wakes poll() and waits for the main
         // thread to close the consumer and print `exited`, since the JVM halts when it returns.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (finished) {
+                return; // main is already in System.exit: nothing to wait for
+            }
             stoppedBySignal.set(true);
             stopReason.compareAndSet(null, "killed");
             consumer.wakeup();
@@ -424,6 +431,64 @@ public final class ConsumerHarness {
             synchronized (this) {
                 out.println(sb);
                 out.flush();
+            }
+        }
+    }
+
+    /**
+     * Forwards the client's WARN and ERROR log lines as `log` events (evidence, not surfaced
+     * errors), as the Go and Python harnesses do: some failures, such as a failed
+     * auto-commit, are only ever logged. slf4j-simple writes to System.err, resolved at each
+     * write, so a tee on System.err sees every line; all of it still reaches stderr.
+     */
+    static final class LogTap extends java.io.OutputStream {
+        /** slf4j-simple with showDateTime: "12:00:00.000 [thread] WARN logger - message". */
+        private static final java.util.regex.Pattern LINE = java.util.regex.Pattern.compile(
+                "^\\S+ \\[[^\\]]*\\] (WARN|ERROR) (\\S+) - (.*)$");
+        private static final int MAX_LINE = 8192;
+        private final PrintStream target;
+        private final java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+
+        private LogTap(PrintStream target) {
+            this.target = target;
+        }
+
+        static void install() {
+            System.setErr(new PrintStream(new LogTap(System.err), true, StandardCharsets.UTF_8));
+        }
+
+        @Override
+        public synchronized void write(int b) {
+            target.write(b);
+            scan(b);
+        }
+
+        @Override
+        public synchronized void write(byte[] b, int off, int len) {
+            target.write(b, off, len);
+            for (int i = off; i < off + len; i++) {
+                scan(b[i]);
+            }
+        }
+
+        private void scan(int b) {
+            if (b == '\n') {
+                forward(line.toString(StandardCharsets.UTF_8));
+                line.reset();
+            } else if (line.size() < MAX_LINE) {
+                line.write(b);
+            }
+        }
+
+        @Override
+        public void flush() {
+            target.flush();
+        }
+
+        private static void forward(String text) {
+            java.util.regex.Matcher m = LINE.matcher(text.stripTrailing());
+            if (m.matches()) {
+                OUT.emit("log", "level", m.group(1), "logger", m.group(2), "message", m.group(3));
             }
         }
     }

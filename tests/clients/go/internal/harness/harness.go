@@ -114,8 +114,9 @@ func usageError(fs *flag.FlagSet, format string, args ...any) {
 // Emitter writes one JSON object per line to stdout. Each line is a single write on an
 // unbuffered file, so a reader sees whole events even if the process dies right after.
 type Emitter struct {
-	client string
-	mu     sync.Mutex
+	client   string
+	mu       sync.Mutex
+	exitOnce sync.Once
 }
 
 // NewEmitter tags every event with the harness name ("sarama", "kafka-go", "franz-go").
@@ -151,14 +152,16 @@ func (e *Emitter) Error(err error, source string) {
 	e.Emit("error", map[string]any{"error": err.Error(), "source": source})
 }
 
-// Exited emits the final event. how is one of returned_nil, returned_error, crashed,
-// killed, max_runtime.
+// Exited emits the final event, at most once per process (the stop watchdog and main may
+// race for it). how is one of returned_nil, returned_error, crashed, killed, max_runtime.
 func (e *Emitter) Exited(how string, err error) {
-	var msg any
-	if err != nil {
-		msg = err.Error()
-	}
-	e.Emit("exited", map[string]any{"how": how, "error": msg})
+	e.exitOnce.Do(func() {
+		var msg any
+		if err != nil {
+			msg = err.Error()
+		}
+		e.Emit("exited", map[string]any{"how": how, "error": msg})
+	})
 }
 
 // Partitions renders a topic -> partitions map as the contract's {"topic": [0, 1]} with
@@ -200,10 +203,23 @@ type Run struct {
 	reason string
 }
 
-// NewRun installs the signal handlers and the runtime limit.
-func NewRun(maxRuntimeS float64) *Run {
+// stopGrace is how long after a stop request the watchdog lets main finish on its own:
+// the close bound plus a little for the final commit and the exit event.
+const stopGrace = CloseTimeout + 3*time.Second
+
+// NewRun installs the signal handlers and the runtime limit. Once the run is stopped, a
+// watchdog ends the process after stopGrace even if main is stuck in a library call that
+// takes no context (a blocking constructor, a hung close), so `exited` is always written
+// before the matrix runner's SIGKILL.
+func NewRun(maxRuntimeS float64, em *Emitter) *Run {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Run{Ctx: ctx, cancel: cancel}
+	go func() {
+		<-ctx.Done()
+		time.Sleep(stopGrace)
+		em.Exited(r.Reason(), fmt.Errorf("still closing %s after the stop request; exiting", stopGrace))
+		os.Exit(0)
+	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	limit := time.NewTimer(time.Duration(maxRuntimeS * float64(time.Second)))
