@@ -14,6 +14,7 @@ got which partitions.
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -127,18 +128,18 @@ def first_error(body: Mapping[str, Any] | None) -> int | None:
     top = _int(body.get("error_code"))
     if top:
         return top
-    stack: list[Any] = [v for v in body.values() if isinstance(v, list)]
+    queue: deque[Any] = deque(v for v in body.values() if isinstance(v, list))
     budget = 10_000  # bodies come off the wire; never walk an unbounded structure
-    while stack and budget > 0:
+    while queue and budget > 0:
         budget -= 1
-        item = stack.pop(0)
+        item = queue.popleft()
         if isinstance(item, list):
-            stack.extend(item)
+            queue.extend(item)
         elif isinstance(item, Mapping):
             code = _int(item.get("error_code"))
             if code:
                 return code
-            stack.extend(v for v in item.values() if isinstance(v, list))
+            queue.extend(v for v in item.values() if isinstance(v, list))
     return 0 if top == 0 else None
 
 

@@ -64,7 +64,7 @@ async def clear_rules(ctx: Ctx) -> Cleared:
 
 @router.get(
     "/export",
-    summary="Every rule as a rule file (YAML or JSON) that --faults-file can load",
+    summary="Every rule as a rule file (YAML or JSON) that `run --faults` loads",
     response_class=Response,
     responses={200: {"content": {"application/yaml": {}, "application/json": {}}}},
 )
