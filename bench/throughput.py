@@ -229,6 +229,14 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
 def bench(upstream: str, args: argparse.Namespace) -> dict[str, object]:
     log_path = Path(tempfile.mkstemp(prefix="kcp-bench-", suffix=".log")[1])
     results: dict[str, object] = {"upstream": upstream, "proxy_log": str(log_path)}
+    with run_proxy(upstream, log_path) as proxy:  # a fresh process: nothing freed later
+        time.sleep(0.5)
+        rss0 = proxy.rss_bytes()
+        per_conn = idle_rss_per_connection(proxy, args.idle_connections)
+        results["idle"] = {"connections": args.idle_connections,
+                           "rss_kib_per_connection": round(per_conn / 1024, 1),
+                           "proxy_rss_mib_before": round(rss0 / 2**20, 1)}
+        print(json.dumps({"idle": results["idle"]}), flush=True)
     with run_proxy(upstream, log_path) as proxy:
         for size, n in ((1024, args.small_count), (102_400, args.large_count)):
             mb = size * n / 1e6
@@ -262,11 +270,6 @@ def bench(upstream: str, args: argparse.Namespace) -> dict[str, object]:
         lat["added_p99_ms"] = round(lat["proxy_p99_ms"] - lat["direct_p99_ms"], 3)
         results["latency_1KiB"] = lat
         print(json.dumps({"latency_1KiB": lat}), flush=True)
-        per_conn = idle_rss_per_connection(proxy, args.idle_connections)
-        results["idle"] = {"connections": args.idle_connections,
-                           "rss_kib_per_connection": round(per_conn / 1024, 1),
-                           "proxy_rss_mib": round(proxy.rss_bytes() / 2**20, 1)}
-        print(json.dumps({"idle": results["idle"]}), flush=True)
     return results
 
 

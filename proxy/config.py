@@ -6,6 +6,7 @@ flags or environment variables, so a test can start exactly the proxy a user wou
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 
 # Like the broker's socket.request.max.bytes: a client cannot make the proxy allocate more.
@@ -51,7 +52,13 @@ class ProxyConfig:
 
     @property
     def advertised(self) -> str:
-        return self.advertised_host or self.listen_host
+        """The host clients are told to use. A wildcard listen address is not reachable as
+        such, so then the machine's host name stands in (what a container peer resolves)."""
+        if self.advertised_host:
+            return self.advertised_host
+        if self.listen_host in ("0.0.0.0", "::", ""):
+            return socket.gethostname()
+        return self.listen_host
 
     def node_listen_port(self, node_id: int, discovery_index: int) -> int:
         """Port for the listener of a broker: explicit map first, else base + index.

@@ -466,3 +466,21 @@ async def test_large_request_with_a_fault_waits_for_the_whole_frame(
     assert len(decider.views) == 2 and decider.applied == 1
     client.close()
     await server.stop()
+
+
+async def test_slow_client_pauses_reading_from_the_broker(upstream: FakeCluster) -> None:
+    upstream.responders[998] = _big_answer(1024 * 1024)  # type: ignore[assignment]
+    server, client = await _proxy_and_client(upstream, high_water=64 * 1024)
+    for corr in range(40):  # 40 MiB of answers to a client that reads nothing
+        client.writer.write(raw_request_frame(998, 0, corr))
+    await client.writer.drain()
+    conn = next(iter(server.connections.values()))
+    for _ in range(300):
+        if conn.upstream is not None and not conn.upstream.is_reading():
+            break
+        await asyncio.sleep(0.01)
+    assert conn.upstream is not None and not conn.upstream.is_reading()
+    got = [await client.recv(timeout=30) for _ in range(40)]  # reading resumes, order intact
+    assert got == upstream.sent
+    client.close()
+    await server.stop()
