@@ -345,6 +345,11 @@ def _fetch(body: dict[str, Any], builder: _Builder) -> None:
             _set(partition, high_watermark=-1, last_stable_offset=-1, log_start_offset=-1)
 
 
+def _no_producer(body: dict[str, Any], builder: _Builder) -> None:
+    # InitProducerId / EndTxn: no producer id or epoch was granted.
+    _set(body, producer_id=-1, producer_epoch=-1)
+
+
 def _alter_replica_log_dirs(body: dict[str, Any], builder: _Builder) -> None:
     # Results are per topic/partition, flattened across all requested directories.
     body["results"] = [
@@ -378,6 +383,8 @@ _ADJUSTMENTS: dict[int, _Adjust] = {
     11: _join_group,
     14: _sync_group,
     15: _describe_groups,
+    22: _no_producer,
+    26: _no_producer,
     34: _alter_replica_log_dirs,
     35: _describe_log_dirs,
     51: _alter_user_scram_credentials,
