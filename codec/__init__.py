@@ -6,7 +6,8 @@ What lives here:
 * ``generate``     the generator that writes ``schema``
 * ``api``          api keys/names, supported versions, flexible versions, header versions
 * ``headers``      request/response headers; ``parse_request_header`` is the per-frame fast path
-* ``primitives``   construct classes for Kafka's wire types (varints, compact forms, tags)
+* ``wire``         Kafka's wire forms as plain bounded read/write functions
+* ``primitives``   construct classes for Kafka's wire types, built on ``wire``
 * ``messages``     the engine: spec -> construct tree per (api, version, direction), cached
 * ``errors``       ``CodecError`` and friends: api, version, field path and byte offset
 * ``error_codes``  Kafka error names <-> codes

@@ -26,15 +26,14 @@ from codec.primitives import (
     Bool,
     Bytes,
     NullableStruct,
-    Reader,
     String,
     Struct,
     StructField,
     TaggedField,
     Uuid,
-    WireError,
     int_con,
 )
+from codec.wire import Reader, WireError
 
 _INTS = frozenset({"int8", "int16", "int32", "int64", "uint16", "uint32"})
 _PRIMITIVES = _INTS | {"float64", "bool", "uuid", "string", "bytes", "records"}

@@ -4,18 +4,18 @@ Each Kafka type is a small ``construct.Construct`` subclass with two parse paths
 
 * ``_parse`` (interpreted): tracks the field path (``topics[2].partitions[0].x``) and the byte
   offset of the failing field, so a ``CodecError`` can say exactly where bytes went wrong.
-* ``_emitparse`` (construct's ``.compile()``): straight-line generated code calling the plain
-  ``read_*`` helpers below. Compiled code does not track paths, so the engine parses with the
-  compiled form first and, only when that fails, re-parses with the interpreted form to
-  produce the diagnosis.
+* ``_emitparse`` / ``_emitbuild`` (construct's ``.compile()``): generated code calling the
+  lean ``fast_*`` readers and ``w_*`` writers of ``codec.wire``. Compiled code does not track
+  paths, so the engine runs the compiled form first and, only when that fails, re-runs the
+  interpreted form to produce the diagnosis.
 
 Why custom classes rather than construct's PascalString/PrefixedArray/Flag: Kafka's nullable
 and compact (varint length + 1) encodings have no construct equivalent, and construct's
 compiled code does not check short reads (a compiled ``Flag`` reads EOF as ``True``, a
-compiled ``Bytes`` returns fewer bytes than asked). Every helper here checks a length prefix
-against the bytes remaining in the bounded ``Reader`` *before* reading or looping, so
-nothing ever allocates from an untrusted length and a compiled parser cannot run past the
-frame. Fixed-width integers use construct's own ``FormatField`` (its compiled form raises
+compiled ``Bytes`` returns fewer bytes than asked). Every reader in ``codec.wire`` checks a
+length prefix against the bytes remaining in the bounded ``Reader`` *before* reading or
+looping, so nothing ever allocates from an untrusted length and a compiled parser cannot run
+past the frame. Fixed-width integers use construct's own ``FormatField`` (its compiled form raises
 ``struct.error`` on a short read, which the engine turns into the interpreted diagnosis).
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import struct
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from construct import (
@@ -39,447 +38,38 @@ from construct import (
     Int64sb,
 )
 
-_I16 = struct.Struct(">h")
-_I32 = struct.Struct(">i")
+from codec.wire import (
+    FAST_ALEN,
+    FAST_BYTES,
+    FAST_STR,
+    MISSING,
+    UNKNOWN_TAGS,
+    W_BYTES,
+    W_STR,
+    Reader,
+    TagParser,
+    WireError,
+    fail_type,
+    null_error,
+    read_array_len,
+    read_bool,
+    read_bytes,
+    read_string,
+    read_tags,
+    read_uuid,
+    write_len,
+    write_uvarint,
+)
+
 _ZERO_UUID = uuid.UUID(int=0)
-UNKNOWN_TAGS = "_unknown_tags"
 _HELPERS = (
-    "from codec.primitives import read_bool, read_uuid, read_tags, fast_uvarint, "
+    "from codec.wire import read_bool, read_uuid, read_tags, fast_uvarint, "
     "fast_str16, fast_str16_null, fast_cstr, fast_cstr_null, fast_bytes32, "
     "fast_bytes32_null, fast_cbytes, fast_cbytes_null, fast_alen32, fast_alen32_null, "
     "fast_calen, fast_calen_null, fast_tags_after, w_bool, w_uuid, w_str16, w_str16_null, "
     "w_cstr, w_cstr_null, w_bytes32, w_bytes32_null, w_cbytes, w_cbytes_null, w_uvarint, "
     "MISSING\nfrom uuid import UUID"
 )
-
-
-class Reader(io.BytesIO):
-    """A BytesIO that knows where its data ends, so length prefixes can be checked cheaply."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.end = len(data)
-
-
-class WireError(ConstructError):
-    """A malformed value, carrying the offset where the offending field starts."""
-
-    def __init__(self, reason: str, path: str | None = None, offset: int | None = None) -> None:
-        super().__init__(reason, path=path)
-        self.reason = reason
-        self.offset = offset
-
-
-# --------------------------------------------------------------------------------------------
-# plain readers/writers shared by both parse paths
-# --------------------------------------------------------------------------------------------
-
-
-def read_uvarint(r: Reader) -> int:
-    """Unsigned LEB128 varint, at most 5 bytes, as Kafka's readUnsignedVarint."""
-    result = 0
-    shift = 0
-    while shift <= 28:
-        b = r.read(1)
-        if not b:
-            raise WireError("truncated varint")
-        x = b[0]
-        result |= (x & 0x7F) << shift
-        if x < 0x80:
-            if result > 0xFFFFFFFF:
-                raise WireError("varint exceeds 32 bits")
-            return result
-        shift += 7
-    raise WireError("varint longer than 5 bytes")
-
-
-def write_uvarint(w: io.BytesIO, value: int) -> None:
-    if value < 0 or value > 0xFFFFFFFF:
-        raise WireError(f"unsigned varint out of range: {value}")
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    w.write(out)
-
-
-def _remaining(r: Reader) -> int:
-    return r.end - r.tell()
-
-
-def _read_len(r: Reader, compact: bool, wide: bool) -> int:
-    """Length prefix as a signed number; -1 means null."""
-    if compact:
-        return read_uvarint(r) - 1
-    size = 4 if wide else 2
-    raw = r.read(size)
-    if len(raw) != size:
-        raise WireError("truncated length prefix")
-    return (_I32 if wide else _I16).unpack(raw)[0]
-
-
-def _read_payload(r: Reader, n: int, nullable: bool, what: str) -> bytes | None:
-    if n < 0:
-        if n == -1 and nullable:
-            return None
-        if n == -1:
-            raise WireError(f"null {what} in a non-nullable field")
-        raise WireError(f"negative {what} length {n}")
-    if n > r.end - r.tell():
-        raise WireError(f"{what} length {n} exceeds the {_remaining(r)} bytes remaining")
-    return r.read(n)
-
-
-def read_bool(r: Reader) -> bool:
-    b = r.read(1)
-    if not b:
-        raise WireError("truncated bool")
-    return b != b"\x00"
-
-
-def read_uuid(r: Reader) -> uuid.UUID:
-    b = r.read(16)
-    if len(b) != 16:
-        raise WireError("truncated uuid")
-    return uuid.UUID(bytes=b)
-
-
-def read_string(r: Reader, compact: bool, nullable: bool) -> str | None:
-    data = _read_payload(r, _read_len(r, compact, False), nullable, "string")
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WireError(f"invalid UTF-8 in string: {exc.reason}") from None
-
-
-def read_bytes(r: Reader, compact: bool, nullable: bool) -> bytes | None:
-    return _read_payload(r, _read_len(r, compact, True), nullable, "bytes")
-
-
-def read_array_len(r: Reader, compact: bool, nullable: bool) -> int | None:
-    """Element count, refused when larger than the bytes left (as Kafka's readers do)."""
-    n = _read_len(r, compact, True)
-    if n < 0:
-        if n == -1 and nullable:
-            return None
-        if n == -1:
-            raise WireError("null array in a non-nullable field")
-        raise WireError(f"negative array length {n}")
-    if n > r.end - r.tell():
-        raise WireError(f"array length {n} exceeds the {_remaining(r)} bytes remaining")
-    return n
-
-
-TagParser = Callable[[Reader], Any]
-
-
-def read_tags(r: Reader, obj: dict[str, Any], tagmap: dict[int, tuple[str, TagParser]]) -> None:
-    """A tagged-field section: count, then (tag, size, value) each; unknown tags kept raw."""
-    count = read_uvarint(r)
-    if count > r.end - r.tell():
-        raise WireError(f"tagged field count {count} exceeds the {_remaining(r)} bytes remaining")
-    unknown: dict[int, bytes] | None = None
-    for _ in range(count):
-        tag = read_uvarint(r)
-        size = read_uvarint(r)
-        if size > r.end - r.tell():
-            raise WireError(f"tagged field {tag} size {size} exceeds the bytes remaining")
-        data = r.read(size)
-        entry = tagmap.get(tag)
-        if entry is None:
-            if unknown is None:
-                unknown = {}
-            unknown[tag] = data
-            continue
-        name, parse = entry
-        sub = Reader(data)
-        obj[name] = parse(sub)
-        if sub.tell() != size:
-            raise WireError(f"tagged field {tag} ({name}) has {size - sub.tell()} extra bytes")
-    if unknown:
-        obj[UNKNOWN_TAGS] = unknown
-
-
-def _write_len(w: io.BytesIO, n: int, compact: bool, wide: bool) -> None:
-    if compact:
-        write_uvarint(w, n + 1)
-    elif wide:
-        w.write(_I32.pack(n))
-    else:
-        if n > 0x7FFF:
-            raise WireError(f"string of {n} bytes is too long for an int16 length")
-        w.write(_I16.pack(n))
-
-
-def _fail_type(expected: str, obj: object, path: str) -> WireError:
-    return WireError(f"expected {expected}, got {type(obj).__name__}", path=path)
-
-
-def _null_error(path: str) -> WireError:
-    return WireError("None in a non-nullable field", path=path)
-
-
-# --------------------------------------------------------------------------------------------
-# compiled-path readers
-#
-# Lean on purpose: any exception they raise (IndexError at EOF, struct.error, ValueError) only
-# sends the engine to the interpreted parser for a precise diagnosis. What they must never do
-# is return a value the interpreted parser would reject, or loop/allocate from an unchecked
-# length: every payload read is length-checked and every count is bounded by the bytes left.
-# BytesIO.read(n) itself allocates at most the bytes that remain.
-# --------------------------------------------------------------------------------------------
-
-_I16_UNPACK = _I16.unpack
-_I32_UNPACK = _I32.unpack
-
-
-def _uvarint_tail(r: Reader, first: int) -> int:
-    result = first & 0x7F
-    shift = 7
-    while shift <= 28:
-        x = r.read(1)[0]
-        result |= (x & 0x7F) << shift
-        if x < 0x80:
-            if result > 0xFFFFFFFF:
-                raise ValueError("varint exceeds 32 bits")
-            return result
-        shift += 7
-    raise ValueError("varint longer than 5 bytes")
-
-
-def fast_uvarint(r: Reader) -> int:
-    b: int = r.read(1)[0]
-    return b if b < 0x80 else _uvarint_tail(r, b)
-
-
-def _exact(r: Reader, n: int) -> bytes:
-    data = r.read(n)
-    if len(data) != n:
-        raise ValueError("short read")
-    return data
-
-
-def fast_str16(r: Reader) -> str:
-    n = _I16_UNPACK(r.read(2))[0]
-    if n < 0:
-        raise ValueError("null or negative string length")
-    return _exact(r, n).decode()
-
-
-def fast_str16_null(r: Reader) -> str | None:
-    n = _I16_UNPACK(r.read(2))[0]
-    if n < 0:
-        if n == -1:
-            return None
-        raise ValueError("negative string length")
-    return _exact(r, n).decode()
-
-
-def fast_cstr(r: Reader) -> str:
-    n = r.read(1)[0]
-    if n >= 0x80:
-        n = _uvarint_tail(r, n)
-    if n == 0:
-        raise ValueError("null string in a non-nullable field")
-    return _exact(r, n - 1).decode()
-
-
-def fast_cstr_null(r: Reader) -> str | None:
-    n = r.read(1)[0]
-    if n >= 0x80:
-        n = _uvarint_tail(r, n)
-    if n == 0:
-        return None
-    return _exact(r, n - 1).decode()
-
-
-def fast_bytes32(r: Reader) -> bytes:
-    n = _I32_UNPACK(r.read(4))[0]
-    if n < 0:
-        raise ValueError("null or negative bytes length")
-    return _exact(r, n)
-
-
-def fast_bytes32_null(r: Reader) -> bytes | None:
-    n = _I32_UNPACK(r.read(4))[0]
-    if n < 0:
-        if n == -1:
-            return None
-        raise ValueError("negative bytes length")
-    return _exact(r, n)
-
-
-def fast_cbytes(r: Reader) -> bytes:
-    n = fast_uvarint(r)
-    if n == 0:
-        raise ValueError("null bytes in a non-nullable field")
-    return _exact(r, n - 1)
-
-
-def fast_cbytes_null(r: Reader) -> bytes | None:
-    n = fast_uvarint(r)
-    if n == 0:
-        return None
-    return _exact(r, n - 1)
-
-
-def fast_alen32(r: Reader) -> int:
-    n: int = _I32_UNPACK(r.read(4))[0]
-    if n < 0 or n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_alen32_null(r: Reader) -> int | None:
-    n: int = _I32_UNPACK(r.read(4))[0]
-    if n == -1:
-        return None
-    if n < 0 or n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_calen(r: Reader) -> int:
-    n = fast_uvarint(r) - 1
-    if n < 0 or n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_calen_null(r: Reader) -> int | None:
-    n = fast_uvarint(r) - 1
-    if n == -1:
-        return None
-    if n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_tags_after(r: Reader, obj: dict[str, Any], tagmap: dict[int, tuple[str, TagParser]],
-                    first: bytes) -> None:
-    """Tagged section whose first byte (non-zero, or empty at EOF) was already read."""
-    if not first:
-        raise ValueError("missing tagged-field section")
-    r.seek(-1, 1)
-    read_tags(r, obj, tagmap)
-
-
-_FAST_STR = {(False, False): "fast_str16", (False, True): "fast_str16_null",
-             (True, False): "fast_cstr", (True, True): "fast_cstr_null"}
-_FAST_BYTES = {(False, False): "fast_bytes32", (False, True): "fast_bytes32_null",
-               (True, False): "fast_cbytes", (True, True): "fast_cbytes_null"}
-_FAST_ALEN = {(False, False): "fast_alen32", (False, True): "fast_alen32_null",
-              (True, False): "fast_calen", (True, True): "fast_calen_null"}
-
-
-# --------------------------------------------------------------------------------------------
-# compiled-path writers
-#
-# As strict as the interpreted ``_build`` methods (same accepted types, same limits): a value
-# either encodes to the same bytes on both paths or fails on both. A failure here only sends
-# the engine to the interpreted builder, which reports the path of the bad value.
-# --------------------------------------------------------------------------------------------
-
-_VARINT1 = [bytes((i,)) for i in range(0x80)]
-_I16_PACK = _I16.pack
-_I32_PACK = _I32.pack
-
-
-def w_uvarint(w: io.BytesIO, value: int) -> None:
-    if 0 <= value < 0x80:
-        w.write(_VARINT1[value])
-    else:
-        write_uvarint(w, value)
-
-
-def w_bool(w: io.BytesIO, v: Any) -> None:
-    if v is True:
-        w.write(b"\x01")
-    elif v is False:
-        w.write(b"\x00")
-    else:
-        raise TypeError("bool expected")
-
-
-def w_uuid(w: io.BytesIO, v: Any) -> None:
-    if not isinstance(v, uuid.UUID):
-        raise TypeError("uuid.UUID expected")
-    w.write(v.bytes)
-
-
-def _utf8(v: Any) -> bytes:
-    if not isinstance(v, str):
-        raise TypeError("str expected")
-    return v.encode()
-
-
-def w_str16(w: io.BytesIO, v: Any) -> None:
-    data = _utf8(v)
-    if len(data) > 0x7FFF:
-        raise ValueError("string too long for an int16 length")
-    w.write(_I16_PACK(len(data)))
-    w.write(data)
-
-
-def w_str16_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\xff\xff")
-    else:
-        w_str16(w, v)
-
-
-def w_cstr(w: io.BytesIO, v: Any) -> None:
-    data = _utf8(v)
-    w_uvarint(w, len(data) + 1)
-    w.write(data)
-
-
-def w_cstr_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\x00")
-    else:
-        w_cstr(w, v)
-
-
-def _raw(v: Any) -> bytes:
-    if not isinstance(v, bytes | bytearray | memoryview):
-        raise TypeError("bytes expected")
-    return bytes(v)
-
-
-def w_bytes32(w: io.BytesIO, v: Any) -> None:
-    data = _raw(v)
-    w.write(_I32_PACK(len(data)))
-    w.write(data)
-
-
-def w_bytes32_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\xff\xff\xff\xff")
-    else:
-        w_bytes32(w, v)
-
-
-def w_cbytes(w: io.BytesIO, v: Any) -> None:
-    data = _raw(v)
-    w_uvarint(w, len(data) + 1)
-    w.write(data)
-
-
-def w_cbytes_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\x00")
-    else:
-        w_cbytes(w, v)
-
-
-_W_STR = {(False, False): "w_str16", (False, True): "w_str16_null",
-          (True, False): "w_cstr", (True, True): "w_cstr_null"}
-_W_BYTES = {(False, False): "w_bytes32", (False, True): "w_bytes32_null",
-            (True, False): "w_cbytes", (True, True): "w_cbytes_null"}
 
 
 def _literal(value: Any) -> str:
@@ -544,7 +134,7 @@ class Bool(Construct):
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         if not isinstance(obj, bool):
-            raise _fail_type("bool", obj, path)
+            raise fail_type("bool", obj, path)
         stream.write(b"\x01" if obj else b"\x00")
         return obj
 
@@ -566,7 +156,7 @@ class Uuid(Construct):
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         if not isinstance(obj, uuid.UUID):
-            raise _fail_type("uuid.UUID", obj, path)
+            raise fail_type("uuid.UUID", obj, path)
         stream.write(obj.bytes)
         return obj
 
@@ -596,14 +186,14 @@ class String(Construct):
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         if obj is None:
             if not self.nullable:
-                raise _null_error(path)
-            _write_len(stream, -1, self.compact, False)
+                raise null_error(path)
+            write_len(stream, -1, self.compact, False)
             return obj
         if not isinstance(obj, str):
-            raise _fail_type("str", obj, path)
+            raise fail_type("str", obj, path)
         data = obj.encode("utf-8")
         try:
-            _write_len(stream, len(data), self.compact, False)
+            write_len(stream, len(data), self.compact, False)
         except WireError as exc:
             raise WireError(exc.reason, path=path) from None
         stream.write(data)
@@ -611,10 +201,10 @@ class String(Construct):
 
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
-        return f"{_FAST_STR[self.compact, self.nullable]}(io)"
+        return f"{FAST_STR[self.compact, self.nullable]}(io)"
 
     def emit_writer(self, code: Any) -> str:
-        return _W_STR[self.compact, self.nullable]
+        return W_STR[self.compact, self.nullable]
 
 
 class Bytes(Construct):
@@ -635,22 +225,22 @@ class Bytes(Construct):
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         if obj is None:
             if not self.nullable:
-                raise _null_error(path)
-            _write_len(stream, -1, self.compact, True)
+                raise null_error(path)
+            write_len(stream, -1, self.compact, True)
             return obj
         if not isinstance(obj, bytes | bytearray | memoryview):
-            raise _fail_type("bytes", obj, path)
+            raise fail_type("bytes", obj, path)
         data = bytes(obj)
-        _write_len(stream, len(data), self.compact, True)
+        write_len(stream, len(data), self.compact, True)
         stream.write(data)
         return obj
 
     def _emitparse(self, code: Any) -> str:
         _helpers(code)
-        return f"{_FAST_BYTES[self.compact, self.nullable]}(io)"
+        return f"{FAST_BYTES[self.compact, self.nullable]}(io)"
 
     def emit_writer(self, code: Any) -> str:
-        return _W_BYTES[self.compact, self.nullable]
+        return W_BYTES[self.compact, self.nullable]
 
 
 class Array(Construct):
@@ -687,12 +277,12 @@ class Array(Construct):
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         if obj is None:
             if not self.nullable:
-                raise _null_error(path)
-            _write_len(stream, -1, self.compact, True)
+                raise null_error(path)
+            write_len(stream, -1, self.compact, True)
             return obj
         if not isinstance(obj, list | tuple):
-            raise _fail_type("list", obj, path)
-        _write_len(stream, len(obj), self.compact, True)
+            raise fail_type("list", obj, path)
+        write_len(stream, len(obj), self.compact, True)
         element = self.element
         for i, item in enumerate(obj):
             try:
@@ -705,7 +295,7 @@ class Array(Construct):
         _helpers(code)
         fname = f"kafka_array_{code.allocateId()}"
         element = self.element._compileparse(code)
-        alen = _FAST_ALEN[self.compact, self.nullable]
+        alen = FAST_ALEN[self.compact, self.nullable]
         ch = _fixed_char(self.element)
         if ch is not None:
             # n is already bounded by the bytes left; unpack raises unless exactly n items.
@@ -824,7 +414,7 @@ class Struct(Construct):
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
         if not isinstance(obj, dict):
-            raise _fail_type("dict", obj, path)
+            raise fail_type("dict", obj, path)
         for f in self.fields:
             value = obj.get(f.name, _MISSING)
             if value is _MISSING:
@@ -843,7 +433,7 @@ class Struct(Construct):
         unknown = obj.get(UNKNOWN_TAGS)
         if unknown:
             if not isinstance(unknown, dict):
-                raise _fail_type("dict[int, bytes]", unknown, UNKNOWN_TAGS)
+                raise fail_type("dict[int, bytes]", unknown, UNKNOWN_TAGS)
             for tag, raw in unknown.items():
                 if not isinstance(tag, int) or not isinstance(raw, bytes | bytearray):
                     raise WireError("unknown tags must map int to bytes",
@@ -996,13 +586,7 @@ class NullableStruct(Construct):
         return f"{self.emit_writer(code)}(io, obj)"
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING: Any = _Missing()
-MISSING = _MISSING
+_MISSING = MISSING
 
 
 def _reason(exc: ConstructError) -> str:
