@@ -51,7 +51,8 @@ def test_run_command_proxies_and_shuts_down_on_sigterm(kafka_cluster: KafkaClust
         consumer.assign([TopicPartition(topic, 0, 0)])
         got: list[bytes] = []
         for _ in range(60):
-            got += [m.value() for m in consumer.consume(100, timeout=0.5) if not m.error()]
+            got += [m.value() or b"" for m in consumer.consume(100, timeout=0.5)
+                    if not m.error()]
             if len(got) >= 100:
                 break
         consumer.close()

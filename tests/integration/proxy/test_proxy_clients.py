@@ -81,11 +81,15 @@ def test_confluent_kafka_50k_records_through_the_proxy(proxy_server: EmbeddedPro
     producer = Producer({"bootstrap.servers": bs, "enable.idempotence": True,
                          "linger.ms": 5})
     failures: list[str] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
     for seq in range(n):
         while True:
             try:
-                producer.produce(topic, value(seq), key(seq),
-                                 on_delivery=lambda err, _m: err and failures.append(str(err)))
+                producer.produce(topic, value(seq), key(seq), on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -101,7 +105,7 @@ def test_confluent_kafka_50k_records_through_the_proxy(proxy_server: EmbeddedPro
         while tally.count < n and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=5000, timeout=1.0):
                 assert msg.error() is None, msg.error()
-                tally.add(msg.partition(), msg.key(), msg.value())
+                tally.add(msg.partition() or 0, msg.key(), msg.value() or b"")
         consumer.commit(asynchronous=False)
     finally:
         consumer.close()

@@ -21,7 +21,7 @@ from proxy.real_kafka import KafkaCluster
 from proxy.versions import DECODED_API_KEYS, VERSION_CAPS
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "proxy"))
-from proxy_fakes import Client, decode_response, raw_request_frame, request_frame  # noqa: E402
+from proxy_fakes import Client, decode_response, raw_request_frame, request_frame
 
 pytestmark = pytest.mark.integration
 

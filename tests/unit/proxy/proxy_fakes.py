@@ -110,13 +110,14 @@ class FakeCluster:
             api_key, api_version = struct.unpack_from(">hh", frame, 4)
             if not codec.is_supported(api_key, api_version):
                 self.received.append(Received(-1, -1, -1, frame))
-                out = with_size(b"ok:" + frame[4:])
-                self.sent.append(out)
-                conn.transport.write(out)
+                token = with_size(b"ok:" + frame[4:])
+                self.sent.append(token)
+                conn.transport.write(token)
                 return
         api_key, api_version, corr = struct.unpack_from(">hhi", frame, 4)
         self.received.append(Received(api_key, api_version, corr, frame))
         responder = self.responders.get(api_key)
+        out: bytes | None
         if responder is not None:
             out = responder(api_key, api_version, corr, frame)
         elif codec.is_supported(api_key, api_version):

@@ -56,7 +56,7 @@ def test_request_header_facts() -> None:
 @pytest.mark.parametrize("version", [2, 3, 7, 8, 9, 11])
 @pytest.mark.parametrize("acks", [0, 1, -1])
 def test_produce_acks_without_decoding(version: int, acks: int) -> None:
-    body = {"transactional_id": "tx" if version >= 3 else None, "acks": acks,
+    body: dict[str, object] = {"transactional_id": "tx" if version >= 3 else None, "acks": acks,
             "timeout_ms": 1000, "topic_data": []}
     payload = codec.encode_request_header(0, version, 1, "c") + codec.encode_body(
         0, version, codec.Direction.REQUEST, body)

@@ -24,7 +24,7 @@ def route(node_id: int, host: str, port: int, rack: str | None) -> tuple[str, in
 
 
 def _metadata_body(version: int) -> dict[str, Any]:
-    topics = [{
+    topics: list[dict[str, Any]] = [{
         "error_code": 0, "name": f"topic-{t}", "topic_id": None, "is_internal": False,
         "partitions": [{"error_code": 0, "partition_index": p, "leader_id": p % 3,
                         "leader_epoch": 7, "replica_nodes": [0, 1, 2], "isr_nodes": [0, 1],
