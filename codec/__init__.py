@@ -32,6 +32,7 @@ from codec.api import (
     is_supported,
     request_header_version,
     response_header_version,
+    stable_versions,
     supported_versions,
 )
 from codec.error_codes import ERROR_CODES, error_code, error_name
@@ -121,5 +122,6 @@ __all__ = [
     "parse_response_header",
     "request_header_version",
     "response_header_version",
+    "stable_versions",
     "supported_versions",
 ]

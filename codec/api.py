@@ -24,6 +24,7 @@ def _index() -> tuple[dict[int, str], dict[int, tuple[int, int]], dict[int, tupl
     valid: dict[int, tuple[int, int]] = {}
     req_flex: dict[int, tuple[int, int]] = {}
     resp_flex: dict[int, tuple[int, int]] = {}
+    _UNSTABLE.clear()
     for spec in schema.MESSAGES.values():
         if spec.api_key is None:
             continue
@@ -31,11 +32,14 @@ def _index() -> tuple[dict[int, str], dict[int, tuple[int, int]], dict[int, tupl
             names[spec.api_key] = spec.name.removesuffix("Request")
             valid[spec.api_key] = spec.valid
             req_flex[spec.api_key] = spec.flexible
+            if spec.latest_unstable:
+                _UNSTABLE.add(spec.api_key)
         elif spec.kind == "response":
             resp_flex[spec.api_key] = spec.flexible
     return dict(sorted(names.items())), valid, req_flex, resp_flex
 
 
+_UNSTABLE: set[int] = set()
 API_NAMES: dict[int, str]
 API_NAMES, _VALID, _REQ_FLEX, _RESP_FLEX = _index()
 _BY_NAME: dict[str, int] = {}
@@ -76,6 +80,17 @@ def supported_versions(api_key: int) -> tuple[int, int]:
     """(min, max) version of an api known to the codec."""
     api_name(api_key)
     return _VALID[api_key]
+
+
+def stable_versions(api_key: int) -> tuple[int, int]:
+    """Like ``supported_versions`` but without a latest version the specs mark unstable.
+
+    An unstable version may still change before a Kafka release, so a broker's idea of it
+    can differ from the specs the schema was generated from; negotiating it is a gamble.
+    The result can be empty (min > max) when the only version is unstable.
+    """
+    lo, hi = supported_versions(api_key)
+    return (lo, hi - 1) if api_key in _UNSTABLE else (lo, hi)
 
 
 def is_supported(api_key: int, api_version: int) -> bool:

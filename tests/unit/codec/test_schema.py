@@ -42,6 +42,12 @@ def test_supported_versions_and_flexibility() -> None:
         codec.supported_versions(4242)
 
 
+def test_stable_versions_drop_an_unstable_latest() -> None:
+    assert codec.stable_versions(11) == codec.supported_versions(11)
+    lo, hi = codec.supported_versions(68)  # ConsumerGroupHeartbeat: latest is unstable
+    assert codec.stable_versions(68) == (lo, hi - 1)
+
+
 def test_error_codes() -> None:
     assert codec.ERROR_CODES["UNKNOWN_MEMBER_ID"] == 25
     assert codec.error_name(27) == "REBALANCE_IN_PROGRESS"
