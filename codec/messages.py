@@ -7,6 +7,12 @@ therefore pays only for the compiled parser, and invalid traffic still gets a pr
 diagnosis. Encoding works the same way: compiled writer first, the interpreted builder
 only to name the path of a bad value. Both paths accept exactly the same values; the
 round-trip and fuzz tests check that they agree byte for byte.
+
+decode -> encode reproduces the input exactly for anything a Kafka implementation writes.
+Only non-canonical encodings, which Kafka never produces but its readers accept, come out
+normalised: a bool byte other than 0/1, a nullable-struct marker other than -1/1, a
+non-minimal varint, tagged fields out of tag order, or a known tagged field sent with its
+default value (absent and default are the same thing to Kafka, so it is not re-sent).
 """
 
 from __future__ import annotations
