@@ -50,3 +50,21 @@ def test_parse_range() -> None:
     assert generate.parse_range("5") == (5, 5)
     assert generate.parse_range("none") == (0, -1)
     assert generate.parse_range(None) == (0, -1)
+
+
+def test_specs_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KCP_SPECS_DIR", str(tmp_path))
+    assert generate.specs_dir_from(None) == tmp_path
+    assert generate.specs_dir_from("/x") == Path("/x")  # the flag wins over the environment
+    monkeypatch.delenv("KCP_SPECS_DIR")
+    assert generate.specs_dir_from(None) == REPO.parent / "shared" / "kafka-message-specs"
+
+
+def test_check_mode_reports_staleness(tmp_path: Path) -> None:
+    if not SPECS.is_dir():
+        pytest.skip(f"Kafka message specs not found at {SPECS}")
+    stale = tmp_path / "schema.py"
+    stale.write_text("# old\n", encoding="utf-8")
+    assert generate.main(["--specs-dir", str(SPECS), "--output", str(stale), "--check"]) == 1
+    assert generate.main(["--specs-dir", str(SPECS), "--output", str(stale)]) == 0
+    assert generate.main(["--specs-dir", str(SPECS), "--output", str(stale), "--check"]) == 0
