@@ -366,8 +366,12 @@ class Connection:
             except FrameError as exc:
                 self.frame_error(exc)
                 return
-            except codec.CodecError as exc:
+            except (codec.CodecError, struct.error) as exc:
                 self.frame_error(FrameError("bad_header", str(exc)))
+                return
+            except Exception as exc:  # a bug of ours must cost one connection, not the proxy
+                log.exception("request_handling_failed", conn=self.id)
+                self.close("internal_error", detail=repr(exc))
                 return
         if len(self.slots) >= limit:
             self.pause_client_reading("inflight")
@@ -584,7 +588,12 @@ class Connection:
         for frame in frames:
             if self.closed:
                 return
-            self._on_response(frame)
+            try:
+                self._on_response(frame)
+            except Exception as exc:
+                log.exception("response_handling_failed", conn=self.id)
+                self.close("internal_error", detail=repr(exc))
+                return
         if not self.closed:
             self._maybe_cut_through()
 

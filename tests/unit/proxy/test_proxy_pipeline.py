@@ -484,3 +484,27 @@ async def test_slow_client_pauses_reading_from_the_broker(upstream: FakeCluster)
     assert got == upstream.sent
     client.close()
     await server.stop()
+
+
+async def test_truncated_produce_body_is_a_frame_error(upstream: FakeCluster) -> None:
+    server, client = await _proxy_and_client(upstream)
+    header = codec.encode_request_header(0, 7, 1, "c")
+    await client.send(with_size(header + b"\x00"))  # no room for transactional_id/acks
+    assert await client.at_eof()
+    other = await Client.connect(*server.bootstrap_address)
+    await other.send(hb(1))
+    assert decode_response(await other.recv(), HEARTBEAT, HB_V)[0] == 1
+    other.close()
+    await server.stop()
+
+
+async def test_a_failing_decider_never_breaks_the_connection(upstream: FakeCluster) -> None:
+    class Broken:
+        def on_request(self, request: object) -> Decision:
+            raise RuntimeError("engine bug")
+
+    server, client = await _proxy_and_client(upstream, Broken())
+    await client.send(hb(1))
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 1
+    client.close()
+    await server.stop()
