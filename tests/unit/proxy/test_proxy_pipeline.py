@@ -4,6 +4,7 @@ action with a fixed decider, malformed input, SASL v0 framing, correlation check
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import AsyncIterator
 
@@ -507,4 +508,28 @@ async def test_a_failing_decider_never_breaks_the_connection(upstream: FakeClust
     await client.send(hb(1))
     assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 1
     client.close()
+    await server.stop()
+
+
+async def test_random_client_bytes_never_take_the_proxy_down(upstream: FakeCluster) -> None:
+    import random
+
+    rng = random.Random(1234)
+    server = await start_proxy(upstream, max_frame_bytes=1 << 16)
+    addr = server.bootstrap_address
+    for _ in range(40):
+        junk = await Client.connect(*addr)
+        size = rng.randrange(0, 200)
+        body = bytes(rng.randrange(256) for _ in range(size))
+        if rng.random() < 0.5:  # a plausible length prefix around garbage
+            body = with_size(body)
+        junk.writer.write(body)
+        junk.writer.write_eof()
+        with contextlib.suppress(Exception):
+            await junk.at_eof(timeout=5)
+        junk.close()
+    ok = await Client.connect(*addr)
+    await ok.send(hb(1))
+    assert decode_response(await ok.recv(), HEARTBEAT, HB_V)[0] == 1
+    ok.close()
     await server.stop()
