@@ -267,6 +267,7 @@ class GroupStateModel:
 
     def _join_group(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
         group.kind = "classic"
+        was_stable = group.state == "stable"
         self._begin_rebalance(group, ev["ts"])
         member = self._touch(group, ev)
         if ev.get("protocol_type"):
@@ -276,7 +277,12 @@ class GroupStateModel:
         generation = ev.get("generation")
         if ev.get("error") or generation is None:
             return
-        if generation != group.generation:
+        if was_stable and generation == group.generation:
+            # A follower rejoining with unchanged metadata is answered with the current
+            # generation at once: no new round started.
+            group.state = "stable"
+            group.rebalance_started_at = None
+        elif generation != group.generation:
             group.generation = generation
             group.joined = set()
             group.expected = None

@@ -186,3 +186,12 @@ def test_bounds_evict_oldest_and_remove_series(build: SimpleNamespace) -> None:
     for member in ("x", "y", "z"):
         model.observe(build.heartbeat("bound-c", member, 1, at=clock.tick()))
     assert len(model.get("bound-c").members) == 2
+
+
+def test_rejoin_into_same_generation_is_not_a_rebalance(build: SimpleNamespace) -> None:
+    model = GroupStateModel()
+    clock = build.Clock()
+    _two_member_rebalance(model, build, "g", 1, clock)
+    model.observe(build.join("g", "m-2", 1, "m-1", at=clock.tick()))
+    group = model.get("g")
+    assert (group.state, group.generation, group.rebalance_count) == ("stable", 1, 1)
