@@ -221,3 +221,15 @@ def test_hand_written_layouts_cover_the_newest_spec_versions() -> None:
     assert MESSAGES["ConsumerProtocolAssignment"].valid[1] == (
         consumer_protocol.ASSIGNMENT_MAX_VERSION
     )
+
+
+def test_reads_what_kafka_python_writes() -> None:
+    """kafka-python (v0 payloads) as a client implementation of the same format."""
+    cp = pytest.importorskip("kafka.protocol.old.consumer_protocol")
+    metadata = cp.ConsumerProtocolMemberMetadata_v0(0, ["a", "b"], b"ud").encode()
+    assert decode_subscription(metadata) == {
+        "version": 0, "topics": ["a", "b"], "user_data": b"ud",
+    }
+    assignment = cp.ConsumerProtocolMemberAssignment_v0(0, [("a", [0, 2])], None).encode()
+    assert assignment_partitions(assignment) == {"a": [0, 2]}
+    assert encode_assignment(decode_assignment(assignment), 0) == assignment
