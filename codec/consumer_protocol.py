@@ -233,7 +233,10 @@ class _Writer:
             return
         if not isinstance(value, str):
             raise self.fail(field_path, f"not a string: {value!r}")
-        raw = value.encode("utf-8")
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise self.fail(field_path, f"string cannot be UTF-8: {exc.reason}") from None
         if len(raw) > 0x7FFF:
             raise self.fail(field_path, f"string of {len(raw)} bytes is too long")
         self.int16(len(raw), field_path)

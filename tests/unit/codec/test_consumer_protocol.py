@@ -7,9 +7,12 @@ cannot cancel itself out in a round trip.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codec.consumer_protocol import (
     assignment_partitions,
@@ -206,6 +209,12 @@ def test_encode_rejects_values_that_do_not_fit(value: dict[str, object], field: 
     assert info.value.field_path == f"ConsumerProtocolSubscription.{field}"
 
 
+def test_encode_rejects_unencodable_string() -> None:
+    with pytest.raises(CodecError) as info:
+        encode_subscription({"topics": ["\ud800"]}, 0)
+    assert info.value.field_path == "ConsumerProtocolSubscription.topics[0]"
+
+
 def test_encode_rejects_negative_version() -> None:
     with pytest.raises(CodecError):
         encode_assignment({}, -1)
@@ -233,3 +242,58 @@ def test_reads_what_kafka_python_writes() -> None:
     assignment = cp.ConsumerProtocolMemberAssignment_v0(0, [("a", [0, 2])], None).encode()
     assert assignment_partitions(assignment) == {"a": [0, 2]}
     assert encode_assignment(decode_assignment(assignment), 0) == assignment
+
+
+_names = st.text(max_size=12)
+_topic_partitions = st.lists(
+    st.fixed_dictionaries(
+        {"topic": _names, "partitions": st.lists(st.integers(-(2**31), 2**31 - 1), max_size=4)}
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    version=st.integers(0, 5),
+    topics=st.lists(_names, max_size=4),
+    user_data=st.none() | st.binary(max_size=16),
+    owned=_topic_partitions,
+    generation_id=st.integers(-(2**31), 2**31 - 1),
+    rack_id=st.none() | _names,
+)
+def test_subscription_round_trips(
+    version: int,
+    topics: list[str],
+    user_data: bytes | None,
+    owned: list[dict[str, object]],
+    generation_id: int,
+    rack_id: str | None,
+) -> None:
+    value: dict[str, object] = {"version": version, "topics": topics, "user_data": user_data}
+    if version >= 1:
+        value["owned_partitions"] = owned
+    if version >= 2:
+        value["generation_id"] = generation_id
+    if version >= 3:
+        value["rack_id"] = rack_id
+    payload = encode_subscription(value, version)
+    assert decode_subscription(payload) == value
+    # Any prefix of a valid payload is either a shorter valid payload or a CodecError.
+    for cut in range(len(payload)):
+        with contextlib.suppress(CodecError):
+            decode_subscription(payload[:cut])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    version=st.integers(0, 5),
+    assigned=_topic_partitions,
+    user_data=st.none() | st.binary(max_size=16),
+)
+def test_assignment_round_trips(
+    version: int, assigned: list[dict[str, object]], user_data: bytes | None
+) -> None:
+    value = {"version": version, "assigned_partitions": assigned, "user_data": user_data}
+    payload = encode_assignment(value, version)
+    assert decode_assignment(payload) == value
