@@ -878,8 +878,13 @@ class Connection:
 
     @property
     def idle(self) -> bool:
-        return not (self.slots or self.to_forward or self.inflight or self.backlog
-                    or self.stream_left or self.req_stream_left)
+        """Nothing the client is still owed that could still arrive: responses awaited from
+        the broker, held (delayed) responses, streams in progress. A slot that a fault left
+        unfilled on purpose never will be, and nothing behind it can go out."""
+        if self.to_forward or self.inflight or self.stream_left or self.req_stream_left:
+            return False
+        head = self.slots.peek_ready(float("inf"))
+        return head is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
