@@ -49,6 +49,7 @@ from codec.wire import (
     Reader,
     TagParser,
     WireError,
+    construct_reason,
     fail_type,
     null_error,
     read_array_len,
@@ -404,12 +405,11 @@ class Struct(Construct):
             try:
                 read_tags(stream, obj, self._tagmap)
             except WireError as exc:
-                if exc.path is None:
-                    raise WireError(exc.reason, path=path + "._tagged_fields" if path else
-                                    "_tagged_fields", offset=start) from None
-                if exc.offset is None:
-                    exc.offset = start
-                raise
+                # A path here is relative to this struct (a known tagged field's own parse);
+                # no path means the section itself (count, tag, size) is broken.
+                where = exc.path or "_tagged_fields"
+                raise WireError(exc.reason, path=f"{path}.{where}" if path else where,
+                                offset=start if exc.offset is None else exc.offset) from None
         return obj
 
     def _build(self, obj: Any, stream: io.BytesIO, context: Any, path: str) -> Any:
@@ -590,11 +590,7 @@ _MISSING = MISSING
 
 
 def _reason(exc: ConstructError) -> str:
-    if isinstance(exc, WireError):
-        return exc.reason
-    text = str(exc)
-    # construct prefixes "Error in path ...\n"; the path is reported separately.
-    return text.split("\n", 1)[-1] if text.startswith("Error in path") else text
+    return exc.reason if isinstance(exc, WireError) else construct_reason(exc)
 
 
 def _join(segment: str, sub: str | None) -> str:

@@ -173,11 +173,24 @@ def read_tags(r: Reader, obj: dict[str, Any], tagmap: dict[int, tuple[str, TagPa
             continue
         name, parse = entry
         sub = Reader(data)
-        obj[name] = parse(sub)
+        base = r.tell() - size
+        try:
+            obj[name] = parse(sub)
+        except ConstructError as exc:  # WireError included: re-anchor to the outer stream
+            offset = getattr(exc, "offset", None)
+            raise WireError(getattr(exc, "reason", None) or construct_reason(exc),
+                            path=exc.path or name,
+                            offset=base + (sub.tell() if offset is None else offset)) from None
         if sub.tell() != size:
             raise WireError(f"tagged field {tag} ({name}) has {size - sub.tell()} extra bytes")
     if unknown:
         obj[UNKNOWN_TAGS] = unknown
+
+
+def construct_reason(exc: ConstructError) -> str:
+    text = str(exc)
+    # construct prefixes "Error in path ...\n"; the path is reported separately.
+    return text.split("\n", 1)[-1] if text.startswith("Error in path") else text
 
 
 def write_len(w: io.BytesIO, n: int, compact: bool, wide: bool) -> None:

@@ -278,3 +278,21 @@ def test_tagged_field_with_trailing_bytes_is_rejected() -> None:
 def test_varint_too_long() -> None:
     with pytest.raises(codec.CodecError):
         codec.decode_body(18, 3, "request", b"\xff\xff\xff\xff\xff\x01")
+
+
+def test_errors_inside_tagged_fields_have_full_path_and_frame_offset() -> None:
+    value = {"responses": [{"topic_id": uuid.UUID(int=1), "partitions": [
+        {"partition_index": 0, "error_code": 0, "high_watermark": 0, "last_stable_offset": 0,
+         "log_start_offset": 0, "aborted_transactions": None, "preferred_read_replica": -1,
+         "records": None, "diverging_epoch": {"epoch": 1, "end_offset": 2}}]}]}
+    good = codec.encode_body(1, 13, "response", value)
+    assert codec.decode_body(1, 13, "response", good) == {
+        "throttle_time_ms": 0, "error_code": 0, "session_id": 0, **value}
+    # The diverging_epoch tag (0) holds epoch int32 + end_offset int64 + empty tags = 13 bytes.
+    tag_at = good.index(b"\x00\x0d" + struct.pack(">i", 1))
+    # Shrink its declared size to 8: end_offset is cut short inside the tag.
+    bad = good[:tag_at] + b"\x00\x08" + good[tag_at + 2: tag_at + 2 + 8] + good[tag_at + 15:]
+    with pytest.raises(codec.CodecError) as err:
+        codec.decode_body(1, 13, "response", bad)
+    assert err.value.field_path == "responses[0].partitions[0].diverging_epoch.end_offset"
+    assert err.value.offset == tag_at + 2 + 4
