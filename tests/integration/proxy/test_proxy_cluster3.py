@@ -3,6 +3,7 @@ broker are produced and consumed through it, and group coordination goes through
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -82,3 +83,52 @@ async def test_three_brokers_through_the_proxy(proxy_factory3: Any, kafka_cluste
     for api in (11, 14, 8):  # JoinGroup, SyncGroup, OffsetCommit
         nodes = recorder.by_api.get(api, set())
         assert nodes and nodes <= set(kafka_cluster3.nodes), api
+
+
+async def test_broker_restart_closes_its_client_connections_and_clients_carry_on(
+        proxy_factory3: Any, kafka_cluster3: KafkaCluster, unique_name: str) -> None:
+    from proxy import metrics
+
+    if kafka_cluster3.control is None:
+        pytest.skip("needs a local cluster to stop a node")
+    proxy: EmbeddedProxy = proxy_factory3()
+    bs = proxy.bootstrap_servers
+    topic = f"{unique_name}-t"
+    create_topic(bs, topic, partitions=6, replication=3)
+    producer = AIOKafkaProducer(bootstrap_servers=bs, acks="all")
+    await producer.start()
+    victim = max(kafka_cluster3.nodes)
+    closes = metrics.connection_closes_total.labels("upstream_closed")
+    try:
+        for seq in range(300):
+            await producer.send(topic, value(seq), key=key(seq))
+        await producer.flush()
+        assert any(c["node_id"] == victim for c in proxy.list_connections())
+        before = closes._value.get()
+        kafka_cluster3.stop_node(victim, graceful=False)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(
+                    c["node_id"] == victim for c in proxy.list_connections()):
+                await asyncio.sleep(0.1)
+            assert closes._value.get() > before
+            for seq in range(300, 600):  # leaders moved: the clients keep going via the proxy
+                await producer.send(topic, value(seq), key=key(seq))
+            await producer.flush()
+        finally:
+            kafka_cluster3.start_node(victim)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bs, group_id=f"{unique_name}-g",
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    tally = Tally()
+    try:
+        deadline = time.monotonic() + 60
+        while tally.count < 600 and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                for r in records:
+                    tally.add(tp.partition, r.key, r.value)
+    finally:
+        await consumer.stop()
+    tally.verify(600)
