@@ -26,6 +26,7 @@ from proxy.matrix.clients import CLIENTS, ClientSpec
 from proxy.matrix.report import write_report
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
+INFRA_RETRY_PAUSE_S = 5.0
 
 
 @dataclass
@@ -82,9 +83,13 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[str, Any]:
     opts.artifacts.mkdir(parents=True, exist_ok=True)
     results_path = opts.artifacts / "results.jsonl"
-    results = load_results(results_path) if opts.resume else []
-    if not opts.resume and results_path.exists():
+    # An infra_error says nothing about the client: on resume such runs are done again.
+    results = [r for r in load_results(results_path) if r["outcome"] != "infra_error"] \
+        if opts.resume else []
+    if results_path.exists():
         results_path.unlink()
+    with results_path.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, default=str) + "\n" for r in results)
     done = {(r["client"], r["scenario"], r["run"]) for r in results}
     t0 = time.monotonic()
     not_run: list[dict[str, Any]] = []
@@ -115,6 +120,12 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
             seed=seed_for(spec.name, scenario.name, run),
         )
         result = run_cell_once(req)
+        if result["outcome"] == "infra_error":
+            # Not a client result (a proxy that failed to start, a broker hiccup): once more.
+            opts.log(f"{spec.name} x {scenario.name} #{run}: infra_error, retrying once: "
+                     f"{result['detail'][:200]}")
+            time.sleep(INFRA_RETRY_PAUSE_S)
+            result = run_cell_once(req)
         result["kafka_version"] = kafka_version
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
