@@ -13,6 +13,7 @@ sharing two CPU cores would change each other's timings — and so their outcome
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -125,6 +126,7 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
             opts.log(f"{spec.name} x {scenario.name} #{run}: infra_error, retrying once: "
                      f"{result['detail'][:200]}")
             time.sleep(INFRA_RETRY_PAUSE_S)
+            shutil.rmtree(req.artifacts, ignore_errors=True)
             result = run_cell_once(req)
         result["kafka_version"] = kafka_version
         results.append(result)
