@@ -28,6 +28,7 @@ from proxy.matrix.report import write_report
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
 INFRA_RETRY_PAUSE_S = 5.0
+BROKER_START_ATTEMPTS = 3
 
 
 @dataclass
@@ -164,8 +165,17 @@ def run_with_broker(opts: MatrixOptions) -> dict[str, Any]:
     """Start (or find) the broker once for the whole matrix."""
     from proxy.real_kafka import provide_kafka
 
-    with provide_kafka(nodes=1, version=opts.kafka_version) as cluster:
-        return run_matrix(opts, cluster.bootstrap_servers, cluster.version)
+    for attempt in range(1, BROKER_START_ATTEMPTS + 1):
+        try:
+            with provide_kafka(nodes=1, version=opts.kafka_version) as cluster:
+                return run_matrix(opts, cluster.bootstrap_servers, cluster.version)
+        except Exception as exc:
+            # Only a failed start is retried: once run_matrix has begun, it does not raise
+            # for a run's failure (those are infra_error results).
+            if attempt == BROKER_START_ATTEMPTS or "start" not in type(exc).__name__.lower():
+                raise
+            opts.log(f"broker start failed ({exc}); attempt {attempt + 1}")
+    raise AssertionError("unreachable")
 
 
 def select(names: Iterable[str] | None, known: Iterable[str], what: str) -> list[str]:
