@@ -6,6 +6,8 @@ Usage::
     python -m codec.generate --specs-dir DIR       # or KCP_SPECS_DIR=DIR
     python -m codec.generate --output /tmp/s.py    # write elsewhere (the freshness test does)
     python -m codec.generate --check               # exit 1 if codec/schema.py is stale
+    python -m codec.generate --specs-dir kafka-clients-X.jar --output /tmp/schema.py
+                                                   # specs of a newer Kafka, from its jar
 
 The specs default to ``../shared/kafka-message-specs`` relative to the repository root.
 
@@ -23,6 +25,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -112,16 +115,36 @@ def _fields(raw: list[dict[str, Any]], indent: str) -> str:
     return "(\n" + inner + indent + ")"
 
 
-def load_spec(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(strip_comments(path.read_text(encoding="utf-8")))
+def load_spec(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(strip_comments(text))
     return data
 
 
-def render(specs_dir: Path) -> str:
-    """Build the full text of the schema module from a specs directory."""
-    specs = [load_spec(p) for p in sorted(specs_dir.glob("*.json"))]
+def read_sources(source: Path, errors_tsv: Path | None = None) -> tuple[list[str], str | None]:
+    """Spec texts and errors.tsv text from a specs directory or a kafka-clients jar.
+
+    A jar carries the specs as ``common/message/*.json`` resources but not the error table,
+    which then comes from ``errors_tsv`` or, failing that, the default specs directory.
+    """
+    if source.is_file() and zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as jar:
+            names = sorted(n for n in jar.namelist()
+                           if n.startswith("common/message/") and n.endswith(".json"))
+            texts = [jar.read(n).decode("utf-8") for n in names]
+        fallback = DEFAULT_SPECS_DIR / "errors.tsv"
+    else:
+        texts = [p.read_text(encoding="utf-8") for p in sorted(source.glob("*.json"))]
+        fallback = source / "errors.tsv"
+    tsv = errors_tsv or fallback
+    return texts, tsv.read_text(encoding="utf-8") if tsv.exists() else None
+
+
+def render(source: Path, errors_tsv: Path | None = None) -> str:
+    """Build the full text of the schema module from a specs directory (or jar)."""
+    texts, errors_text = read_sources(source, errors_tsv)
+    specs = [load_spec(t) for t in texts]
     if not specs:
-        raise SystemExit(f"no *.json specs found in {specs_dir}")
+        raise SystemExit(f"no *.json specs found in {source}")
     specs.sort(key=lambda s: s["name"])
     out: list[str] = [HEADER]
     out.append("MESSAGES: dict[str, Message] = {\n")
@@ -145,11 +168,10 @@ def render(specs_dir: Path) -> str:
             f"    ),\n"
         )
     out.append("}\n\n")
-    errors_path = specs_dir / "errors.tsv"
     out.append("ERROR_CODES: dict[str, int] = {\n")
-    if errors_path.exists():
+    if errors_text is not None:
         rows: list[tuple[int, str]] = []
-        for line in errors_path.read_text(encoding="utf-8").splitlines()[1:]:
+        for line in errors_text.splitlines()[1:]:
             if line.strip():
                 code_text, name = line.split("\t")[:2]
                 rows.append((int(code_text), name.strip()))
@@ -223,11 +245,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--specs-dir", help="specs directory (default: $KCP_SPECS_DIR or "
                         f"{DEFAULT_SPECS_DIR})")
+    parser.add_argument("--errors-tsv", type=Path, default=None,
+                        help="error table (default: errors.tsv beside the specs)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the output file differs")
     args = parser.parse_args(argv)
-    text = render(specs_dir_from(args.specs_dir))
+    text = render(specs_dir_from(args.specs_dir), args.errors_tsv)
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
