@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_harness_go_support import HarnessProcess, contract_args, of, run_plain
+from test_harness_go_support import HarnessProcess, closed_port, contract_args, of, run_plain
 
 from proxy.matrix import builds
 
@@ -98,3 +98,39 @@ def test_classic_only_libraries_refuse_consumer_protocol(
     assert [e["event"] for e in proc.events] == ["started", "error", "exited"]
     assert proc.events[-1]["how"] == "returned_error"
     assert "KIP-848" in proc.events[-1]["error"]
+
+
+@pytest.mark.parametrize("stop", ["max_runtime", "killed"])
+@pytest.mark.parametrize("name", ["kafka-go", "franz-go"])
+def test_stop_while_the_broker_is_unreachable(
+    name: builds.GoHarness, stop: str, tmp_path: Path, running: list[HarnessProcess],
+) -> None:
+    """The stop paths work while the library is still retrying its first connection, and
+    the library's retries show up as `log` evidence, not as surfaced errors."""
+    argv = builds.go_harness_command(name) + contract_args(
+        closed_port(), "t", "g", "c", "--max-runtime-s", "2" if stop == "max_runtime" else "120",
+    )
+    proc = HarnessProcess(argv, tmp_path / "stderr.log")
+    running.append(proc)
+    proc.wait_for(lambda ev: bool(of(ev, "log")), "a logged connection failure")
+    if stop == "killed":
+        assert proc.terminate() == 0
+    else:
+        proc.wait_for(lambda ev: bool(of(ev, "exited")), "exited at max runtime")
+        assert proc.proc.wait(timeout=30) == 0
+    assert proc.events[-1]["event"] == "exited"
+    assert proc.events[-1]["how"] == stop
+    assert not of(proc.events, "error"), proc.evidence()
+
+
+def test_sarama_reports_an_unreachable_bootstrap(
+    tmp_path: Path, running: list[HarnessProcess],
+) -> None:
+    """sarama's NewConsumerGroup fails at once without a broker: an error, then exit 1."""
+    argv = builds.go_harness_command("sarama") + contract_args(closed_port(), "t", "g", "c")
+    proc = HarnessProcess(argv, tmp_path / "stderr.log")
+    running.append(proc)
+    proc.wait_for(lambda ev: bool(of(ev, "exited")), "exited")
+    assert proc.proc.wait(timeout=30) == 1
+    assert [e.get("source") for e in of(proc.events, "error")] == ["NewConsumerGroup"]
+    assert proc.events[-1]["how"] == "returned_error"

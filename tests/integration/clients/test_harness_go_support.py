@@ -239,3 +239,13 @@ def run_plain(
     assert events[-1]["how"] == "killed" and events[-1]["error"] is None
     assert code == 0
     return proc
+
+
+def closed_port() -> str:
+    """HOST:PORT on loopback where nothing listens (bound once, then released), so a
+    client's connection attempts fail fast without touching any real service."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"

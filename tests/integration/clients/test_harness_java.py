@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_harness_go_support import HarnessProcess, of, run_plain
+from test_harness_go_support import HarnessProcess, closed_port, contract_args, of, run_plain
 
 from proxy.matrix import builds
 
@@ -56,3 +56,25 @@ def test_java_harness_auto_commit_is_reported(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path, running: list[HarnessProcess],
 ) -> None:
     _run("auto", "classic", kafka_bootstrap, unique_name, tmp_path, running)
+
+
+@pytest.mark.parametrize("stop", ["max_runtime", "killed"])
+def test_java_stop_while_the_broker_is_unreachable(
+    stop: str, tmp_path: Path, running: list[HarnessProcess],
+) -> None:
+    """Stop paths while the client still retries its bootstrap; its WARN lines are `log`
+    events (evidence), not surfaced errors."""
+    argv = builds.java_harness_command() + contract_args(
+        closed_port(), "t", "g", "c", "--max-runtime-s", "3" if stop == "max_runtime" else "120",
+    )
+    proc = HarnessProcess(argv, tmp_path / "stderr.log")
+    running.append(proc)
+    proc.wait_for(lambda ev: bool(of(ev, "log")), "a logged connection failure")
+    if stop == "killed":
+        assert proc.terminate() == 0
+    else:
+        proc.wait_for(lambda ev: bool(of(ev, "exited")), "exited at max runtime")
+        assert proc.proc.wait(timeout=30) == 0
+    assert proc.events[-1]["event"] == "exited"
+    assert proc.events[-1]["how"] == stop
+    assert not of(proc.events, "error"), proc.evidence()
