@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,36 @@ async def test_malformed_client_is_closed_alone_while_another_keeps_producing(
     assert metrics.frame_errors_total.labels(reason)._value.get() == before + 1
     errors = [e for e in logs if e.get("event") == "frame_error"]
     assert errors and errors[0]["reason"] == reason and errors[0]["peer"].startswith("127.0.0.1")
+
+
+@pytest.mark.parametrize("version", [1, 8, 12])
+async def test_real_metadata_differs_only_in_broker_addresses(
+        proxy_server: EmbeddedProxy, kafka_cluster: KafkaCluster, unique_name: str,
+        version: int) -> None:
+    from test_proxy_clients import create_topic
+
+    topic = f"{unique_name}-t"
+    create_topic(proxy_server.bootstrap_servers, topic)
+    body = {"topics": [{"name": topic, "topic_id": uuid.UUID(int=0)}],
+            "allow_auto_topic_creation": False,
+            "include_topic_authorized_operations": False}
+    frames = []
+    for host, port in (parse_host_port(kafka_cluster.bootstrap_servers.split(",")[0]),
+                       parse_host_port(proxy_server.bootstrap_servers)):
+        client = await Client.connect(host, port)
+        await client.send(request_frame(3, version, 5, body))
+        frames.append(await client.recv())
+        client.close()
+    direct, via = frames
+    hsize = 5 if version >= 9 else 4
+    rest = []
+    for frame in (direct, via):
+        _, off = codec.decode_body_prefix(3, version, codec.Direction.RESPONSE,
+                                          frame[4 + hsize:], upto="brokers")
+        rest.append(frame[4 + hsize + off:])
+    assert rest[0] == rest[1]  # topics, partitions, cluster id...: the very same bytes
+    _, d = decode_response(direct, 3, version)
+    _, v = decode_response(via, 3, version)
+    assert [b["node_id"] for b in d["brokers"]] == [b["node_id"] for b in v["brokers"]]
+    assert {(b["host"], b["port"]) for b in v["brokers"]}.isdisjoint(
+        {(b["host"], b["port"]) for b in d["brokers"]})
