@@ -71,8 +71,19 @@ public final class ConsumerHarness {
         OUT.emit("started", "library", LIBRARY, "version", AppInfoParser.getVersion(),
                 "protocol", f.protocol);
         int status;
+        ConsumerHarness harness;
         try {
-            status = new ConsumerHarness(f).run();
+            harness = new ConsumerHarness(f);
+        } catch (org.apache.kafka.common.KafkaException e) {
+            // The client refused the configuration (e.g. a group.protocol this kafka-clients
+            // version lacks): reported like sarama's NewConsumerGroup failure, not a crash.
+            OUT.emit("error", "error", describe(e), "source", "KafkaConsumer");
+            OUT.emit("exited", "how", "returned_error", "error", describe(e));
+            System.exit(1);
+            return;
+        }
+        try {
+            status = harness.run();
         } catch (Throwable t) { // a harness or library bug: still end with an exited event
             OUT.emit("exited", "how", "crashed", "error", describe(t));
             status = 3;
