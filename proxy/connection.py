@@ -41,6 +41,7 @@ from proxy.framing import (
     with_size,
 )
 from proxy.slots import Slot, SlotQueue
+from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
 if TYPE_CHECKING:
     from proxy.server import ProxyServer
@@ -442,6 +443,9 @@ class Connection:
             ctx.exchange_wanted = True
             ctx.started_at = time.time()
             ctx.body()
+        if hdr.api_key == API_VERSIONS and hdr.header_size is None and expects_response:
+            self._unsupported_api_versions(ctx)
+            return
         pre = self._predecided
         if pre is not None and pre[0] == hdr.correlation_id:
             self._predecided = None
@@ -457,6 +461,19 @@ class Connection:
             self._forward(ctx)
             return
         self._apply_request_fault(ctx, decision, expects_response)
+
+    def _unsupported_api_versions(self, ctx: RequestContext) -> None:
+        """An ApiVersions version the codec does not know (a client newer than the proxy):
+        answer as a broker does, UNSUPPORTED_VERSION in the v0 layout with the range the proxy
+        can clamp, so the client retries with a version both understand (invariant 4)."""
+        lo, hi = codec.supported_versions(API_VERSIONS)
+        body = {"error_code": UNSUPPORTED_VERSION,
+                "api_keys": [{"api_key": API_VERSIONS, "min_version": lo, "max_version": hi}]}
+        payload = _I32.pack(ctx.correlation_id) + codec.encode_body(
+            API_VERSIONS, 0, _RESPONSE, body)
+        slot = self.slots.allocate(ctx.correlation_id, API_VERSIONS, ctx.api_version, ctx)
+        slot.data = with_size(payload)
+        self._flush()
 
     def _decide(self, ctx: RequestContext) -> Decision:
         decider = self.server.decider

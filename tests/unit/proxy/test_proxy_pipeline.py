@@ -533,3 +533,16 @@ async def test_random_client_bytes_never_take_the_proxy_down(upstream: FakeClust
     assert decode_response(await ok.recv(), HEARTBEAT, HB_V)[0] == 1
     ok.close()
     await server.stop()
+
+
+async def test_api_versions_newer_than_the_codec_is_answered_unsupported(
+        upstream: FakeCluster) -> None:
+    server, client = await _proxy_and_client(upstream)
+    await client.send(raw_request_frame(18, 99, 5))
+    corr, body = decode_response(await client.recv(), 18, 0)
+    assert (corr, body["error_code"]) == (5, 35)
+    assert body["api_keys"] == [{"api_key": 18, "min_version": 0,
+                                 "max_version": codec.supported_versions(18)[1]}]
+    assert upstream.received == []
+    client.close()
+    await server.stop()
