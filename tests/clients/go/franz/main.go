@@ -35,8 +35,7 @@ func main() {
 	cl, err := kgo.NewClient(options(f, em)...)
 	if err != nil {
 		em.Error(err, "NewClient")
-		em.Exited("returned_error", err)
-		os.Exit(1)
+		em.Finish("returned_error", err)
 	}
 
 	how, exitErr := poll(run, cl, f.Commit == "manual", em)

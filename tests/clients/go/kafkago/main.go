@@ -50,8 +50,7 @@ func main() {
 		if unsupported.bad {
 			err := errors.New(unsupported.msg)
 			em.Error(err, "harness")
-			em.Exited("returned_error", err)
-			os.Exit(1)
+			em.Finish("returned_error", err)
 		}
 	}
 

@@ -42,8 +42,7 @@ func main() {
 	if f.Protocol == "consumer" {
 		err := errors.New("sarama implements only the classic group protocol, not KIP-848 (--protocol consumer)")
 		em.Error(err, "harness")
-		em.Exited("returned_error", err)
-		os.Exit(1)
+		em.Finish("returned_error", err)
 	}
 	sarama.Logger = &logForwarder{em: em, stderr: log.New(os.Stderr, "[sarama] ", log.LstdFlags|log.Lmicroseconds)}
 
@@ -51,8 +50,10 @@ func main() {
 	group, err := sarama.NewConsumerGroup([]string{f.Bootstrap}, f.Group, config(f))
 	if err != nil {
 		em.Error(err, "NewConsumerGroup")
-		em.Exited("returned_error", err)
-		os.Exit(1)
+		if run.Stopped() { // the stop came while sarama was still connecting
+			em.Finish(run.Reason(), nil)
+		}
+		em.Finish("returned_error", err)
 	}
 
 	var drained sync.WaitGroup
