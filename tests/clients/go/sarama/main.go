@@ -158,6 +158,13 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 	return nil
 }
 
+// maxBatch bounds one claim batch (what is already buffered when a message arrives).
+const maxBatch = 500
+
+// ConsumeClaim handles messages in batches: the first message, plus whatever the claim has
+// already buffered. Manual mode commits once per batch, like a poll loop commits once per
+// poll in the other harnesses. (Per message would be much slower: sarama's OffsetCommit
+// waits behind the long-polling Fetch on the same broker connection.)
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	for {
 		select {
@@ -165,27 +172,52 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.Consu
 			if !ok {
 				return nil
 			}
-			h.em.Emit("record", map[string]any{
-				"topic": msg.Topic, "partition": msg.Partition, "offset": msg.Offset,
-			})
+			batch, open := drain(claim, msg)
+			for _, m := range batch {
+				h.em.Emit("record", map[string]any{
+					"topic": m.Topic, "partition": m.Partition, "offset": m.Offset,
+				})
+				s.MarkMessage(m, "")
+			}
 			h.streak.Reset()
-			s.MarkMessage(msg, "")
 			if h.manual {
 				// Commit() has no result: a failed commit reaches the Errors() channel
 				// (--return-errors true) or sarama's log, never this call site. The event
 				// says so with confirmed=false instead of claiming a success.
 				s.Commit()
+				last := batch[len(batch)-1]
 				h.em.Emit("commit", map[string]any{
 					"ok": true, "error": nil, "confirmed": false,
 					"offsets": map[string]map[string]int64{
-						msg.Topic: {fmt.Sprint(msg.Partition): msg.Offset + 1},
+						last.Topic: {fmt.Sprint(last.Partition): last.Offset + 1},
 					},
 				})
+			}
+			if !open {
+				return nil
 			}
 		case <-s.Context().Done():
 			return nil
 		}
 	}
+}
+
+// drain returns first plus the messages the claim has already buffered (without waiting),
+// and whether the claim's channel is still open.
+func drain(claim sarama.ConsumerGroupClaim, first *sarama.ConsumerMessage) ([]*sarama.ConsumerMessage, bool) {
+	batch := []*sarama.ConsumerMessage{first}
+	for len(batch) < maxBatch {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, msg)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 // logForwarder is sarama's Logger: every line goes to stderr (the harness log), and lines
