@@ -44,7 +44,8 @@ def matrix(
         help="Time budget for the whole matrix; runs that would exceed it are not started.")
     ] = 3 * 3600.0,
     order: Annotated[str, typer.Option(
-        help="round: run 1 of every cell, then run 2...; cell: all runs of a cell together.")
+        help="round: run 1 of every cell, then run 2...; cell: all runs of a cell together; "
+             "findings-first: round 1, then the cells whose first run was not recovered.")
     ] = "round",
     resume: Annotated[bool, typer.Option(help="Keep results.jsonl and skip runs in it.")] = False,
     kafka_version: Annotated[str | None, typer.Option(help="Local broker version.")] = None,
@@ -56,8 +57,8 @@ def matrix(
     from proxy.matrix.runner import MatrixOptions, run_with_broker, select
     from proxy.matrix.runner import report_only as write_report_only
 
-    if order not in ("round", "cell"):
-        _fail("--order must be round or cell")
+    if order not in ("round", "cell", "findings-first"):
+        _fail("--order must be round, cell or findings-first")
     try:
         found = load_catalog(catalog)
         client_names = select(clients, CLIENTS, "client")

@@ -42,7 +42,9 @@ class MatrixOptions:
     kafka_version: str | None = None
     resume: bool = False
     #: Order: "cell" runs the N runs of a cell back to back; "round" runs run 1 of every cell,
-    #: then run 2..., so an interrupted matrix has every cell at least once.
+    #: then run 2..., so an interrupted matrix has every cell at least once; "findings-first"
+    #: runs round 1, then all remaining runs of the cells whose first run was not `recovered`
+    #: (where k/N matters most: is the finding reproducible?), then the other cells by round.
     order: str = "round"
     log: Callable[[str], None] = field(default=print)
 
@@ -66,6 +68,18 @@ def _plan(opts: MatrixOptions) -> list[tuple[ClientSpec, Scenario, int, str | No
         for run in range(1, opts.runs + 1):
             plan.extend((spec, scenario, run, protocol) for spec, scenario, protocol in cells)
     return plan
+
+
+Planned = tuple[ClientSpec, Scenario, int, str | None]
+
+
+def findings_first(rest: list[Planned], results: list[dict[str, Any]]) -> list[Planned]:
+    """Runs 2..N reordered: cells with a first-run finding first, in cell order."""
+    first = {(r["client"], r["scenario"]): r["outcome"] for r in results if r["run"] == 1}
+    hot = [p for p in rest if first.get((p[0].name, p[1].name), "recovered") != "recovered"]
+    hot.sort(key=lambda p: (p[1].name, p[0].name, p[2]))
+    cold = [p for p in rest if p not in hot]
+    return hot + cold
 
 
 def load_results(path: Path) -> list[dict[str, Any]]:
@@ -99,7 +113,13 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
     plan = _plan(opts)
     opts.log(f"matrix: {len(plan)} runs planned ({len(opts.clients)} clients x "
              f"{len(opts.scenarios)} scenarios x {opts.runs}), budget {opts.max_total_s:g} s")
-    for i, (spec, scenario, run, protocol) in enumerate(plan, 1):
+    reorder_at = sum(1 for p in plan if p[2] == 1) if opts.order == "findings-first" else -1
+    i = 0
+    while i < len(plan):
+        if i == reorder_at:
+            plan[i:] = findings_first(plan[i:], results)
+        spec, scenario, run, protocol = plan[i]
+        i += 1
         key = (spec.name, scenario.name, run)
         if protocol is None or key in done:
             continue
@@ -121,6 +141,7 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
             artifacts=opts.artifacts / spec.name / scenario.name / str(run),
             seed=seed_for(spec.name, scenario.name, run),
         )
+        shutil.rmtree(req.artifacts, ignore_errors=True)  # evidence of this run only
         result = run_cell_once(req)
         if result["outcome"] == "infra_error":
             # Not a client result (a proxy that failed to start, a broker hiccup): once more.
