@@ -219,6 +219,8 @@ class Connection:
         self.open_exchanges: dict[int, RequestContext] = {}
         self.backlog: deque[bytes] = deque()
         self.stream_left = 0  # bytes of a cut-through response still to stream to the client
+        self._batching = False  # inside upstream_data: flush once at the end
+        self._up_batch: list[bytes] | None = None  # inside _process: upstream writes collected
         self.req_stream_left = 0  # bytes of a cut-through request still to stream upstream
         self._predecided: tuple[int, Decision] | None = None
         self._draining = False
@@ -352,6 +354,21 @@ class Connection:
     def _process(self, frames: list[bytes] | deque[bytes]) -> None:
         """Handle client frames until the in-flight limit; the rest wait in `backlog` (one
         received chunk may hold many frames) and reading pauses until slots are released."""
+        outer = self._up_batch is not None
+        if not outer:
+            self._up_batch = []
+        try:
+            self._process_frames(frames)
+        finally:
+            if not outer:
+                batch, self._up_batch = self._up_batch, None
+                if batch and self.upstream is not None and not self.closed:
+                    if len(batch) == 1:
+                        self.upstream.write(batch[0])
+                    else:
+                        self.upstream.writelines(batch)
+
+    def _process_frames(self, frames: list[bytes] | deque[bytes]) -> None:
         limit = self.config.max_inflight
         it = iter(frames)
         for frame in it:
@@ -581,11 +598,18 @@ class Connection:
         ctx.forwarded_at = self.loop.time()
         if ctx.slot is not None:
             self.inflight.append(ctx)
-        self.upstream.write(ctx.frame)
+        self._up_write(ctx.frame)
 
     def _send_upstream_raw(self, frame: bytes) -> None:
-        if self.upstream is not None:
-            self.upstream.write(frame)
+        self._up_write(frame)
+
+    def _up_write(self, data: bytes) -> None:
+        """Write upstream, or collect into the batch `_process` sends with one writev."""
+        batch = self._up_batch
+        if batch is not None:
+            batch.append(data)
+        elif self.upstream is not None:
+            self.upstream.write(data)
 
     # ----------------------------------------------------------------- responses
 
@@ -602,16 +626,22 @@ class Connection:
         except FrameError as exc:
             self.close("upstream_protocol_error", detail=str(exc))
             return
-        for frame in frames:
-            if self.closed:
-                return
-            try:
-                self._on_response(frame)
-            except Exception as exc:
-                log.exception("response_handling_failed", conn=self.id)
-                self.close("internal_error", detail=repr(exc))
-                return
+        self._batching = True
+        try:
+            for frame in frames:
+                if self.closed:
+                    return
+                try:
+                    self._on_response(frame)
+                except Exception as exc:
+                    log.exception("response_handling_failed", conn=self.id)
+                    self.close("internal_error", detail=repr(exc))
+                    return
+        finally:
+            self._batching = False
         if not self.closed:
+            if frames:
+                self._flush()
             self._maybe_cut_through()
 
     def _maybe_cut_through(self) -> None:
@@ -726,7 +756,8 @@ class Connection:
         assert slot is not None
         slot.data = data
         slot.ready_at = ready_at
-        self._flush()
+        if not self._batching:
+            self._flush()
 
     def _observe_broker_response(self, ctx: RequestContext, data: bytes) -> None:
         try:
@@ -768,6 +799,9 @@ class Connection:
         now = self.loop.time()
         slots = self.slots
         client = self.client
+        out: list[bytes] = []
+        observed: list[RequestContext] = []
+        nbytes = 0
         while True:
             head = slots.peek_ready(now)
             if head is None:
@@ -775,18 +809,27 @@ class Connection:
             if self.throttle_bps:
                 if self.next_write_at > now:
                     self._schedule_flush(self.next_write_at)
-                    return
+                    break
                 self.next_write_at = max(now, self.next_write_at) + (
                     len(head.data or b"") / self.throttle_bps)
             slots.popleft()
             data = head.data
             assert data is not None
-            client.write(data)
-            self.bytes_out += len(data)
-            self._c.b2c.inc(len(data))
+            out.append(data)
+            nbytes += len(data)
             self._c.response(head.api_key, head.api_version)
-            ctx: RequestContext = head.owner
-            if ctx.exchange_wanted:
+            if head.owner.exchange_wanted:
+                observed.append(head.owner)
+        if out:
+            # One writev for every response released together (a chunk from the broker
+            # often carries many): syscalls, not Python, are the per-response cost.
+            if len(out) == 1:
+                client.write(out[0])
+            else:
+                client.writelines(out)
+            self.bytes_out += nbytes
+            self._c.b2c.inc(nbytes)
+            for ctx in observed:
                 outcome = ("error_injected" if ctx.decision.action in (
                     ActionKind.ERROR, ActionKind.ERROR_AFTER_FORWARD) else "ok")
                 self._end_exchange(ctx, outcome)
