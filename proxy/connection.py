@@ -14,6 +14,19 @@ same bytes (invariant 1). Only APIs that carry broker addresses or versions (see
 Order (invariant 2): requests are forwarded in arrival order (a request-side delay holds the
 requests behind it too, as a slow link would; reordering would break idempotent producers),
 responses are matched FIFO and released through `SlotQueue`.
+
+Large pass-through frames (>= `CUT_THROUGH_BYTES`: big Produce requests, big Fetch responses)
+are streamed cut-through instead of stored and forwarded, when nothing needs their body and
+their turn has come; everything else is framed whole. Broker addresses (invariant 3) never
+ride on those: Produce/Fetch versions whose responses carry NodeEndpoints are clamped away in
+ApiVersions (`proxy.versions`), so the only address-carrying responses are the small ones
+`proxy.rewrite` decodes.
+
+Faults (`faults.decision.Decision`) are executed here: ERROR and ERROR_AFTER_FORWARD fill the
+slot with a synthesized response; DROP_* leave it unfilled (the connection stalls behind it,
+optionally closed `close_after_s` later); DELAY holds the request (and those behind it) or the
+filled slot; CLOSE closes before forwarding or when the response arrives (FIN, or RST through
+SO_LINGER 0 + abort); THROTTLE paces writes to the client per response.
 """
 
 from __future__ import annotations
