@@ -233,6 +233,8 @@ class Connection:
         self.backlog: deque[bytes] = deque()
         self.stream_left = 0  # bytes of a cut-through response still to stream to the client
         self._batching = False  # inside upstream_data: flush once at the end
+        self.trickle: memoryview | None = None  # rest of the response being throttled out
+        self.trickle_slot: Slot | None = None
         self._up_batch: list[bytes] | None = None  # inside _process: upstream writes collected
         self.req_stream_left = 0  # bytes of a cut-through request still to stream upstream
         self._predecided: tuple[int, Decision] | None = None
@@ -670,7 +672,8 @@ class Connection:
         if head is None:
             return
         total, held = head
-        if total < CUT_THROUGH_BYTES or not self.inflight or self.throttle_bps or self.raw_sasl:
+        if (total < CUT_THROUGH_BYTES or not self.inflight or self.throttle_bps or self.raw_sasl
+                or self.trickle is not None):
             return
         ctx = self.inflight[0]
         slot = ctx.slot
@@ -815,16 +818,13 @@ class Connection:
         out: list[bytes] = []
         observed: list[RequestContext] = []
         nbytes = 0
-        while True:
+        if self.throttle_bps or self.trickle is not None:
+            self._flush_throttled(now)
+            head = None
+        while not self.throttle_bps:
             head = slots.peek_ready(now)
             if head is None:
                 break
-            if self.throttle_bps:
-                if self.next_write_at > now:
-                    self._schedule_flush(self.next_write_at)
-                    break
-                self.next_write_at = max(now, self.next_write_at) + (
-                    len(head.data or b"") / self.throttle_bps)
             slots.popleft()
             data = head.data
             assert data is not None
@@ -854,6 +854,39 @@ class Connection:
                 self._drain_backlog()
             if not self.backlog and len(self.slots) < self.config.max_inflight:
                 self.resume_client_reading("inflight")
+
+    def _flush_throttled(self, now: float) -> None:
+        """THROTTLE: trickle responses to the client at `throttle_bps`, in slices of about
+        50 ms worth, so even one large response respects the cap (order is kept: a slot is
+        finished before the next one starts)."""
+        rate = self.throttle_bps or 1 << 30
+        assert self.client is not None
+        while True:
+            if self.trickle is None:
+                head = self.slots.peek_ready(now)
+                if head is None:
+                    return
+                self.slots.popleft()
+                assert head.data is not None
+                self.trickle = memoryview(head.data)
+                self.trickle_slot = head
+                self._c.response(head.api_key, head.api_version)
+            if self.next_write_at > now:
+                self._schedule_flush(self.next_write_at)
+                return
+            piece = bytes(self.trickle[:max(1024, int(rate * 0.05))])
+            self.trickle = self.trickle[len(piece):]
+            self.client.write(piece)
+            self.bytes_out += len(piece)
+            self._c.b2c.inc(len(piece))
+            self.next_write_at = max(now, self.next_write_at) + len(piece) / rate
+            if not self.trickle:
+                done, self.trickle, self.trickle_slot = self.trickle_slot, None, None
+                if done is not None and done.owner.exchange_wanted:
+                    ctx: RequestContext = done.owner
+                    outcome = ("error_injected" if ctx.decision.action in (
+                        ActionKind.ERROR, ActionKind.ERROR_AFTER_FORWARD) else "ok")
+                    self._end_exchange(ctx, outcome)
 
     def _schedule_flush(self, at: float) -> None:
         if self._flush_handle is not None:
@@ -954,7 +987,8 @@ class Connection:
         """Nothing the client is still owed that could still arrive: responses awaited from
         the broker, held (delayed) responses, streams in progress. A slot that a fault left
         unfilled on purpose never will be, and nothing behind it can go out."""
-        if self.to_forward or self.inflight or self.stream_left or self.req_stream_left:
+        if (self.to_forward or self.inflight or self.stream_left or self.req_stream_left
+                or self.trickle is not None):
             return False
         head = self.slots.peek_ready(float("inf"))
         return head is None

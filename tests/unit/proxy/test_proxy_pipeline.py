@@ -546,3 +546,17 @@ async def test_api_versions_newer_than_the_codec_is_answered_unsupported(
     assert upstream.received == []
     client.close()
     await server.stop()
+
+
+async def test_throttle_trickles_even_one_large_response(upstream: FakeCluster) -> None:
+    upstream.responders[998] = _big_answer(1024 * 1024)  # type: ignore[assignment]
+    decider = FixedDecider(Decision(ActionKind.THROTTLE, "r", throttle_bytes_per_s=2_000_000))
+    server, client = await _proxy_and_client(upstream, decider)
+    await client.send(raw_request_frame(998, 0, 1))
+    first = await asyncio.wait_for(client.reader.readexactly(150_000), 10)
+    conn = next(iter(server.connections.values()))
+    assert conn.trickle is not None and len(conn.trickle) > 0  # the rest is still held back
+    rest = await asyncio.wait_for(client.reader.readexactly(len(upstream.sent[0]) - 150_000), 10)
+    assert first + rest == upstream.sent[0]
+    client.close()
+    await server.stop()
