@@ -53,6 +53,8 @@ from proxy.framing import (
     produce_acks,
     with_size,
 )
+from proxy.pipeline_metrics import api_label, counters
+from proxy.request_context import RequestContext
 from proxy.slots import Slot, SlotQueue
 from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
@@ -68,97 +70,6 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 CUT_THROUGH_BYTES = 256 * 1024
 _REQUEST = codec.Direction.REQUEST
 _RESPONSE = codec.Direction.RESPONSE
-
-
-def api_label(api_key: int) -> str:
-    return codec.API_NAMES.get(api_key, str(api_key))
-
-
-class _Counters:
-    """Cached metric children: prometheus label lookups are too slow for every frame."""
-
-    def __init__(self) -> None:
-        self.req: dict[tuple[int, int], Any] = {}
-        self.resp: dict[tuple[int, int], Any] = {}
-        self.lat: dict[int, Any] = {}
-        self.c2b = metrics.bytes_total.labels("client_to_broker")
-        self.b2c = metrics.bytes_total.labels("broker_to_client")
-
-    def request(self, api_key: int, api_version: int) -> None:
-        c = self.req.get((api_key, api_version))
-        if c is None:
-            c = self.req[(api_key, api_version)] = metrics.requests_total.labels(
-                api_label(api_key), str(api_version))
-        c.inc()
-
-    def response(self, api_key: int, api_version: int) -> None:
-        c = self.resp.get((api_key, api_version))
-        if c is None:
-            c = self.resp[(api_key, api_version)] = metrics.responses_total.labels(
-                api_label(api_key), str(api_version))
-        c.inc()
-
-    def latency(self, api_key: int, seconds: float) -> None:
-        h = self.lat.get(api_key)
-        if h is None:
-            h = self.lat[api_key] = metrics.upstream_latency_seconds.labels(api_label(api_key))
-        h.observe(seconds)
-
-
-COUNTERS: _Counters | None = None
-
-
-def counters() -> _Counters:
-    global COUNTERS
-    if COUNTERS is None:
-        COUNTERS = _Counters()
-    return COUNTERS
-
-
-class RequestContext:
-    """One request in the pipeline; also the `RequestView` handed to the fault decider."""
-
-    __slots__ = (
-        "_body", "_decoded", "api_key", "api_version", "body_offset", "broker_node",
-        "client_host", "client_id", "connection_id", "correlation_id", "decision",
-        "exchange_wanted", "forwarded_at", "frame", "ready_at", "response_body", "slot",
-        "started_at", "started_mono",
-    )
-
-    def __init__(self, conn: Connection, frame: bytes, hdr: codec.RequestHeader,
-                 now: float, partial: bool = False) -> None:
-        self.connection_id = conn.id
-        self.client_host = conn.client_host
-        self.broker_node = conn.node_id
-        self.api_key = hdr.api_key
-        self.api_version = hdr.api_version
-        self.correlation_id = hdr.correlation_id
-        self.client_id = hdr.client_id
-        self.frame = frame
-        self.body_offset = None if hdr.header_size is None else 4 + hdr.header_size
-        self._body: dict[str, Any] | None = None
-        self._decoded = partial  # a partial frame (cut-through) has no body to decode
-        self.decision: Decision = PASS
-        self.slot: Slot | None = None
-        self.started_mono = now
-        self.started_at = 0.0
-        self.forwarded_at: float | None = None
-        self.ready_at = 0.0
-        self.exchange_wanted = False
-        self.response_body: dict[str, Any] | None = None
-
-    def body(self) -> dict[str, Any] | None:
-        """Decoded request body, decoded at most once; None when the codec cannot."""
-        if not self._decoded:
-            self._decoded = True
-            if self.body_offset is not None:
-                try:
-                    self._body = codec.decode_body(self.api_key, self.api_version, _REQUEST,
-                                                   memoryview(self.frame)[self.body_offset:])
-                except Exception as exc:  # codec bugs must not kill the connection
-                    log.warning("request_decode_failed", api=api_label(self.api_key),
-                                version=self.api_version, error=str(exc))
-        return self._body
 
 
 class ClientSide(asyncio.Protocol):

@@ -1,0 +1,70 @@
+"""One request as the pipeline tracks it, and as the fault engine sees it (`RequestView`).
+
+The body is decoded lazily and at most once: a rule that matches on API key alone never pays
+for decoding a Produce or Fetch frame, and a rule and an observer that both need it share one
+decode.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+import codec
+from faults.decision import PASS, Decision
+from proxy.pipeline_metrics import api_label
+from proxy.slots import Slot
+
+if TYPE_CHECKING:
+    from proxy.connection import Connection
+
+log = structlog.get_logger("kcp.connection")
+
+_REQUEST = codec.Direction.REQUEST
+
+
+class RequestContext:
+    """One request in the pipeline; also the `RequestView` handed to the fault decider."""
+
+    __slots__ = (
+        "_body", "_decoded", "api_key", "api_version", "body_offset", "broker_node",
+        "client_host", "client_id", "connection_id", "correlation_id", "decision",
+        "exchange_wanted", "forwarded_at", "frame", "ready_at", "response_body", "slot",
+        "started_at", "started_mono",
+    )
+
+    def __init__(self, conn: Connection, frame: bytes, hdr: codec.RequestHeader,
+                 now: float, partial: bool = False) -> None:
+        self.connection_id = conn.id
+        self.client_host = conn.client_host
+        self.broker_node = conn.node_id
+        self.api_key = hdr.api_key
+        self.api_version = hdr.api_version
+        self.correlation_id = hdr.correlation_id
+        self.client_id = hdr.client_id
+        self.frame = frame
+        self.body_offset = None if hdr.header_size is None else 4 + hdr.header_size
+        self._body: dict[str, Any] | None = None
+        self._decoded = partial  # a partial frame (cut-through) has no body to decode
+        self.decision: Decision = PASS
+        self.slot: Slot | None = None
+        self.started_mono = now
+        self.started_at = 0.0
+        self.forwarded_at: float | None = None
+        self.ready_at = 0.0
+        self.exchange_wanted = False
+        self.response_body: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any] | None:
+        """Decoded request body, decoded at most once; None when the codec cannot."""
+        if not self._decoded:
+            self._decoded = True
+            if self.body_offset is not None:
+                try:
+                    self._body = codec.decode_body(self.api_key, self.api_version, _REQUEST,
+                                                   memoryview(self.frame)[self.body_offset:])
+                except Exception as exc:  # codec bugs must not kill the connection
+                    log.warning("request_decode_failed", api=api_label(self.api_key),
+                                version=self.api_version, error=str(exc))
+        return self._body
