@@ -54,7 +54,9 @@ def encode_prefix(api_key: int, api_version: int, value: dict[str, Any], upto: s
 def rewrite_metadata(api_version: int, frame: bytes, route: Router) -> bytes:
     start, body = _split(METADATA, api_version, frame)
     prefix, off = codec.decode_body_prefix(METADATA, api_version, _RESP, body, upto="brokers")
-    for b in prefix["brokers"]:
+    # In node-id order, so that listener ports (base + discovery index) come out the same
+    # whatever order the broker lists them in: a restarted proxy hands out the same ports.
+    for b in sorted(prefix["brokers"], key=lambda b: b["node_id"]):
         b["host"], b["port"] = route(b["node_id"], b["host"], b["port"], b.get("rack"))
     return _join(frame, start, encode_prefix(METADATA, api_version, prefix, "brokers"),
                  body[off:])

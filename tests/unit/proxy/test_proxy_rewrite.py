@@ -148,3 +148,19 @@ def test_unsupported_version_answer_is_read_as_v0() -> None:
 def test_clamp_range_drops_an_api_the_codec_cannot_decode_at_all() -> None:
     assert clamp_range(3, 50, 60) is None
     assert clamp_range(22, 50, 60) == (50, 60)
+
+
+def test_metadata_routes_brokers_in_node_id_order() -> None:
+    order: list[int] = []
+
+    def recording(node_id: int, host: str, port: int, rack: str | None) -> tuple[str, int]:
+        order.append(node_id)
+        return route(node_id, host, port, rack)
+
+    body = _metadata_body(12)
+    body["brokers"].reverse()
+    out = rewrite_metadata(12, response_frame(3, 12, 1, body), recording)
+    assert order == [0, 1, 2]
+    _, after = decode_response(out, 3, 12)
+    assert [b["node_id"] for b in after["brokers"]] == [2, 1, 0]  # response order kept
+    assert [b["port"] for b in after["brokers"]] == [20002, 20001, 20000]
