@@ -19,6 +19,7 @@ from faults.decision import FaultDecider
 from proxy.address_map import AddressMap
 from proxy.config import ProxyConfig
 from proxy.connection import ClientSide, Connection
+from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
 from proxy.listeners import ListenerSet, ProtocolFactory
 from proxy.rewrite import Transform, build_transforms
@@ -78,13 +79,30 @@ class ProxyServer:
 
     # -- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, discover: bool = True) -> None:
         self.listeners.bind(BOOTSTRAP_NODE, self.config.port)
+        if discover:
+            await self._discover()
         await self.listeners.wait_serving()
         self.started_at = time.time()
         host, port = self.bootstrap_address
         log.info("proxy_listening", bootstrap=f"{host}:{port}",
                  upstream=",".join(f"{h}:{p}" for h, p in self.config.bootstrap_servers))
+
+    async def _discover(self) -> None:
+        """Give every broker its listener now (see `proxy.discovery`); best effort."""
+        for host, port in self.config.bootstrap_servers:
+            try:
+                brokers = await fetch_brokers(host, port, self.config.upstream_connect_timeout_s)
+            except Exception as exc:
+                log.info("discovery_skipped", broker=f"{host}:{port}", reason=repr(exc))
+                continue
+            for node_id, bhost, bport, rack in sorted(brokers):
+                try:
+                    self.route(node_id, bhost, bport, rack)
+                except OSError as exc:
+                    log.warning("listener_bind_failed", node=node_id, error=str(exc))
+            return
 
     @property
     def bootstrap_address(self) -> tuple[str, int]:

@@ -151,3 +151,10 @@ async def test_real_metadata_differs_only_in_broker_addresses(
     assert [b["node_id"] for b in d["brokers"]] == [b["node_id"] for b in v["brokers"]]
     assert {(b["host"], b["port"]) for b in v["brokers"]}.isdisjoint(
         {(b["host"], b["port"]) for b in d["brokers"]})
+
+
+def test_brokers_have_listeners_from_start_up(proxy_server: EmbeddedProxy,
+                                              kafka_cluster: KafkaCluster) -> None:
+    brokers = proxy_server.list_brokers()
+    assert {b["node_id"] for b in brokers} == set(kafka_cluster.nodes)
+    assert all(b["proxy_port"] for b in brokers)

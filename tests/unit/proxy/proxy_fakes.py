@@ -204,5 +204,5 @@ async def start_proxy(upstream: FakeCluster, decider: Any = None, observers: Any
                       **config: Any) -> ProxyServer:
     server = ProxyServer(ProxyConfig([(upstream.host, upstream.port)], port=0, **config),
                          decider, observers)
-    await server.start()
+    await server.start(discover=False)  # the fake is no cluster; tests count what it receives
     return server

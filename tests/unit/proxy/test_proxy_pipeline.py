@@ -24,6 +24,7 @@ from proxy_fakes import (
 import codec
 from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
 from proxy import metrics
+from proxy.config import ProxyConfig
 from proxy.framing import with_size
 from proxy.server import ProxyServer
 
@@ -559,4 +560,31 @@ async def test_throttle_trickles_even_one_large_response(upstream: FakeCluster) 
     rest = await asyncio.wait_for(client.reader.readexactly(len(upstream.sent[0]) - 150_000), 10)
     assert first + rest == upstream.sent[0]
     client.close()
+    await server.stop()
+
+
+async def test_start_up_discovery_binds_listeners_in_node_id_order(upstream: FakeCluster) -> None:
+    upstream.responders[18] = lambda k, v, c, f: response_frame(k, v, c, {"api_keys": [
+        {"api_key": 3, "min_version": 0, "max_version": 12},
+        {"api_key": 18, "min_version": 0, "max_version": 4}]})
+    upstream.responders[3] = lambda k, v, c, f: response_frame(k, v, c, {"brokers": [
+        {"node_id": n, "host": upstream.host, "port": upstream.port, "rack": None}
+        for n in (5, 2, 9)], "cluster_id": "c", "controller_id": 2, "topics": []})
+    server = ProxyServer(ProxyConfig([(upstream.host, upstream.port)], port=0))
+    await server.start()
+    routes = {r.node_id: r for r in server.address_map.routes()}
+    assert [routes[n].discovery_index for n in (2, 5, 9)] == [0, 1, 2]
+    assert all(r.listen_port for r in routes.values())
+    client = await Client.connect("127.0.0.1", routes[9].listen_port or 0)
+    await client.send(hb(1))
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 1
+    client.close()
+    await server.stop()
+
+
+async def test_start_up_discovery_is_best_effort(upstream: FakeCluster) -> None:
+    await upstream.stop()
+    server = ProxyServer(ProxyConfig([(upstream.host, upstream.port)], port=0))
+    await server.start()  # nobody answers: still starts
+    assert server.list_brokers() == []
     await server.stop()

@@ -1,0 +1,58 @@
+"""Learn the cluster's brokers at start-up, before any client asks.
+
+Best effort: one ApiVersions + Metadata exchange with a bootstrap server. Knowing the brokers
+up front gives every broker its listener from the start, in node-id order, so the ports a
+restarted proxy hands out match the ones clients cached. If the cluster is not reachable yet,
+nothing is lost: brokers are learned from client traffic as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from typing import Any
+
+import codec
+
+_I32 = struct.Struct(">i")
+API_VERSIONS, METADATA = 18, 3
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api_key: int,
+                    api_version: int, corr: int, body: dict[str, Any]) -> dict[str, Any]:
+    payload = codec.encode_request_header(api_key, api_version, corr, "kafka-chaos-proxy")
+    payload += codec.encode_body(api_key, api_version, codec.Direction.REQUEST, body)
+    writer.write(_I32.pack(len(payload)) + payload)
+    await writer.drain()
+    (size,) = _I32.unpack(await reader.readexactly(4))
+    frame = await reader.readexactly(size)
+    got, hsize = codec.parse_response_header(frame, api_key, api_version)
+    if got != corr:
+        raise ValueError(f"correlation id {got} != {corr}")
+    return codec.decode_body(api_key, api_version, codec.Direction.RESPONSE, frame[hsize:])
+
+
+async def fetch_brokers(host: str, port: int, timeout_s: float = 5.0
+                        ) -> list[tuple[int, str, int, str | None]]:
+    """(node_id, host, port, rack) of every broker, as the cluster advertises them."""
+    async def run() -> list[tuple[int, str, int, str | None]]:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            versions = await _exchange(reader, writer, API_VERSIONS, 0, 1, {})
+            ranges = {e["api_key"]: (e["min_version"], e["max_version"])
+                      for e in versions["api_keys"]}
+            lo, hi = ranges[METADATA]
+            clo, chi = codec.supported_versions(METADATA)
+            version = min(hi, chi)
+            if version < max(lo, clo):
+                return []
+            body: dict[str, Any] = {"topics": [], "allow_auto_topic_creation": False}
+            meta = await _exchange(reader, writer, METADATA, version, 2, body)
+            return [(b["node_id"], b["host"], b["port"], b.get("rack")) for b in meta["brokers"]]
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    return await asyncio.wait_for(run(), timeout_s)
