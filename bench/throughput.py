@@ -108,14 +108,14 @@ def produce(bootstrap: str, topic: str, n: int, size: int) -> float:
     start = time.perf_counter()
     deadline = start + PHASE_DEADLINE_S
     for i in range(n):
-        while True:
+        while True:  # bounded by the phase deadline below
             try:
                 p.produce(topic, payload, partition=i % 3)
                 break
             except BufferError:
                 p.poll(0.005)
-        if time.perf_counter() > deadline:
-            raise TimeoutError("produce phase over deadline")
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("produce phase over deadline") from None
     remaining = p.flush(PHASE_DEADLINE_S)
     if remaining:
         raise TimeoutError(f"{remaining} records not delivered")
