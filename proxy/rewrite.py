@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import codec
-from codec.messages import _prefix_codec
 from proxy.versions import clamp_api_versions_response
 
 Router = Callable[[int, str, int, "str | None"], tuple[str, int]]
@@ -45,12 +44,6 @@ def _join(frame: bytes, start: int, *parts: bytes | memoryview) -> bytes:
     return b"".join((_I32.pack(size), frame[4:start], *parts))
 
 
-def encode_prefix(api_key: int, api_version: int, value: dict[str, Any], upto: str) -> bytes:
-    """Encode the leading fields decoded by `codec.decode_body_prefix` with the same codec
-    (so flexible and non-flexible layouts are both right)."""
-    return bytes(_prefix_codec(api_key, api_version, str(_RESP), upto).build(value))
-
-
 def rewrite_metadata(api_version: int, frame: bytes, route: Router) -> bytes:
     start, body = _split(METADATA, api_version, frame)
     prefix, off = codec.decode_body_prefix(METADATA, api_version, _RESP, body, upto="brokers")
@@ -58,8 +51,9 @@ def rewrite_metadata(api_version: int, frame: bytes, route: Router) -> bytes:
     # whatever order the broker lists them in: a restarted proxy hands out the same ports.
     for b in sorted(prefix["brokers"], key=lambda b: b["node_id"]):
         b["host"], b["port"] = route(b["node_id"], b["host"], b["port"], b.get("rack"))
-    return _join(frame, start, encode_prefix(METADATA, api_version, prefix, "brokers"),
-                 body[off:])
+    # The public inverse of decode_body_prefix: same layout (flexible or not) by construction.
+    head = codec.encode_body_prefix(METADATA, api_version, _RESP, prefix, upto="brokers")
+    return _join(frame, start, head, body[off:])
 
 
 def _rewrite_whole(api_key: int, api_version: int, frame: bytes,
