@@ -53,6 +53,11 @@ def run(
         "--faults", help="YAML/JSON fault rules loaded at start-up.")] = None,
     event_log: Annotated[Path | None, typer.Option(
         help="Append coordination events to this JSON-lines file.")] = None,
+    metrics_client_ids: Annotated[bool, typer.Option(
+        "--metrics-client-ids",
+        help="Count requests per client id in /metrics (opt-in: client ids are chosen by "
+             "clients, so the series are capped; ids beyond the cap count as 'other').")
+    ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for fault probabilities.")] = None,
     log_format: Annotated[str | None, typer.Option(
         help="json or console (default: console on a TTY).")] = None,
@@ -83,6 +88,7 @@ def run(
         admin_token=admin_token or os.environ.get("KCP_ADMIN_TOKEN"),
         faults_file=faults,
         event_log_path=event_log,
+        metrics_client_ids=metrics_client_ids,
         seed=seed,
     )
     raise typer.Exit(run_proxy(RunOptions(config, control, kafka_version)))
