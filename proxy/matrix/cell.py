@@ -31,7 +31,7 @@ from proxy.matrix.clients import ClientSpec
 from proxy.matrix.driver import ScenarioDriver
 from proxy.matrix.members import Member
 from proxy.matrix.produce import SequenceProducer, create_topic
-from proxy.matrix.proxyproc import AdminClient, ProxyProcess
+from proxy.matrix.proxyproc import AdminClient, ProxyProcess, listener_failure
 
 POLL_S = 0.25
 #: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.
@@ -238,6 +238,7 @@ class CellRun:
             pending_steps=driver.pending() if driver else [],
         )
         verdict = classify(evidence).to_json()
+        infra_error = infra_error or listener_failure(self.proxy.log_path)
         if infra_error is not None:
             verdict["outcome"] = Outcome.INFRA_ERROR.value
             verdict["detail"] = f"{infra_error}; {verdict['detail']}"

@@ -48,6 +48,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_outside(taken: set[int], attempts: int = 50) -> int:
+    for _ in range(attempts):
+        port = free_port()
+        if port not in taken:
+            return port
+    raise RuntimeError(f"no free port outside {sorted(taken)[:3]}... in {attempts} attempts")
+
+
+def listener_failure(log_path: Path) -> str | None:
+    """A proxy listener that could not bind (another process took the port between our check
+    and the bind): the run's faults may never have reached the client, so it is not a client
+    result."""
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if "Address already in use" in text:
+        return "a proxy listener could not bind its port (Address already in use)"
+    return None
+
+
 def free_port_range(span: int = PORT_SPAN, attempts: int = 50) -> int:
     """A base port with `span` free ports from it on (bounded attempts)."""
     for _ in range(attempts):
@@ -132,9 +153,11 @@ class ProxyProcess:
         self.upstream = upstream
         self.workdir = workdir
         self.seed = seed
-        self.port = free_port()
         self.port_base = free_port_range()
-        self.admin_port = free_port()
+        # The bootstrap and admin ports must not fall in the broker-listener range.
+        taken = set(range(self.port_base, self.port_base + PORT_SPAN + 1))
+        self.port = free_port_outside(taken)
+        self.admin_port = free_port_outside(taken | {self.port})
         self.event_log = workdir / "proxy-events.jsonl"
         self.log_path = workdir / "proxy.log"
         self._proc: subprocess.Popen[bytes] | None = None

@@ -24,6 +24,7 @@ from typing import Any
 from faults.scenario import Scenario
 from proxy.matrix.cell import RunRequest, run_cell_once
 from proxy.matrix.clients import CLIENTS, ClientSpec
+from proxy.matrix.proxyproc import listener_failure
 from proxy.matrix.report import write_report
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
@@ -100,8 +101,10 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
     opts.artifacts.mkdir(parents=True, exist_ok=True)
     results_path = opts.artifacts / "results.jsonl"
     # An infra_error says nothing about the client: on resume such runs are done again.
-    results = [r for r in load_results(results_path) if r["outcome"] != "infra_error"] \
-        if opts.resume else []
+    results = [r for r in load_results(results_path)
+               if r["outcome"] != "infra_error" and listener_failure(
+                   opts.artifacts / r["client"] / r["scenario"] / str(r["run"]) / "proxy.log"
+               ) is None] if opts.resume else []
     if results_path.exists():
         results_path.unlink()
     with results_path.open("w", encoding="utf-8") as f:
