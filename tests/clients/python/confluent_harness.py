@@ -156,9 +156,12 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
             for msg in messages:
                 err = msg.error()
                 if err is not None:
+                    # A message carrying _FATAL reports that the handle hit a fatal error
+                    # (err.fatal() is False on that wrapper); the consumer is unusable after it.
+                    is_fatal = err.fatal() or err.code() == KafkaError._FATAL
                     emitter.emit("error", error=kafka_error_text(err), source="poll",
-                                 fatal=err.fatal())
-                    if err.fatal():
+                                 fatal=is_fatal)
+                    if is_fatal:
                         fatal.set()
                     continue
                 topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(
