@@ -20,11 +20,16 @@ import httpx
 import typer
 
 from faults.loader import RulesFileError, load_rules_file, rule_to_document
-
-DEFAULT_ADMIN_URL = "http://127.0.0.1:9190"
-EXIT_REFUSED = 2
-EXIT_UNREACHABLE = 1
-TIMEOUT_S = 10.0
+from proxy.cli.admin_client import (
+    DEFAULT_ADMIN_URL,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    TIMEOUT_S,
+    AdminUrl,
+    Token,
+    api_error_message,
+    bearer_headers,
+)
 
 # Tests swap in an httpx.MockTransport here; None = real network.
 transport: httpx.BaseTransport | None = None
@@ -35,26 +40,6 @@ faults_app = typer.Typer(
     no_args_is_help=True,
 )
 
-AdminUrl = Annotated[
-    str,
-    typer.Option(
-        "--admin-url",
-        envvar="KCP_ADMIN_URL",
-        help="Base URL of the proxy's admin API.",
-        show_default=True,
-    ),
-]
-Token = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="KCP_ADMIN_TOKEN",
-        help="Bearer token, if the proxy was started with one.",
-        show_default=False,
-    ),
-]
-
-
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -63,34 +48,13 @@ def _fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _api_message(response: httpx.Response) -> str:
-    """The most helpful line in an error response: our `message`, else FastAPI's `detail`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip() or response.reason_phrase
-    if isinstance(body, dict):
-        if isinstance(body.get("message"), str) and body["message"]:
-            return str(body["message"])
-        detail = body.get("detail")
-        if isinstance(detail, str):
-            return detail
-        if isinstance(detail, list):
-            parts = []
-            for item in detail:
-                if isinstance(item, dict):
-                    loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                    parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg")))
-            if parts:
-                return "; ".join(parts)
-    return json.dumps(body)
-
-
 @contextmanager
 def _client(admin_url: str, token: str | None) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(
-        base_url=admin_url.rstrip("/"), headers=headers, timeout=TIMEOUT_S, transport=transport
+        base_url=admin_url.rstrip("/"),
+        headers=bearer_headers(token),
+        timeout=TIMEOUT_S,
+        transport=transport,
     ) as client:
         yield client
 
@@ -122,11 +86,11 @@ def _call(
         _fail(f"request to the admin API at {admin_url} failed: {exc}", EXIT_UNREACHABLE)
     if response.status_code >= 500:
         _fail(
-            f"the proxy failed ({response.status_code}): {_api_message(response)}",
+            f"the proxy failed ({response.status_code}): {api_error_message(response)}",
             EXIT_UNREACHABLE,
         )
     if response.status_code >= 400:
-        _fail(f"{response.status_code} {response.reason_phrase}: {_api_message(response)}")
+        _fail(f"{response.status_code} {response.reason_phrase}: {api_error_message(response)}")
     return response
 
 

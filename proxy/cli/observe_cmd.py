@@ -17,10 +17,17 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-DEFAULT_ADMIN_URL = "http://127.0.0.1:9190"
-EXIT_REFUSED = 2
-EXIT_UNREACHABLE = 1
-TIMEOUT_S = 10.0
+from proxy.cli.admin_client import (
+    DEFAULT_ADMIN_URL,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    TIMEOUT_S,
+    AdminUrl,
+    Token,
+    api_error_message,
+    bearer_headers,
+)
+
 # The server sends a keep-alive comment every 15 s; no byte for this long means it is gone.
 STREAM_READ_TIMEOUT_S = 60.0
 
@@ -28,24 +35,7 @@ events_app = typer.Typer(
     name="events", help="Follow the group-coordination event log.", no_args_is_help=True
 )
 
-AdminUrl = Annotated[
-    str,
-    typer.Option("--admin-url", envvar="KCP_ADMIN_URL", help="Base URL of the proxy's admin API."),
-]
-Token = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="KCP_ADMIN_TOKEN",
-        help="Bearer token, if the proxy was started with one.",
-        show_default=False,
-    ),
-]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _fail(code: int, message: str) -> typer.Exit:
@@ -54,11 +44,7 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 
 def _refusal(response: httpx.Response) -> typer.Exit:
-    try:
-        body = response.json()
-        detail = body.get("message") or body.get("detail")
-    except ValueError:
-        detail = response.text
+    detail = api_error_message(response)
     code = EXIT_REFUSED if response.status_code < 500 else EXIT_UNREACHABLE
     return _fail(code, f"error {response.status_code}: {detail}")
 
@@ -160,7 +146,7 @@ def tail(
     url = admin_url.rstrip("/") + "/events/stream"
     try:
         with httpx.stream(
-            "GET", url, params=params, headers=_headers(token), timeout=timeout
+            "GET", url, params=params, headers=bearer_headers(token), timeout=timeout
         ) as response:
             if response.status_code != 200:
                 response.read()
@@ -181,7 +167,7 @@ def tail(
 def _get(admin_url: str, path: str, token: str | None) -> Any:
     url = admin_url.rstrip("/") + path
     try:
-        response = httpx.get(url, headers=_headers(token), timeout=TIMEOUT_S)
+        response = httpx.get(url, headers=bearer_headers(token), timeout=TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise _fail(EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
     if response.status_code != 200:
