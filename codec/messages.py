@@ -18,6 +18,7 @@ default value (absent and default are the same thing to Kafka, so it is not re-s
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any
 
@@ -178,7 +179,8 @@ class _Builder:
 class _Codec:
     """The interpreted and (lazily) compiled construct of one spec at one version."""
 
-    __slots__ = ("_compiled", "api_key", "direction", "slow", "version")
+    __slots__ = ("_compiled", "_fast_build", "_fast_parse", "api_key", "direction", "slow",
+                 "version")
 
     def __init__(self, slow: Struct, api_key: int | None, version: int, direction: str) -> None:
         self.slow = slow
@@ -186,12 +188,26 @@ class _Codec:
         self.version = version
         self.direction = direction
         self._compiled: Any = None
+        self._fast_parse: Callable[[bytes, int], tuple[Any, int]] | None = None
+        self._fast_build: Callable[[dict[str, Any]], bytearray] | None = None
 
     def compiled(self) -> Any:
         """construct's compiled form, built on first use (about a millisecond per message)."""
         if self._compiled is None:
             self._compiled = self.slow.compile()
         return self._compiled
+
+    def fast_parse(self) -> Callable[[bytes, int], tuple[Any, int]]:
+        """The compiled parser on ``bytes`` and an offset (no stream): ``(value, end)``."""
+        if self._fast_parse is None:
+            self._fast_parse = self.compiled().module.kafka_entry
+        return self._fast_parse
+
+    def fast_build(self) -> Callable[[dict[str, Any]], bytearray]:
+        """The compiled writer, returning the encoded bytes (no stream)."""
+        if self._fast_build is None:
+            self._fast_build = self.compiled().module.kafka_write_entry
+        return self._fast_build
 
     def error(self, reason: str, field_path: str | None = None,
               offset: int | None = None) -> CodecError:
@@ -200,14 +216,13 @@ class _Codec:
 
     def parse(self, data: bytes, exact: bool = True) -> tuple[dict[str, Any], int]:
         if USE_COMPILED:
-            r = Reader(data)
             try:
-                obj = self.compiled().parsefunc(r, None)
+                obj, end = (self._fast_parse or self.fast_parse())(data, 0)
             except Exception:
                 pass
             else:
-                if not exact or r.tell() == len(data):
-                    return obj, r.tell()
+                if not exact or end == len(data):
+                    return obj, end
         return self.parse_slow(data, exact)
 
     def parse_slow(self, data: bytes, exact: bool = True) -> tuple[dict[str, Any], int]:
@@ -230,13 +245,12 @@ class _Codec:
         if not isinstance(value, dict):
             raise self.error(f"expected a dict body, got {type(value).__name__}", "")
         if USE_COMPILED:
-            out = io.BytesIO()
             try:
-                self.compiled().buildfunc(value, out, None)
+                out = (self._fast_build or self.fast_build())(value)
             except Exception:  # any failure is re-diagnosed by the interpreted builder
                 pass
             else:
-                return out.getvalue()
+                return bytes(out)
         return self.build_slow(value)
 
     def build_slow(self, value: dict[str, Any]) -> bytes:

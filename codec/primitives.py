@@ -4,19 +4,23 @@ Each Kafka type is a small ``construct.Construct`` subclass with two parse paths
 
 * ``_parse`` (interpreted): tracks the field path (``topics[2].partitions[0].x``) and the byte
   offset of the failing field, so a ``CodecError`` can say exactly where bytes went wrong.
-* ``_emitparse`` / ``_emitbuild`` (construct's ``.compile()``): generated code calling the
-  lean ``fast_*`` readers and ``w_*`` writers of ``codec.wire``. Compiled code does not track
-  paths, so the engine runs the compiled form first and, only when that fails, re-runs the
-  interpreted form to produce the diagnosis.
+* ``_emitparse`` / ``_emitbuild`` (construct's ``.compile()``): the root construct of a
+  message emits one straight-line parser ``f(data, pos) -> (value, end)`` reading the body
+  ``bytes`` by offset, and one writer ``f(value) -> bytearray``; every nested construct
+  contributes inline statements (``emit_read`` / ``emit_write``), so a message costs one
+  function call, not one per field. Compiled code does not track paths, so the engine runs
+  the compiled form first and, only when that fails, re-runs the interpreted form to produce
+  the diagnosis.
 
 Why custom classes rather than construct's PascalString/PrefixedArray/Flag: Kafka's nullable
 and compact (varint length + 1) encodings have no construct equivalent, and construct's
 compiled code does not check short reads (a compiled ``Flag`` reads EOF as ``True``, a
-compiled ``Bytes`` returns fewer bytes than asked). Every reader in ``codec.wire`` checks a
-length prefix against the bytes remaining in the bounded ``Reader`` *before* reading or
-looping, so nothing ever allocates from an untrusted length and a compiled parser cannot run
-past the frame. Fixed-width integers use construct's own ``FormatField`` (its compiled form raises
-``struct.error`` on a short read, which the engine turns into the interpreted diagnosis).
+compiled ``Bytes`` returns fewer bytes than asked). Both paths here check every length prefix
+and element count against the bytes remaining *before* slicing or looping, so nothing ever
+allocates from an untrusted length and a compiled parser cannot run past the frame
+(``unpack_from`` and ``data[pos]`` raise at the end of the body, which the engine turns into
+the interpreted diagnosis). Fixed-width integers use construct's own ``FormatField``; the
+compiled code packs and unpacks runs of them with one ``struct.Struct``.
 """
 
 from __future__ import annotations
@@ -39,13 +43,8 @@ from construct import (
 )
 
 from codec.wire import (
-    FAST_ALEN,
-    FAST_BYTES,
-    FAST_STR,
     MISSING,
     UNKNOWN_TAGS,
-    W_BYTES,
-    W_STR,
     Reader,
     TagParser,
     WireError,
@@ -64,19 +63,18 @@ from codec.wire import (
 
 _ZERO_UUID = uuid.UUID(int=0)
 _HELPERS = (
-    "from codec.wire import read_bool, read_uuid, read_tags, fast_uvarint, "
-    "fast_str16, fast_str16_null, fast_cstr, fast_cstr_null, fast_bytes32, "
-    "fast_bytes32_null, fast_cbytes, fast_cbytes_null, fast_alen32, fast_alen32_null, "
-    "fast_calen, fast_calen_null, fast_tags_after, w_bool, w_uuid, w_str16, w_str16_null, "
-    "w_cstr, w_cstr_null, w_bytes32, w_bytes32_null, w_cbytes, w_cbytes_null, w_uvarint, "
-    "MISSING\nfrom uuid import UUID"
+    "from codec.wire import MISSING, FIXED_ARRAYS, uvarint_at, uvarint_bytes, tags_at, "
+    "from_stream\nfrom uuid import UUID\n"
+    "kafka_i16 = struct.Struct('>h')\nkafka_i32 = struct.Struct('>i')"
 )
 
 
-def _literal(value: Any) -> str:
+def _literal(value: Any, code: Any) -> str:
     """Source text for an encode default (only the types defaults can have)."""
     if isinstance(value, uuid.UUID):
-        return f"UUID(int={value.int})"
+        name = f"kafka_uuid_{value.int}"
+        code.append(f"{name} = UUID(int={value.int})")
+        return name
     if isinstance(value, list | dict):
         if value:
             raise ValueError("only empty containers are encode defaults")
@@ -86,34 +84,153 @@ def _literal(value: Any) -> str:
     raise ValueError(f"no literal for {value!r}")
 
 
-def writer_stmt(con: Construct, code: Any, var: str) -> str:
-    """One statement writing ``var``; fixed-width numbers are packed inline."""
-    ch = _fixed_char(con)
-    if ch is not None:
-        n = code.allocateId()
-        code.append(f"kafka_pack_{n} = struct.Struct('>{ch}').pack")
-        return f"io.write(kafka_pack_{n}({var}))"
-    return f"{writer_for(con, code)}(io, {var})"
+# --------------------------------------------------------------------------------------------
+# compiled parsers: straight-line code on (data, pos)
+#
+# A compiled parser is one generated function per message, ``f(data, pos) -> (value, end)``,
+# reading the body ``bytes`` by offset: runs of fixed-width fields in one ``unpack_from``,
+# ``[]int32``-style arrays in one ``unpack_from`` with a per-count cached ``struct.Struct``,
+# nested structs and array elements inlined into loops (no call per field). Every length or
+# count is checked against ``dlen - pos`` before a slice or a loop; ``unpack_from`` and
+# ``data[pos]`` raise rather than read past the end. Any exception sends the engine to the
+# interpreted parser, which names the field and offset.
+# --------------------------------------------------------------------------------------------
 
 
-def writer_for(con: Construct, code: Any) -> str:
-    """Name of a generated ``f(io, value)`` that writes ``value`` with ``con``."""
-    _helpers(code)
+def emit_read(con: Construct, code: Any, out: list[str], ind: str, target: str) -> None:
+    """Append statements reading one ``con`` value into local ``target``, advancing ``pos``."""
     ch = _fixed_char(con)
     if ch is not None:
-        n = code.allocateId()
-        code.append(f"kafka_pack_{n} = struct.Struct('>{ch}').pack")
-        code.append(f"def kafka_wfixed_{n}(io, v):\n    io.write(kafka_pack_{n}(v))")
-        return f"kafka_wfixed_{n}"
-    emit = getattr(con, "emit_writer", None)
+        out.append(f"{ind}{target}, = {_fixed_struct(code, '>' + ch)}.unpack_from(data, pos)")
+        out.append(f"{ind}pos += {struct.calcsize('>' + ch)}")
+        return
+    emit = getattr(con, "emit_read", None)
     if emit is None:
-        raise NotImplementedError(f"no compiled writer for {con!r}")
-    return emit(code)
+        raise NotImplementedError(f"no compiled parser for {con!r}")
+    emit(code, out, ind, target)
+
+
+def emit_offset_parser(con: Construct, code: Any) -> str:
+    """Name of a generated ``f(data, pos) -> (value, end)`` parsing one ``con``."""
+    _helpers(code)
+    fname = f"kafka_off_{code.allocateId()}"
+    lines = [f"def {fname}(data, pos):", "    dlen = len(data)"]
+    emit_read(con, code, lines, "    ", "value")
+    lines.append("    return value, pos")
+    code.append("\n".join(lines))
+    return fname
+
+
+def _emit_root(con: Construct, code: Any) -> str:
+    """construct's parse expression for ``con`` compiled as the root: the offset parser run
+    on the stream's bytes. ``kafka_entry`` lets the engine call it on ``bytes`` directly."""
+    fname = emit_offset_parser(con, code)
+    code.append(f"kafka_entry = {fname}")
+    return f"from_stream(io, {fname})"
+
+
+def _fixed_struct(code: Any, fmt: str) -> str:
+    name = f"kafka_fixed_{code.allocateId()}"
+    code.append(f"{name} = struct.Struct({fmt!r})")
+    return name
+
+
+def _emit_len(out: list[str], ind: str, compact: bool, wide: bool) -> None:
+    """Statements setting ``n`` to a length prefix (-1: null)."""
+    if compact:
+        out += [f"{ind}n = data[pos]",
+                f"{ind}if n < 0x80:",
+                f"{ind}    pos += 1",
+                f"{ind}else:",
+                f"{ind}    n, pos = uvarint_at(data, pos)",
+                f"{ind}n -= 1"]
+    elif wide:
+        out += [f"{ind}n, = kafka_i32.unpack_from(data, pos)", f"{ind}pos += 4"]
+    else:
+        out += [f"{ind}n, = kafka_i16.unpack_from(data, pos)", f"{ind}pos += 2"]
+
+
+def _emit_payload(out: list[str], ind: str, target: str, nullable: bool, decode: bool) -> None:
+    """Statements reading ``n`` bytes (``n`` from ``_emit_len``) into ``target``."""
+    value = "data[pos:e].decode()" if decode else "data[pos:e]"
+    out += [f"{ind}if n >= 0:",
+            f"{ind}    e = pos + n",
+            f"{ind}    if e > dlen:",
+            f"{ind}        raise ValueError('length exceeds the bytes remaining')",
+            f"{ind}    {target} = {value}",
+            f"{ind}    pos = e"]
+    if nullable:
+        out += [f"{ind}elif n == -1:", f"{ind}    {target} = None"]
+    out += [f"{ind}else:", f"{ind}    raise ValueError('bad length')"]
 
 
 # --------------------------------------------------------------------------------------------
 # construct classes
 # --------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------
+# compiled writers: straight-line code appending to one bytearray
+#
+# A compiled writer is one generated function per message, ``f(value) -> bytearray``, with
+# nested structs and array elements inlined, runs of fixed-width fields packed by one
+# ``struct.Struct``, and ``[]int32``-style arrays packed in one call. It is exactly as strict
+# as the interpreted ``_build`` methods (same accepted types, same limits): a value either
+# encodes to the same bytes on both paths or fails on both, and a failure here only sends the
+# engine to the interpreted builder, which reports the path of the bad value.
+# --------------------------------------------------------------------------------------------
+
+
+def emit_write(con: Construct, code: Any, out: list[str], ind: str, x: str) -> None:
+    """Append statements writing local ``x`` with ``con`` to ``buf``."""
+    ch = _fixed_char(con)
+    if ch is not None:
+        out.append(f"{ind}buf += {_fixed_struct(code, '>' + ch)}.pack({x})")
+        return
+    emit = getattr(con, "emit_write", None)
+    if emit is None:
+        raise NotImplementedError(f"no compiled writer for {con!r}")
+    emit(code, out, ind, x)
+
+
+def _emit_build_root(con: Construct, code: Any) -> str:
+    """construct's build expression for ``con`` compiled as the root. ``kafka_write_entry``
+    lets the engine call the writer directly and take its bytes."""
+    _helpers(code)
+    fname = f"kafka_write_{code.allocateId()}"
+    lines = [f"def {fname}(value):", "    buf = bytearray()"]
+    emit_write(con, code, lines, "    ", "value")
+    lines.append("    return buf")
+    code.append("\n".join(lines))
+    code.append(f"kafka_write_entry = {fname}")
+    return f"io.write({fname}(obj))"
+
+
+def _emit_write_len(out: list[str], ind: str, length: str, compact: bool, wide: bool) -> None:
+    """Statements writing a (non-null) length prefix."""
+    if compact:
+        out += [f"{ind}n = {length} + 1",
+                f"{ind}if n < 0x80:",
+                f"{ind}    buf.append(n)",
+                f"{ind}else:",
+                f"{ind}    buf += uvarint_bytes(n)"]
+    elif wide:
+        out.append(f"{ind}buf += kafka_i32.pack({length})")
+    else:
+        out += [f"{ind}if {length} > 0x7FFF:",
+                f"{ind}    raise ValueError('string too long for an int16 length')",
+                f"{ind}buf += kafka_i16.pack({length})"]
+
+
+def _emit_write_null(out: list[str], ind: str, x: str, nullable: bool, null: bytes) -> str:
+    """Open the None branch of a nullable value; return the indent for the non-null code."""
+    out.append(f"{ind}if {x} is None:")
+    if nullable:
+        out.append(f"{ind}    buf += {null!r}")
+    else:
+        out.append(f"{ind}    raise TypeError('None in a non-nullable field')")
+    out.append(f"{ind}else:")
+    return ind + "    "
 
 
 def _helpers(code: Any) -> None:
@@ -140,12 +257,21 @@ class Bool(Construct):
         return obj
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return "read_bool(io)"
+        return _emit_root(self, code)
 
-    def emit_writer(self, code: Any) -> str:
-        return "w_bool"
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        out += [f"{ind}{target} = data[pos] != 0", f"{ind}pos += 1"]
 
+    def _emitbuild(self, code: Any) -> str:
+        return _emit_build_root(self, code)
+
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        out += [f"{ind}if {x} is True:",
+                f"{ind}    buf += b'\\x01'",
+                f"{ind}elif {x} is False:",
+                f"{ind}    buf += b'\\x00'",
+                f"{ind}else:",
+                f"{ind}    raise TypeError('bool expected')"]
 
 class Uuid(Construct):
     def _parse(self, stream: Reader, context: Any, path: str) -> uuid.UUID:
@@ -162,12 +288,21 @@ class Uuid(Construct):
         return obj
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return "read_uuid(io)"
+        return _emit_root(self, code)
 
-    def emit_writer(self, code: Any) -> str:
-        return "w_uuid"
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        out += [f"{ind}if pos + 16 > dlen:",
+                f"{ind}    raise ValueError('truncated uuid')",
+                f"{ind}{target} = UUID(bytes=data[pos:pos + 16])",
+                f"{ind}pos += 16"]
 
+    def _emitbuild(self, code: Any) -> str:
+        return _emit_build_root(self, code)
+
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        out += [f"{ind}if not isinstance({x}, UUID):",
+                f"{ind}    raise TypeError('uuid.UUID expected')",
+                f"{ind}buf += {x}.bytes"]
 
 class String(Construct):
     """STRING / NULLABLE_STRING / COMPACT_STRING / COMPACT_NULLABLE_STRING."""
@@ -201,12 +336,23 @@ class String(Construct):
         return obj
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return f"{FAST_STR[self.compact, self.nullable]}(io)"
+        return _emit_root(self, code)
 
-    def emit_writer(self, code: Any) -> str:
-        return W_STR[self.compact, self.nullable]
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        _emit_len(out, ind, self.compact, False)
+        _emit_payload(out, ind, target, self.nullable, decode=True)
 
+    def _emitbuild(self, code: Any) -> str:
+        return _emit_build_root(self, code)
+
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        ind = _emit_write_null(out, ind, x, self.nullable,
+                               b"\x00" if self.compact else b"\xff\xff")
+        out += [f"{ind}if not isinstance({x}, str):",
+                f"{ind}    raise TypeError('str expected')",
+                f"{ind}e = {x}.encode()"]
+        _emit_write_len(out, ind, "len(e)", self.compact, False)
+        out.append(f"{ind}buf += e")
 
 class Bytes(Construct):
     """BYTES / NULLABLE_BYTES / COMPACT_(NULLABLE_)BYTES, and RECORDS (same wire form)."""
@@ -237,12 +383,23 @@ class Bytes(Construct):
         return obj
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return f"{FAST_BYTES[self.compact, self.nullable]}(io)"
+        return _emit_root(self, code)
 
-    def emit_writer(self, code: Any) -> str:
-        return W_BYTES[self.compact, self.nullable]
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        _emit_len(out, ind, self.compact, True)
+        _emit_payload(out, ind, target, self.nullable, decode=False)
 
+    def _emitbuild(self, code: Any) -> str:
+        return _emit_build_root(self, code)
+
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        ind = _emit_write_null(out, ind, x, self.nullable,
+                               b"\x00" if self.compact else b"\xff\xff\xff\xff")
+        out += [f"{ind}if not isinstance({x}, (bytes, bytearray, memoryview)):",
+                f"{ind}    raise TypeError('bytes expected')",
+                f"{ind}e = bytes({x})"]
+        _emit_write_len(out, ind, "len(e)", self.compact, True)
+        out.append(f"{ind}buf += e")
 
 class Array(Construct):
     """ARRAY / COMPACT_ARRAY of any element construct, optionally nullable."""
@@ -293,62 +450,55 @@ class Array(Construct):
         return obj
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        fname = f"kafka_array_{code.allocateId()}"
-        element = self.element._compileparse(code)
-        alen = FAST_ALEN[self.compact, self.nullable]
-        ch = _fixed_char(self.element)
-        if ch is not None:
-            # n is already bounded by the bytes left; unpack raises unless exactly n items.
-            size = struct.calcsize(">" + ch)
-            code.append(f"""
-                def {fname}(io, this):
-                    n = {alen}(io)
-                    if n is None:
-                        return None
-                    return list(struct.unpack(">%d{ch}" % n, io.read({size} * n)))
-            """)
-        elif self.nullable:
-            code.append(f"""
-                def {fname}(io, this):
-                    n = {alen}(io)
-                    if n is None:
-                        return None
-                    return [{element} for _ in range(n)]
-            """)
-        else:
-            code.append(f"""
-                def {fname}(io, this):
-                    return [{element} for _ in range({alen}(io))]
-            """)
-        return f"{fname}(io, this)"
+        return _emit_root(self, code)
 
-    def emit_writer(self, code: Any) -> str:
-        fname = f"kafka_warray_{code.allocateId()}"
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        _emit_len(out, ind, self.compact, True)
+        out += [f"{ind}if n < 0:"]
         if self.nullable:
-            null = "w_uvarint(io, 0)" if self.compact else "io.write(b'\\xff\\xff\\xff\\xff')"
+            out += [f"{ind}    if n != -1:",
+                    f"{ind}        raise ValueError('negative array length')",
+                    f"{ind}    {target} = None"]
         else:
-            null = "raise TypeError('None in a non-nullable array')"
-        size = ("w_uvarint(io, len(v) + 1)" if self.compact
-                else "io.write(struct.pack('>i', len(v)))")
+            out += [f"{ind}    raise ValueError('null or negative array length')"]
+        out += [f"{ind}elif n > dlen - pos:",
+                f"{ind}    raise ValueError('array length exceeds the bytes remaining')",
+                f"{ind}else:"]
+        inner = ind + "    "
         ch = _fixed_char(self.element)
         if ch is not None:
-            body = f"io.write(struct.pack('>%d{ch}' % len(v), *v))"
-        else:
-            body = f"for item in v:\n        {writer_for(self.element, code)}(io, item)"
-        code.append(f"def {fname}(io, v):\n"
-                    f"    if v is None:\n"
-                    f"        {null}\n"
-                    f"        return\n"
-                    f"    if not isinstance(v, (list, tuple)):\n"
-                    f"        raise TypeError('list expected')\n"
-                    f"    {size}\n"
-                    f"    {body}")
-        return fname
+            # One unpack per array; it raises unless n items are there.
+            arrays = f"kafka_arr_{ord(ch)}"
+            code.append(f"{arrays} = FIXED_ARRAYS[{ch!r}]")
+            out += [f"{inner}{target} = list({arrays}[n].unpack_from(data, pos))",
+                    f"{inner}pos += {struct.calcsize('>' + ch)} * n"]
+            return
+        k = code.allocateId()
+        item, append = f"item_{k}", f"append_{k}"
+        out += [f"{inner}{target} = []",
+                f"{inner}{append} = {target}.append",
+                f"{inner}for _ in range(n):"]
+        emit_read(self.element, code, out, inner + "    ", item)
+        out += [f"{inner}    {append}({item})"]
 
     def _emitbuild(self, code: Any) -> str:
-        return f"{self.emit_writer(code)}(io, obj)"
+        return _emit_build_root(self, code)
 
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        ind = _emit_write_null(out, ind, x, self.nullable,
+                               b"\x00" if self.compact else b"\xff\xff\xff\xff")
+        out += [f"{ind}if not isinstance({x}, (list, tuple)):",
+                f"{ind}    raise TypeError('list expected')"]
+        _emit_write_len(out, ind, f"len({x})", self.compact, True)
+        ch = _fixed_char(self.element)
+        if ch is not None:
+            arrays = f"kafka_arr_{ord(ch)}"
+            code.append(f"{arrays} = FIXED_ARRAYS[{ch!r}]")
+            out.append(f"{ind}buf += {arrays}[len({x})].pack(*{x})")
+            return
+        item = f"item_{code.allocateId()}"
+        out.append(f"{ind}for {item} in {x}:")
+        emit_write(self.element, code, out, ind + "    ", item)
 
 class StructField:
     """One regular (untagged) field of a Struct: its key, construct and encode default."""
@@ -460,12 +610,12 @@ class Struct(Construct):
             stream.write(data)
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        n = code.allocateId()
-        fname = f"kafka_struct_{n}"
-        # Runs of fixed-width fields are read with one struct.unpack (which raises on a short
-        # read); everything else reads in wire order into locals, then one dict display.
-        lines = [f"def {fname}(io, this):"]
+        return _emit_root(self, code)
+
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        # Fields go to locals in wire order (runs of fixed-width fields in one unpack_from),
+        # then one dict display.
+        k = code.allocateId()
         names: list[str] = []
         run: list[tuple[str, str]] = []  # (local, format char)
 
@@ -473,65 +623,80 @@ class Struct(Construct):
             if not run:
                 return
             fmt = ">" + "".join(ch for _, ch in run)
-            sname = f"kafka_fixed_{code.allocateId()}"
-            code.append(f"{sname} = struct.Struct({fmt!r})")
             targets = ", ".join(local for local, _ in run)
-            lines.append(f"    {targets}, = {sname}.unpack(io.read({struct.calcsize(fmt)}))")
+            out.append(f"{ind}{targets}, = {_fixed_struct(code, fmt)}.unpack_from(data, pos)")
+            out.append(f"{ind}pos += {struct.calcsize(fmt)}")
             run.clear()
 
         for i, f in enumerate(self.fields):
-            local = f"v{i}"
+            local = f"f{k}_{i}"
             names.append(f"{f.name!r}: {local}")
             ch = _fixed_char(f.con)
             if ch is not None:
                 run.append((local, ch))
                 continue
             flush()
-            lines.append(f"    {local} = {f.con._compileparse(code)}")
+            emit_read(f.con, code, out, ind, local)
         flush()
-        lines.append(f"    obj = {{{', '.join(names)}}}")
-        if self.tagged is not None:
-            tagmap = f"kafka_tags_{n}"
-            entries = ", ".join(
-                f"{t.tag}: ({t.name!r}, lambda io, this=None: {t.con._compileparse(code)})"
-                for t in self.tagged
-            )
-            code.append(f"{tagmap} = {{{entries}}}")
-            # Nearly every section is empty: one byte, 0x00.
-            lines.append("    first = io.read(1)")
-            lines.append("    if first != b'\\x00':")
-            lines.append(f"        fast_tags_after(io, obj, {tagmap}, first)")
-        lines.append("    return obj")
-        code.append("\n".join(lines))
-        return f"{fname}(io, this)"
-
-    def emit_writer(self, code: Any) -> str:
-        n = code.allocateId()
-        fname = f"kafka_wstruct_{n}"
-        out = [f"def {fname}(io, v):",
-               "    if not isinstance(v, dict):",
-               "        raise TypeError('dict expected')",
-               "    get = v.get"]
-        for i, f in enumerate(self.fields):
-            out.append(f"    x{i} = get({f.name!r}, MISSING)")
-            out.append(f"    if x{i} is MISSING:")
-            out.append(f"        x{i} = {_literal(f.default)}")
-            out.append(f"    {writer_stmt(f.con, code, f'x{i}')}")
-        if self.tagged is not None:
-            code.linkedinstances[id(self)] = self
-            absent = " and ".join(
-                ["not get('_unknown_tags')"]
-                + [f"get({t.name!r}, MISSING) is MISSING" for t in self.tagged])
-            out.append(f"    if {absent}:")
-            out.append("        io.write(b'\\x00')")
-            out.append("    else:")
-            out.append(f"        linkedinstances[{id(self)}]._build_tags(v, io, None, '')")
-        code.append("\n".join(out))
-        return fname
+        out.append(f"{ind}{target} = {{{', '.join(names)}}}")
+        if self.tagged is None:
+            return
+        tagmap = f"kafka_tags_{k}"
+        entries = []
+        for t in self.tagged:
+            parser = emit_offset_parser(t.con, code)
+            entries.append(f"{t.tag}: ({t.name!r}, "
+                           f"lambda r, parse={parser}: from_stream(r, parse))")
+        code.append(f"{tagmap} = {{{', '.join(entries)}}}")
+        # Nearly every section is empty: one byte, 0x00 (data[pos] raises at the end).
+        out += [f"{ind}if data[pos]:",
+                f"{ind}    pos = tags_at(data, pos, {target}, {tagmap})",
+                f"{ind}else:",
+                f"{ind}    pos += 1"]
 
     def _emitbuild(self, code: Any) -> str:
-        return f"{self.emit_writer(code)}(io, obj)"
+        return _emit_build_root(self, code)
 
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        k = code.allocateId()
+        get = f"get_{k}"
+        out += [f"{ind}if not isinstance({x}, dict):",
+                f"{ind}    raise TypeError('dict expected')",
+                f"{ind}{get} = {x}.get"]
+        run: list[tuple[str, str]] = []  # (local, format char)
+
+        def flush() -> None:
+            if run:
+                fmt = ">" + "".join(ch for _, ch in run)
+                args = ", ".join(local for local, _ in run)
+                out.append(f"{ind}buf += {_fixed_struct(code, fmt)}.pack({args})")
+                run.clear()
+
+        for i, f in enumerate(self.fields):
+            local = f"w{k}_{i}"
+            out.append(f"{ind}{local} = {get}({f.name!r}, {_literal(f.default, code)})")
+            ch = _fixed_char(f.con)
+            if ch is not None:
+                run.append((local, ch))
+                continue
+            flush()
+            emit_write(f.con, code, out, ind, local)
+        flush()
+        if self.tagged is None:
+            return
+        code.linkedinstances[id(self)] = self
+        absent = " and ".join([f"not {get}({UNKNOWN_TAGS!r})"]
+                              + [f"{get}({t.name!r}, MISSING) is MISSING" for t in self.tagged])
+        out += [f"{ind}if {absent}:",
+                f"{ind}    buf.append(0)",
+                f"{ind}else:",
+                f"{ind}    buf += linkedinstances[{id(self)}].tags_bytes({x})"]
+
+    def tags_bytes(self, obj: dict[str, Any]) -> bytes:
+        """The tagged-field section of ``obj`` (the compiled writer's rare case)."""
+        out = io.BytesIO()
+        self._build_tags(obj, out, None, "")
+        return out.getvalue()
 
 class NullableStruct(Construct):
     """A nullable struct field: int8 marker (-1 null, 1 present), then the struct."""
@@ -557,34 +722,24 @@ class NullableStruct(Construct):
         return self.struct_con._build(obj, stream, context, path)
 
     def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        fname = f"kafka_nullable_struct_{code.allocateId()}"
-        inner = self.struct_con._compileparse(code)
-        code.append(f"""
-            def {fname}(io, this):
-                b = io.read(1)
-                if not b:
-                    raise ValueError("truncated nullable-struct marker")
-                if b[0] >= 0x80:
-                    return None
-                return {inner}
-        """)
-        return f"{fname}(io, this)"
+        return _emit_root(self, code)
 
-    def emit_writer(self, code: Any) -> str:
-        fname = f"kafka_wnullable_{code.allocateId()}"
-        inner = self.struct_con.emit_writer(code)
-        code.append(f"def {fname}(io, v):\n"
-                    f"    if v is None:\n"
-                    f"        io.write(b'\\xff')\n"
-                    f"    else:\n"
-                    f"        io.write(b'\\x01')\n"
-                    f"        {inner}(io, v)")
-        return fname
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        out += [f"{ind}pos += 1",
+                f"{ind}if data[pos - 1] >= 0x80:",
+                f"{ind}    {target} = None",
+                f"{ind}else:"]
+        self.struct_con.emit_read(code, out, ind + "    ", target)
 
     def _emitbuild(self, code: Any) -> str:
-        return f"{self.emit_writer(code)}(io, obj)"
+        return _emit_build_root(self, code)
 
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        out += [f"{ind}if {x} is None:",
+                f"{ind}    buf += b'\\xff'",
+                f"{ind}else:",
+                f"{ind}    buf += b'\\x01'"]
+        self.struct_con.emit_write(code, out, ind + "    ", x)
 
 _MISSING = MISSING
 

@@ -1,18 +1,16 @@
 """Kafka's wire forms as plain functions on a bounded reader (and a BytesIO writer).
 
-Three families, all used by the construct classes in ``codec.primitives``:
+Used by the construct classes in ``codec.primitives``:
 
 * checked readers (``read_*``): the interpreted parse path; each failure is a ``WireError``
-  with a reason, to which the caller adds the field path and offset;
-* lean readers (``fast_*``): what construct's compiled parsers call. Any exception they raise
-  (IndexError at EOF, struct.error, ValueError) only sends the engine to the interpreted
-  parser for a precise diagnosis. What they must never do is return a value the checked
-  readers would reject, or loop/allocate from an unchecked length;
-* writers (``w_*``): what compiled encoders call; as strict as the interpreted builders.
-
-Every length prefix is checked against the bytes remaining in ``Reader`` before a read or a
-loop, so nothing allocates from an untrusted length (BytesIO.read(n) itself never returns
-more than what is left).
+  with a reason, to which the caller adds the field path and offset. Every length prefix is
+  checked against the bytes remaining in ``Reader`` before a read or a loop, so nothing
+  allocates from an untrusted length;
+* helpers for the generated (compiled) parsers and writers, which work on the body ``bytes``
+  by offset and on a ``bytearray``: ``uvarint_at``, ``tags_at`` (a non-empty tagged section,
+  through the checked reader), ``FIXED_ARRAYS`` (a cached ``struct.Struct`` per element count)
+  and ``uvarint_bytes``. Any exception in a compiled parser only sends the engine to the
+  interpreted parser for a precise diagnosis.
 """
 
 from __future__ import annotations
@@ -213,257 +211,75 @@ def null_error(path: str) -> WireError:
 
 
 # --------------------------------------------------------------------------------------------
-# lean readers for compiled parsers (see the module docstring for their contract)
+# offset readers for compiled parsers
+#
+# Compiled parsers read straight from the body ``bytes`` with an offset (``unpack_from`` and
+# slices) instead of a BytesIO ``read`` per field. Same contract as the lean readers above:
+# any exception only sends the engine to the interpreted parser, every length is checked
+# against ``len(data)`` before a slice or a loop, and ``unpack_from`` raises on a short read.
 # --------------------------------------------------------------------------------------------
 
-_I16_UNPACK = _I16.unpack
-_I32_UNPACK = _I32.unpack
 
-
-def _uvarint_tail(r: Reader, first: int) -> int:
-    result = first & 0x7F
-    shift = 7
+def uvarint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """Unsigned varint at ``pos``: its value and the offset after it."""
+    result = 0
+    shift = 0
     while shift <= 28:
-        x = r.read(1)[0]
+        x = data[pos]
+        pos += 1
         result |= (x & 0x7F) << shift
         if x < 0x80:
             if result > 0xFFFFFFFF:
                 raise ValueError("varint exceeds 32 bits")
-            return result
+            return result, pos
         shift += 7
     raise ValueError("varint longer than 5 bytes")
 
 
-def fast_uvarint(r: Reader) -> int:
-    b: int = r.read(1)[0]
-    return b if b < 0x80 else _uvarint_tail(r, b)
-
-
-def _exact(r: Reader, n: int) -> bytes:
-    data = r.read(n)
-    if len(data) != n:
-        raise ValueError("short read")
-    return data
-
-
-def fast_str16(r: Reader) -> str:
-    n = _I16_UNPACK(r.read(2))[0]
-    if n < 0:
-        raise ValueError("null or negative string length")
-    return _exact(r, n).decode()
-
-
-def fast_str16_null(r: Reader) -> str | None:
-    n = _I16_UNPACK(r.read(2))[0]
-    if n < 0:
-        if n == -1:
-            return None
-        raise ValueError("negative string length")
-    return _exact(r, n).decode()
-
-
-def fast_cstr(r: Reader) -> str:
-    n = r.read(1)[0]
-    if n >= 0x80:
-        n = _uvarint_tail(r, n)
-    if n == 0:
-        raise ValueError("null string in a non-nullable field")
-    return _exact(r, n - 1).decode()
-
-
-def fast_cstr_null(r: Reader) -> str | None:
-    n = r.read(1)[0]
-    if n >= 0x80:
-        n = _uvarint_tail(r, n)
-    if n == 0:
-        return None
-    return _exact(r, n - 1).decode()
-
-
-def fast_bytes32(r: Reader) -> bytes:
-    n = _I32_UNPACK(r.read(4))[0]
-    if n < 0:
-        raise ValueError("null or negative bytes length")
-    return _exact(r, n)
-
-
-def fast_bytes32_null(r: Reader) -> bytes | None:
-    n = _I32_UNPACK(r.read(4))[0]
-    if n < 0:
-        if n == -1:
-            return None
-        raise ValueError("negative bytes length")
-    return _exact(r, n)
-
-
-def fast_cbytes(r: Reader) -> bytes:
-    n = fast_uvarint(r)
-    if n == 0:
-        raise ValueError("null bytes in a non-nullable field")
-    return _exact(r, n - 1)
-
-
-def fast_cbytes_null(r: Reader) -> bytes | None:
-    n = fast_uvarint(r)
-    if n == 0:
-        return None
-    return _exact(r, n - 1)
-
-
-def fast_alen32(r: Reader) -> int:
-    n: int = _I32_UNPACK(r.read(4))[0]
-    if n < 0 or n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_alen32_null(r: Reader) -> int | None:
-    n: int = _I32_UNPACK(r.read(4))[0]
-    if n == -1:
-        return None
-    if n < 0 or n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_calen(r: Reader) -> int:
-    n = fast_uvarint(r) - 1
-    if n < 0 or n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_calen_null(r: Reader) -> int | None:
-    n = fast_uvarint(r) - 1
-    if n == -1:
-        return None
-    if n > r.end - r.tell():
-        raise ValueError("bad array length")
-    return n
-
-
-def fast_tags_after(r: Reader, obj: dict[str, Any], tagmap: dict[int, tuple[str, TagParser]],
-                    first: bytes) -> None:
-    """Tagged section whose first byte (non-zero, or empty at EOF) was already read."""
-    if not first:
-        raise ValueError("missing tagged-field section")
-    r.seek(-1, 1)
+def tags_at(data: bytes, pos: int, obj: dict[str, Any],
+            tagmap: dict[int, tuple[str, TagParser]]) -> int:
+    """A non-empty tagged-field section at ``pos`` (the rare case); the offset after it."""
+    r = Reader(data)
+    r.seek(pos)
     read_tags(r, obj, tagmap)
+    return r.tell()
 
 
-FAST_STR = {(False, False): "fast_str16", (False, True): "fast_str16_null",
-             (True, False): "fast_cstr", (True, True): "fast_cstr_null"}
-FAST_BYTES = {(False, False): "fast_bytes32", (False, True): "fast_bytes32_null",
-               (True, False): "fast_cbytes", (True, True): "fast_cbytes_null"}
-FAST_ALEN = {(False, False): "fast_alen32", (False, True): "fast_alen32_null",
-              (True, False): "fast_calen", (True, True): "fast_calen_null"}
+OffsetParser = Callable[[bytes, int], tuple[Any, int]]
 
 
-# --------------------------------------------------------------------------------------------
-# compiled-path writers
-#
-# As strict as the interpreted ``_build`` methods (same accepted types, same limits): a value
-# either encodes to the same bytes on both paths or fails on both. A failure here only sends
-# the engine to the interpreted builder, which reports the path of the bad value.
-# --------------------------------------------------------------------------------------------
-
-_VARINT1 = [bytes((i,)) for i in range(0x80)]
-_I16_PACK = _I16.pack
-_I32_PACK = _I32.pack
+def from_stream(r: io.BytesIO, parse: OffsetParser) -> Any:
+    """Run an offset parser on a BytesIO at its position (getvalue() does not copy)."""
+    value, end = parse(r.getvalue(), r.tell())
+    r.seek(end)
+    return value
 
 
-def w_uvarint(w: io.BytesIO, value: int) -> None:
-    if 0 <= value < 0x80:
-        w.write(_VARINT1[value])
-    else:
-        write_uvarint(w, value)
+class FixedArrays(dict[int, struct.Struct]):
+    """``struct.Struct(">{n}{ch}")`` per element count, built once per count.
+
+    Counts are bounded by the body size before they get here; only small counts are kept,
+    so hostile input cannot grow the cache."""
+
+    def __init__(self, ch: str) -> None:
+        super().__init__()
+        self.ch = ch
+
+    def __missing__(self, n: int) -> struct.Struct:
+        s = struct.Struct(f">{n}{self.ch}")
+        if n <= 4096 and len(self) < 4096:
+            self[n] = s
+        return s
 
 
-def w_bool(w: io.BytesIO, v: Any) -> None:
-    if v is True:
-        w.write(b"\x01")
-    elif v is False:
-        w.write(b"\x00")
-    else:
-        raise TypeError("bool expected")
+FIXED_ARRAYS = {ch: FixedArrays(ch) for ch in "bBhHiIlLqQfd"}
 
 
-def w_uuid(w: io.BytesIO, v: Any) -> None:
-    if not isinstance(v, uuid.UUID):
-        raise TypeError("uuid.UUID expected")
-    w.write(v.bytes)
-
-
-def _utf8(v: Any) -> bytes:
-    if not isinstance(v, str):
-        raise TypeError("str expected")
-    return v.encode()
-
-
-def w_str16(w: io.BytesIO, v: Any) -> None:
-    data = _utf8(v)
-    if len(data) > 0x7FFF:
-        raise ValueError("string too long for an int16 length")
-    w.write(_I16_PACK(len(data)))
-    w.write(data)
-
-
-def w_str16_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\xff\xff")
-    else:
-        w_str16(w, v)
-
-
-def w_cstr(w: io.BytesIO, v: Any) -> None:
-    data = _utf8(v)
-    w_uvarint(w, len(data) + 1)
-    w.write(data)
-
-
-def w_cstr_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\x00")
-    else:
-        w_cstr(w, v)
-
-
-def _raw(v: Any) -> bytes:
-    if not isinstance(v, bytes | bytearray | memoryview):
-        raise TypeError("bytes expected")
-    return bytes(v)
-
-
-def w_bytes32(w: io.BytesIO, v: Any) -> None:
-    data = _raw(v)
-    w.write(_I32_PACK(len(data)))
-    w.write(data)
-
-
-def w_bytes32_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\xff\xff\xff\xff")
-    else:
-        w_bytes32(w, v)
-
-
-def w_cbytes(w: io.BytesIO, v: Any) -> None:
-    data = _raw(v)
-    w_uvarint(w, len(data) + 1)
-    w.write(data)
-
-
-def w_cbytes_null(w: io.BytesIO, v: Any) -> None:
-    if v is None:
-        w.write(b"\x00")
-    else:
-        w_cbytes(w, v)
-
-
-W_STR = {(False, False): "w_str16", (False, True): "w_str16_null",
-          (True, False): "w_cstr", (True, True): "w_cstr_null"}
-W_BYTES = {(False, False): "w_bytes32", (False, True): "w_bytes32_null",
-            (True, False): "w_cbytes", (True, True): "w_cbytes_null"}
+def uvarint_bytes(value: int) -> bytes:
+    """An unsigned varint as bytes (compiled writers inline the one-byte case)."""
+    out = io.BytesIO()
+    write_uvarint(out, value)
+    return out.getvalue()
 
 
 class _Missing:
