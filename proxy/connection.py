@@ -56,6 +56,8 @@ from proxy.framing import (
 from proxy.pipeline_metrics import api_label, counters
 from proxy.request_context import RequestContext
 from proxy.slots import Slot, SlotQueue
+from proxy.splice import MIN_BYTES as SPLICE_MIN_BYTES
+from proxy.splice import RequestSplicer, SpliceUnsupported, splice_supported
 from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
 if TYPE_CHECKING:
@@ -148,6 +150,7 @@ class Connection:
         self.trickle_slot: Slot | None = None
         self._up_batch: list[bytes] | None = None  # inside _process: upstream writes collected
         self.req_stream_left = 0  # bytes of a cut-through request still to stream upstream
+        self.splicer: RequestSplicer | None = None  # kept for the connection's large requests
         self._predecided: tuple[int, Decision] | None = None
         self._draining = False
         self.closed = False
@@ -271,6 +274,50 @@ class Connection:
         ctx.forwarded_at = ctx.started_mono
         self.req_stream_left = total
         self._stream_up(self.creader.take_partial())
+        if self.req_stream_left >= SPLICE_MIN_BYTES:
+            self._start_splice()
+
+    def _start_splice(self) -> None:
+        """Let the kernel move the rest of a cut-through request (`proxy.splice`): the proxy
+        would only copy it in and out again. Client reading stays paused until it is done;
+        where splice(2) is unavailable the transport path carries on unchanged."""
+        splicer = self.splicer
+        if splicer is None:
+            client, upstream = self.client, self.upstream
+            if not splice_supported() or client is None or upstream is None:
+                return
+            csock = client.get_extra_info("socket")
+            usock = upstream.get_extra_info("socket")
+            if csock is None or usock is None:
+                return
+            try:
+                splicer = RequestSplicer(
+                    self.loop, csock.fileno(), usock.fileno(), upstream.get_write_buffer_size,
+                    self._spliced, self._splice_done, self._splice_failed)
+            except SpliceUnsupported:
+                return
+            self.splicer = splicer
+        self.pause_client_reading("splice")
+        try:
+            splicer.begin(self.req_stream_left)
+        except SpliceUnsupported:
+            self.splicer = None
+            self.resume_client_reading("splice")
+
+    def _spliced(self, n: int) -> None:
+        self.req_stream_left -= n
+        self.bytes_in += n
+        self._c.c2b.inc(n)
+
+    def _splice_done(self) -> None:
+        self.resume_client_reading("splice")
+
+    def _splice_failed(self, reason: str, detail: str) -> None:
+        self.splicer = None
+        if reason == "truncated_frame":
+            self.frame_error(FrameError(reason, detail))
+        else:
+            self.close(reason, detail=detail)
 
     def _stream_up(self, data: bytes) -> None:
         self.req_stream_left -= len(data)
@@ -862,6 +909,9 @@ class Connection:
         for h in (self._flush_handle, self._pump_handle, *self._timers):
             if h is not None:
                 h.cancel()
+        if self.splicer is not None:
+            self.splicer.close()
+            self.splicer = None
         self._timers.clear()
         if self._connect_task is not None and not self._connect_task.done():
             self._connect_task.cancel()
@@ -899,6 +949,7 @@ class Connection:
         the broker, held (delayed) responses, streams in progress. A slot that a fault left
         unfilled on purpose never will be, and nothing behind it can go out."""
         if (self.to_forward or self.inflight or self.stream_left or self.req_stream_left
+                or (self.splicer is not None and self.splicer.active)
                 or self.trickle is not None):
             return False
         head = self.slots.peek_ready(float("inf"))
