@@ -310,7 +310,16 @@ class Connection:
         self._c.c2b.inc(n)
 
     def _splice_done(self) -> None:
-        self.resume_client_reading("splice")
+        # Not resumed yet: a producer's next request is most likely large too; its head is
+        # read by hand so that its body can be spliced from the start (`_splice_head`).
+        if self.splicer is not None:
+            self.splicer.await_head(self._splice_head)
+
+    def _splice_head(self, data: bytes) -> None:
+        if data:
+            self.client_data(data)  # may start the next splice
+        if not self.closed and (self.splicer is None or not self.splicer.owns_client):
+            self.resume_client_reading("splice")
 
     def _splice_failed(self, reason: str, detail: str) -> None:
         self.splicer = None

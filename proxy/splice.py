@@ -30,6 +30,10 @@ from collections.abc import Callable
 AVAILABLE = hasattr(os, "splice") and hasattr(os, "SPLICE_F_NONBLOCK")
 # Below this many bytes left to stream, the set-up (pipe, two dup'd descriptors) is not worth it.
 MIN_BYTES = 128 * 1024
+# After a splice, the next request's head is read by hand, this much: enough for its header
+# and the cut-through decision, so that a following large request is spliced from its start
+# instead of the transport reading (and copying) a large first chunk of it.
+HEAD_BYTES = 1024
 PIPE_BYTES = 1024 * 1024  # asked for; the kernel may grant less (fs.pipe-max-size)
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 _UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
@@ -69,6 +73,7 @@ class RequestSplicer:
         self._on_bytes = on_bytes
         self._on_done = on_done
         self._on_error = on_error
+        self._on_head: Callable[[bytes], None] | None = None
         self._reading = self._writing = False
         self.closed = False
         self._cfd = self._ufd = self._pr = self._pw = -1
@@ -89,14 +94,41 @@ class RequestSplicer:
     def active(self) -> bool:
         return bool(self.left or self.in_pipe) and not self.closed
 
+    @property
+    def owns_client(self) -> bool:
+        """Streaming, or waiting to read the next head: the client transport must not read."""
+        return self.active or (self._on_head is not None and not self.closed)
+
     def begin(self, count: int) -> None:
         """Stream the next `count` client bytes; move what can be moved now. Raises
         `SpliceUnsupported` if splice(2) refuses (the splicer is closed then)."""
+        self._on_head = None
         self.left = count
         self._step()
 
+    def await_head(self, on_head: Callable[[bytes], None]) -> None:
+        """Once the client socket is readable, read at most `HEAD_BYTES` and pass them on
+        (b"" at EOF or on an error: the transport, resumed, will see it for itself)."""
+        self._on_head = on_head
+        self._want_read()
+
+    def _head_ready(self, on_head: Callable[[bytes], None]) -> None:
+        try:
+            data = os.read(self._cfd, HEAD_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self._on_head = None
+        on_head(data)  # may `begin` the next stream: then the reader stays (no epoll churn)
+        if not self.owns_client:
+            self._idle()
+
     def _on_ready(self) -> None:
         """Event-loop callback: nothing may escape into the loop."""
+        if self._on_head is not None:
+            self._head_ready(self._on_head)
+            return
         try:
             self._step()
         except SpliceUnsupported as exc:  # refused only now: the connection cannot go on

@@ -117,3 +117,38 @@ async def test_refused_splice_falls_back_to_the_transport_path(
     assert conn.splicer is None and not splice.splice_supported()  # refused once: not again
     client.close()
     await server.stop()
+
+
+async def test_back_to_back_large_requests_are_spliced_in_order(upstream: FakeCluster) -> None:
+    """After a splice the next head is read by hand; large or small, every request arrives
+    whole, in order, and the transport reads again after a small one."""
+    server, client, conn = await _connected(upstream)
+    frames = [big_request(1, 700_000), big_request(2, 1_500_000), hb(3),
+              big_request(4, 400_000), hb(5), hb(6), big_request(7, 2_000_000)]
+    await client.send(b"".join(frames))
+    got = [decode_response(await client.recv(), 22 if len(f) > 1000 else HEARTBEAT,
+                           4 if len(f) > 1000 else HB_V)[0] for f in frames]
+    assert got == [1, 2, 3, 4, 5, 6, 7]
+    assert [r.frame for r in upstream.received[1:]] == frames
+    # Waiting for the next head by hand; a small request hands reading back to the transport.
+    await client.send(hb(8))
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 8
+    await _until(lambda: not conn.paused)
+    assert conn.splicer is not None and not conn.splicer.owns_client
+    await client.send(hb(9))
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 9
+    client.close()
+    await server.stop()
+
+
+async def test_client_eof_while_waiting_for_the_next_head_closes_cleanly(
+        upstream: FakeCluster) -> None:
+    server, client, conn = await _connected(upstream)
+    await client.send(big_request(1, 1_000_000))
+    assert decode_response(await client.recv(), 22, 4)[0] == 1
+    assert conn.splicer is not None and conn.splicer.owns_client  # waiting for a head
+    client.writer.write_eof()
+    await _until(lambda: conn.closed)
+    assert conn.close_reason == "client_closed" and conn.splicer is None
+    client.close()
+    await server.stop()
