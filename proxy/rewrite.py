@@ -6,8 +6,8 @@ replaced by the proxy listener for that node id. A `Router` callback supplies it
 router binds the node's listener synchronously before returning, so a broker first seen in a
 response is reachable through the proxy before that response reaches the client.
 
-Produce/Fetch NodeEndpoints are not rewritten: those versions are clamped away
-(see `proxy.versions`).
+Produce/Fetch NodeEndpoints and DescribeQuorum controller endpoints are not rewritten: those
+versions are clamped away (see `proxy.versions`).
 
 Metadata is the one hot-ish response (clients refresh it constantly, and with many topics it is
 big): brokers come first in it, so only that prefix is decoded and re-encoded and the rest of

@@ -7,7 +7,12 @@ Produce and Fetch are capped below the versions whose responses carry NodeEndpoi
 v10+, Fetch v16+, KIP-951): with those versions a broker could hand the client a real address
 inside a NOT_LEADER error, and rewriting it would mean decoding every Produce/Fetch response,
 the proxy's whole hot path. Clients lose only the KIP-951 shortcut (they refresh Metadata
-instead, as they did before 3.7). Every other API keeps the broker's range untouched.
+instead, as they did before 3.7). DescribeQuorum is capped below v2, whose response lists the
+KRaft controllers' endpoints (`nodes[].listeners[]`): those are controller listeners, not the
+broker listeners the proxy fronts, and a proxy listener is per node id (a combined-mode node has
+one id for both), so there is nothing correct to rewrite them to; clients lose only that
+listing (Admin `describeMetadataQuorum` still returns voters, observers and the leader).
+Every other API keeps the broker's range untouched.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from proxy.exchange import COORDINATION_API_KEYS
 API_VERSIONS = 18
 UNSUPPORTED_VERSION = 35
 
-# Produce, Fetch: last versions without NodeEndpoints in the response.
-VERSION_CAPS: dict[int, int] = {0: 9, 1: 15}
+# Produce, Fetch: last versions without NodeEndpoints in the response; DescribeQuorum: last
+# version without controller endpoints.
+DESCRIBE_QUORUM = 55
+VERSION_CAPS: dict[int, int] = {0: 9, 1: 15, DESCRIBE_QUORUM: 1}
 # Metadata, FindCoordinator, DescribeCluster, ApiVersions, ShareFetch, ShareAcknowledge.
 REWRITTEN_API_KEYS: frozenset[int] = frozenset({3, 10, 60, 18, 78, 79})
 DECODED_API_KEYS: frozenset[int] = REWRITTEN_API_KEYS | COORDINATION_API_KEYS

@@ -145,6 +145,23 @@ def test_unsupported_version_answer_is_read_as_v0() -> None:
     assert body["api_keys"][0]["max_version"] == codec.supported_versions(3)[1]
 
 
+def test_describe_quorum_is_clamped_below_the_version_with_controller_endpoints() -> None:
+    """v2 responses carry `nodes[].listeners[]` (controller host/port): never negotiated."""
+    spec = codec.decode_body(55, 2, codec.Direction.RESPONSE, codec.encode_body(
+        55, 2, codec.Direction.RESPONSE, {"nodes": [{"node_id": 1, "listeners": [
+            {"name": "CONTROLLER", "host": "controller.internal", "port": 9093}]}]}))
+    assert spec["nodes"][0]["listeners"][0]["host"] == "controller.internal"
+    v1 = codec.encode_body(55, 1, codec.Direction.RESPONSE, {})
+    assert "nodes" not in codec.decode_body(55, 1, codec.Direction.RESPONSE, v1)
+    assert clamp_range(55, 0, 2) == (0, 1)
+    assert clamp_range(55, 0, 1) == (0, 1)
+    out = clamp_api_versions_response(3, _api_versions(3, [(55, 0, 2), (22, 0, 7)]))
+    assert out is not None
+    _, body = decode_response(out, 18, 3)
+    got = {e["api_key"]: (e["min_version"], e["max_version"]) for e in body["api_keys"]}
+    assert got == {55: (0, 1), 22: (0, 7)}
+
+
 def test_clamp_range_drops_an_api_the_codec_cannot_decode_at_all() -> None:
     assert clamp_range(3, 50, 60) is None
     assert clamp_range(22, 50, 60) == (50, 60)
