@@ -312,8 +312,11 @@ class Connection:
     def _splice_done(self) -> None:
         # Not resumed yet: a producer's next request is most likely large too; its head is
         # read by hand so that its body can be spliced from the start (`_splice_head`).
-        if self.splicer is not None:
+        # Only while nothing else holds reading (in-flight limit, back-pressure, shutdown).
+        if self.splicer is not None and self.paused == {"splice"} and not self.closed:
             self.splicer.await_head(self._splice_head)
+        else:
+            self.resume_client_reading("splice")
 
     def _splice_head(self, data: bytes) -> None:
         if data:
@@ -410,6 +413,9 @@ class Connection:
             with contextlib.suppress(Exception):
                 self.client.pause_reading()
         self.paused.add(reason)
+        if reason != "splice" and self.splicer is not None and self.splicer.awaiting_head:
+            self.splicer.cancel_head()  # the splicer's own reader must stop reading too
+            self.paused.discard("splice")
 
     def resume_client_reading(self, reason: str) -> None:
         if reason in self.paused:

@@ -106,6 +106,17 @@ class RequestSplicer:
         self.left = count
         self._step()
 
+    @property
+    def awaiting_head(self) -> bool:
+        return self._on_head is not None and not self.closed
+
+    def cancel_head(self) -> None:
+        """Stop waiting for the next head (reading is paused for another reason now)."""
+        if self._on_head is not None:
+            self._on_head = None
+            if not self.active:
+                self._idle()
+
     def await_head(self, on_head: Callable[[bytes], None]) -> None:
         """Once the client socket is readable, read at most `HEAD_BYTES` and pass them on
         (b"" at EOF or on an error: the transport, resumed, will see it for itself)."""
@@ -120,7 +131,12 @@ class RequestSplicer:
         except OSError:
             data = b""
         self._on_head = None
-        on_head(data)  # may `begin` the next stream: then the reader stays (no epoll churn)
+        try:
+            on_head(data)  # may `begin` the next stream: then the reader stays (no epoll churn)
+        except Exception as exc:  # a bug of ours must cost one connection, not the proxy
+            self.close()
+            self._on_error("internal_error", repr(exc))
+            return
         if not self.owns_client:
             self._idle()
 

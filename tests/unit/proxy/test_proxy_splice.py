@@ -152,3 +152,22 @@ async def test_client_eof_while_waiting_for_the_next_head_closes_cleanly(
     assert conn.close_reason == "client_closed" and conn.splicer is None
     client.close()
     await server.stop()
+
+
+async def test_a_pause_for_another_reason_stops_the_head_reader_too(
+        upstream: FakeCluster) -> None:
+    """Shutdown (or back-pressure) pauses reading: the splicer's own reader must not read on."""
+    server, client, conn = await _connected(upstream)
+    await client.send(big_request(1, 1_000_000))
+    assert decode_response(await client.recv(), 22, 4)[0] == 1
+    assert conn.splicer is not None and conn.splicer.awaiting_head
+    conn.pause_client_reading("shutdown")
+    assert not conn.splicer.owns_client and conn.paused == {"shutdown"}
+    seen = len(upstream.received)
+    await client.send(hb(2))
+    await asyncio.sleep(0.2)
+    assert len(upstream.received) == seen  # nothing read while paused
+    conn.resume_client_reading("shutdown")
+    assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 2
+    client.close()
+    await server.stop()
