@@ -8,10 +8,10 @@ upstream socket. Nothing in the proxy reads the body of a request that is stream
 the kernel with splice(2) through a pipe, and the proxy only wakes up to move the next piece.
 
 Invariants, as for the `bytes` path: the bytes reaching the broker are the client's bytes
-(byte-exact), exactly `count` of them (the frame boundary is never crossed, so the next request
-is read by the transport as usual: order), and at most one pipe's worth is in flight, waiting
-for the upstream socket to accept it (bounded; while the broker is slow the client socket is not
-read: back-pressure).
+(byte-exact), exactly `count` of them (the frame boundary is never crossed: what follows is
+read in order, by the hand-read of the next head or by the transport), and at most one pipe's
+worth is in flight, waiting for the upstream socket to accept it (bounded; while the broker is
+slow the client socket is not read: back-pressure).
 
 The transports own the sockets, so the splicer works on duplicates of their descriptors (the
 event loop refuses readers on a transport's own descriptor); the client transport's reading is
