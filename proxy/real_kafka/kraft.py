@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -72,9 +73,16 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def new_cluster_id() -> str:
-    """16 random bytes, URL-safe base64 without padding: the format KRaft expects."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """16 random bytes, URL-safe base64 without padding: the format KRaft expects.
+
+    An id starting with "-" is drawn again, as Kafka's own Uuid.randomUuid() does: the storage
+    tool's argument parser would read it as an option ("--cluster-id expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java() -> str:
