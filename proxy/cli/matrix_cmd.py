@@ -51,6 +51,10 @@ def matrix(
     kafka_version: Annotated[str | None, typer.Option(help="Local broker version.")] = None,
     report_only: Annotated[bool, typer.Option(
         help="Only rewrite the report from the artifacts' results.jsonl.")] = False,
+    publish: Annotated[Path | None, typer.Option(
+        help="Copy compact evidence (verdicts and scenarios as is, event streams gzipped) "
+             "into this directory and link the report's cells there, e.g. docs/matrix-evidence."
+    )] = None,
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
     from proxy.matrix.clients import CLIENTS
@@ -68,7 +72,7 @@ def matrix(
     opts = MatrixOptions(
         clients=client_names, scenarios=[found[n] for n in scenario_names], runs=runs, out=out,
         artifacts=artifacts, max_total_s=max_total_s, kafka_version=kafka_version,
-        resume=resume, order=order, log=lambda m: typer.echo(m),
+        resume=resume, order=order, publish=publish, log=lambda m: typer.echo(m),
     )
     if report_only:
         write_report_only(opts)

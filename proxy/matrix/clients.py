@@ -13,6 +13,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faults.scenario import Scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON_HARNESS_DIR = REPO_ROOT / "tests" / "clients" / "python"
@@ -27,12 +31,28 @@ class ClientSpec:
     library: str
     protocols: tuple[str, ...]
     command: Callable[[], list[str]]
+    #: Whether the library has static membership (group.instance.id); kafka-go does not.
+    static_membership: bool = True
 
     def protocol_for(self, applicable: list[str]) -> str | None:
         """The protocol to run a scenario under, or None if the client speaks none of them."""
         for protocol in applicable:
             if protocol in self.protocols:
                 return protocol
+        return None
+
+    def protocol_for_scenario(self, scenario: Scenario) -> str | None:
+        """The protocol to run `scenario` under, or None where the cell is not applicable."""
+        if self.not_applicable_reason(scenario) is not None:
+            return None
+        return self.protocol_for(scenario.applicable_protocols)
+
+    def not_applicable_reason(self, scenario: Scenario) -> str | None:
+        """Why the client cannot run the scenario at all (an n/a cell), or None."""
+        if self.protocol_for(scenario.applicable_protocols) is None:
+            return f"{self.name} does not speak {' or '.join(scenario.applicable_protocols)}"
+        if scenario.setup.members.membership == "static" and not self.static_membership:
+            return f"{self.library} has no static membership (group.instance.id)"
         return None
 
 
@@ -72,7 +92,7 @@ CLIENTS: dict[str, ClientSpec] = {
                    _java),
         ClientSpec("sarama", "go", "github.com/IBM/sarama", ("classic",), _go("sarama")),
         ClientSpec("kafka-go", "go", "github.com/segmentio/kafka-go", ("classic",),
-                   _go("kafka-go")),
+                   _go("kafka-go"), static_membership=False),
         ClientSpec("franz-go", "go", "github.com/twmb/franz-go", ("classic", "consumer"),
                    _go("franz-go")),
     )

@@ -88,14 +88,13 @@ def write_report(
     for scenario in scenarios:
         for client in clients:
             spec = CLIENTS[client]
-            protocol = spec.protocol_for(scenario.applicable_protocols)
+            protocol = spec.protocol_for_scenario(scenario)
             evidence = os.path.relpath(artifacts / client / scenario.name, out_dir)
             cell: dict[str, Any] = {"client": client, "scenario": scenario.name,
                                     "evidence": evidence}
             if protocol is None:
                 cell.update(outcome="n/a", agree=0, runs=0, planned=0,
-                            detail=f"{client} does not speak "
-                                   f"{' or '.join(scenario.applicable_protocols)}")
+                            detail=spec.not_applicable_reason(scenario))
             elif (client, scenario.name) in by_cell:
                 cell.update(_cell_summary(by_cell[(client, scenario.name)], runs))
             else:
@@ -152,8 +151,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"wall time: {summary['wall_time_s'] / 60:.1f} min",
         f"- Generated: {summary['generated_at']}",
         "- Reproduce one cell: `kafka-chaos-proxy matrix --clients CLIENT --scenarios SCENARIO "
-        "--runs 5` (a local broker is started; evidence goes to `artifacts/matrix/`, which is "
-        "not committed). Replay a scenario against your own clients: "
+        "--runs 5` (a local broker is started; evidence goes to `artifacts/matrix/`; "
+        "`--publish docs/matrix-evidence` copies it compactly beside this report, event streams "
+        "gzipped). Replay a scenario against your own clients: "
         "`kafka-chaos-proxy scenario run scenarios/SCENARIO.yaml --admin-url URL`.",
         "",
         "| client | library |",
@@ -165,7 +165,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {client} | {version} |")
     lines += ["", "## Outcomes", ""]
     lines += [f"- **{k}**: {v}" for k, v in OUTCOME_HELP.items()]
-    lines += ["- **n/a**: the client does not speak the scenario's group protocol",
+    lines += ["- **n/a**: the client cannot run the scenario (group protocol, static membership)",
               "- **not_run**: not reached (time budget) or the client's harness was unavailable",
               "", "## Matrix", ""]
     lines.append("| scenario | " + " | ".join(clients) + " |")

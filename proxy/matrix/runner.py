@@ -25,6 +25,7 @@ from faults.scenario import Scenario
 from proxy.matrix.cell import RunRequest, run_cell_once
 from proxy.matrix.clients import CLIENTS, ClientSpec
 from proxy.matrix.proxyproc import listener_failure
+from proxy.matrix.publish import publish_evidence
 from proxy.matrix.report import write_report
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
@@ -47,6 +48,8 @@ class MatrixOptions:
     #: runs round 1, then all remaining runs of the cells whose first run was not `recovered`
     #: (where k/N matters most: is the finding reproducible?), then the other cells by round.
     order: str = "round"
+    #: When set, compact evidence is copied here and the report's cells link to it.
+    publish: Path | None = None
     log: Callable[[str], None] = field(default=print)
 
 
@@ -60,7 +63,7 @@ def _plan(opts: MatrixOptions) -> list[tuple[ClientSpec, Scenario, int, str | No
     for scenario in opts.scenarios:
         for name in opts.clients:
             spec = CLIENTS[name]
-            cells.append((spec, scenario, spec.protocol_for(scenario.applicable_protocols)))
+            cells.append((spec, scenario, spec.protocol_for_scenario(scenario)))
     plan: list[tuple[ClientSpec, Scenario, int, str | None]] = []
     if opts.order == "cell":
         for spec, scenario, protocol in cells:
@@ -162,12 +165,21 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
                  f"{result['detail'][:160]}")
     total = time.monotonic() - t0
     summary = write_report(
-        results, out_dir=opts.out, artifacts=opts.artifacts, clients=opts.clients,
+        results, out_dir=opts.out, artifacts=_evidence_root(opts), clients=opts.clients,
         scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
         unavailable=unavailable, not_run=not_run, wall_time_s=total,
     )
     opts.log(f"matrix: {len(results)} runs in {total:.0f} s; report in {opts.out}")
     return summary
+
+
+def _evidence_root(opts: MatrixOptions) -> Path:
+    """Where the report's cells link: the published copy when asked for, else the artifacts."""
+    if opts.publish is None:
+        return opts.artifacts
+    runs = publish_evidence(opts.artifacts, opts.publish)
+    opts.log(f"matrix: evidence of {runs} runs published to {opts.publish}")
+    return opts.publish
 
 
 def report_only(opts: MatrixOptions) -> dict[str, Any]:
@@ -179,7 +191,7 @@ def report_only(opts: MatrixOptions) -> dict[str, Any]:
                          "unknown")
     wall = sum(float(r.get("duration_s", 0.0)) for r in results)
     return write_report(
-        results, out_dir=opts.out, artifacts=opts.artifacts, clients=opts.clients,
+        results, out_dir=opts.out, artifacts=_evidence_root(opts), clients=opts.clients,
         scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
         unavailable={}, not_run=[], wall_time_s=wall,
     )
