@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /tmp/kcp-snap/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:49309 --topic mx-heartbeat-not-coordinator-199b12 --group mx-aiokafka-heartbeat-not-coordinator-199b12 --client-id aiokafka-199b12-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /tmp/kcp-snap/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:37151 --topic mx-heartbeat-unknown-member-id-550c88 --group mx-aiokafka-heartbeat-unknown-member-id-550c88 --client-id aiokafka-550c88-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:52443 --topic mx-joingroup-connection-reset-b4388f --group mx-aiokafka-joingroup-connection-reset-b4388f --client-id aiokafka-b4388f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

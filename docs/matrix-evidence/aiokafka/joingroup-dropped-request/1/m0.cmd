@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:55547 --topic mx-joingroup-dropped-request-b96231 --group mx-aiokafka-joingroup-dropped-request-b96231 --client-id aiokafka-b96231-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

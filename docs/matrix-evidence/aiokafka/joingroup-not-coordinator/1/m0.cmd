@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:48061 --topic mx-joingroup-not-coordinator-0c9978 --group mx-aiokafka-joingroup-not-coordinator-0c9978 --client-id aiokafka-0c9978-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

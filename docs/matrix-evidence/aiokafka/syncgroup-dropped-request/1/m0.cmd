@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:45203 --topic mx-syncgroup-dropped-request-203de1 --group mx-aiokafka-syncgroup-dropped-request-203de1 --client-id aiokafka-203de1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

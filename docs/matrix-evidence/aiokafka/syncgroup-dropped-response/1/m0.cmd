@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /tmp/kcp-snap/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:48649 --topic mx-syncgroup-dropped-response-82d8bb --group mx-aiokafka-syncgroup-dropped-response-82d8bb --client-id aiokafka-82d8bb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/confluent_harness.py --bootstrap 127.0.0.1:54883 --topic mx-baseline-no-fault-f83c8f --group mx-confluent-kafka-baseline-no-fault-f83c8f --client-id confluent-kafka-f83c8f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

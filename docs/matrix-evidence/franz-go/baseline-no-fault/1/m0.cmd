@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38211 --topic mx-baseline-no-fault-d1a778 --group mx-franz-go-baseline-no-fault-d1a778 --client-id franz-go-d1a778-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44575 --topic mx-coordinator-reset-mid-rebalance-b2bee7 --group mx-franz-go-coordinator-reset-mid-rebalance-b2bee7 --client-id franz-go-b2bee7-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

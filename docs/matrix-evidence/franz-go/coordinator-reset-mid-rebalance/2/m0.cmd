@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:32847 --topic mx-coordinator-reset-mid-rebalance-06f9db --group mx-franz-go-coordinator-reset-mid-rebalance-06f9db --client-id franz-go-06f9db-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:59215 --topic mx-coordinator-reset-mid-rebalance-5f1a56 --group mx-franz-go-coordinator-reset-mid-rebalance-5f1a56 --client-id franz-go-5f1a56-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34953 --topic mx-coordinator-reset-mid-rebalance-b52e85 --group mx-franz-go-coordinator-reset-mid-rebalance-b52e85 --client-id franz-go-b52e85-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33239 --topic mx-group-latency-jitter-6f65ba --group mx-franz-go-group-latency-jitter-6f65ba --client-id franz-go-6f65ba-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

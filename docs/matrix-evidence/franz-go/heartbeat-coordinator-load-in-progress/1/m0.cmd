@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45069 --topic mx-heartbeat-coordinator-load-in-progress-0635a8 --group mx-franz-go-heartbeat-coordinator-load-in-progress-0635a8 --client-id franz-go-0635a8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

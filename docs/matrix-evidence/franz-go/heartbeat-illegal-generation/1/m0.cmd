@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40103 --topic mx-heartbeat-illegal-generation-cf6bf1 --group mx-franz-go-heartbeat-illegal-generation-cf6bf1 --client-id franz-go-cf6bf1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36935 --topic mx-heartbeat-illegal-generation-bbb2d4 --group mx-franz-go-heartbeat-illegal-generation-bbb2d4 --client-id franz-go-bbb2d4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:37915 --topic mx-heartbeat-illegal-generation-d9770a --group mx-franz-go-heartbeat-illegal-generation-d9770a --client-id franz-go-d9770a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44971 --topic mx-heartbeat-not-coordinator-8640fb --group mx-franz-go-heartbeat-not-coordinator-8640fb --client-id franz-go-8640fb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

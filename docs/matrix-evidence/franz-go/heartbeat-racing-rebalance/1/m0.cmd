@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:52383 --topic mx-heartbeat-racing-rebalance-bc2aed --group mx-franz-go-heartbeat-racing-rebalance-bc2aed --client-id franz-go-bc2aed-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:51097 --topic mx-heartbeat-racing-rebalance-21c7e2 --group mx-franz-go-heartbeat-racing-rebalance-21c7e2 --client-id franz-go-21c7e2-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

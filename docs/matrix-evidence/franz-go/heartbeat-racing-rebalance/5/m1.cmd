@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:42457 --topic mx-heartbeat-racing-rebalance-3fb68a --group mx-franz-go-heartbeat-racing-rebalance-3fb68a --client-id franz-go-3fb68a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

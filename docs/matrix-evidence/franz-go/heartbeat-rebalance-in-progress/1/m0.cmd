@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:57161 --topic mx-heartbeat-rebalance-in-progress-dde044 --group mx-franz-go-heartbeat-rebalance-in-progress-dde044 --client-id franz-go-dde044-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

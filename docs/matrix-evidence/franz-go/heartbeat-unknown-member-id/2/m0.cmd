@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43725 --topic mx-heartbeat-unknown-member-id-6f7ac4 --group mx-franz-go-heartbeat-unknown-member-id-6f7ac4 --client-id franz-go-6f7ac4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43341 --topic mx-heartbeat-unknown-member-id-fa57cd --group mx-franz-go-heartbeat-unknown-member-id-fa57cd --client-id franz-go-fa57cd-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

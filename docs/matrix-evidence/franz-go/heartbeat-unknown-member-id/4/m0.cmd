@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45915 --topic mx-heartbeat-unknown-member-id-2fde02 --group mx-franz-go-heartbeat-unknown-member-id-2fde02 --client-id franz-go-2fde02-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

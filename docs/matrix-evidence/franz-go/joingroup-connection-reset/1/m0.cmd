@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45291 --topic mx-joingroup-connection-reset-66ead6 --group mx-franz-go-joingroup-connection-reset-66ead6 --client-id franz-go-66ead6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

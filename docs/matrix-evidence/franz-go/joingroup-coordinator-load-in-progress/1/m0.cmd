@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44583 --topic mx-joingroup-coordinator-load-in-progress-0208c9 --group mx-franz-go-joingroup-coordinator-load-in-progress-0208c9 --client-id franz-go-0208c9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

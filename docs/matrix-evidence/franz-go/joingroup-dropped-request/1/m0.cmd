@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:41165 --topic mx-joingroup-dropped-request-b01077 --group mx-franz-go-joingroup-dropped-request-b01077 --client-id franz-go-b01077-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44927 --topic mx-joingroup-not-coordinator-506ec7 --group mx-franz-go-joingroup-not-coordinator-506ec7 --client-id franz-go-506ec7-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

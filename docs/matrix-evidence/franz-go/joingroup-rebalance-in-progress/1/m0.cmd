@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:60389 --topic mx-joingroup-rebalance-in-progress-a7d555 --group mx-franz-go-joingroup-rebalance-in-progress-a7d555 --client-id franz-go-a7d555-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:60591 --topic mx-kip848-heartbeat-coordinator-load-in-pro-7bc380 --group mx-franz-go-kip848-heartbeat-coordinator-load-in-pro-7bc380 --client-id franz-go-7bc380-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

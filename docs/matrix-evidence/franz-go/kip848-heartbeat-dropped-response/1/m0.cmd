@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:49083 --topic mx-kip848-heartbeat-dropped-response-142fef --group mx-franz-go-kip848-heartbeat-dropped-response-142fef --client-id franz-go-142fef-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

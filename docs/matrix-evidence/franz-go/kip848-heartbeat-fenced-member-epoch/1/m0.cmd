@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:42481 --topic mx-kip848-heartbeat-fenced-member-epoch-ac8500 --group mx-franz-go-kip848-heartbeat-fenced-member-epoch-ac8500 --client-id franz-go-ac8500-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:35683 --topic mx-kip848-heartbeat-fenced-member-epoch-48cc1e --group mx-franz-go-kip848-heartbeat-fenced-member-epoch-48cc1e --client-id franz-go-48cc1e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

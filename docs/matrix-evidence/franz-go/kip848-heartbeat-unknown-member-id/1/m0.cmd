@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33271 --topic mx-kip848-heartbeat-unknown-member-id-681ca2 --group mx-franz-go-kip848-heartbeat-unknown-member-id-681ca2 --client-id franz-go-681ca2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:54409 --topic mx-offsetcommit-coordinator-load-in-progres-768018 --group mx-franz-go-offsetcommit-coordinator-load-in-progres-768018 --client-id franz-go-768018-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38861 --topic mx-offsetcommit-illegal-generation-auto-33f7bd --group mx-franz-go-offsetcommit-illegal-generation-auto-33f7bd --client-id franz-go-33f7bd-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:32935 --topic mx-offsetcommit-illegal-generation-auto-e24cfb --group mx-franz-go-offsetcommit-illegal-generation-auto-e24cfb --client-id franz-go-e24cfb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39285 --topic mx-offsetcommit-illegal-generation-manual-a323d1 --group mx-franz-go-offsetcommit-illegal-generation-manual-a323d1 --client-id franz-go-a323d1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:60911 --topic mx-offsetcommit-not-coordinator-ac4f6b --group mx-franz-go-offsetcommit-not-coordinator-ac4f6b --client-id franz-go-ac4f6b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38515 --topic mx-offsetcommit-rebalance-in-progress-auto-f46b54 --group mx-franz-go-offsetcommit-rebalance-in-progress-auto-f46b54 --client-id franz-go-f46b54-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36201 --topic mx-offsetcommit-rebalance-in-progress-auto-e3c426 --group mx-franz-go-offsetcommit-rebalance-in-progress-auto-e3c426 --client-id franz-go-e3c426-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:48671 --topic mx-offsetcommit-rebalance-in-progress-auto-13fc04 --group mx-franz-go-offsetcommit-rebalance-in-progress-auto-13fc04 --client-id franz-go-13fc04-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43409 --topic mx-offsetcommit-rebalance-in-progress-auto-c3b854 --group mx-franz-go-offsetcommit-rebalance-in-progress-auto-c3b854 --client-id franz-go-c3b854-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33271 --topic mx-offsetcommit-rebalance-in-progress-manua-113e19 --group mx-franz-go-offsetcommit-rebalance-in-progress-manua-113e19 --client-id franz-go-113e19-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:59345 --topic mx-offsetcommit-rebalance-in-progress-manua-6e811e --group mx-franz-go-offsetcommit-rebalance-in-progress-manua-6e811e --client-id franz-go-6e811e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34461 --topic mx-offsetcommit-rebalance-in-progress-manua-e8b611 --group mx-franz-go-offsetcommit-rebalance-in-progress-manua-e8b611 --client-id franz-go-e8b611-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:48421 --topic mx-offsetcommit-unknown-member-id-auto-40ec8c --group mx-franz-go-offsetcommit-unknown-member-id-auto-40ec8c --client-id franz-go-40ec8c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

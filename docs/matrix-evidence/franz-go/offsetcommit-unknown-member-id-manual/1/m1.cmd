@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:55905 --topic mx-offsetcommit-unknown-member-id-manual-86d658 --group mx-franz-go-offsetcommit-unknown-member-id-manual-86d658 --client-id franz-go-86d658-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:52699 --topic mx-syncgroup-coordinator-load-in-progress-08734d --group mx-franz-go-syncgroup-coordinator-load-in-progress-08734d --client-id franz-go-08734d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:47609 --topic mx-syncgroup-dropped-request-678166 --group mx-franz-go-syncgroup-dropped-request-678166 --client-id franz-go-678166-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

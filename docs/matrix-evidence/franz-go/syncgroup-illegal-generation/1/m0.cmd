@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34439 --topic mx-syncgroup-illegal-generation-099ecc --group mx-franz-go-syncgroup-illegal-generation-099ecc --client-id franz-go-099ecc-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:52863 --topic mx-syncgroup-not-coordinator-twice-fc5a69 --group mx-franz-go-syncgroup-not-coordinator-twice-fc5a69 --client-id franz-go-fc5a69-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:55889 --topic mx-syncgroup-not-coordinator-22acf9 --group mx-franz-go-syncgroup-not-coordinator-22acf9 --client-id franz-go-22acf9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:49625 --topic mx-syncgroup-rebalance-in-progress-02c00f --group mx-franz-go-syncgroup-rebalance-in-progress-02c00f --client-id franz-go-02c00f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:58449 --topic mx-syncgroup-unknown-member-id-657619 --group mx-franz-go-syncgroup-unknown-member-id-657619 --client-id franz-go-657619-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38235 --topic mx-coordinator-reset-mid-rebalance-26dd4b --group mx-kafka-go-coordinator-reset-mid-rebalance-26dd4b --client-id kafka-go-26dd4b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35541 --topic mx-group-latency-jitter-4d4f66 --group mx-kafka-go-group-latency-jitter-4d4f66 --client-id kafka-go-4d4f66-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

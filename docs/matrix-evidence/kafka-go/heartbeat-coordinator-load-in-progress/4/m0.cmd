@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:47209 --topic mx-heartbeat-coordinator-load-in-progress-9d79e8 --group mx-kafka-go-heartbeat-coordinator-load-in-progress-9d79e8 --client-id kafka-go-9d79e8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41859 --topic mx-heartbeat-illegal-generation-399f1c --group mx-kafka-go-heartbeat-illegal-generation-399f1c --client-id kafka-go-399f1c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:36801 --topic mx-heartbeat-not-coordinator-3b4605 --group mx-kafka-go-heartbeat-not-coordinator-3b4605 --client-id kafka-go-3b4605-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:48781 --topic mx-heartbeat-racing-rebalance-e2ae1c --group mx-kafka-go-heartbeat-racing-rebalance-e2ae1c --client-id kafka-go-e2ae1c-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

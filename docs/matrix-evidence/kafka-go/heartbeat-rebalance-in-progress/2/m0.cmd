@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:47781 --topic mx-heartbeat-rebalance-in-progress-28a438 --group mx-kafka-go-heartbeat-rebalance-in-progress-28a438 --client-id kafka-go-28a438-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:54905 --topic mx-heartbeat-unknown-member-id-b86a31 --group mx-kafka-go-heartbeat-unknown-member-id-b86a31 --client-id kafka-go-b86a31-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

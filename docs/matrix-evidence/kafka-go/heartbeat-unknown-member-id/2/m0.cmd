@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:55055 --topic mx-heartbeat-unknown-member-id-ef780c --group mx-kafka-go-heartbeat-unknown-member-id-ef780c --client-id kafka-go-ef780c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

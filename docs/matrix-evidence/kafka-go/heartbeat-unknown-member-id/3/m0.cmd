@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:54903 --topic mx-heartbeat-unknown-member-id-c690bc --group mx-kafka-go-heartbeat-unknown-member-id-c690bc --client-id kafka-go-c690bc-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:52305 --topic mx-heartbeat-unknown-member-id-72205e --group mx-kafka-go-heartbeat-unknown-member-id-72205e --client-id kafka-go-72205e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:50399 --topic mx-joingroup-connection-reset-cf4416 --group mx-kafka-go-joingroup-connection-reset-cf4416 --client-id kafka-go-cf4416-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:55027 --topic mx-joingroup-coordinator-load-in-progress-4cb32e --group mx-kafka-go-joingroup-coordinator-load-in-progress-4cb32e --client-id kafka-go-4cb32e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35063 --topic mx-joingroup-dropped-request-7210f3 --group mx-kafka-go-joingroup-dropped-request-7210f3 --client-id kafka-go-7210f3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

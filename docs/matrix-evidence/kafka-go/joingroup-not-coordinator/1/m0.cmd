@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:48535 --topic mx-joingroup-not-coordinator-5556ff --group mx-kafka-go-joingroup-not-coordinator-5556ff --client-id kafka-go-5556ff-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:57637 --topic mx-joingroup-rebalance-in-progress-3aab6c --group mx-kafka-go-joingroup-rebalance-in-progress-3aab6c --client-id kafka-go-3aab6c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

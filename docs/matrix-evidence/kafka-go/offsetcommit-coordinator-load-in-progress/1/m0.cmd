@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41671 --topic mx-offsetcommit-coordinator-load-in-progres-a2386b --group mx-kafka-go-offsetcommit-coordinator-load-in-progres-a2386b --client-id kafka-go-a2386b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:60137 --topic mx-offsetcommit-illegal-generation-auto-b5b46c --group mx-kafka-go-offsetcommit-illegal-generation-auto-b5b46c --client-id kafka-go-b5b46c-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:49441 --topic mx-offsetcommit-illegal-generation-auto-88ca2d --group mx-kafka-go-offsetcommit-illegal-generation-auto-88ca2d --client-id kafka-go-88ca2d-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33545 --topic mx-offsetcommit-illegal-generation-manual-768f8e --group mx-kafka-go-offsetcommit-illegal-generation-manual-768f8e --client-id kafka-go-768f8e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43409 --topic mx-offsetcommit-illegal-generation-manual-451f8c --group mx-kafka-go-offsetcommit-illegal-generation-manual-451f8c --client-id kafka-go-451f8c-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

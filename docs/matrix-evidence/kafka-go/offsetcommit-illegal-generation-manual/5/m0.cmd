@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:51909 --topic mx-offsetcommit-illegal-generation-manual-d39dc7 --group mx-kafka-go-offsetcommit-illegal-generation-manual-d39dc7 --client-id kafka-go-d39dc7-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:58349 --topic mx-offsetcommit-not-coordinator-fa12bb --group mx-kafka-go-offsetcommit-not-coordinator-fa12bb --client-id kafka-go-fa12bb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

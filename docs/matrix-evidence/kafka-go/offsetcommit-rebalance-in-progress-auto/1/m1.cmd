@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:47071 --topic mx-offsetcommit-rebalance-in-progress-auto-696e40 --group mx-kafka-go-offsetcommit-rebalance-in-progress-auto-696e40 --client-id kafka-go-696e40-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

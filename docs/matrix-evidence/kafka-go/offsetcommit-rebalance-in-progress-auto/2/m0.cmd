@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44883 --topic mx-offsetcommit-rebalance-in-progress-auto-a7b3d6 --group mx-kafka-go-offsetcommit-rebalance-in-progress-auto-a7b3d6 --client-id kafka-go-a7b3d6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:49517 --topic mx-offsetcommit-rebalance-in-progress-auto-ca438c --group mx-kafka-go-offsetcommit-rebalance-in-progress-auto-ca438c --client-id kafka-go-ca438c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34089 --topic mx-offsetcommit-rebalance-in-progress-auto-e3f738 --group mx-kafka-go-offsetcommit-rebalance-in-progress-auto-e3f738 --client-id kafka-go-e3f738-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:48997 --topic mx-offsetcommit-rebalance-in-progress-manua-905ba3 --group mx-kafka-go-offsetcommit-rebalance-in-progress-manua-905ba3 --client-id kafka-go-905ba3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

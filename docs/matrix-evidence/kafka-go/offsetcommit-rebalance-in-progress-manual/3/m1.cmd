@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:60451 --topic mx-offsetcommit-rebalance-in-progress-manua-2e3fc1 --group mx-kafka-go-offsetcommit-rebalance-in-progress-manua-2e3fc1 --client-id kafka-go-2e3fc1-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

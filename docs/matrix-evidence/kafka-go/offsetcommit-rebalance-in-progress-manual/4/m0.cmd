@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34099 --topic mx-offsetcommit-rebalance-in-progress-manua-faf1ff --group mx-kafka-go-offsetcommit-rebalance-in-progress-manua-faf1ff --client-id kafka-go-faf1ff-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

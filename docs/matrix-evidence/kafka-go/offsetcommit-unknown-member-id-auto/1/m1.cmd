@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:39617 --topic mx-offsetcommit-unknown-member-id-auto-34f013 --group mx-kafka-go-offsetcommit-unknown-member-id-auto-34f013 --client-id kafka-go-34f013-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

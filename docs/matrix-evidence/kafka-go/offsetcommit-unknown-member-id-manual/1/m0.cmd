@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:37077 --topic mx-offsetcommit-unknown-member-id-manual-4808de --group mx-kafka-go-offsetcommit-unknown-member-id-manual-4808de --client-id kafka-go-4808de-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:54297 --topic mx-syncgroup-coordinator-load-in-progress-565918 --group mx-kafka-go-syncgroup-coordinator-load-in-progress-565918 --client-id kafka-go-565918-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:42951 --topic mx-syncgroup-dropped-request-0ff631 --group mx-kafka-go-syncgroup-dropped-request-0ff631 --client-id kafka-go-0ff631-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43387 --topic mx-syncgroup-dropped-response-8ce0ea --group mx-kafka-go-syncgroup-dropped-response-8ce0ea --client-id kafka-go-8ce0ea-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:37135 --topic mx-syncgroup-illegal-generation-54aab3 --group mx-kafka-go-syncgroup-illegal-generation-54aab3 --client-id kafka-go-54aab3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:57355 --topic mx-syncgroup-not-coordinator-twice-647a4f --group mx-kafka-go-syncgroup-not-coordinator-twice-647a4f --client-id kafka-go-647a4f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:48555 --topic mx-syncgroup-not-coordinator-021654 --group mx-kafka-go-syncgroup-not-coordinator-021654 --client-id kafka-go-021654-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

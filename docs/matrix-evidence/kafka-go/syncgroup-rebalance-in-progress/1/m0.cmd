@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:46777 --topic mx-syncgroup-rebalance-in-progress-9d8c00 --group mx-kafka-go-syncgroup-rebalance-in-progress-9d8c00 --client-id kafka-go-9d8c00-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

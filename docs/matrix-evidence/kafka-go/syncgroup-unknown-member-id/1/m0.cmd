@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35751 --topic mx-syncgroup-unknown-member-id-6ee45f --group mx-kafka-go-syncgroup-unknown-member-id-6ee45f --client-id kafka-go-6ee45f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

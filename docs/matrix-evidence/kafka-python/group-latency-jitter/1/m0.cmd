@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /tmp/kcp-snap/tests/clients/python/kafka_python_harness.py --bootstrap 127.0.0.1:47305 --topic mx-group-latency-jitter-0f98a8 --group mx-kafka-python-group-latency-jitter-0f98a8 --client-id kafka-python-0f98a8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

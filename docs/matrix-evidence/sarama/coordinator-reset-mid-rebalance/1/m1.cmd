@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:45819 --topic mx-coordinator-reset-mid-rebalance-c47d2a --group mx-sarama-coordinator-reset-mid-rebalance-c47d2a --client-id sarama-c47d2a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

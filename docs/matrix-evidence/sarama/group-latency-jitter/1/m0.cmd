@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39807 --topic mx-group-latency-jitter-b02f8e --group mx-sarama-group-latency-jitter-b02f8e --client-id sarama-b02f8e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

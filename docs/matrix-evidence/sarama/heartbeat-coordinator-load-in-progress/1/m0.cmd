@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46115 --topic mx-heartbeat-coordinator-load-in-progress-152f2f --group mx-sarama-heartbeat-coordinator-load-in-progress-152f2f --client-id sarama-152f2f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

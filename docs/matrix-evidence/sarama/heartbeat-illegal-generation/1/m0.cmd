@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:45071 --topic mx-heartbeat-illegal-generation-595948 --group mx-sarama-heartbeat-illegal-generation-595948 --client-id sarama-595948-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43145 --topic mx-heartbeat-not-coordinator-b88c6f --group mx-sarama-heartbeat-not-coordinator-b88c6f --client-id sarama-b88c6f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:60123 --topic mx-heartbeat-racing-rebalance-3bb112 --group mx-sarama-heartbeat-racing-rebalance-3bb112 --client-id sarama-3bb112-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:53961 --topic mx-heartbeat-rebalance-in-progress-134da8 --group mx-sarama-heartbeat-rebalance-in-progress-134da8 --client-id sarama-134da8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39179 --topic mx-heartbeat-unknown-member-id-de6e98 --group mx-sarama-heartbeat-unknown-member-id-de6e98 --client-id sarama-de6e98-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

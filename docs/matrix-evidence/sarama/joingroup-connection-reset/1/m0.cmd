@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:55509 --topic mx-joingroup-connection-reset-e5ae5f --group mx-sarama-joingroup-connection-reset-e5ae5f --client-id sarama-e5ae5f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

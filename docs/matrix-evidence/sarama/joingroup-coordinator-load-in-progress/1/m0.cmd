@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:51003 --topic mx-joingroup-coordinator-load-in-progress-d9bcc5 --group mx-sarama-joingroup-coordinator-load-in-progress-d9bcc5 --client-id sarama-d9bcc5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36581 --topic mx-joingroup-dropped-request-742cf9 --group mx-sarama-joingroup-dropped-request-742cf9 --client-id sarama-742cf9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:47365 --topic mx-joingroup-not-coordinator-b29369 --group mx-sarama-joingroup-not-coordinator-b29369 --client-id sarama-b29369-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:57673 --topic mx-joingroup-rebalance-in-progress-acf33a --group mx-sarama-joingroup-rebalance-in-progress-acf33a --client-id sarama-acf33a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

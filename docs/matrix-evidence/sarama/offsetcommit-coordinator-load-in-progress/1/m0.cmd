@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:56843 --topic mx-offsetcommit-coordinator-load-in-progres-ed08f8 --group mx-sarama-offsetcommit-coordinator-load-in-progres-ed08f8 --client-id sarama-ed08f8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

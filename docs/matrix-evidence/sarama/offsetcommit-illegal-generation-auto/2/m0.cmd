@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39635 --topic mx-offsetcommit-illegal-generation-auto-bd704a --group mx-sarama-offsetcommit-illegal-generation-auto-bd704a --client-id sarama-bd704a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:59895 --topic mx-offsetcommit-illegal-generation-auto-efeec6 --group mx-sarama-offsetcommit-illegal-generation-auto-efeec6 --client-id sarama-efeec6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

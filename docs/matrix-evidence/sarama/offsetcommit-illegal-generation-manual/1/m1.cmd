@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:47369 --topic mx-offsetcommit-illegal-generation-manual-58a023 --group mx-sarama-offsetcommit-illegal-generation-manual-58a023 --client-id sarama-58a023-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

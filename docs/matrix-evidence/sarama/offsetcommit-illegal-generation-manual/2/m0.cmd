@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41849 --topic mx-offsetcommit-illegal-generation-manual-3ec069 --group mx-sarama-offsetcommit-illegal-generation-manual-3ec069 --client-id sarama-3ec069-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

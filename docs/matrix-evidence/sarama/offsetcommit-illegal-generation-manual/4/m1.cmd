@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34759 --topic mx-offsetcommit-illegal-generation-manual-a2a819 --group mx-sarama-offsetcommit-illegal-generation-manual-a2a819 --client-id sarama-a2a819-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

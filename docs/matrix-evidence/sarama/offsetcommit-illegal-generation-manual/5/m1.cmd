@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:48313 --topic mx-offsetcommit-illegal-generation-manual-f306fe --group mx-sarama-offsetcommit-illegal-generation-manual-f306fe --client-id sarama-f306fe-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

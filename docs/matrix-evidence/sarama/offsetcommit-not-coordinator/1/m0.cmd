@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:47917 --topic mx-offsetcommit-not-coordinator-869aca --group mx-sarama-offsetcommit-not-coordinator-869aca --client-id sarama-869aca-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:50015 --topic mx-offsetcommit-rebalance-in-progress-auto-16cfa4 --group mx-sarama-offsetcommit-rebalance-in-progress-auto-16cfa4 --client-id sarama-16cfa4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42345 --topic mx-offsetcommit-rebalance-in-progress-auto-976124 --group mx-sarama-offsetcommit-rebalance-in-progress-auto-976124 --client-id sarama-976124-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:49911 --topic mx-offsetcommit-rebalance-in-progress-auto-948998 --group mx-sarama-offsetcommit-rebalance-in-progress-auto-948998 --client-id sarama-948998-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36175 --topic mx-offsetcommit-rebalance-in-progress-auto-067fb1 --group mx-sarama-offsetcommit-rebalance-in-progress-auto-067fb1 --client-id sarama-067fb1-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

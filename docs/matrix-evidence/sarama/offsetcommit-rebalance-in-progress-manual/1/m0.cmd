@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:52933 --topic mx-offsetcommit-rebalance-in-progress-manua-2bc8a0 --group mx-sarama-offsetcommit-rebalance-in-progress-manua-2bc8a0 --client-id sarama-2bc8a0-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

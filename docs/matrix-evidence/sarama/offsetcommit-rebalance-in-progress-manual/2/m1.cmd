@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:57193 --topic mx-offsetcommit-rebalance-in-progress-manua-9a7f7f --group mx-sarama-offsetcommit-rebalance-in-progress-manua-9a7f7f --client-id sarama-9a7f7f-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

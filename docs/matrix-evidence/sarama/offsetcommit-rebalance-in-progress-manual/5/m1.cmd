@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41279 --topic mx-offsetcommit-rebalance-in-progress-manua-acd42c --group mx-sarama-offsetcommit-rebalance-in-progress-manua-acd42c --client-id sarama-acd42c-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

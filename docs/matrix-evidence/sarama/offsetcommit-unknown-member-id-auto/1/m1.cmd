@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:47287 --topic mx-offsetcommit-unknown-member-id-auto-5f037b --group mx-sarama-offsetcommit-unknown-member-id-auto-5f037b --client-id sarama-5f037b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:40579 --topic mx-offsetcommit-unknown-member-id-manual-164f1f --group mx-sarama-offsetcommit-unknown-member-id-manual-164f1f --client-id sarama-164f1f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:50019 --topic mx-static-fenced-instance-id-heartbeat-b5f660 --group mx-sarama-static-fenced-instance-id-heartbeat-b5f660 --client-id sarama-b5f660-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-b5f660-i0

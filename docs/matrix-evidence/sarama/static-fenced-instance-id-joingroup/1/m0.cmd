@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:50181 --topic mx-static-fenced-instance-id-joingroup-bd7dda --group mx-sarama-static-fenced-instance-id-joingroup-bd7dda --client-id sarama-bd7dda-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-bd7dda-i0

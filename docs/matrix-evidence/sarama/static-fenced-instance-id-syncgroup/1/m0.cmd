@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37385 --topic mx-static-fenced-instance-id-syncgroup-62a337 --group mx-sarama-static-fenced-instance-id-syncgroup-62a337 --client-id sarama-62a337-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-62a337-i0

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:59569 --topic mx-syncgroup-coordinator-load-in-progress-e4e8ec --group mx-sarama-syncgroup-coordinator-load-in-progress-e4e8ec --client-id sarama-e4e8ec-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

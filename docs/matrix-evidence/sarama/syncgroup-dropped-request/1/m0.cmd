@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:60081 --topic mx-syncgroup-dropped-request-f39385 --group mx-sarama-syncgroup-dropped-request-f39385 --client-id sarama-f39385-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

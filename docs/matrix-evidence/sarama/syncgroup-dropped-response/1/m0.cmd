@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41833 --topic mx-syncgroup-dropped-response-e76fe3 --group mx-sarama-syncgroup-dropped-response-e76fe3 --client-id sarama-e76fe3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/tmp/kcp-snap/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:60975 --topic mx-syncgroup-illegal-generation-79f486 --group mx-sarama-syncgroup-illegal-generation-79f486 --client-id sarama-79f486-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

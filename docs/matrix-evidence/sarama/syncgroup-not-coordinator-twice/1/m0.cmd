@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:33531 --topic mx-syncgroup-not-coordinator-twice-e1bd9f --group mx-sarama-syncgroup-not-coordinator-twice-e1bd9f --client-id sarama-e1bd9f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

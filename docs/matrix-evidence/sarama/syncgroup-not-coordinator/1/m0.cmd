@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41331 --topic mx-syncgroup-not-coordinator-18c0e6 --group mx-sarama-syncgroup-not-coordinator-18c0e6 --client-id sarama-18c0e6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43133 --topic mx-syncgroup-rebalance-in-progress-88617c --group mx-sarama-syncgroup-rebalance-in-progress-88617c --client-id sarama-88617c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

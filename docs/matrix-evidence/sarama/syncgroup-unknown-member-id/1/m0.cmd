@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:57337 --topic mx-syncgroup-unknown-member-id-6dc8e0 --group mx-sarama-syncgroup-unknown-member-id-6dc8e0 --client-id sarama-6dc8e0-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90
