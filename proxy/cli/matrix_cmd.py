@@ -55,6 +55,9 @@ def matrix(
         help="Copy compact evidence (verdicts and scenarios as is, event streams gzipped) "
              "into this directory and link the report's cells there, e.g. docs/matrix-evidence."
     )] = None,
+    readme: Annotated[Path | None, typer.Option(
+        help="Also refresh the matrix section of this README (between its matrix markers).")
+    ] = None,
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
     from proxy.matrix.clients import CLIENTS
@@ -74,10 +77,14 @@ def matrix(
         artifacts=artifacts, max_total_s=max_total_s, kafka_version=kafka_version,
         resume=resume, order=order, publish=publish, log=lambda m: typer.echo(m),
     )
-    if report_only:
-        write_report_only(opts)
-    else:
-        run_with_broker(opts)
+    summary = write_report_only(opts) if report_only else run_with_broker(opts)
+    if readme is not None:
+        from proxy.matrix.report import embed_in_readme
+
+        try:
+            embed_in_readme(readme, summary, out)
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
 
 
 @scenario_app.command("validate")

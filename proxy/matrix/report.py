@@ -122,7 +122,7 @@ def write_report(
     return summary
 
 
-def _cell_text(cell: dict[str, Any]) -> str:
+def _cell_text(cell: dict[str, Any], link_prefix: str = "") -> str:
     outcome = cell["outcome"]
     if outcome in ("n/a", "not_run"):
         return outcome
@@ -132,7 +132,43 @@ def _cell_text(cell: dict[str, Any]) -> str:
         text += f" (dup {dups[0]}" + (f"-{dups[-1]}" if len(dups) > 1 else "") + ")"
     if cell["runs"] < cell.get("planned", cell["runs"]):
         text += f" [{cell['runs']} of {cell['planned']} runs]"
-    return f"[{text}]({cell['evidence']}/)"
+    return f"[{text}]({link_prefix}{cell['evidence']}/)"
+
+
+def matrix_table(summary: dict[str, Any], link_prefix: str = "") -> list[str]:
+    """The scenario x client table; `link_prefix` makes the evidence links relative to another
+    file than matrix.md (the README embeds the same table)."""
+    clients: list[str] = summary["clients"]
+    cells = {(c["scenario"], c["client"]): c for c in summary["cells"]}
+    lines = ["| scenario | " + " | ".join(clients) + " |", "|---" * (len(clients) + 1) + "|"]
+    for s in summary["scenarios"]:
+        row = [f"`{s['name']}`"]
+        row += [_cell_text(cells[(s["name"], c)], link_prefix) for c in clients]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+README_START = "<!-- matrix:start (written by kafka-chaos-proxy matrix --readme) -->"
+README_END = "<!-- matrix:end -->"
+
+
+def embed_in_readme(readme: Path, summary: dict[str, Any], report_dir: Path) -> None:
+    """Replace the README's marked matrix section with the current table, so the table a
+    newcomer sees first is always the one the last matrix run wrote."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme} has no '{README_START}' ... '{README_END}' section")
+    prefix = os.path.relpath(report_dir, readme.parent).replace(os.sep, "/") + "/"
+    body = [
+        f"Kafka {summary['kafka_version']}; {summary['total_runs']} runs; `k/N` = runs that "
+        f"gave the modal outcome. Outcomes, notes per cell and library versions: "
+        f"[{prefix}matrix.md]({prefix}matrix.md).",
+        "",
+        *matrix_table(summary, prefix),
+    ]
+    new = text[: start + len(README_START)] + "\n" + "\n".join(body) + "\n" + text[end:]
+    readme.write_text(new)
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
@@ -168,12 +204,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += ["- **n/a**: the client cannot run the scenario (group protocol, static membership)",
               "- **not_run**: not reached (time budget) or the client's harness was unavailable",
               "", "## Matrix", ""]
-    lines.append("| scenario | " + " | ".join(clients) + " |")
-    lines.append("|---" * (len(clients) + 1) + "|")
-    for s in summary["scenarios"]:
-        row = [f"`{s['name']}`"]
-        row += [_cell_text(cells[(s["name"], c)]) for c in clients]
-        lines.append("| " + " | ".join(row) + " |")
+    lines += matrix_table(summary)
     split = [c for c in summary["cells"]
              if c.get("runs") and c["agree"] < c["runs"]]
     lines += ["", "## Cells whose runs disagree", ""]

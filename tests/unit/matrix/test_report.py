@@ -45,3 +45,23 @@ def test_report_cells(tmp_path: Path) -> None:
     assert "aiokafka x `classic-one`: recovered 2/3, stalled 1/3" in md
     assert "4.3.1" in md
     assert json.loads((tmp_path / "docs" / "matrix.json").read_text())["total_runs"] == 4
+
+
+def test_readme_section_is_replaced_with_links_relative_to_the_readme(tmp_path: Path) -> None:
+    from proxy.matrix.report import README_END, README_START, embed_in_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+    summary = {
+        "kafka_version": "4.3.1",
+        "total_runs": 1,
+        "clients": ["aiokafka"],
+        "scenarios": [{"name": "s1"}],
+        "cells": [{"client": "aiokafka", "scenario": "s1", "outcome": "recovered", "agree": 1,
+                   "runs": 1, "planned": 1, "evidence": "matrix-evidence/aiokafka/s1"}],
+    }
+    embed_in_readme(readme, summary, tmp_path / "docs")
+    text = readme.read_text()
+    assert "old table" not in text
+    assert "[recovered 1/1](docs/matrix-evidence/aiokafka/s1/)" in text
+    assert text.startswith("# Title") and text.rstrip().endswith("after")
