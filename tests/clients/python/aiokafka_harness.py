@@ -12,28 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
-import traceback
 from typing import Any
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, IllegalStateError
 from harness_common import (
+    AUTO_COMMIT_INTERVAL_MS,
+    MAX_SAME_ERROR_IN_A_ROW,
     Emitter,
     error_text,
     forward_library_logs,
     offsets_by_topic,
     parse_args,
     partitions_by_topic,
+    run_reporting_crash,
 )
 
 CLIENT = "aiokafka"
-#: Same exception this many times in a row with no record in between: the library is not
-#: going to recover by itself, so the harness stops reporting the same line forever.
-MAX_SAME_ERROR_IN_A_ROW = 50
-AUTO_COMMIT_INTERVAL_MS = 1000
 CLOSE_TIMEOUT_S = 15.0
 
 
@@ -160,13 +157,7 @@ def main() -> None:
     args = parse_args()
     emitter = Emitter(CLIENT)
     forward_library_logs(emitter, "aiokafka")
-    try:
-        asyncio.run(consume(args, emitter))
-    except BaseException as exc:
-        emitter.emit("error", error=error_text(exc), source="harness",
-                     traceback=traceback.format_exc()[-4000:])
-        emitter.exit("crashed", error_text(exc))
-        sys.exit(1)
+    run_reporting_crash(emitter, lambda: asyncio.run(consume(args, emitter)))
 
 
 if __name__ == "__main__":

@@ -13,27 +13,26 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
-import traceback
 from types import FrameType
 from typing import Any
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from harness_common import (
+    AUTO_COMMIT_INTERVAL_MS,
+    MAX_SAME_ERROR_IN_A_ROW,
     Emitter,
     LogForwarder,
     error_text,
     parse_args,
     partitions_by_topic,
+    run_reporting_crash,
 )
 
 CLIENT = "confluent-kafka"
-AUTO_COMMIT_INTERVAL_MS = 1000
 CONSUME_TIMEOUT_S = 0.2
-MAX_SAME_ERROR_IN_A_ROW = 50
 
 
 def kafka_error_text(err: Any) -> str:
@@ -199,13 +198,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    try:
-        consume(args, emitter, stop)
-    except BaseException as exc:
-        emitter.emit("error", error=error_text(exc), source="harness",
-                     traceback=traceback.format_exc()[-4000:])
-        emitter.exit("crashed", error_text(exc))
-        sys.exit(1)
+    run_reporting_crash(emitter, lambda: consume(args, emitter, stop))
 
 
 if __name__ == "__main__":

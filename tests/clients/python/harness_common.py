@@ -15,8 +15,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
+
+#: Shared by every Python harness so the matrix compares libraries, not harness settings.
+#: Same exception this many times in a row with no record in between: the library is not going
+#: to recover by itself, so the harness stops reporting the same line forever.
+MAX_SAME_ERROR_IN_A_ROW = 50
+AUTO_COMMIT_INTERVAL_MS = 1000
 
 EXIT_HOWS = ("returned_nil", "returned_error", "crashed", "killed", "max_runtime")
 
@@ -119,3 +126,19 @@ def forward_library_logs(emitter: Emitter, *logger_names: str) -> None:
         lg.setLevel(logging.WARNING)
         lg.addHandler(handler)
         lg.propagate = False
+
+
+def run_reporting_crash(emitter: Emitter, consume: Callable[[], None]) -> None:
+    """Run the consume loop; anything it lets escape is reported as a crash, never swallowed,
+    because a harness must not hide what the library (or the harness itself) did."""
+    try:
+        consume()
+    except BaseException as exc:
+        _report_crash(emitter, exc)
+
+
+def _report_crash(emitter: Emitter, exc: BaseException) -> NoReturn:
+    emitter.emit("error", error=error_text(exc), source="harness",
+                 traceback=traceback.format_exc()[-4000:])
+    emitter.exit("crashed", error_text(exc))
+    sys.exit(1)

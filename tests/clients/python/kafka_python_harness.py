@@ -10,29 +10,28 @@ speak the KIP-848 `consumer` protocol, which the harness says instead of falling
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
-import traceback
 from types import FrameType
 from typing import Any
 
 import kafka
 from harness_common import (
+    AUTO_COMMIT_INTERVAL_MS,
+    MAX_SAME_ERROR_IN_A_ROW,
     Emitter,
     error_text,
     forward_library_logs,
     offsets_by_topic,
     parse_args,
     partitions_by_topic,
+    run_reporting_crash,
 )
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import IllegalStateError, KafkaConfigurationError
 from kafka.structs import OffsetAndMetadata
 
 CLIENT = "kafka-python"
-MAX_SAME_ERROR_IN_A_ROW = 50
-AUTO_COMMIT_INTERVAL_MS = 1000
 POLL_TIMEOUT_MS = 200
 
 
@@ -184,13 +183,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    try:
-        consume(args, emitter, stop)
-    except BaseException as exc:
-        emitter.emit("error", error=error_text(exc), source="harness",
-                     traceback=traceback.format_exc()[-4000:])
-        emitter.exit("crashed", error_text(exc))
-        sys.exit(1)
+    run_reporting_crash(emitter, lambda: consume(args, emitter, stop))
 
 
 if __name__ == "__main__":
