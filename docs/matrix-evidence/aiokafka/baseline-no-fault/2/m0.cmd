@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:52619 --topic mx-baseline-no-fault-f38c96 --group mx-aiokafka-baseline-no-fault-f38c96 --client-id aiokafka-f38c96-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

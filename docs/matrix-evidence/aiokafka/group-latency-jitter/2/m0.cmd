@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:36747 --topic mx-group-latency-jitter-1600f8 --group mx-aiokafka-group-latency-jitter-1600f8 --client-id aiokafka-1600f8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:36551 --topic mx-heartbeat-illegal-generation-7b5acb --group mx-aiokafka-heartbeat-illegal-generation-7b5acb --client-id aiokafka-7b5acb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

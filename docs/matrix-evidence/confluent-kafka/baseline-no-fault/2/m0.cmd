@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/confluent_harness.py --bootstrap 127.0.0.1:54409 --topic mx-baseline-no-fault-ad2a37 --group mx-confluent-kafka-baseline-no-fault-ad2a37 --client-id confluent-kafka-ad2a37-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

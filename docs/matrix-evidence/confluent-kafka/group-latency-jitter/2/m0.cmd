@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/confluent_harness.py --bootstrap 127.0.0.1:36751 --topic mx-group-latency-jitter-e0cd99 --group mx-confluent-kafka-group-latency-jitter-e0cd99 --client-id confluent-kafka-e0cd99-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

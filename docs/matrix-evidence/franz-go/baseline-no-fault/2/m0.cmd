@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:51691 --topic mx-baseline-no-fault-49227b --group mx-franz-go-baseline-no-fault-49227b --client-id franz-go-49227b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40137 --topic mx-group-latency-jitter-1544ee --group mx-franz-go-group-latency-jitter-1544ee --client-id franz-go-1544ee-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44173 --topic mx-heartbeat-not-coordinator-e2a239 --group mx-franz-go-heartbeat-not-coordinator-e2a239 --client-id franz-go-e2a239-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:49803 --topic mx-heartbeat-rebalance-in-progress-b8ac6b --group mx-franz-go-heartbeat-rebalance-in-progress-b8ac6b --client-id franz-go-b8ac6b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

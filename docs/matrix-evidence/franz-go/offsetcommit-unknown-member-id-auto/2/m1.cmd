@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:46967 --topic mx-offsetcommit-unknown-member-id-auto-f09bd2 --group mx-franz-go-offsetcommit-unknown-member-id-auto-f09bd2 --client-id franz-go-f09bd2-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:41153 --topic mx-offsetcommit-unknown-member-id-auto-71b815 --group mx-franz-go-offsetcommit-unknown-member-id-auto-71b815 --client-id franz-go-71b815-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

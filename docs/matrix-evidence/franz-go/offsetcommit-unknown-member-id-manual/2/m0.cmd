@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45267 --topic mx-offsetcommit-unknown-member-id-manual-ac0bff --group mx-franz-go-offsetcommit-unknown-member-id-manual-ac0bff --client-id franz-go-ac0bff-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

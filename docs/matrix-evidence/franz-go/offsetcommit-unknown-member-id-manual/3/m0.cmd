@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:57287 --topic mx-offsetcommit-unknown-member-id-manual-92f6df --group mx-franz-go-offsetcommit-unknown-member-id-manual-92f6df --client-id franz-go-92f6df-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

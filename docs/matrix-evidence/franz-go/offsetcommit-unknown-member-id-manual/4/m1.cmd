@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:56563 --topic mx-offsetcommit-unknown-member-id-manual-bc8bd8 --group mx-franz-go-offsetcommit-unknown-member-id-manual-bc8bd8 --client-id franz-go-bc8bd8-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:54283 --topic mx-offsetcommit-unknown-member-id-manual-96118f --group mx-franz-go-offsetcommit-unknown-member-id-manual-96118f --client-id franz-go-96118f-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

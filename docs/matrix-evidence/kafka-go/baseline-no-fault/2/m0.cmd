@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:32927 --topic mx-baseline-no-fault-3293d4 --group mx-kafka-go-baseline-no-fault-3293d4 --client-id kafka-go-3293d4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:49277 --topic mx-group-latency-jitter-892567 --group mx-kafka-go-group-latency-jitter-892567 --client-id kafka-go-892567-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

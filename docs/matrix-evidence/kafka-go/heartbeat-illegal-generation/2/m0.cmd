@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44639 --topic mx-heartbeat-illegal-generation-b9e529 --group mx-kafka-go-heartbeat-illegal-generation-b9e529 --client-id kafka-go-b9e529-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

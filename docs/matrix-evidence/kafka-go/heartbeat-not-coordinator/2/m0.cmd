@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:60559 --topic mx-heartbeat-not-coordinator-606ed2 --group mx-kafka-go-heartbeat-not-coordinator-606ed2 --client-id kafka-go-606ed2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35357 --topic mx-offsetcommit-unknown-member-id-auto-286c4d --group mx-kafka-go-offsetcommit-unknown-member-id-auto-286c4d --client-id kafka-go-286c4d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

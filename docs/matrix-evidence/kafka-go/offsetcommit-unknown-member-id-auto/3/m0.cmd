@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:32927 --topic mx-offsetcommit-unknown-member-id-auto-206fb9 --group mx-kafka-go-offsetcommit-unknown-member-id-auto-206fb9 --client-id kafka-go-206fb9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

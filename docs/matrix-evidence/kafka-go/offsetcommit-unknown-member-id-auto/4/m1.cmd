@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:32865 --topic mx-offsetcommit-unknown-member-id-auto-f16ec0 --group mx-kafka-go-offsetcommit-unknown-member-id-auto-f16ec0 --client-id kafka-go-f16ec0-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

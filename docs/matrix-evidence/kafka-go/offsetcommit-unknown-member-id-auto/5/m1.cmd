@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:53611 --topic mx-offsetcommit-unknown-member-id-auto-63016a --group mx-kafka-go-offsetcommit-unknown-member-id-auto-63016a --client-id kafka-go-63016a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

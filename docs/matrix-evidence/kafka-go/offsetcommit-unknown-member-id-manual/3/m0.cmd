@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:32897 --topic mx-offsetcommit-unknown-member-id-manual-b2943b --group mx-kafka-go-offsetcommit-unknown-member-id-manual-b2943b --client-id kafka-go-b2943b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

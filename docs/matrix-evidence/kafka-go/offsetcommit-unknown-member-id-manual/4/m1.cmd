@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38423 --topic mx-offsetcommit-unknown-member-id-manual-c6f410 --group mx-kafka-go-offsetcommit-unknown-member-id-manual-c6f410 --client-id kafka-go-c6f410-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

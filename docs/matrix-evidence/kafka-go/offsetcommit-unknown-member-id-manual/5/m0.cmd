@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:60987 --topic mx-offsetcommit-unknown-member-id-manual-c8c404 --group mx-kafka-go-offsetcommit-unknown-member-id-manual-c8c404 --client-id kafka-go-c8c404-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/kafka_python_harness.py --bootstrap 127.0.0.1:46737 --topic mx-baseline-no-fault-0909c5 --group mx-kafka-python-baseline-no-fault-0909c5 --client-id kafka-python-0909c5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/kafka_python_harness.py --bootstrap 127.0.0.1:50637 --topic mx-group-latency-jitter-848940 --group mx-kafka-python-group-latency-jitter-848940 --client-id kafka-python-848940-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:54213 --topic mx-baseline-no-fault-4cfbbe --group mx-sarama-baseline-no-fault-4cfbbe --client-id sarama-4cfbbe-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41691 --topic mx-group-latency-jitter-f2d2ba --group mx-sarama-group-latency-jitter-f2d2ba --client-id sarama-f2d2ba-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

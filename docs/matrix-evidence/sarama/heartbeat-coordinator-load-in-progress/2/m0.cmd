@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:55733 --topic mx-heartbeat-coordinator-load-in-progress-1c5e71 --group mx-sarama-heartbeat-coordinator-load-in-progress-1c5e71 --client-id sarama-1c5e71-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46125 --topic mx-heartbeat-illegal-generation-d9650a --group mx-sarama-heartbeat-illegal-generation-d9650a --client-id sarama-d9650a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34983 --topic mx-heartbeat-not-coordinator-507772 --group mx-sarama-heartbeat-not-coordinator-507772 --client-id sarama-507772-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:54163 --topic mx-heartbeat-rebalance-in-progress-5068d5 --group mx-sarama-heartbeat-rebalance-in-progress-5068d5 --client-id sarama-5068d5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:56451 --topic mx-offsetcommit-unknown-member-id-auto-642eaf --group mx-sarama-offsetcommit-unknown-member-id-auto-642eaf --client-id sarama-642eaf-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:51477 --topic mx-offsetcommit-unknown-member-id-auto-41034b --group mx-sarama-offsetcommit-unknown-member-id-auto-41034b --client-id sarama-41034b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:58685 --topic mx-offsetcommit-unknown-member-id-auto-c673fb --group mx-sarama-offsetcommit-unknown-member-id-auto-c673fb --client-id sarama-c673fb-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:48193 --topic mx-offsetcommit-unknown-member-id-auto-de7fc0 --group mx-sarama-offsetcommit-unknown-member-id-auto-de7fc0 --client-id sarama-de7fc0-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

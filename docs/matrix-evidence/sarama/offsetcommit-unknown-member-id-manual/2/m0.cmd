@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:58639 --topic mx-offsetcommit-unknown-member-id-manual-b3e3c9 --group mx-sarama-offsetcommit-unknown-member-id-manual-b3e3c9 --client-id sarama-b3e3c9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:60765 --topic mx-offsetcommit-unknown-member-id-manual-8a9676 --group mx-sarama-offsetcommit-unknown-member-id-manual-8a9676 --client-id sarama-8a9676-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105
