@@ -242,7 +242,27 @@ def _reraise(exc: WireError, path: str, offset: int) -> WireError:
     return WireError(exc.reason, path=path, offset=offset)
 
 
-class Bool(Construct):
+class _Inlined(Construct):
+    """A Kafka type whose compiled form is written inline by `emit_read`/`emit_write`.
+
+    Every type here compiles the same way (one generated function per message, nested types
+    inlined), so construct's two compile hooks are defined once, for all of them.
+    """
+
+    def _emitparse(self, code: Any) -> str:
+        return _emit_root(self, code)
+
+    def _emitbuild(self, code: Any) -> str:
+        return _emit_build_root(self, code)
+
+    def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
+        raise NotImplementedError
+
+    def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
+        raise NotImplementedError
+
+
+class Bool(_Inlined):
     def _parse(self, stream: Reader, context: Any, path: str) -> bool:
         start = stream.tell()
         try:
@@ -256,14 +276,8 @@ class Bool(Construct):
         stream.write(b"\x01" if obj else b"\x00")
         return obj
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         out += [f"{ind}{target} = data[pos] != 0", f"{ind}pos += 1"]
-
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
 
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         out += [f"{ind}if {x} is True:",
@@ -273,7 +287,7 @@ class Bool(Construct):
                 f"{ind}else:",
                 f"{ind}    raise TypeError('bool expected')"]
 
-class Uuid(Construct):
+class Uuid(_Inlined):
     def _parse(self, stream: Reader, context: Any, path: str) -> uuid.UUID:
         start = stream.tell()
         try:
@@ -287,24 +301,18 @@ class Uuid(Construct):
         stream.write(obj.bytes)
         return obj
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         out += [f"{ind}if pos + 16 > dlen:",
                 f"{ind}    raise ValueError('truncated uuid')",
                 f"{ind}{target} = UUID(bytes=data[pos:pos + 16])",
                 f"{ind}pos += 16"]
 
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
-
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         out += [f"{ind}if not isinstance({x}, UUID):",
                 f"{ind}    raise TypeError('uuid.UUID expected')",
                 f"{ind}buf += {x}.bytes"]
 
-class String(Construct):
+class String(_Inlined):
     """STRING / NULLABLE_STRING / COMPACT_STRING / COMPACT_NULLABLE_STRING."""
 
     def __init__(self, compact: bool, nullable: bool) -> None:
@@ -335,15 +343,9 @@ class String(Construct):
         stream.write(data)
         return obj
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         _emit_len(out, ind, self.compact, False)
         _emit_payload(out, ind, target, self.nullable, decode=True)
-
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
 
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         ind = _emit_write_null(out, ind, x, self.nullable,
@@ -354,7 +356,7 @@ class String(Construct):
         _emit_write_len(out, ind, "len(e)", self.compact, False)
         out.append(f"{ind}buf += e")
 
-class Bytes(Construct):
+class Bytes(_Inlined):
     """BYTES / NULLABLE_BYTES / COMPACT_(NULLABLE_)BYTES, and RECORDS (same wire form)."""
 
     def __init__(self, compact: bool, nullable: bool) -> None:
@@ -382,15 +384,9 @@ class Bytes(Construct):
         stream.write(data)
         return obj
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         _emit_len(out, ind, self.compact, True)
         _emit_payload(out, ind, target, self.nullable, decode=False)
-
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
 
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         ind = _emit_write_null(out, ind, x, self.nullable,
@@ -401,7 +397,7 @@ class Bytes(Construct):
         _emit_write_len(out, ind, "len(e)", self.compact, True)
         out.append(f"{ind}buf += e")
 
-class Array(Construct):
+class Array(_Inlined):
     """ARRAY / COMPACT_ARRAY of any element construct, optionally nullable."""
 
     def __init__(self, element: Construct, compact: bool, nullable: bool) -> None:
@@ -449,9 +445,6 @@ class Array(Construct):
                 raise _prefixed(exc, f"[{i}]", item) from None
         return obj
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         _emit_len(out, ind, self.compact, True)
         out += [f"{ind}if n < 0:"]
@@ -480,9 +473,6 @@ class Array(Construct):
                 f"{inner}for _ in range(n):"]
         emit_read(self.element, code, out, inner + "    ", item)
         out += [f"{inner}    {append}({item})"]
-
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
 
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         ind = _emit_write_null(out, ind, x, self.nullable,
@@ -523,7 +513,7 @@ class TaggedField:
         self.default = default
 
 
-class Struct(Construct):
+class Struct(_Inlined):
     """A Kafka struct (message body or nested struct) parsed into a plain dict.
 
     ``tagged`` is None in non-flexible versions (no tagged-field section on the wire).
@@ -609,9 +599,6 @@ class Struct(Construct):
             write_uvarint(stream, len(data))
             stream.write(data)
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         # Fields go to locals in wire order (runs of fixed-width fields in one unpack_from),
         # then one dict display.
@@ -654,9 +641,6 @@ class Struct(Construct):
                 f"{ind}else:",
                 f"{ind}    pos += 1"]
 
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
-
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         k = code.allocateId()
         get = f"get_{k}"
@@ -698,7 +682,7 @@ class Struct(Construct):
         self._build_tags(obj, out, None, "")
         return out.getvalue()
 
-class NullableStruct(Construct):
+class NullableStruct(_Inlined):
     """A nullable struct field: int8 marker (-1 null, 1 present), then the struct."""
 
     def __init__(self, struct_con: Struct) -> None:
@@ -721,18 +705,12 @@ class NullableStruct(Construct):
         stream.write(b"\x01")
         return self.struct_con._build(obj, stream, context, path)
 
-    def _emitparse(self, code: Any) -> str:
-        return _emit_root(self, code)
-
     def emit_read(self, code: Any, out: list[str], ind: str, target: str) -> None:
         out += [f"{ind}pos += 1",
                 f"{ind}if data[pos - 1] >= 0x80:",
                 f"{ind}    {target} = None",
                 f"{ind}else:"]
         self.struct_con.emit_read(code, out, ind + "    ", target)
-
-    def _emitbuild(self, code: Any) -> str:
-        return _emit_build_root(self, code)
 
     def emit_write(self, code: Any, out: list[str], ind: str, x: str) -> None:
         out += [f"{ind}if {x} is None:",
