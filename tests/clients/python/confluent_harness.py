@@ -12,10 +12,8 @@ the session and heartbeat settings belong to the broker and must not be set by t
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from types import FrameType
 from typing import Any
 
 import confluent_kafka
@@ -29,6 +27,7 @@ from harness_common import (
     parse_args,
     partitions_by_topic,
     run_reporting_crash,
+    stop_on_signals,
 )
 
 CLIENT = "confluent-kafka"
@@ -191,13 +190,7 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
 def main() -> None:
     args = parse_args()
     emitter = Emitter(CLIENT)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     run_reporting_crash(emitter, lambda: consume(args, emitter, stop))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -142,3 +143,16 @@ def _report_crash(emitter: Emitter, exc: BaseException) -> NoReturn:
                  traceback=traceback.format_exc()[-4000:])
     emitter.exit("crashed", error_text(exc))
     sys.exit(1)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the poll loop checks it and closes the consumer
+    gracefully, so a killed harness still reports `exited how=killed`."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop

@@ -9,10 +9,8 @@ speak the KIP-848 `consumer` protocol, which the harness says instead of falling
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from types import FrameType
 from typing import Any
 
 import kafka
@@ -26,6 +24,7 @@ from harness_common import (
     parse_args,
     partitions_by_topic,
     run_reporting_crash,
+    stop_on_signals,
 )
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import IllegalStateError, KafkaConfigurationError
@@ -176,13 +175,7 @@ def main() -> None:
     args = parse_args()
     emitter = Emitter(CLIENT)
     forward_library_logs(emitter, "kafka")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     run_reporting_crash(emitter, lambda: consume(args, emitter, stop))
 
 
