@@ -2,7 +2,8 @@
 
 What lives here:
 
-* ``schema``       generated facts from Kafka's JSON specs (``python -m codec.generate``)
+* ``schema``       generated facts from Kafka's JSON specs (``python -m codec.generate``),
+                   with the ``ApiKey`` and ``ErrorCode`` enums
 * ``generate``     the generator that writes ``schema``
 * ``api``          api keys/names, supported versions, flexible versions, header versions
 * ``headers``      request/response headers; ``parse_request_header`` is the per-frame fast path
@@ -27,6 +28,7 @@ from codec.api import (
     API_NAMES,
     Direction,
     api_key_of,
+    api_label,
     api_name,
     is_flexible,
     is_supported,
@@ -35,7 +37,7 @@ from codec.api import (
     stable_versions,
     supported_versions,
 )
-from codec.error_codes import ERROR_CODES, error_code, error_name
+from codec.error_codes import ERROR_CODES, error_code, error_label, error_name
 from codec.errors import CodecError, UnknownApiError, UnknownErrorCodeError
 from codec.headers import (
     RequestHeader,
@@ -53,6 +55,7 @@ from codec.messages import (
     encode_body_prefix,
     encode_named,
 )
+from codec.schema import ApiKey, ErrorCode
 
 
 def decode_request(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader, dict[str, Any]]:
@@ -94,12 +97,15 @@ def encode_response(api_key: int, api_version: int, correlation_id: int,
 __all__ = [
     "API_NAMES",
     "ERROR_CODES",
+    "ApiKey",
     "CodecError",
     "Direction",
+    "ErrorCode",
     "RequestHeader",
     "UnknownApiError",
     "UnknownErrorCodeError",
     "api_key_of",
+    "api_label",
     "api_name",
     "decode_body",
     "decode_body_prefix",
@@ -115,6 +121,7 @@ __all__ = [
     "encode_response",
     "encode_response_header",
     "error_code",
+    "error_label",
     "error_name",
     "is_flexible",
     "is_supported",

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from codec import schema
 from codec.errors import UnknownApiError
+from codec.schema import ApiKey
 
 
 class Direction(StrEnum):
@@ -76,6 +77,16 @@ def api_name(api_key: int) -> str:
                               api_key=api_key if isinstance(api_key, int) else None) from None
 
 
+def api_label(api_key: int) -> str:
+    """The name to show for an API key in logs, events, metrics and the CLI; never raises.
+
+    A key the codec does not know (a newer client, or junk) is shown as its number, so that
+    every caller spells an unknown key the same way.
+    """
+    name = API_NAMES.get(api_key)
+    return name if name is not None else str(api_key)
+
+
 def supported_versions(api_key: int) -> tuple[int, int]:
     """(min, max) version of an api known to the codec."""
     api_name(api_key)
@@ -119,7 +130,7 @@ def is_flexible(api_key: int, api_version: int, direction: str = Direction.REQUE
 def request_header_version(api_key: int, api_version: int) -> int:
     """2 for flexible requests, 1 otherwise; ControlledShutdown v0 alone uses v0."""
     check_supported(api_key, api_version)
-    if api_key == 7 and api_version == 0:
+    if api_key == ApiKey.CONTROLLED_SHUTDOWN and api_version == 0:
         return 0
     return 2 if is_flexible(api_key, api_version, Direction.REQUEST) else 1
 
@@ -128,6 +139,6 @@ def response_header_version(api_key: int, api_version: int) -> int:
     """1 for flexible responses, 0 otherwise; ApiVersions responses always use v0 so that a
     client can read the error of a version it does not support."""
     check_supported(api_key, api_version)
-    if api_key == 18:
+    if api_key == ApiKey.API_VERSIONS:
         return 0
     return 1 if is_flexible(api_key, api_version, Direction.RESPONSE) else 0

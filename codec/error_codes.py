@@ -14,6 +14,14 @@ def error_name(code: int) -> str:
     return _BY_CODE.get(code, f"UNKNOWN_ERROR_{code}")
 
 
+def error_label(code: object) -> str:
+    """The one spelling of an error code in logs, events, metrics and the CLI; never raises,
+    whatever it is handed (a broker may send a code newer than the specs)."""
+    if isinstance(code, int) and not isinstance(code, bool):
+        return error_name(code)
+    return f"UNKNOWN_ERROR_{code}"
+
+
 def error_code(name_or_code: str | int) -> int:
     """Accepts 25, "25", "UNKNOWN_MEMBER_ID", "unknown_member_id", "UnknownMemberId"."""
     if isinstance(name_or_code, int) and not isinstance(name_or_code, bool):

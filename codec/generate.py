@@ -168,17 +168,54 @@ def render(source: Path, errors_tsv: Path | None = None) -> str:
             f"    ),\n"
         )
     out.append("}\n\n")
+    rows = _error_rows(errors_text)
     out.append("ERROR_CODES: dict[str, int] = {\n")
+    for code_num, name in rows:
+        out.append(f"    {name!r}: {code_num},\n")
+    out.append("}\n")
+    out.append(_api_key_enum(specs))
+    out.append(_error_code_enum(rows))
+    return "".join(out)
+
+
+def _error_rows(errors_text: str | None) -> list[tuple[int, str]]:
+    rows: list[tuple[int, str]] = []
     if errors_text is not None:
-        rows: list[tuple[int, str]] = []
         for line in errors_text.splitlines()[1:]:
             if line.strip():
                 code_text, name = line.split("\t")[:2]
                 rows.append((int(code_text), name.strip()))
-        for code_num, name in sorted(rows):
-            out.append(f"    {name!r}: {code_num},\n")
-    out.append("}\n")
-    return "".join(out)
+    return sorted(rows)
+
+
+def constant_name(message_name: str) -> str:
+    """JoinGroup -> JOIN_GROUP: the enum member for an API, as Kafka's ApiKeys names it."""
+    return snake_case(message_name).upper()
+
+
+def _api_key_enum(specs: list[dict[str, Any]]) -> str:
+    """`ApiKey`, the API keys as an enum (Kafka's generator emits ApiMessageType the same way),
+    so that no module of ours writes an API key number by hand."""
+    keys = sorted(
+        (int(s["apiKey"]), constant_name(s["name"].removesuffix("Request")))
+        for s in specs
+        if s.get("type") == "request" and s.get("apiKey") is not None
+    )
+    body = "".join(f"    {name} = {key}\n" for key, name in keys)
+    return (
+        "\n\nclass ApiKey(IntEnum):\n"
+        '    """Every API key of the specs, named as Kafka\'s ApiKeys enum names them."""\n\n'
+        + body
+    )
+
+
+def _error_code_enum(rows: list[tuple[int, str]]) -> str:
+    body = "".join(f"    {name} = {code}\n" for code, name in rows)
+    return (
+        "\n\nclass ErrorCode(IntEnum):\n"
+        '    """Every protocol error code of errors.tsv, by its Kafka name."""\n\n'
+        + (body or "    pass\n")
+    )
 
 
 HEADER = '''\
@@ -190,6 +227,7 @@ Version ranges are inclusive (lo, hi) pairs; (0, -1) means "no versions".
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import NamedTuple
 
 

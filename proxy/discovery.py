@@ -14,9 +14,10 @@ import struct
 from typing import Any
 
 import codec
+from codec import ApiKey
 
 _I32 = struct.Struct(">i")
-API_VERSIONS, METADATA = 18, 3
+API_VERSIONS, METADATA = ApiKey.API_VERSIONS, ApiKey.METADATA
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api_key: int,

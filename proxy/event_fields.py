@@ -15,28 +15,28 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 import codec
-from codec import consumer_protocol
+from codec import ApiKey, consumer_protocol
 from faults.decision import ActionKind
 from proxy.exchange import Exchange
 
-JOIN_GROUP = 11
-SYNC_GROUP = 14
-HEARTBEAT = 12
-LEAVE_GROUP = 13
-OFFSET_COMMIT = 8
-OFFSET_FETCH = 9
-FIND_COORDINATOR = 10
-DESCRIBE_GROUPS = 15
-LIST_GROUPS = 16
-CONSUMER_GROUP_HEARTBEAT = 68
-SHARE_GROUP_HEARTBEAT = 76
+JOIN_GROUP = ApiKey.JOIN_GROUP
+SYNC_GROUP = ApiKey.SYNC_GROUP
+HEARTBEAT = ApiKey.HEARTBEAT
+LEAVE_GROUP = ApiKey.LEAVE_GROUP
+OFFSET_COMMIT = ApiKey.OFFSET_COMMIT
+OFFSET_FETCH = ApiKey.OFFSET_FETCH
+FIND_COORDINATOR = ApiKey.FIND_COORDINATOR
+DESCRIBE_GROUPS = ApiKey.DESCRIBE_GROUPS
+LIST_GROUPS = ApiKey.LIST_GROUPS
+CONSUMER_GROUP_HEARTBEAT = ApiKey.CONSUMER_GROUP_HEARTBEAT
+SHARE_GROUP_HEARTBEAT = ApiKey.SHARE_GROUP_HEARTBEAT
 
 # Every key an event carries, in the order they are written. Absent facts are null rather than
 # missing so that every line of the log has the same shape.
@@ -79,21 +79,8 @@ TopicPartitions = dict[str, list[int]]
 _log = structlog.get_logger(__name__)
 
 
-def api_name(api_key: int) -> str:
-    """The Kafka name of an API key, or the number as text for keys the codec does not know."""
-    names: Any = getattr(codec, "API_NAMES", {})
-    try:
-        name = names[api_key]
-    except (KeyError, IndexError, TypeError):
-        return str(api_key)
-    return str(name)
-
-
-def error_name(code: int) -> str:
-    try:
-        return str(codec.error_name(code))
-    except Exception:  # an unknown code must not lose the event
-        return f"UNKNOWN_ERROR_{code}"
+api_name = codec.api_label
+error_name = codec.error_label
 
 
 def iso_time(epoch_s: float) -> str:
@@ -385,7 +372,8 @@ def _kip848_heartbeat(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[
     ev["generation"] = epoch
 
 
-_EXTRACTORS = {
+_Extractor = Callable[[Mapping[str, Any], Mapping[str, Any], dict[str, Any]], None]
+_EXTRACTORS: dict[int, _Extractor] = {
     JOIN_GROUP: _join_group,
     SYNC_GROUP: _sync_group,
     HEARTBEAT: _member_request,

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from faults.decision import PASS, Decision
+from proxy.roles import COORDINATION_API_KEYS  # the pipeline's import, until it reads roles
 
-# API keys whose request and response bodies the pipeline decodes for observers.
-# JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, FindCoordinator,
-# DescribeGroups, ListGroups, ConsumerGroupHeartbeat, ShareGroupHeartbeat.
-COORDINATION_API_KEYS: frozenset[int] = frozenset({11, 14, 12, 13, 8, 9, 10, 15, 16, 68, 76})
+__all__ = ["COORDINATION_API_KEYS", "Exchange", "ExchangeObserver"]
 
 
 @dataclass(slots=True)

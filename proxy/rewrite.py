@@ -21,16 +21,19 @@ from collections.abc import Callable
 from typing import Any
 
 import codec
-from proxy.versions import clamp_api_versions_response
+from codec import ApiKey
 
 Router = Callable[[int, str, int, "str | None"], tuple[str, int]]
 # transform(api_version, frame) -> new frame, or None when unchanged
 Transform = Callable[[int, bytes], "bytes | None"]
+# rewriter(api_version, frame, router) -> new frame, or None when unchanged
+Rewriter = Callable[[int, bytes, Router], "bytes | None"]
 
 _I32 = struct.Struct(">i")
 _RESP = codec.Direction.RESPONSE
-METADATA, FIND_COORDINATOR, DESCRIBE_CLUSTER, API_VERSIONS = 3, 10, 60, 18
-SHARE_FETCH, SHARE_ACKNOWLEDGE = 78, 79
+METADATA, FIND_COORDINATOR, DESCRIBE_CLUSTER = (
+    ApiKey.METADATA, ApiKey.FIND_COORDINATOR, ApiKey.DESCRIBE_CLUSTER)
+SHARE_FETCH, SHARE_ACKNOWLEDGE = ApiKey.SHARE_FETCH, ApiKey.SHARE_ACKNOWLEDGE
 
 
 def _split(api_key: int, api_version: int, frame: bytes) -> tuple[int, memoryview]:
@@ -99,15 +102,10 @@ def _rewrite_node_endpoints(api_key: int) -> Callable[[int, bytes, Router], byte
     return rewrite
 
 
-def build_transforms(route: Router) -> dict[int, Transform]:
-    """Response transforms by api key, bound to one router (the server's)."""
-    share_fetch = _rewrite_node_endpoints(SHARE_FETCH)
-    share_ack = _rewrite_node_endpoints(SHARE_ACKNOWLEDGE)
-    return {
-        METADATA: lambda v, f: rewrite_metadata(v, f, route),
-        FIND_COORDINATOR: lambda v, f: rewrite_find_coordinator(v, f, route),
-        DESCRIBE_CLUSTER: lambda v, f: rewrite_describe_cluster(v, f, route),
-        SHARE_FETCH: lambda v, f: share_fetch(v, f, route),
-        SHARE_ACKNOWLEDGE: lambda v, f: share_ack(v, f, route),
-        API_VERSIONS: clamp_api_versions_response,
-    }
+ADDRESS_REWRITERS: dict[int, Rewriter] = {
+    METADATA: rewrite_metadata,
+    FIND_COORDINATOR: rewrite_find_coordinator,
+    DESCRIBE_CLUSTER: rewrite_describe_cluster,
+    SHARE_FETCH: _rewrite_node_endpoints(SHARE_FETCH),
+    SHARE_ACKNOWLEDGE: _rewrite_node_endpoints(SHARE_ACKNOWLEDGE),
+}

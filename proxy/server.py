@@ -22,7 +22,7 @@ from proxy.connection import ClientSide, Connection
 from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
 from proxy.listeners import ListenerSet, ProtocolFactory
-from proxy.rewrite import Transform, build_transforms
+from proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
 

@@ -21,18 +21,13 @@ import struct
 from typing import Any
 
 import codec
-from proxy.exchange import COORDINATION_API_KEYS
+from codec import ApiKey, ErrorCode
+from proxy.roles import DECODED_API_KEYS, VERSION_CAPS
 
-API_VERSIONS = 18
-UNSUPPORTED_VERSION = 35
+API_VERSIONS = ApiKey.API_VERSIONS
+UNSUPPORTED_VERSION = ErrorCode.UNSUPPORTED_VERSION
 
-# Produce, Fetch: last versions without NodeEndpoints in the response; DescribeQuorum: last
-# version without controller endpoints.
-DESCRIBE_QUORUM = 55
-VERSION_CAPS: dict[int, int] = {0: 9, 1: 15, DESCRIBE_QUORUM: 1}
-# Metadata, FindCoordinator, DescribeCluster, ApiVersions, ShareFetch, ShareAcknowledge.
-REWRITTEN_API_KEYS: frozenset[int] = frozenset({3, 10, 60, 18, 78, 79})
-DECODED_API_KEYS: frozenset[int] = REWRITTEN_API_KEYS | COORDINATION_API_KEYS
+__all__ = ["DECODED_API_KEYS", "VERSION_CAPS", "clamp_api_versions_response", "clamp_range"]
 
 _I16 = struct.Struct(">h")
 

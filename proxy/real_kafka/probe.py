@@ -12,8 +12,10 @@ import socket
 import struct
 from dataclasses import dataclass
 
-_API_METADATA = 3
-_API_VERSIONS = 18
+from codec import ApiKey
+
+_API_METADATA = ApiKey.METADATA
+_API_VERSIONS = ApiKey.API_VERSIONS
 _CLIENT_ID = b"kcp-readiness"
 
 
