@@ -1,6 +1,7 @@
 """What every CLI command that talks to a running proxy's admin API shares: where the API is,
-how to authenticate, how long to wait, which exit code means what, and how to turn an error
-response into the one line a user reads.
+how to authenticate, which exit code means what, and how a failed call becomes the one line a
+user reads. The calls themselves are `proxy.client.AdminClient`'s, the same client the lab and
+the tests use.
 
 Exit codes: 0 ok; 2 the request was refused (bad flags, 4xx: the line says what to fix);
 1 the proxy could not be reached or failed (connection refused, timeout, 5xx).
@@ -8,16 +9,40 @@ Exit codes: 0 ok; 2 the request was refused (bad flags, 4xx: the line says what 
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
 
 import httpx
 import typer
 
-DEFAULT_ADMIN_URL = "http://127.0.0.1:9190"
+from proxy.client import (
+    DEFAULT_ADMIN_URL,
+    TIMEOUT_S,
+    AdminClient,
+    AdminError,
+    AdminRefused,
+    api_error_message,
+)
+
+__all__ = [
+    "DEFAULT_ADMIN_URL",
+    "EXIT_REFUSED",
+    "EXIT_UNREACHABLE",
+    "TIMEOUT_S",
+    "AdminUrl",
+    "Token",
+    "admin_client",
+    "api_error_message",
+    "bearer_headers",
+    "fail",
+]
+
 EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 1
-TIMEOUT_S = 10.0
+
+# Tests swap in an httpx.MockTransport here; None = real network.
+transport: httpx.BaseTransport | None = None
 
 AdminUrl = Annotated[
     str,
@@ -31,6 +56,7 @@ AdminUrl = Annotated[
 Token = Annotated[
     str | None,
     typer.Option(
+        "--admin-token",
         "--token",
         envvar="KCP_ADMIN_TOKEN",
         help="Bearer token, if the proxy was started with one.",
@@ -43,24 +69,20 @@ def bearer_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def api_error_message(response: httpx.Response) -> str:
-    """The most helpful line in an error response: our `message`, else FastAPI's `detail`."""
+def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
+    """End the command with one line on stderr."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def admin_client(admin_url: str, token: str | None) -> Iterator[AdminClient]:
+    """The shared client for one command; a failed call ends the command with its line and
+    exit code (2 refused, 1 unreachable)."""
     try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip() or response.reason_phrase
-    if isinstance(body, dict):
-        if isinstance(body.get("message"), str) and body["message"]:
-            return str(body["message"])
-        detail = body.get("detail")
-        if isinstance(detail, str):
-            return detail
-        if isinstance(detail, list):
-            parts = []
-            for item in detail:
-                if isinstance(item, dict):
-                    loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                    parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg")))
-            if parts:
-                return "; ".join(parts)
-    return json.dumps(body)
+        with AdminClient(admin_url, token, transport=transport) as client:
+            yield client
+    except AdminRefused as exc:
+        fail(exc.message, EXIT_REFUSED)
+    except AdminError as exc:
+        fail(exc.message, EXIT_UNREACHABLE)

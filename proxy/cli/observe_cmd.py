@@ -10,65 +10,21 @@ Exit codes match `faults`: 0 ok; 2 refused (4xx, e.g. an unknown group); 1 unrea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-import httpx
 import typer
 
-from proxy.cli.admin_client import (
-    DEFAULT_ADMIN_URL,
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
-    TIMEOUT_S,
-    AdminUrl,
-    Token,
-    api_error_message,
-    bearer_headers,
-)
+from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token, admin_client
+from proxy.client import sse_messages
 
-# The server sends a keep-alive comment every 15 s; no byte for this long means it is gone.
-STREAM_READ_TIMEOUT_S = 60.0
+__all__ = ["compact", "register", "sse_messages"]
 
 events_app = typer.Typer(
     name="events", help="Follow the group-coordination event log.", no_args_is_help=True
 )
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def _refusal(response: httpx.Response) -> typer.Exit:
-    detail = api_error_message(response)
-    code = EXIT_REFUSED if response.status_code < 500 else EXIT_UNREACHABLE
-    return _fail(code, f"error {response.status_code}: {detail}")
-
-
-def sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """(event name, data) for each server-sent event; comments and ids are skipped."""
-    event: str = "message"
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
 
 
 def _parts(assignment: dict[str, list[int]] | None) -> str:
@@ -131,48 +87,18 @@ def tail(
     token: Token = None,
 ) -> None:
     """Print coordination events as they happen (Ctrl-C to stop)."""
-    params: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "group": group,
-            "api": api,
-            "member": member,
-            "since": since,
-            "limit": limit,
-        }.items()
-        if v is not None
-    }
-    timeout = httpx.Timeout(TIMEOUT_S, read=STREAM_READ_TIMEOUT_S)
-    url = admin_url.rstrip("/") + "/events/stream"
-    try:
-        with httpx.stream(
-            "GET", url, params=params, headers=bearer_headers(token), timeout=timeout
-        ) as response:
-            if response.status_code != 200:
-                response.read()
-                raise _refusal(response)
-            for kind, data in sse_messages(response.iter_lines()):
+    filters = {"group": group, "api": api, "member": member, "since": since, "limit": limit}
+    with admin_client(admin_url, token) as client:
+        try:
+            for kind, data in client.stream_events(**filters):
                 if kind == "dropped":
                     typer.echo(
                         f"(fell behind: {json.loads(data)['dropped']} events lost)", err=True
                     )
                     continue
                 typer.echo(data if as_json else compact(json.loads(data)))
-    except KeyboardInterrupt:
-        return
-    except httpx.HTTPError as exc:
-        raise _fail(EXIT_UNREACHABLE, f"cannot follow {url}: {exc}") from None
-
-
-def _get(admin_url: str, path: str, token: str | None) -> Any:
-    url = admin_url.rstrip("/") + path
-    try:
-        response = httpx.get(url, headers=bearer_headers(token), timeout=TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise _fail(EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from None
-    if response.status_code != 200:
-        raise _refusal(response)
-    return response.json()
+        except KeyboardInterrupt:
+            return
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -204,7 +130,8 @@ def groups(
 ) -> None:
     """Show consumer groups as seen through the proxy: generation, leader, members."""
     if group_id is None:
-        listed = _get(admin_url, "/groups", token)
+        with admin_client(admin_url, token) as client:
+            listed = client.groups()
         if as_json:
             typer.echo(json.dumps(listed, indent=2))
             return
@@ -224,7 +151,8 @@ def groups(
         ]
         typer.echo(_table(rows, header) if rows else "no groups seen yet")
         return
-    detail = _get(admin_url, f"/groups/{group_id}", token)
+    with admin_client(admin_url, token) as client:
+        detail = client.group(group_id)
     if as_json:
         typer.echo(json.dumps(detail, indent=2))
         return

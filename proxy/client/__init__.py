@@ -1,0 +1,31 @@
+"""The one client of the proxy's admin HTTP API, used by the CLI, the lab and the tests.
+
+Everything that talks to a running proxy goes through `AdminClient`, so the token, timeouts
+and the translation of error responses into one readable message exist once. Failures are
+typed: `AdminRefused` (4xx: the request was wrong, the message says what to fix) and
+`AdminUnreachable` (no answer, a timeout, or a 5xx), both `AdminError`.
+
+Imports: httpx and the standard library only; nothing else of ours (it is the client side).
+"""
+
+from proxy.client.admin import (
+    DEFAULT_ADMIN_URL,
+    TIMEOUT_S,
+    AdminClient,
+    AdminError,
+    AdminRefused,
+    AdminUnreachable,
+    api_error_message,
+    sse_messages,
+)
+
+__all__ = [
+    "DEFAULT_ADMIN_URL",
+    "TIMEOUT_S",
+    "AdminClient",
+    "AdminError",
+    "AdminRefused",
+    "AdminUnreachable",
+    "api_error_message",
+    "sse_messages",
+]

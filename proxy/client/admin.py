@@ -1,0 +1,255 @@
+"""`AdminClient`: typed calls of the admin API over httpx, with one error vocabulary.
+
+The token comes from the caller or, when not given, from `KCP_ADMIN_TOKEN`, so every caller
+(CLI, scenario runner, matrix, tests) authenticates the same way without being told twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+DEFAULT_ADMIN_URL = "http://127.0.0.1:9190"
+TIMEOUT_S = 10.0
+TOKEN_ENV = "KCP_ADMIN_TOKEN"
+# The server sends a keep-alive comment every 15 s; no byte for this long means it is gone.
+STREAM_READ_TIMEOUT_S = 60.0
+
+
+class AdminError(Exception):
+    """A call of the admin API failed; `str()` is one line for a person."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class AdminRefused(AdminError):
+    """The proxy answered 4xx: the request was wrong. `message` names what to fix (for a
+    rule, the field and the allowed values), `body` is the parsed answer."""
+
+    def __init__(self, message: str, status: int, body: Any = None) -> None:
+        super().__init__(message, status)
+        self.body = body
+
+
+class AdminUnreachable(AdminError):
+    """No usable answer: connection refused, a timeout, or the proxy failed (5xx)."""
+
+
+def api_error_message(response: httpx.Response) -> str:
+    """The most helpful line in an error response: our `message`, else FastAPI's `detail`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict):
+        if isinstance(body.get("message"), str) and body["message"]:
+            return str(body["message"])
+        detail = body.get("detail")
+        if isinstance(detail, str):
+            return detail
+        if isinstance(detail, list):
+            parts = [_detail_line(item) for item in detail if isinstance(item, dict)]
+            if parts:
+                return "; ".join(parts)
+    return json.dumps(body)
+
+
+def _detail_line(item: Mapping[str, Any]) -> str:
+    loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+    return f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg"))
+
+
+def sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) for each server-sent event; comments and ids are skipped."""
+    event: str = "message"
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class AdminClient:
+    """One proxy's admin API. Use as a context manager, or call `close()`.
+
+    `transport` lets tests put an `httpx.MockTransport` (or an ASGI transport) underneath.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_ADMIN_URL,
+        token: str | None = None,
+        timeout_s: float = TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+        self.timeout_s = timeout_s
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
+        )
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ transport
+
+    def request(
+        self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        """One call; any failure raises `AdminRefused` or `AdminUnreachable`."""
+        try:
+            response = self._http.request(method, path, json=body, params=params)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        self._check(response)
+        return response
+
+    def _unreachable(self, exc: httpx.HTTPError) -> AdminUnreachable:
+        if isinstance(exc, httpx.ConnectError):
+            return AdminUnreachable(
+                f"cannot reach the proxy's admin API at {self.base_url} (connection refused); "
+                "start the proxy (`kafka-chaos-proxy run ...`) or point --admin-url / "
+                "KCP_ADMIN_URL at it"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return AdminUnreachable(
+                f"the admin API at {self.base_url} did not answer within {self.timeout_s:g}s"
+            )
+        return AdminUnreachable(f"request to the admin API at {self.base_url} failed: {exc}")
+
+    @staticmethod
+    def _check(response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        message = api_error_message(response)
+        if status >= 500:
+            raise AdminUnreachable(f"the proxy failed ({status}): {message}", status)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise AdminRefused(f"{status} {response.reason_phrase}: {message}", status, body)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    # ------------------------------------------------------------------ system
+
+    def healthy(self) -> bool:
+        """True when the proxy answers `/healthz`; never raises."""
+        try:
+            return self._http.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def connections(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/connections"))
+
+    def brokers(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/brokers"))
+
+    def metrics(self) -> str:
+        return self.request("GET", "/metrics").text
+
+    # ------------------------------------------------------------------ fault rules
+
+    def rules(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/faults"))
+
+    def rule(self, rule_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/faults/{rule_id}"))
+
+    def add_rule(self, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a rule; the proxy's answer (with its id and stats) is returned."""
+        return dict(self._json("POST", "/faults", body=dict(rule)))
+
+    def replace_rule(self, rule_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._json("PUT", f"/faults/{rule_id}", body=dict(rule)))
+
+    def patch_rule(self, rule_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._json("PATCH", f"/faults/{rule_id}", body=dict(changes)))
+
+    def remove_rule(self, rule_id: str, missing_ok: bool = False) -> None:
+        try:
+            self.request("DELETE", f"/faults/{rule_id}")
+        except AdminRefused as exc:
+            if not (missing_ok and exc.status == 404):
+                raise
+
+    def clear_rules(self) -> int:
+        """Remove every rule; returns how many there were."""
+        body = self._json("DELETE", "/faults")
+        return int(body.get("removed", 0)) if isinstance(body, dict) else 0
+
+    def set_enabled(self, rule_id: str, enabled: bool) -> dict[str, Any]:
+        verb = "enable" if enabled else "disable"
+        return dict(self._json("POST", f"/faults/{rule_id}/{verb}"))
+
+    def export_rules(self, fmt: str = "yaml") -> str:
+        return self.request("GET", "/faults/export", params={"format": fmt}).text
+
+    # ------------------------------------------------------------------ groups and events
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/groups"))
+
+    def group(self, group_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/groups/{group_id}"))
+
+    def events(
+        self,
+        since: int | None = None,
+        limit: int = 1000,
+        group: str | None = None,
+        member: str | None = None,
+        api: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Buffered events; with `since`, the first `limit` after that seq (for pollers)."""
+        params = _params(since=since, limit=limit, group=group, member=member, api=api)
+        return list(self._json("GET", "/events", params=params))
+
+    def stream_events(self, **filters: Any) -> Iterator[tuple[str, str]]:
+        """Server-sent events of `/events/stream` as (event name, data) pairs, until the
+        stream ends (`limit`) or the proxy goes away (`AdminUnreachable`)."""
+        timeout = httpx.Timeout(self.timeout_s, read=STREAM_READ_TIMEOUT_S)
+        try:
+            with self._http.stream(
+                "GET", "/events/stream", params=_params(**filters), timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                yield from sse_messages(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
