@@ -16,7 +16,7 @@ rebalances and evictions so that gauges never outlive the groups they describe.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -295,23 +295,27 @@ class GroupStateModel:
             group.joined.add(member.member_id)
         listed = ev.get("members")
         if listed:  # the leader's answer names the whole generation
-            group.expected = {m["member_id"] for m in listed if m.get("member_id")}
-            for gone in [mid for mid in group.members if mid not in group.expected]:
-                self._drop_member(group, gone)
-            for entry in listed:
-                if not entry.get("member_id"):
-                    continue
-                known = group.members.get(entry["member_id"])
-                if known is None:
-                    known = MemberState(
-                        member_id=entry["member_id"], first_seen=ev["ts"], last_seen=ev["ts"]
-                    )
-                    if len(group.members) < self.max_members:
-                        group.members[known.member_id] = known
-                known.instance_id = entry.get("instance_id") or known.instance_id
-                known.generation = generation
-                if entry.get("subscription") is not None:
-                    known.subscription = entry["subscription"]
+            self._leader_view(group, listed, generation, ev["ts"])
+
+    def _leader_view(self, group: GroupState, listed: Sequence[dict[str, Any]], generation: int,
+                     ts: float) -> None:
+        """The leader's JoinGroup answer lists every member of the generation: members not
+        in it are gone, members in it are known (up to `max_members`)."""
+        group.expected = {m["member_id"] for m in listed if m.get("member_id")}
+        for gone in [mid for mid in group.members if mid not in group.expected]:
+            self._drop_member(group, gone)
+        for entry in listed:
+            if not entry.get("member_id"):
+                continue
+            known = group.members.get(entry["member_id"])
+            if known is None:
+                known = MemberState(member_id=entry["member_id"], first_seen=ts, last_seen=ts)
+                if len(group.members) < self.max_members:
+                    group.members[known.member_id] = known
+            known.instance_id = entry.get("instance_id") or known.instance_id
+            known.generation = generation
+            if entry.get("subscription") is not None:
+                known.subscription = entry["subscription"]
 
     def _sync_group(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
         member = self._touch(group, ev)

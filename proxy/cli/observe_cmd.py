@@ -33,30 +33,37 @@ def _parts(assignment: dict[str, list[int]] | None) -> str:
     return "{" + ",".join(f"{t}:{p}" for t, p in sorted(assignment.items())) + "}"
 
 
+# (event field, how it is shown) in line order; a field shows only when the event has it.
+_WORDS: tuple[tuple[str, Any], ...] = (
+    ("group", lambda v: f"group={v}"),
+    ("member_id", lambda v: f"member={v}"),
+    ("generation", lambda v: f"gen={v}"),
+    ("leader", lambda v: f"leader={v}"),
+    ("subscription", lambda v: "topics=" + ",".join(v)),
+    ("assignments", lambda v: "plan[" + " ".join(
+        f"{m}={_parts(a)}" for m, a in sorted(v.items())) + "]"),
+    ("assignment", lambda v: f"assigned={_parts(v)}"),
+    ("coordinator", lambda v: f"coordinator={v}"),
+)
+# Fields whose 0 or empty value is still worth showing.
+_SHOWN_WHEN_EMPTY = frozenset({"generation", "assignment", "coordinator"})
+
+
+def _clock(event: dict[str, Any]) -> str:
+    try:
+        return datetime.fromisoformat(event["time"]).strftime("%H:%M:%S.%f")[:-3]
+    except (KeyError, TypeError, ValueError):
+        return "?"
+
+
 def compact(event: dict[str, Any]) -> str:
     """One line per event: when, what, who, which generation, how it ended."""
-    try:
-        clock = datetime.fromisoformat(event["time"]).strftime("%H:%M:%S.%f")[:-3]
-    except (KeyError, TypeError, ValueError):
-        clock = "?"
-    words = [f"{event.get('seq', '?'):>6}", clock, f"{event.get('api')}v{event.get('version')}"]
-    if event.get("group"):
-        words.append(f"group={event['group']}")
-    if event.get("member_id"):
-        words.append(f"member={event['member_id']}")
-    if event.get("generation") is not None:
-        words.append(f"gen={event['generation']}")
-    if event.get("leader"):
-        words.append(f"leader={event['leader']}")
-    if event.get("subscription"):
-        words.append("topics=" + ",".join(event["subscription"]))
-    if event.get("assignments"):
-        plan = " ".join(f"{m}={_parts(a)}" for m, a in sorted(event["assignments"].items()))
-        words.append(f"plan[{plan}]")
-    if event.get("assignment") is not None:
-        words.append(f"assigned={_parts(event['assignment'])}")
-    if event.get("coordinator") is not None:
-        words.append(f"coordinator={event['coordinator']}")
+    words = [f"{event.get('seq', '?'):>6}", _clock(event),
+             f"{event.get('api')}v{event.get('version')}"]
+    for key, show in _WORDS:
+        value = event.get(key)
+        if value is not None and (value or key in _SHOWN_WHEN_EMPTY):
+            words.append(show(value))
     words.append(f"-> {event.get('error') or 'OK'}")
     if event.get("outcome") not in (None, "ok"):
         words.append(f"({event['outcome']})")
