@@ -61,8 +61,3 @@ class AddressMap:
         if rack is not None:
             route.rack = rack
         return route, False
-
-    def is_proxy_address(self, host: str, port: int, advertised_host: str) -> bool:
-        return host == advertised_host and any(
-            r.listen_port == port for r in self._nodes.values()
-        )

@@ -32,8 +32,12 @@ def parse_host_port(text: str, default_port: int = 9092) -> tuple[str, int]:
 
 
 def parse_bootstrap(text: str) -> list[tuple[str, int]]:
-    """Comma-separated bootstrap list as clients accept it."""
-    return [parse_host_port(part) for part in text.split(",") if part.strip()]
+    """Comma-separated bootstrap list as clients accept it (`host:port`, `[v6]:port`, bare
+    `host`); the one parser of bootstrap strings in the project."""
+    pairs = [parse_host_port(part) for part in text.split(",") if part.strip()]
+    if not pairs:
+        raise ValueError(f"no host:port in {text!r}")
+    return pairs
 
 
 @dataclass(frozen=True)

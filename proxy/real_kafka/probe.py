@@ -120,17 +120,3 @@ def metadata_brokers(host: str, port: int, timeout_s: float = 5.0) -> list[Broke
             raise ProbeError(f"no Metadata version we can speak in {low}..{high}")
         response = _round_trip(sock, _request(_API_METADATA, version, 2, body), 2)
         return _parse_brokers(response, version)
-
-
-def parse_bootstrap(servers: str) -> list[tuple[str, int]]:
-    """Split "host:port,host:port" into pairs (IPv6 hosts in brackets allowed)."""
-    pairs: list[tuple[str, int]] = []
-    for item in servers.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        host, _, port = item.rpartition(":")
-        pairs.append((host.strip("[]") or "127.0.0.1", int(port)))
-    if not pairs:
-        raise ValueError(f"no host:port in {servers!r}")
-    return pairs
