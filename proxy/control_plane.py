@@ -37,11 +37,20 @@ class ProxyInfo(Protocol):
     def list_brokers(self) -> list[dict[str, Any]]: ...
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class InsecureAdminError(ValueError):
+    """The admin API would be reachable from other machines without a token."""
+
+
 @dataclass
 class ControlPlaneOptions:
     admin_host: str = "127.0.0.1"
     admin_port: int | None = 9190  # None: no admin HTTP server
     admin_token: str | None = None
+    # Host names (besides localhost and the bind address) the admin API answers to; "*": any.
+    admin_allowed_hosts: tuple[str, ...] = ()
     faults_file: Path | None = None
     event_log_path: Path | None = None
     event_buffer_size: int = 10_000
@@ -49,6 +58,18 @@ class ControlPlaneOptions:
     seed: int | None = None
     max_groups: int = 1_000
     max_members_per_group: int = 1_000
+
+
+    def check(self) -> None:
+        """Refuse an admin API bound beyond loopback without a token: anyone who can reach
+        the port could then change the faults every client goes through."""
+        if (self.admin_port is not None and not self.admin_token
+                and self.admin_host not in _LOOPBACK and not self.admin_host.startswith("127.")):
+            raise InsecureAdminError(
+                f"the admin API on {self.admin_host} would be open to the network without a "
+                "token: set KCP_ADMIN_TOKEN or --admin-token-file, or bind --admin-host "
+                "127.0.0.1"
+            )
 
 
 class _NoFaults:
@@ -72,6 +93,7 @@ class ControlPlane:
         if self.options.admin_port is None or self._admin is not None:
             return
         from proxy.admin import AdminContext, AdminServer, create_app
+        from proxy.admin.guard import allowed_hosts
 
         assert self.engine is not None and self.events is not None and self.groups is not None
         ctx = AdminContext(
@@ -80,6 +102,8 @@ class ControlPlane:
             groups=self.groups,
             proxy=proxy,
             token=self.options.admin_token,
+            allowed_hosts=allowed_hosts(self.options.admin_allowed_hosts,
+                                        self.options.admin_host),
         )
         server = AdminServer(create_app(ctx), self.options.admin_host, self.options.admin_port)
         await server.start()

@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from proxy.admin import errors
 from proxy.admin.auth import OPEN_PATHS, BearerAuthMiddleware
 from proxy.admin.context import AdminContext
+from proxy.admin.guard import AdminGuardMiddleware
 from proxy.admin.routes import events, faults, groups, system
+from proxy.admin.schemas import ApiError
 
 DESCRIPTION = (
     "Manage fault rules, inspect consumer groups and the coordination event log of a "
@@ -17,11 +19,20 @@ DESCRIPTION = (
 )
 
 
+# What the front door (`proxy.admin.guard`) may answer on any operation.
+GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"model": ApiError, "description": "Host or Origin not allowed"},
+    413: {"model": ApiError, "description": "Request body too large"},
+    415: {"model": ApiError, "description": "POST without Content-Type: application/json"},
+}
+
+
 def create_app(ctx: AdminContext) -> FastAPI:
     app = FastAPI(
         title="kafka-chaos-proxy admin API",
         version="1",
         description=DESCRIPTION,
+        responses=GUARD_RESPONSES,
     )
     app.state.ctx = ctx
     errors.install(app)
@@ -30,6 +41,9 @@ def create_app(ctx: AdminContext) -> FastAPI:
     if ctx.token:
         app.add_middleware(BearerAuthMiddleware, token=ctx.token)
         _document_bearer(app)
+    # Added last, so it runs first: a refused Host or Origin never reaches the token check.
+    app.add_middleware(AdminGuardMiddleware, hosts=ctx.allowed_hosts,
+                       max_body_bytes=ctx.max_body_bytes)
     return app
 
 

@@ -15,10 +15,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 OPEN_PATHS = frozenset({"/healthz"})
 
 
+def presented_token(header: bytes) -> bytes:
+    """The token of an `Authorization` header; the scheme is case-insensitive (RFC 7235)."""
+    scheme, _, token = header.strip().partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" else b""
+
+
 class BearerAuthMiddleware:
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
@@ -29,7 +35,7 @@ class BearerAuthMiddleware:
             if name == b"authorization":
                 given = value
                 break
-        if given and secrets.compare_digest(given, self._expected):
+        if given and secrets.compare_digest(presented_token(given), self._expected):
             await self.app(scope, receive, send)
             return
         reason = "missing" if not given else "wrong"

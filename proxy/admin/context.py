@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 
+from proxy.admin.guard import DEFAULT_MAX_BODY_BYTES, LOCAL_HOSTS
 from proxy.events import EventLog
 from proxy.groups import GroupStateModel
 
@@ -32,6 +33,9 @@ class AdminContext:
     proxy: ProxyInfoLike | None = None  # set when the data plane starts
     token: str | None = None
     stream_keepalive_s: float = 15.0
+    # Host names the API answers to (see `proxy.admin.guard`); "*" among them: any.
+    allowed_hosts: frozenset[str] = LOCAL_HOSTS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 def get_ctx(request: Request) -> AdminContext:

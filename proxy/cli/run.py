@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -48,7 +48,13 @@ def run(
     admin_port: Annotated[int, typer.Option(help="Admin HTTP port (0: off).")] = 9190,
     no_admin: Annotated[bool, typer.Option("--no-admin", help="No admin HTTP server.")] = False,
     admin_token: Annotated[str | None, typer.Option(
-        envvar="KCP_ADMIN_TOKEN", help="Bearer token required by the admin API.")] = None,
+        help="Bearer token required by the admin API. Visible to other users in `ps`: "
+             "prefer KCP_ADMIN_TOKEN or --admin-token-file.")] = None,
+    admin_token_file: Annotated[Path | None, typer.Option(
+        help="File whose first line is the admin API's bearer token.")] = None,
+    admin_allowed_host: Annotated[list[str] | None, typer.Option(
+        help="Host name the admin API also answers to, besides localhost and --admin-host "
+             "(repeatable; '*' for any, e.g. behind a container's port mapping).")] = None,
     faults: Annotated[Path | None, typer.Option(
         "--faults", help="YAML/JSON fault rules loaded at start-up.")] = None,
     event_log: Annotated[Path | None, typer.Option(
@@ -85,13 +91,42 @@ def run(
     control = ControlPlaneOptions(
         admin_host=admin_host,
         admin_port=None if no_admin or admin_port == 0 else admin_port,
-        admin_token=admin_token or os.environ.get("KCP_ADMIN_TOKEN"),
+        admin_token=_admin_token(admin_token, admin_token_file),
+        admin_allowed_hosts=tuple(admin_allowed_host or ()),
         faults_file=faults,
         event_log_path=event_log,
         metrics_client_ids=metrics_client_ids,
         seed=seed,
     )
+    try:
+        control.check()
+    except ValueError as exc:
+        _startup_error(str(exc))
     raise typer.Exit(run_proxy(RunOptions(config, control, kafka_version)))
+
+
+def _startup_error(message: str) -> NoReturn:
+    """A start-up mistake: one line naming what to fix, exit code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _admin_token(flag: str | None, path: Path | None) -> str | None:
+    """The token from the flag, the file or KCP_ADMIN_TOKEN, in that order."""
+    if flag:
+        typer.echo("warning: --admin-token is visible to other users in `ps`; prefer "
+                   "KCP_ADMIN_TOKEN or --admin-token-file", err=True)
+        return flag
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            _startup_error(f"--admin-token-file: cannot read {path}: {exc}")
+        token = lines[0].strip() if lines else ""
+        if not token:
+            _startup_error(f"--admin-token-file: {path} has an empty first line")
+        return token
+    return os.environ.get("KCP_ADMIN_TOKEN") or None
 
 
 def register(app: typer.Typer) -> None:

@@ -126,8 +126,11 @@ class AdminClient:
         self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None
     ) -> httpx.Response:
         """One call; any failure raises `AdminRefused` or `AdminUnreachable`."""
+        # The admin API takes POSTs only as JSON, bodiless ones too (`proxy.admin.guard`).
+        headers = {"Content-Type": "application/json"} if method == "POST" else None
         try:
-            response = self._http.request(method, path, json=body, params=params)
+            response = self._http.request(method, path, json=body, params=params,
+                                          headers=headers)
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         self._check(response)

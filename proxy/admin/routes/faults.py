@@ -13,9 +13,10 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from faults.model import FaultRule
 from proxy.admin.context import AdminContext, get_ctx
+from proxy.admin.guard import require_json_post
 from proxy.admin.schemas import ApiError, Cleared, RuleOut
 
-router = APIRouter(prefix="/faults", tags=["faults"])
+router = APIRouter(prefix="/faults", tags=["faults"], dependencies=[Depends(require_json_post)])
 
 Ctx = Annotated[AdminContext, Depends(get_ctx)]
 RuleId = Annotated[str, "fault rule id"]

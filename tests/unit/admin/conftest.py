@@ -50,5 +50,5 @@ def ctx() -> AdminContext:
 @pytest.fixture
 async def client(ctx: AdminContext) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(ctx))
-    async with httpx.AsyncClient(transport=transport, base_url="http://admin") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
         yield c

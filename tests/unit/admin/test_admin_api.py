@@ -14,6 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy.admin import AdminContext, create_app
 from proxy.exchange import Exchange
 
+# POST needs a JSON content type even without a body (see proxy.admin.guard).
+JSON = {"Content-Type": "application/json"}
+
 RULE = {
     "id": "sync-nc",
     "description": "coordinator moved during SyncGroup",
@@ -41,9 +44,9 @@ async def test_fault_crud(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.json()["dosage"]["probability"] == 0.5
     assert r.json()["dosage"]["max_injections"] == 1  # merged, not replaced
 
-    r = await client.post("/faults/sync-nc/disable")
+    r = await client.post("/faults/sync-nc/disable", headers=JSON)
     assert r.status_code == 200 and r.json()["enabled"] is False
-    r = await client.post("/faults/sync-nc/enable")
+    r = await client.post("/faults/sync-nc/enable", headers=JSON)
     assert r.json()["enabled"] is True
 
     replacement = {**RULE, "action": {"type": "delay", "fixed_ms": 100, "jitter_ms": 50}}
@@ -70,7 +73,7 @@ async def test_unknown_id_is_404_naming_it(client: httpx.AsyncClient) -> None:
         ("POST", "/faults/nope/enable"),
         ("POST", "/faults/nope/disable"),
     ):
-        r = await client.request(method, path)
+        r = await client.request(method, path, headers=JSON)
         assert r.status_code == 404, (method, path)
         assert "'nope'" in r.json()["detail"]
     r = await client.patch("/faults/nope", json={"enabled": False})
@@ -276,7 +279,7 @@ async def test_openapi_documents_models(client: httpx.AsyncClient) -> None:
 async def test_bearer_token(ctx: AdminContext) -> None:
     app = create_app(replace(ctx, token="s3cret"))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://admin") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
         assert (await c.get("/healthz")).status_code == 200
         for path in ("/faults", "/groups", "/events", "/metrics", "/openapi.json", "/brokers"):
             r = await c.get(path)

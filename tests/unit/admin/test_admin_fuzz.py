@@ -13,6 +13,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from faults.engine import FaultEngine
 from proxy.admin import AdminContext, create_app
+from proxy.admin.guard import LOCAL_HOSTS
 from proxy.events import EventLog
 from proxy.exchange import Exchange
 from proxy.groups import GroupStateModel
@@ -39,7 +40,9 @@ def _app() -> object:
         )
         events.observe(exchange)
         groups.observe(exchange)
-    return create_app(AdminContext(engine=FaultEngine(seed=7), events=events, groups=groups))
+    # schemathesis' ASGI client calls itself "testserver".
+    return create_app(AdminContext(engine=FaultEngine(seed=7), events=events, groups=groups,
+                                   allowed_hosts=LOCAL_HOSTS | {"testserver"}))
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app()).exclude(path="/events/stream")

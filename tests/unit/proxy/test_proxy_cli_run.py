@@ -47,3 +47,40 @@ def test_other_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None
     assert options.config.bootstrap_servers == [("127.0.0.1", 9092)]
     assert options.config.port == 0 and options.config.node_ports == {3: 9303}
     assert options.control.admin_port is None and options.control.seed == 7
+
+
+def _invoke(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, list[RunOptions]]:
+    seen: list[RunOptions] = []
+    monkeypatch.setattr(proxy.runtime, "run", lambda options: seen.append(options) or 0)
+    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    result = CliRunner().invoke(app, ["run", "-b", "127.0.0.1:9092", "--log-format", "json",
+                                      *args])
+    return result.exit_code, result.output, seen
+
+
+def test_admin_token_from_file_env_or_flag(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: pytest.TempPathFactory) -> None:
+    token_file = tmp_path / "token"  # type: ignore[operator]
+    token_file.write_text("from-file\nignored\n")
+    monkeypatch.delenv("KCP_ADMIN_TOKEN", raising=False)
+    code, _, seen = _invoke(monkeypatch, "--admin-token-file", str(token_file))
+    assert code == 0 and seen[0].control.admin_token == "from-file"
+    monkeypatch.setenv("KCP_ADMIN_TOKEN", "from-env")
+    code, _, seen = _invoke(monkeypatch)
+    assert code == 0 and seen[0].control.admin_token == "from-env"
+    code, output, seen = _invoke(monkeypatch, "--admin-token", "from-flag")
+    assert code == 0 and seen[0].control.admin_token == "from-flag"
+    assert "visible to other users in `ps`" in output
+    token_file.write_text("")
+    code, output, seen = _invoke(monkeypatch, "--admin-token-file", str(token_file))
+    assert code == 2 and "empty first line" in output and not seen
+
+
+def test_admin_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KCP_ADMIN_TOKEN", raising=False)
+    code, output, seen = _invoke(monkeypatch, "--admin-host", "0.0.0.0")
+    assert code == 2 and not seen
+    assert "open to the network without a token" in " ".join(output.split())
+    monkeypatch.setenv("KCP_ADMIN_TOKEN", "t")
+    code, _, seen = _invoke(monkeypatch, "--admin-host", "0.0.0.0", "--admin-allowed-host", "*")
+    assert code == 0 and seen[0].control.admin_allowed_hosts == ("*",)
