@@ -1,8 +1,10 @@
 """The group-coordination event log: one structured event per coordination exchange.
 
 Events go to three places, none of which may ever slow the data plane down:
-- a bounded ring buffer, so the admin API can answer "what just happened to group G";
-- an optional JSON-lines file, the durable record a test or CI run leaves behind;
+- a ring buffer bounded in count and in bytes, so the admin API can answer "what just
+  happened to group G" without a burst of huge OffsetCommits holding gigabytes;
+- an optional JSON-lines file, the durable record a test or CI run leaves behind, rotated by
+  size with a bounded number of files kept;
 - live subscribers (the admin SSE stream), each with its own bounded queue. A subscriber that
   cannot keep up loses its oldest events and is told how many, rather than back-pressuring the
   proxy: a debugging tool that stalls the thing it watches would change the race it shows.
@@ -29,6 +31,41 @@ from proxy.exchange import Exchange
 Event = dict[str, Any]
 
 _log = structlog.get_logger(__name__)
+
+DEFAULT_CAPACITY = 10_000
+DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
+# One event above this (serialized) has its largest fields cut (`truncate_event`).
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+DEFAULT_FILE_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_FILE_KEEP = 5
+# Fields never cut: what makes an event findable and readable.
+_KEPT = frozenset({"seq", "time", "ts", "api", "api_key", "version", "group", "member_id",
+                   "generation", "error", "outcome", "fault", "truncated"})
+
+
+def _dumps(event: Event) -> str:
+    return json.dumps(event, separators=(",", ":"), default=str)
+
+
+def truncate_event(event: Event, text: str, limit: int) -> tuple[Event, str]:
+    """Cut the largest fields of an event whose JSON is over `limit` bytes, biggest first,
+    until it fits; each cut field becomes a short note and `truncated` maps it to its
+    original size, so a reader knows what is missing and how much."""
+    if len(text) <= limit:
+        return event, text
+    sizes = sorted(((len(_dumps({k: v})), k) for k, v in event.items() if k not in _KEPT),
+                   reverse=True)
+    out = dict(event)
+    cut: dict[str, int] = {}
+    total = len(text)
+    for size, key in sizes:
+        if total <= limit:
+            break
+        out[key] = f"<{size} bytes, truncated>"
+        cut[key] = size
+        total -= size
+    out["truncated"] = cut
+    return out, _dumps(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,26 +150,56 @@ class EventSubscription:
 class JsonLinesSink:
     """Appends one JSON object per line. Line-buffered so `tail -f` sees events as they happen.
 
+    Rotated by size like a log file: past `max_bytes` the file becomes `<name>.1` (older ones
+    shift up to `<name>.<keep>`, the oldest is deleted), so a long soak cannot fill the disk.
     A write error (disk full) is logged once and the sink keeps trying: losing the file must
     not lose the proxy.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = DEFAULT_FILE_MAX_BYTES,
+                 keep: int = DEFAULT_FILE_KEEP) -> None:
         self.path = path
+        self.max_bytes = max(1, max_bytes)
+        self.keep = max(0, keep)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = path.open("a", encoding="utf-8", buffering=1)
+        self._size = path.stat().st_size
         self._failed = False
 
-    def write(self, event: Event) -> None:
+    def write_line(self, line: str) -> None:
         if self._file is None:
             return
         try:
-            self._file.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
+            if self._size and self._size + len(line) + 1 > self.max_bytes:
+                self._rotate()
+            self._file.write(line + "\n")
+            self._size += len(line) + 1
             self._failed = False
         except (OSError, ValueError):
             if not self._failed:
                 _log.warning("event log write failed", path=str(self.path), exc_info=True)
             self._failed = True
+
+    def write(self, event: Event) -> None:
+        self.write_line(_dumps(event))
+
+    def _rotate(self) -> None:
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        oldest = self.path.with_name(f"{self.path.name}.{self.keep}")
+        with contextlib.suppress(FileNotFoundError):
+            oldest.unlink()
+        for n in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            with contextlib.suppress(FileNotFoundError):
+                older.rename(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        if self.keep:
+            self.path.rename(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink()
+        self._file = self.path.open("a", encoding="utf-8", buffering=1)
+        self._size = 0
 
     def close(self) -> None:
         if self._file is not None:
@@ -146,13 +213,22 @@ class EventLog:
 
     def __init__(
         self,
-        capacity: int = 10_000,
+        capacity: int = DEFAULT_CAPACITY,
         path: Path | None = None,
         subscriber_queue_size: int = 1_000,
         clock: Callable[[], float] = time.time,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        file_max_bytes: int = DEFAULT_FILE_MAX_BYTES,
+        file_keep: int = DEFAULT_FILE_KEEP,
     ) -> None:
         self._buffer: deque[Event] = deque(maxlen=max(1, capacity))
-        self._sink = JsonLinesSink(path) if path is not None else None
+        self._sizes: deque[int] = deque()  # serialized size of each buffered event
+        self._buffered_bytes = 0
+        self.buffer_bytes = max(1, buffer_bytes)
+        self.max_event_bytes = max(256, max_event_bytes)
+        self._sink = (JsonLinesSink(path, file_max_bytes, file_keep)
+                      if path is not None else None)
         self._subscribers: set[EventSubscription] = set()
         self._subscriber_queue_size = subscriber_queue_size
         self._clock = clock
@@ -169,6 +245,11 @@ class EventLog:
     def __len__(self) -> int:
         return len(self._buffer)
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Serialized size of the events held now (bounded by `buffer_bytes`)."""
+        return self._buffered_bytes
+
     def observe(self, exchange: Exchange) -> None:
         self.record(event_fields(exchange))
 
@@ -181,12 +262,24 @@ class EventLog:
             now = self._clock()
             event["time"] = iso_time(now)
             event["ts"] = round(now, 6)
-        self._buffer.append(event)
+        event, text = truncate_event(event, _dumps(event), self.max_event_bytes)
+        self._hold(event, len(text))
         if self._sink is not None:
-            self._sink.write(event)
+            self._sink.write_line(text)
         for subscriber in tuple(self._subscribers):
             subscriber.offer(event)
         return event
+
+    def _hold(self, event: Event, size: int) -> None:
+        buffer, sizes = self._buffer, self._sizes
+        if len(buffer) == buffer.maxlen:  # the deque drops its oldest by itself
+            self._buffered_bytes -= sizes.popleft()
+        buffer.append(event)
+        sizes.append(size)
+        self._buffered_bytes += size
+        while self._buffered_bytes > self.buffer_bytes and len(buffer) > 1:
+            buffer.popleft()
+            self._buffered_bytes -= sizes.popleft()
 
     def query(
         self,

@@ -14,6 +14,7 @@ import typer
 
 from proxy.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_INFLIGHT, ProxyConfig, parse_bootstrap
 from proxy.control_plane import ControlPlaneOptions
+from proxy.events import DEFAULT_BUFFER_BYTES, DEFAULT_FILE_KEEP, DEFAULT_FILE_MAX_BYTES
 
 
 def _node_ports(items: list[str]) -> dict[int, int]:
@@ -59,6 +60,13 @@ def run(
         "--faults", help="YAML/JSON fault rules loaded at start-up.")] = None,
     event_log: Annotated[Path | None, typer.Option(
         help="Append coordination events to this JSON-lines file.")] = None,
+    event_log_max_bytes: Annotated[int, typer.Option(
+        min=1, help="Rotate the event log file past this size.")] = DEFAULT_FILE_MAX_BYTES,
+    event_log_keep: Annotated[int, typer.Option(
+        min=0, help="Rotated event log files kept (<file>.1 ...).")] = DEFAULT_FILE_KEEP,
+    event_buffer_bytes: Annotated[int, typer.Option(
+        min=1, help="Bytes of recent events kept in memory for the admin API.")
+    ] = DEFAULT_BUFFER_BYTES,
     metrics_client_ids: Annotated[bool, typer.Option(
         "--metrics-client-ids",
         help="Count requests per client id in /metrics (opt-in: client ids are chosen by "
@@ -95,6 +103,9 @@ def run(
         admin_allowed_hosts=tuple(admin_allowed_host or ()),
         faults_file=faults,
         event_log_path=event_log,
+        event_log_max_bytes=event_log_max_bytes,
+        event_log_keep=event_log_keep,
+        event_buffer_bytes=event_buffer_bytes,
         metrics_client_ids=metrics_client_ids,
         seed=seed,
     )

@@ -90,3 +90,43 @@ async def test_close_wakes_blocked_reader(build: SimpleNamespace) -> None:
     first = await asyncio.wait_for(reader, 5)
     assert first is None or first["seq"] == 3
     assert await asyncio.wait_for(sub.get(timeout=5), 5) is None
+
+
+def _big_commit(build: SimpleNamespace, partitions: int) -> object:
+    return build.commit("g", "m-1", 1, {"topic": dict.fromkeys(range(partitions), 7)})
+
+
+def test_ring_is_bounded_in_bytes_too(build: SimpleNamespace) -> None:
+    log = EventLog(capacity=1000, buffer_bytes=200_000, max_event_bytes=1_000_000)
+    for _ in range(50):
+        log.observe(_big_commit(build, 2000))  # ~60 KB each as JSON
+    assert log.buffered_bytes <= 200_000 and 1 <= len(log) < 10
+    assert [e["seq"] for e in log][-1] == 50  # the newest survive
+    sizes = [len(json.dumps(e, separators=(",", ":"))) for e in log]
+    assert sum(sizes) == log.buffered_bytes
+
+
+def test_a_huge_event_keeps_its_identity_and_says_what_was_cut(build: SimpleNamespace) -> None:
+    log = EventLog(max_event_bytes=4096)
+    log.observe(_big_commit(build, 5000))
+    (event,) = list(log)
+    assert event["api"] == "OffsetCommit" and event["group"] == "g"
+    assert event["member_id"] == "m-1" and event["generation"] == 1
+    assert event["offsets"].endswith("bytes, truncated>")
+    assert event["truncated"]["offsets"] > 100_000
+    assert log.buffered_bytes <= 4096
+
+
+def test_event_file_rotates_by_size_and_keeps_n(tmp_path: Path, build: SimpleNamespace) -> None:
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path=path, file_max_bytes=20_000, file_keep=2)
+    for _ in range(40):
+        log.observe(_big_commit(build, 100))  # ~3 KB each
+    log.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
+    assert all(p.stat().st_size <= 20_000 for p in tmp_path.iterdir())
+    seqs = [json.loads(line)["seq"] for name in ("events.jsonl.2", "events.jsonl.1",
+                                                 "events.jsonl")
+            for line in (tmp_path / name).read_text().splitlines()]
+    assert seqs == list(range(seqs[0], 41))  # in order, nothing lost inside what is kept
