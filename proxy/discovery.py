@@ -18,6 +18,13 @@ from codec import ApiKey
 
 _I32 = struct.Struct(">i")
 API_VERSIONS, METADATA = ApiKey.API_VERSIONS, ApiKey.METADATA
+# ApiVersions and a topic-less Metadata are a few KiB even for large clusters; a size prefix
+# beyond this is not believed (a broken or hostile upstream must not make us allocate it).
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+class DiscoveryError(ValueError):
+    """The upstream's answer cannot be a discovery response."""
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api_key: int,
@@ -27,10 +34,12 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     writer.write(_I32.pack(len(payload)) + payload)
     await writer.drain()
     (size,) = _I32.unpack(await reader.readexactly(4))
+    if not 0 <= size <= MAX_RESPONSE_BYTES:
+        raise DiscoveryError(f"response size {size} outside 0..{MAX_RESPONSE_BYTES}")
     frame = await reader.readexactly(size)
     got, hsize = codec.parse_response_header(frame, api_key, api_version)
     if got != corr:
-        raise ValueError(f"correlation id {got} != {corr}")
+        raise DiscoveryError(f"correlation id {got} != {corr}")
     return codec.decode_body(api_key, api_version, codec.Direction.RESPONSE, frame[hsize:])
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token, admin_client
+from proxy.cli.terminal import safe
 from proxy.client import sse_messages
 
 __all__ = ["compact", "register", "sse_messages"]
@@ -72,7 +73,7 @@ def compact(event: dict[str, Any]) -> str:
         words.append(f"[fault {fault.get('rule')}: {fault.get('action')}]")
     if event.get("latency_ms") is not None:
         words.append(f"{event['latency_ms']:.1f}ms")
-    return " ".join(words)
+    return safe(" ".join(words))
 
 
 @events_app.command("tail")
@@ -103,12 +104,14 @@ def tail(
                         f"(fell behind: {json.loads(data)['dropped']} events lost)", err=True
                     )
                     continue
-                typer.echo(data if as_json else compact(json.loads(data)))
+                event = json.loads(data)
+                typer.echo(json.dumps(event) if as_json else compact(event))
         except KeyboardInterrupt:
             return
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
+    rows = [[safe(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
@@ -163,14 +166,14 @@ def groups(
     if as_json:
         typer.echo(json.dumps(detail, indent=2))
         return
-    typer.echo(
+    typer.echo(safe(
         f"group {detail['group_id']} ({detail['kind']}): {detail['state']}, "
         f"generation {_dash(detail.get('generation'))}, leader {_dash(detail.get('leader'))}, "
         f"protocol {_dash(detail.get('protocol_type'))}/{_dash(detail.get('protocol'))}, "
         f"{detail['rebalance_count']} rebalances (last {_rebalance_ms(detail)} ms)"
-    )
+    ))
     if detail.get("last_error"):
-        typer.echo(f"last error: {detail['last_error']}")
+        typer.echo(safe(f"last error: {detail['last_error']}"))
     rows = [
         [
             m["member_id"],

@@ -142,3 +142,21 @@ def test_token_and_unreachable(cli: typer.Typer) -> None:
     assert result.exit_code == 1 and "cannot reach" in result.output
     result = CliRunner().invoke(cli, ["events", "tail", "--admin-url", url, "--limit", "1"])
     assert result.exit_code == 1 and "cannot reach" in result.output
+
+
+def test_escape_sequences_from_clients_never_reach_the_terminal(live: LiveAdmin,
+                                                                cli: typer.Typer) -> None:
+    evil = "g\x1b]0;pwned\x07\x1b[2J\x9b31m"
+    live.observe(_heartbeat(evil, "m\x1b[1A-1"))
+    runner = CliRunner()
+    outputs = [
+        runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "--since", "0",
+                            "--limit", "1"]).output,
+        runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "--since", "0",
+                            "--limit", "1", "--json"]).output,
+        runner.invoke(cli, ["groups", "--admin-url", live.url]).output,
+    ]
+    for output in outputs:
+        assert not any(ch in output for ch in "\x1b\x07\x9b"), output
+    assert "group=g\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m" in outputs[0]
+    assert json.loads(outputs[1])["group"] == evil  # JSON keeps the value, escaped
