@@ -16,6 +16,16 @@ DEFAULT_MAX_FRAME_BYTES = 104_857_600
 DEFAULT_MAX_INFLIGHT = 1000
 # Transport write buffer high-water mark: above it the other side stops being read.
 DEFAULT_HIGH_WATER = 4 * 1024 * 1024
+# Broker listeners the proxy opens at most: a Metadata response naming thousands of node ids
+# (a broken or hostile upstream) must not take every file descriptor.
+DEFAULT_MAX_BROKERS = 64
+# Like the broker's socket.listen.backlog.size: a reconnect storm after a broker restart queues
+# in the kernel instead of being refused.
+DEFAULT_LISTEN_BACKLOG = 1024
+
+
+class ListenerLimitError(OSError):
+    """A broker listener the proxy will not open (over --max-brokers, or no valid port)."""
 
 
 def parse_host_port(text: str, default_port: int = 9092) -> tuple[str, int]:
@@ -53,6 +63,8 @@ class ProxyConfig:
     high_water: int = DEFAULT_HIGH_WATER
     upstream_connect_timeout_s: float = 10.0
     drain_timeout_s: float = 5.0
+    max_brokers: int = DEFAULT_MAX_BROKERS
+    listen_backlog: int = DEFAULT_LISTEN_BACKLOG
 
     @property
     def advertised(self) -> str:
@@ -74,4 +86,11 @@ class ProxyConfig:
         base = self.port_base
         if base is None:
             base = self.port + 1 if self.port else 0
-        return base + discovery_index if base else 0
+        if not base:
+            return 0
+        port = base + discovery_index
+        if port > 65535:
+            raise ListenerLimitError(
+                f"broker {node_id} would get port {base} + {discovery_index} = {port}, beyond "
+                "65535; lower --port-base or map it with --node-port")
+        return port

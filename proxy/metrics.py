@@ -59,6 +59,12 @@ connection_closes_total = Counter(
     "kcp_connection_closes_total", "Client connections closed, by reason.", ["reason"],
     registry=REGISTRY,
 )
+listener_refusals_total = Counter(
+    "kcp_listener_refusals_total",
+    "Broker listeners not opened (over --max-brokers, port out of range), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
 frame_errors_total = Counter(
     "kcp_frame_errors_total",
     "Malformed or over-limit frames that closed a connection, by reason.",

@@ -12,7 +12,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from proxy.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_INFLIGHT, ProxyConfig, parse_bootstrap
+from proxy.config import (
+    DEFAULT_LISTEN_BACKLOG,
+    DEFAULT_MAX_BROKERS,
+    DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_INFLIGHT,
+    ProxyConfig,
+    parse_bootstrap,
+)
 from proxy.control_plane import ControlPlaneOptions
 from proxy.events import DEFAULT_BUFFER_BYTES, DEFAULT_FILE_KEEP, DEFAULT_FILE_MAX_BYTES
 
@@ -45,6 +52,11 @@ def run(
     max_inflight: Annotated[int, typer.Option(
         help="Requests awaiting a response per connection before reading pauses.")
     ] = DEFAULT_MAX_INFLIGHT,
+    max_brokers: Annotated[int, typer.Option(
+        min=1, help="Broker listeners opened at most (brokers beyond are refused, logged).")
+    ] = DEFAULT_MAX_BROKERS,
+    listen_backlog: Annotated[int, typer.Option(
+        min=1, help="Listen backlog of every listener.")] = DEFAULT_LISTEN_BACKLOG,
     admin_host: Annotated[str, typer.Option(help="Admin HTTP bind address.")] = "127.0.0.1",
     admin_port: Annotated[int, typer.Option(help="Admin HTTP port (0: off).")] = 9190,
     no_admin: Annotated[bool, typer.Option("--no-admin", help="No admin HTTP server.")] = False,
@@ -95,6 +107,8 @@ def run(
         node_ports=_node_ports(node_port or []),
         max_frame_bytes=max_frame_bytes,
         max_inflight=max_inflight,
+        max_brokers=max_brokers,
+        listen_backlog=listen_backlog,
     )
     control = ControlPlaneOptions(
         admin_host=admin_host,
