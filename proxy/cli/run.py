@@ -91,7 +91,14 @@ def run(
         metrics_client_ids=metrics_client_ids,
         seed=seed,
     )
-    raise typer.Exit(run_proxy(RunOptions(config, control, kafka_version)))
+    from proxy.real_kafka import ProviderUnavailable
+
+    try:
+        code = run_proxy(RunOptions(config, control, kafka_version))
+    except ProviderUnavailable as exc:  # e.g. a forced provider whose extra is not installed
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
