@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY codec ./codec
 COPY faults ./faults
 COPY proxy ./proxy
+COPY lab ./lab
 COPY scenarios ./scenarios
 RUN pip install . && useradd --system --uid 10001 kcp
 

@@ -127,7 +127,13 @@ def run(
         control.check()
     except ValueError as exc:
         _startup_error(str(exc))
-    raise typer.Exit(run_proxy(RunOptions(config, control, kafka_version)))
+    from proxy.real_kafka import ProviderUnavailable
+
+    try:
+        code = run_proxy(RunOptions(config, control, kafka_version))
+    except ProviderUnavailable as exc:  # e.g. a forced provider whose extra is not installed
+        _startup_error(str(exc))
+    raise typer.Exit(code)
 
 
 def _startup_error(message: str) -> NoReturn:

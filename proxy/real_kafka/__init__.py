@@ -5,19 +5,21 @@
 KRaft processes run from the official Apache Kafka jars fetched by Maven. `fetch_classpath()`
 is exposed too so Java client harnesses can compile against `kafka-clients`.
 
-Imports nothing else of ours: only the standard library, plus testcontainers/docker lazily.
+Imports nothing else of ours: only the standard library, plus testcontainers/docker
+(the `[docker]` extra) lazily, only once a Docker engine answers.
 """
 
 from proxy.real_kafka.cluster import KafkaCluster
 from proxy.real_kafka.kraft import DEFAULT_KAFKA_VERSION, SUPPORTED_VERSIONS
 from proxy.real_kafka.maven import MavenError, cache_root, fetch_classpath
-from proxy.real_kafka.provider import provide_kafka
+from proxy.real_kafka.provider import ProviderUnavailable, provide_kafka
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "SUPPORTED_VERSIONS",
     "KafkaCluster",
     "MavenError",
+    "ProviderUnavailable",
     "cache_root",
     "fetch_classpath",
     "provide_kafka",

@@ -9,6 +9,7 @@ that has Docker.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +24,29 @@ from proxy.real_kafka.probe import metadata_brokers
 DEFAULT_CONTAINER_IMAGE = "confluentinc/cp-kafka:7.6.0"
 
 
+#: What a user who forces the container provider without the `[docker]` extra is told.
+DOCKER_EXTRA_MISSING = ("KCP_KAFKA_PROVIDER=testcontainers needs the docker extra: "
+                        "pip install 'kafka-chaos-proxy[docker]'")
+
+
+class ProviderUnavailable(RuntimeError):
+    """The chosen provider cannot run here for a reason the user can fix; the message is the
+    one line that says how (the CLI prints it without a traceback)."""
+
+
+def testcontainers_installed() -> bool:
+    """Whether the `[docker]` extra is there, found without importing it (an import of
+    testcontainers costs time and is only worth paying once a Docker engine answers)."""
+    try:
+        return importlib.util.find_spec("testcontainers") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def docker_engine_answers(timeout_s: float = 3.0) -> bool:
     """True only if a Docker engine replies to a ping; a docker CLI alone is not enough."""
     try:
-        import docker  # optional: only this path needs it
+        import docker  # optional (the [docker] extra): only this path needs it
     except ImportError:
         return False
     try:
@@ -48,8 +68,9 @@ def choose_kind(nodes: int = 1) -> str:
         return forced
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return "external"
-    # A testcontainers KafkaContainer is one node; multi-node clusters run locally.
-    if nodes == 1 and docker_engine_answers():
+    # A testcontainers KafkaContainer is one node; multi-node clusters run locally. Without
+    # the [docker] extra a plain install runs the embedded local broker even where Docker is.
+    if nodes == 1 and testcontainers_installed() and docker_engine_answers():
         return "testcontainers"
     return "local"
 
@@ -111,7 +132,10 @@ def _external(nodes: int) -> KafkaCluster:
 
 @contextmanager
 def _testcontainers() -> Iterator[KafkaCluster]:
-    from testcontainers.community.kafka import KafkaContainer
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:
+        raise ProviderUnavailable(DOCKER_EXTRA_MISSING) from None
 
     image = os.environ.get("KCP_KAFKA_IMAGE", DEFAULT_CONTAINER_IMAGE)
     with KafkaContainer(image=image).with_kraft() as container:

@@ -171,7 +171,7 @@ def test_dockerfile_matches_compose(services: dict[str, Any]) -> None:
     flags = _proxy_flags(services)
     assert exposed == {int(flags["--port"]), int(flags["--admin-port"])}
     copied = {rest.split()[0] for word, rest in instructions if word == "COPY"}
-    for package in ("codec", "faults", "proxy"):
+    for package in ("codec", "faults", "proxy", "lab", "scenarios"):
         assert package in copied, package
     assert services["proxy"]["build"] == "."
 

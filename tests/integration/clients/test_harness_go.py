@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_harness_go_support import HarnessProcess, closed_port, contract_args, of, run_plain
 
-from proxy.matrix import builds
+from lab.matrix import builds
 
 pytestmark = [
     pytest.mark.integration,

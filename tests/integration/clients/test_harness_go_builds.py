@@ -1,4 +1,4 @@
-"""proxy.matrix.builds: harness builds are cached, failures say why, and a missing source
+"""lab.matrix.builds: harness builds are cached, failures say why, and a missing source
 tree is named. No broker needed; Go is.
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.matrix import builds
+from lab.matrix import builds
 
 pytestmark = [
     pytest.mark.clients,
@@ -38,8 +38,8 @@ def test_unknown_harness_is_refused() -> None:
 
 
 def test_missing_source_tree_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(builds, "_REPO_ROOT", tmp_path)
-    with pytest.raises(builds.HarnessBuildError, match="source checkout"):
+    monkeypatch.setenv("KCP_HARNESS_DIR", str(tmp_path / "tests" / "clients"))
+    with pytest.raises(builds.HarnessBuildError, match=r"KCP_HARNESS_DIR.*source checkout"):
         builds.go_harness_command("sarama")
 
 
@@ -54,7 +54,7 @@ def test_compile_error_comes_back_with_the_log_tail(
     shutil.copytree(real_go / "internal", go / "internal")
     (go / "sarama").mkdir()
     (go / "sarama" / "main.go").write_text("package main\n\nfunc main() { undefinedCall() }\n")
-    monkeypatch.setattr(builds, "_REPO_ROOT", tmp_path)
+    monkeypatch.setenv("KCP_HARNESS_DIR", str(tmp_path / "tests" / "clients"))
     with pytest.raises(builds.HarnessBuildError, match="undefinedCall"):
         builds.go_harness_command("sarama")
     assert not (go / "bin" / ".sarama.stamp").exists()

@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from lab.paths import LabPathError, harness_dir
+
 GoHarness = Literal["sarama", "kafka-go", "franz-go"]
 
 #: Harness name -> (package dir under tests/clients/go, Go module path).
@@ -49,7 +51,9 @@ SLF4J_SIMPLE = "org.slf4j:slf4j-simple:1.7.36"
 BUILD_TIMEOUT_S = 900.0
 _LOG_TAIL_CHARS = 4000
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+#: How the harness sources are named inside build stamps, wherever `KCP_HARNESS_DIR` puts
+#: them, so a stamp written for a checkout stays valid (and a moved tree is not rebuilt).
+_STAMP_PREFIX = Path("tests") / "clients"
 
 
 class HarnessBuildError(RuntimeError):
@@ -57,14 +61,11 @@ class HarnessBuildError(RuntimeError):
 
 
 def clients_dir() -> Path:
-    """tests/clients of the source checkout this module lives in."""
-    path = _REPO_ROOT / "tests" / "clients"
-    if not path.is_dir():
-        raise HarnessBuildError(
-            f"{path} not found: the Go/Java harnesses are built from a source checkout of "
-            "kafka-chaos-proxy (git clone), not from an installed package"
-        )
-    return path
+    """The harness sources: `KCP_HARNESS_DIR`, else tests/clients of the source checkout."""
+    try:
+        return harness_dir()
+    except LabPathError as exc:
+        raise HarnessBuildError(str(exc)) from None
 
 
 def go_dir() -> Path:
@@ -227,10 +228,11 @@ def _files(folder: Path, pattern: str) -> list[Path]:
 
 def _digest(files: Iterable[Path], extra: Iterable[str]) -> str:
     h = hashlib.sha256()
+    root = clients_dir()
     for item in extra:
         h.update(item.encode() + b"\0")
     for path in files:
-        h.update(str(path.relative_to(_REPO_ROOT)).encode() + b"\0")
+        h.update(str(_STAMP_PREFIX / path.relative_to(root)).encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
 

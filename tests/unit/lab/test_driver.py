@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from faults.scenario import parse_scenario
-from proxy.matrix.driver import ScenarioDriver
+from lab.matrix.driver import ScenarioDriver
+from lab.scenario import parse_scenario
 
 
 class Recorder:

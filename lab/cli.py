@@ -6,27 +6,40 @@ running (the user's own clients are the members), so a cell of the matrix can be
 hand: rules are installed, timed steps fire on the clock, proxy-event triggers fire from the
 proxy's event log. Steps that need the matrix's harness processes (starting or stopping
 members, harness-event triggers) are reported as skipped rather than faked.
+
+The product CLI does not import this module: it is declared in the `kafka_chaos_proxy.cli`
+entry-point group (pyproject.toml), and `proxy.cli` calls `register_matrix(app)` and
+`register_scenario(app)` from there, so the dependency stays `lab -> proxy`.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from faults.scenario import ScenarioError, load_catalog, load_scenario
+from lab.paths import SCENARIOS_DIR_ENV, LabPathError, harness_dir, scenarios_dir
+from lab.scenario import Scenario, ScenarioError, load_catalog, load_scenario
 
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "scenarios"
 EXIT_BAD_INPUT = 2
+#: Modules of the `[lab]` extra; without them the matrix cannot run, which deserves one line
+#: that names the extra rather than a traceback.
+LAB_EXTRA_MODULES = ("confluent_kafka", "aiokafka", "kafka")
+CATALOG_HELP = f"Scenario directory (default: ${SCENARIOS_DIR_ENV}, else the packaged catalog)."
 
 scenario_app = typer.Typer(help="Validate, list and run fault scenarios.", no_args_is_help=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _catalog(directory: Path | None) -> dict[str, Scenario]:
+    """The scenarios of the catalog the option, the setting or the default names."""
+    return load_catalog(scenarios_dir(directory))
 
 
 def matrix(
@@ -39,7 +52,8 @@ def matrix(
     out: Annotated[Path, typer.Option(help="Where matrix.md/json are written.")] = Path("docs"),
     artifacts: Annotated[Path, typer.Option(help="Evidence directory.")] = Path(
         "artifacts/matrix"),
-    catalog: Annotated[Path, typer.Option(help="Scenario directory.")] = DEFAULT_CATALOG,
+    catalog: Annotated[Path | None, typer.Option(
+        "--scenarios-dir", "--catalog", help=CATALOG_HELP)] = None,
     max_total_s: Annotated[float, typer.Option(
         help="Time budget for the whole matrix; runs that would exceed it are not started.")
     ] = 3 * 3600.0,
@@ -60,17 +74,25 @@ def matrix(
     ] = None,
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
-    from proxy.matrix.clients import CLIENTS
-    from proxy.matrix.runner import MatrixOptions, run_with_broker, select
-    from proxy.matrix.runner import report_only as write_report_only
+    try:
+        from lab.matrix.clients import CLIENTS
+        from lab.matrix.runner import MatrixOptions, run_with_broker, select
+        from lab.matrix.runner import report_only as write_report_only
+    except ModuleNotFoundError as exc:
+        if exc.name not in LAB_EXTRA_MODULES:
+            raise
+        _fail(f"the matrix needs the client libraries of the lab extra ({exc.name} is "
+              "missing): pip install 'kafka-chaos-proxy[lab]'")
 
     if order not in ("round", "cell", "findings-first"):
         _fail("--order must be round, cell or findings-first")
     try:
-        found = load_catalog(catalog)
+        found = _catalog(catalog)
         client_names = select(clients, CLIENTS, "client")
         scenario_names = select(scenarios, found, "scenario")
-    except (ScenarioError, ValueError) as exc:
+        if not report_only:
+            harness_dir()  # fail here, once, rather than as every client "unavailable"
+    except (ScenarioError, LabPathError, ValueError) as exc:
         _fail(str(exc))
     opts = MatrixOptions(
         clients=client_names, scenarios=[found[n] for n in scenario_names], runs=runs, out=out,
@@ -79,7 +101,7 @@ def matrix(
     )
     summary = write_report_only(opts) if report_only else run_with_broker(opts)
     if readme is not None:
-        from proxy.matrix.report import embed_in_readme
+        from lab.matrix.report import embed_in_readme
 
         try:
             embed_in_readme(readme, summary, out)
@@ -101,12 +123,13 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Scenario YAML fil
 
 @scenario_app.command("list")
 def list_scenarios(
-    catalog: Annotated[Path, typer.Option(help="Scenario directory.")] = DEFAULT_CATALOG,
+    catalog: Annotated[Path | None, typer.Option(
+        "--scenarios-dir", "--catalog", help=CATALOG_HELP)] = None,
 ) -> None:
     """The scenario catalog: name, version, protocols, description."""
     try:
-        found = load_catalog(catalog)
-    except ScenarioError as exc:
+        found = _catalog(catalog)
+    except (ScenarioError, LabPathError) as exc:
         _fail(str(exc))
     for s in found.values():
         typer.echo(f"{s.name} v{s.version} [{','.join(s.applicable_protocols)}]: "
@@ -120,7 +143,13 @@ class _CliActions:
     def __init__(self, bootstrap: str | None, topic: str | None) -> None:
         self.producer = None
         if bootstrap and topic:
-            from proxy.matrix.produce import SequenceProducer
+            try:
+                from lab.matrix.produce import SequenceProducer
+            except ModuleNotFoundError as exc:
+                if exc.name not in LAB_EXTRA_MODULES:
+                    raise
+                _fail("produce steps need confluent-kafka from the lab extra: "
+                      "pip install 'kafka-chaos-proxy[lab]'")
 
             self.producer = SequenceProducer(bootstrap, topic)
 
@@ -152,8 +181,8 @@ def run_scenario(
         help="Leave the scenario's rules installed at the end.")] = False,
 ) -> None:
     """Play a scenario against a running proxy: its clients are whatever connects to it."""
-    from proxy.matrix.driver import ScenarioDriver
-    from proxy.matrix.proxyproc import AdminClient
+    from lab.matrix.driver import ScenarioDriver
+    from lab.matrix.proxyproc import AdminClient
 
     try:
         scenario = load_scenario(file)
@@ -189,7 +218,11 @@ def run_scenario(
         admin.close()
 
 
-def register(app: typer.Typer) -> None:
-    """Add `matrix` and the `scenario` command group to the CLI app."""
+def register_matrix(app: typer.Typer) -> None:
+    """Entry point `matrix`: add the `matrix` command to the CLI app."""
     app.command("matrix")(matrix)
+
+
+def register_scenario(app: typer.Typer) -> None:
+    """Entry point `scenario`: add the `scenario` command group to the CLI app."""
     app.add_typer(scenario_app, name="scenario")

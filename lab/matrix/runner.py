@@ -2,7 +2,7 @@
 
 Bounded three ways: each run by its scenario's `max_duration_s` (plus set-up and teardown), the
 whole matrix by `max_total_s` (cells not reached are reported as not run, never silently
-dropped), and builds by `proxy.matrix.builds`. Results are appended to `results.jsonl` as each
+dropped), and builds by `lab.matrix.builds`. Results are appended to `results.jsonl` as each
 run ends, so an interrupted matrix still leaves a report of what ran, and `--resume` skips runs
 already recorded.
 
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faults.scenario import Scenario
-from proxy.matrix.cell import RunRequest, run_cell_once
-from proxy.matrix.clients import CLIENTS, ClientSpec
-from proxy.matrix.proxyproc import listener_failure
-from proxy.matrix.publish import publish_evidence
-from proxy.matrix.report import write_report
+from lab.matrix.cell import RunRequest, run_cell_once
+from lab.matrix.clients import CLIENTS, ClientSpec
+from lab.matrix.proxyproc import listener_failure
+from lab.matrix.publish import publish_evidence
+from lab.matrix.report import write_report
+from lab.scenario import Scenario
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
 INFRA_RETRY_PAUSE_S = 5.0

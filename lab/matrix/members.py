@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from proxy.matrix.classify import MemberRun
-from proxy.matrix.proxyproc import child_env
+from lab.matrix.classify import MemberRun
+from lab.matrix.proxyproc import child_env
 
 GRACEFUL_STOP_S = 15.0
 

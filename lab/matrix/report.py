@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from faults.scenario import Scenario
-from proxy.matrix.classify import modal
-from proxy.matrix.clients import CLIENTS
+from lab.matrix.classify import modal
+from lab.matrix.clients import CLIENTS
+from lab.scenario import Scenario
 
 OUTCOME_HELP = {
     "recovered": "consumption resumed and every record was consumed exactly once",

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from faults.scenario import load_scenario
-from proxy.matrix.runner import MatrixOptions, run_matrix
+from lab.matrix.runner import MatrixOptions, run_matrix
+from lab.scenario import load_scenario
 from proxy.real_kafka.cluster import KafkaCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.clients]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from faults.scenario import ScenarioError, load_catalog, load_scenario, parse_scenario
+from lab.scenario import ScenarioError, load_catalog, load_scenario, parse_scenario
 
 CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
 

@@ -1,25 +1,30 @@
 """The matrix's clients: how to launch each harness and which group protocols it speaks.
 
-One table, so adding a client is one entry. Python harnesses run from this checkout on the
-current interpreter; Go and Java harnesses are built on demand (and cached) by
-`proxy.matrix.builds`, which is imported only when such a client is used, so the Python columns
-run on a machine without Go or a JDK.
+One table, so adding a client is one entry. Python harnesses run from the harness sources
+(`lab.paths.harness_dir`, `KCP_HARNESS_DIR`) on the current interpreter; Go and Java harnesses
+are built on demand (and cached) by `lab.matrix.builds`, which is imported only when such a
+client is used, so the Python columns run on a machine without Go or a JDK.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from faults.scenario import Scenario
+from lab.paths import harness_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PYTHON_HARNESS_DIR = REPO_ROOT / "tests" / "clients" / "python"
+if TYPE_CHECKING:
+    from lab.scenario import Scenario
+
+
+def python_harness_dir() -> Path:
+    """The Python harness scripts, under the harness sources (read when a run starts)."""
+    return harness_dir() / "python"
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,20 @@ class ClientSpec:
         return None
 
 
-def _python(script: str) -> Callable[[], list[str]]:
+def _python(script: str, module: str) -> Callable[[], list[str]]:
     def command() -> list[str]:
-        return [sys.executable, "-u", str(PYTHON_HARNESS_DIR / script)]
+        # The harness runs on this interpreter, so a library of the [lab] extra that is not
+        # installed here makes the client unavailable (said once) rather than a crashed run.
+        if importlib.util.find_spec(module) is None:
+            raise RuntimeError(f"{module} is not installed: pip install 'kafka-chaos-proxy[lab]'")
+        return [sys.executable, "-u", str(python_harness_dir() / script)]
 
     return command
 
 
 def _go(name: str) -> Callable[[], list[str]]:
     def command() -> list[str]:
-        from proxy.matrix import builds
+        from lab.matrix import builds
 
         return list(builds.go_harness_command(name))  # type: ignore[arg-type]
 
@@ -73,7 +82,7 @@ def _go(name: str) -> Callable[[], list[str]]:
 
 
 def _java() -> list[str]:
-    from proxy.matrix import builds
+    from lab.matrix import builds
 
     return list(builds.java_harness_command())
 
@@ -82,11 +91,11 @@ CLIENTS: dict[str, ClientSpec] = {
     spec.name: spec
     for spec in (
         ClientSpec("aiokafka", "python", "aiokafka", ("classic",),
-                   _python("aiokafka_harness.py")),
+                   _python("aiokafka_harness.py", "aiokafka")),
         ClientSpec("kafka-python", "python", "kafka-python", ("classic",),
-                   _python("kafka_python_harness.py")),
+                   _python("kafka_python_harness.py", "kafka")),
         ClientSpec("confluent-kafka", "python", "confluent-kafka (librdkafka)",
-                   ("classic", "consumer"), _python("confluent_harness.py")),
+                   ("classic", "consumer"), _python("confluent_harness.py", "confluent_kafka")),
         ClientSpec("java-classic", "java", "org.apache.kafka:kafka-clients", ("classic",), _java),
         ClientSpec("java-consumer", "java", "org.apache.kafka:kafka-clients", ("consumer",),
                    _java),
@@ -110,7 +119,7 @@ def library_versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[client] = version(package)
     try:
-        from proxy.matrix import builds
+        from lab.matrix import builds
 
         out.update({str(k): str(v) for k, v in builds.library_versions().items()})
     except Exception:  # builds missing or no toolchain: versions come from harness output

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from proxy.matrix.produce import SequenceProducer, create_topic
+from lab.matrix.produce import SequenceProducer, create_topic
 
 pytestmark = pytest.mark.integration
 

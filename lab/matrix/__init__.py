@@ -5,4 +5,9 @@ Modules, one job each: `clients` (which harness to launch for a client), `classi
 outcome from evidence, pure), `driver` (apply a scenario's steps to a running proxy),
 `cell` (one run of one client x scenario), `runner` (the whole matrix, bounded), `report`
 (the table). `builds` (Go/Java harness builds) is maintained with those harnesses.
+
+May import `lab.scenario`, `lab.paths`, `proxy`, `faults` and `codec`, never `lab.cli` (the
+commands sit on top of the matrix, not the other way round). Client libraries (the `[lab]`
+extra) are imported only by `produce` (and so by `cell` and `runner`); the `scenario` commands
+and the pure modules load on a plain install.
 """

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from faults.scenario import Scenario, Step, Trigger
+from lab.scenario import Scenario, Step, Trigger
 
 
 class StepActions(Protocol):

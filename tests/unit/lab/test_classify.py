@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from proxy.matrix.classify import (
+from lab.matrix.classify import (
     MemberRun,
     Outcome,
     RunEvidence,

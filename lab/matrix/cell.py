@@ -25,13 +25,13 @@ from typing import Any
 
 import yaml
 
-from faults.scenario import Scenario
-from proxy.matrix.classify import Outcome, RunEvidence, classify
-from proxy.matrix.clients import ClientSpec
-from proxy.matrix.driver import ScenarioDriver
-from proxy.matrix.members import Member
-from proxy.matrix.produce import SequenceProducer, create_topic
-from proxy.matrix.proxyproc import AdminClient, ProxyProcess, listener_failure
+from lab.matrix.classify import Outcome, RunEvidence, classify
+from lab.matrix.clients import ClientSpec
+from lab.matrix.driver import ScenarioDriver
+from lab.matrix.members import Member
+from lab.matrix.produce import SequenceProducer, create_topic
+from lab.matrix.proxyproc import AdminClient, ProxyProcess, listener_failure
+from lab.scenario import Scenario
 
 POLL_S = 0.25
 #: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.

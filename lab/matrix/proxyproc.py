@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from proxy.matrix.clients import REPO_ROOT
+from lab.paths import REPO_ROOT
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from faults.scenario import parse_scenario
-from proxy.matrix.report import write_report
+from lab.matrix.report import write_report
+from lab.scenario import parse_scenario
 
 SCENARIOS = [
     parse_scenario({"name": "classic-one", "version": 1, "description": "c"}),
@@ -48,7 +48,7 @@ def test_report_cells(tmp_path: Path) -> None:
 
 
 def test_readme_section_is_replaced_with_links_relative_to_the_readme(tmp_path: Path) -> None:
-    from proxy.matrix.report import README_END, README_START, embed_in_readme
+    from lab.matrix.report import README_END, README_START, embed_in_readme
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")

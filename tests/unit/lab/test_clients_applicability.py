@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faults.scenario import load_catalog
-from proxy.matrix.clients import CLIENTS
+from lab.matrix.clients import CLIENTS
+from lab.scenario import load_catalog
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[3] / "scenarios")
 

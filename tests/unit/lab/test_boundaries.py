@@ -1,0 +1,117 @@
+"""The product does not depend on the lab; the lab's commands reach the CLI by entry point.
+
+Why: `lab -> proxy -> faults -> codec` is the one allowed direction (DESIGN.md, Layout). The
+proxy must install and run without the lab's client libraries, and a lab command that fails to
+load must not take the product's CLI down with it.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+import pytest
+import typer
+import typer.main
+
+import proxy.cli
+from proxy.cli import ENTRY_POINT_GROUP, app, register_entry_points
+
+ROOT = Path(__file__).resolve().parents[3]
+PRODUCT = ("proxy", "faults", "codec")
+LAB_COMMANDS = {"matrix": "lab.cli:register_matrix", "scenario": "lab.cli:register_scenario"}
+
+
+def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    """Absolute module names a file imports, by import statement or `import_module("...")`."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            first = node.args[0]
+            if name in ("import_module", "__import__") and isinstance(first, ast.Constant) \
+                    and isinstance(first.value, str):
+                found.append((node.lineno, first.value))
+    return found
+
+
+def test_the_product_never_imports_lab() -> None:
+    offenders = []
+    files = [p for package in PRODUCT for p in sorted((ROOT / package).rglob("*.py"))]
+    assert len(files) > 20, "the walk found too few files to mean anything"
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        offenders.extend(f"{path.relative_to(ROOT)}:{line}: {module}"
+                         for line, module in _imported_modules(tree)
+                         if module.split(".")[0] == "lab")
+    assert not offenders, "the product imports lab:\n" + "\n".join(offenders)
+
+
+def test_the_walk_would_see_a_lab_import() -> None:
+    tree = ast.parse("import lab\nfrom lab.matrix import runner\n"
+                     "importlib.import_module('lab.cli')\nfrom .lab import x\n")
+    assert [m for _, m in _imported_modules(tree)] == ["lab", "lab.matrix", "lab.cli"]
+
+
+def test_the_data_plane_loads_without_lab() -> None:
+    """At run time too: the proxy's server, engine and codec pull in no lab module."""
+    code = ("import sys, proxy.server, proxy.runtime, faults.engine, codec; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lab'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True, timeout=120).stdout.strip()
+    assert out == "[]"
+
+
+def test_pyproject_declares_the_lab_commands() -> None:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert data["project"]["entry-points"][ENTRY_POINT_GROUP] == LAB_COMMANDS
+
+
+def test_the_installed_metadata_declares_them() -> None:
+    declared = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    assert declared == LAB_COMMANDS, "reinstall (scripts/bootstrap) after editing entry points"
+
+
+def test_the_cli_registers_scenario_and_matrix() -> None:
+    group = typer.main.get_command(app)
+    commands = getattr(group, "commands", {})
+    assert {"matrix", "scenario"} <= set(commands)
+    assert set(getattr(commands["scenario"], "commands", {})) == {"run", "list", "validate"}
+    # The product's own commands are all still there.
+    assert {"run", "decode", "faults", "events", "groups"} <= set(commands)
+
+
+def _fake(name: str, value: str) -> EntryPoint:
+    return EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
+
+
+@pytest.mark.parametrize("value", ["lab.no_such_module:register", "lab.cli:no_such_function",
+                                   "json:dumps"])  # the last loads but fails when called
+def test_a_broken_entry_point_is_one_warning_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    real = list(entry_points(group=ENTRY_POINT_GROUP))
+    monkeypatch.setattr(proxy.cli, "entry_points", lambda group: [_fake("broken", value), *real])
+    target = typer.Typer()
+    assert register_entry_points(target) == ["matrix", "scenario"]
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("warning: kafka-chaos-proxy: command 'broken'")
+    assert value in err[0]
+    commands = getattr(typer.main.get_command(target), "commands", {})
+    assert {"matrix", "scenario"} <= set(commands)
+
+
+def test_duplicate_names_register_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = list(entry_points(group=ENTRY_POINT_GROUP))
+    monkeypatch.setattr(proxy.cli, "entry_points", lambda group: [*real, *real])
+    assert register_entry_points(typer.Typer()) == ["matrix", "scenario"]
