@@ -30,9 +30,9 @@ from pydantic import (
 )
 
 import codec
+from faults.body_fields import BODY_FIELDS, apis_carrying
 from faults.decision import CloseMode, CloseWhen, Side
 from faults.distributions import MAX_DELAY_MS, Distribution
-from faults.match import BODY_FIELDS, apis_carrying
 
 # APIs listed first when an unknown API name is reported: the ones rules are usually about.
 _COMMON_APIS = (
