@@ -10,7 +10,8 @@ from faults_fakes import FakeView
 import codec
 from faults.body_fields import BODY_FIELDS
 from faults.match import CompiledMatch, compile_match
-from faults.model import Match, api_keys
+from faults.model import Match
+from faults.names import api_keys
 
 SYNC = codec.api_key_of("SyncGroup")
 JOIN = codec.api_key_of("JoinGroup")
