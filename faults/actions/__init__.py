@@ -6,7 +6,8 @@ To add an action, write these two files:
   `faults.actions.ActionModel` with ``type: Literal["<kind>"]``, its fields and validators (their
   messages are the UI: name the field, say what to write instead); a ``decide(action, ctx)``
   that returns the `faults.decision.Decision` carrying it out (draw anything random from
-  ``ctx.rng``); and ``ACTION = ActionSpec(kind="<kind>", model=..., decide=decide)``.
+  ``ctx.rng``); and ``ACTION = ActionSpec(kind="<kind>", model=..., decide=decide,
+  example={...})``, the example being one valid action as a user writes it.
 * ``proxy/pipeline/executors/<kind>.py`` (how the data plane carries it out). When the shared
   `Decision` fields do not say enough, put the action's own parameters in ``Decision.plan``.
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from faults.decision import Decision
 from faults.model_base import StrictModel
@@ -48,12 +48,14 @@ class ActionSpec(Generic[M]):
     """One action as the registry knows it: its `type`, its model, and how it becomes a Decision.
 
     `decide` runs once per request the rule hits (after the dosage admitted it), on the data
-    plane's event loop: it must be quick and must not block.
+    plane's event loop: it must be quick and must not block. `example` is one valid action as
+    a user writes it: the CLI's help shows it and the tests round-trip every action through it.
     """
 
     kind: str
     model: type[M]
     decide: Callable[[M, DecideContext], Decision]
+    example: Mapping[str, Any]
 
     def __post_init__(self) -> None:
         # A spec whose kind differs from its model's `type` literal would register a model the
@@ -67,3 +69,5 @@ class ActionSpec(Generic[M]):
                 f"{self.model.__name__}.type must be Literal[{kind!r}] to register as action "
                 f"{kind!r}, got {field.annotation if field is not None else None!r}"
             )
+        if self.example.get("type") != kind:
+            raise TypeError(f"the example of action {kind!r} must have type {kind!r}")

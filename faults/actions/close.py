@@ -27,4 +27,9 @@ def decide(action: CloseAction, ctx: DecideContext) -> Decision:
     )
 
 
-ACTION = ActionSpec(kind=ActionKind.CLOSE, model=CloseAction, decide=decide)
+ACTION = ActionSpec(
+    kind=ActionKind.CLOSE,
+    model=CloseAction,
+    decide=decide,
+    example={"type": "close", "when": "after", "mode": "reset"},
+)

@@ -66,4 +66,9 @@ def decide(action: DelayAction, ctx: DecideContext) -> Decision:
     )
 
 
-ACTION = ActionSpec(kind=ActionKind.DELAY, model=DelayAction, decide=decide)
+ACTION = ActionSpec(
+    kind=ActionKind.DELAY,
+    model=DelayAction,
+    decide=decide,
+    example={"type": "delay", "side": "response", "fixed_ms": 200, "jitter_ms": 100},
+)

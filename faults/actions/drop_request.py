@@ -25,4 +25,9 @@ def decide(action: DropRequestAction, ctx: DecideContext) -> Decision:
     )
 
 
-ACTION = ActionSpec(kind=ActionKind.DROP_REQUEST, model=DropRequestAction, decide=decide)
+ACTION = ActionSpec(
+    kind=ActionKind.DROP_REQUEST,
+    model=DropRequestAction,
+    decide=decide,
+    example={"type": "drop_request", "close_after_ms": 30000},
+)

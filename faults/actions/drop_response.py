@@ -25,4 +25,9 @@ def decide(action: DropResponseAction, ctx: DecideContext) -> Decision:
     )
 
 
-ACTION = ActionSpec(kind=ActionKind.DROP_RESPONSE, model=DropResponseAction, decide=decide)
+ACTION = ActionSpec(
+    kind=ActionKind.DROP_RESPONSE,
+    model=DropResponseAction,
+    decide=decide,
+    example={"type": "drop_response"},
+)

@@ -22,4 +22,9 @@ def decide(action: ErrorAction, ctx: DecideContext) -> Decision:
     )
 
 
-ACTION = ActionSpec(kind=ActionKind.ERROR, model=ErrorAction, decide=decide)
+ACTION = ActionSpec(
+    kind=ActionKind.ERROR,
+    model=ErrorAction,
+    decide=decide,
+    example={"type": "error", "error": "NOT_COORDINATOR"},
+)

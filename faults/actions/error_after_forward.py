@@ -29,5 +29,8 @@ def decide(action: ErrorAfterForwardAction, ctx: DecideContext) -> Decision:
 
 
 ACTION = ActionSpec(
-    kind=ActionKind.ERROR_AFTER_FORWARD, model=ErrorAfterForwardAction, decide=decide
+    kind=ActionKind.ERROR_AFTER_FORWARD,
+    model=ErrorAfterForwardAction,
+    decide=decide,
+    example={"type": "error_after_forward", "error": "REBALANCE_IN_PROGRESS"},
 )

@@ -36,4 +36,9 @@ def decide(action: ThrottleAction, ctx: DecideContext) -> Decision:
     )
 
 
-ACTION = ActionSpec(kind=ActionKind.THROTTLE, model=ThrottleAction, decide=decide)
+ACTION = ActionSpec(
+    kind=ActionKind.THROTTLE,
+    model=ThrottleAction,
+    decide=decide,
+    example={"type": "throttle", "bytes_per_s": 1024},
+)
