@@ -90,7 +90,7 @@ class Decision:
     # Called by the data plane once the injection really happened (for counters and dosage).
     on_applied: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     # An action's own parameters, for actions whose executor needs more than the shared fields.
-    plan: Any = None
+    plan: Any = field(default=None, kw_only=True)
 
     @property
     def is_fault(self) -> bool:

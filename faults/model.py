@@ -5,6 +5,9 @@ the project's user interface for mistakes: every rejection names the field, says
 and lists (or points to) the allowed values. Names are normalised on the way in (API names to
 Kafka's message names, error names to the protocol's upper-case names), so what the API returns
 and what `export` writes is canonical and round-trips.
+
+Each action's model lives in its own module under `faults.actions`; the `Action` union here is
+built from that package's registry, so this module never changes when an action is added.
 """
 
 from __future__ import annotations

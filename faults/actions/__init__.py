@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -42,20 +42,20 @@ def _order(kind: str) -> tuple[int, str]:
     return len(_BUILTIN_ORDER), kind
 
 
-def _discover() -> dict[str, ActionSpec[Any]]:
-    """Import every action module of this package and collect its `ACTION`."""
+def _discover(path: Iterable[str], package: str) -> dict[str, ActionSpec[Any]]:
+    """Import every action module of `package` (found on `path`) and collect its `ACTION`."""
     found: dict[str, ActionSpec[Any]] = {}
-    for info in pkgutil.iter_modules(__path__):
+    for info in pkgutil.iter_modules(path):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         spec = getattr(module, "ACTION", None)
         if not isinstance(spec, ActionSpec):
             raise TypeError(f"{module.__name__} must define ACTION = ActionSpec(...)")
         if spec.kind != info.name:
             raise TypeError(
                 f"{module.__name__} registers action {spec.kind!r}; an action's module is "
-                f"named after its kind ({__name__}.{spec.kind})"
+                f"named after its kind ({package}.{spec.kind})"
             )
         found[spec.kind] = spec
     return {kind: found[kind] for kind in sorted(found, key=_order)}
@@ -63,7 +63,7 @@ def _discover() -> dict[str, ActionSpec[Any]]:
 
 # kind -> spec, in the order described above; read-only so no caller re-registers at runtime
 # (the rule model's union is built once, at import).
-ACTIONS: Mapping[str, ActionSpec[Any]] = MappingProxyType(_discover())
+ACTIONS: Mapping[str, ActionSpec[Any]] = MappingProxyType(_discover(__path__, __name__))
 
 
 def spec_for(kind: str) -> ActionSpec[Any]:

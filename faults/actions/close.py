@@ -18,6 +18,7 @@ class CloseAction(ActionModel):
 
 
 def decide(action: CloseAction, ctx: DecideContext) -> Decision:
+    """Where and how to close pass through as they are; nothing to draw."""
     return Decision(
         ActionKind.CLOSE,
         ctx.rule_id,

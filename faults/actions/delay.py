@@ -56,6 +56,7 @@ class DelayAction(ActionModel):
 
 
 def decide(action: DelayAction, ctx: DecideContext) -> Decision:
+    """Draws the delay now, from the engine's seeded generator: the data plane only sleeps."""
     delay_ms = draw_delay_ms(ctx.rng, action.fixed_ms, action.jitter_ms, action.distribution)
     return Decision(
         ActionKind.DELAY,

@@ -17,6 +17,7 @@ class DropRequestAction(DropActionBase):
 
 
 def decide(action: DropRequestAction, ctx: DecideContext) -> Decision:
+    """Milliseconds (what users type) become seconds (what the data plane's timers take)."""
     return Decision(
         ActionKind.DROP_REQUEST,
         ctx.rule_id,

@@ -17,6 +17,7 @@ class DropResponseAction(DropActionBase):
 
 
 def decide(action: DropResponseAction, ctx: DecideContext) -> Decision:
+    """Milliseconds (what users type) become seconds (what the data plane's timers take)."""
     return Decision(
         ActionKind.DROP_RESPONSE,
         ctx.rule_id,

@@ -17,6 +17,7 @@ class ErrorAction(ErrorActionBase):
 
 
 def decide(action: ErrorAction, ctx: DecideContext) -> Decision:
+    """The code was resolved from the name when the rule was validated; nothing to draw."""
     return Decision(
         ActionKind.ERROR, ctx.rule_id, error_code=action.error_code, on_applied=ctx.on_applied
     )

@@ -20,6 +20,7 @@ class ErrorAfterForwardAction(ErrorActionBase):
 
 
 def decide(action: ErrorAfterForwardAction, ctx: DecideContext) -> Decision:
+    """Like `error`; the data plane forwards first, then answers with the code."""
     return Decision(
         ActionKind.ERROR_AFTER_FORWARD,
         ctx.rule_id,

@@ -28,6 +28,7 @@ class ThrottleAction(ActionModel):
 
 
 def decide(action: ThrottleAction, ctx: DecideContext) -> Decision:
+    """The rate passes through; the data plane keeps it for the connection."""
     return Decision(
         ActionKind.THROTTLE,
         ctx.rule_id,
