@@ -1,15 +1,17 @@
 """Fault actions, one module each, and the registry that finds them.
 
-To add an action, write these two files:
+To add an action, write these two files: ``faults/actions/<kind>.py`` (model + decide) and
+``proxy/pipeline/executors/<kind>.py`` (how the data plane carries it out).
 
-* ``faults/actions/<kind>.py`` (model + decide): a pydantic model deriving from
-  `faults.actions.ActionModel` with ``type: Literal["<kind>"]``, its fields and validators (their
-  messages are the UI: name the field, say what to write instead); a ``decide(action, ctx)``
-  that returns the `faults.decision.Decision` carrying it out (draw anything random from
-  ``ctx.rng``); and ``ACTION = ActionSpec(kind="<kind>", model=..., decide=decide,
-  example={...})``, the example being one valid action as a user writes it.
-* ``proxy/pipeline/executors/<kind>.py`` (how the data plane carries it out). When the shared
-  `Decision` fields do not say enough, put the action's own parameters in ``Decision.plan``.
+* ``faults/actions/<kind>.py``: a pydantic model deriving from `ActionModel` (import it,
+  `ActionSpec` and `DecideContext` from ``faults.actions._base``, as the built-in actions do)
+  with ``type: Literal["<kind>"]``, its fields and validators (their messages are the UI: name
+  the field, say what to write instead); a ``decide(action, ctx)`` that returns the
+  `faults.decision.Decision` carrying it out (draw anything random from ``ctx.rng``); and
+  ``ACTION = ActionSpec(kind="<kind>", model=..., decide=decide, example={...})``, the example
+  being one valid action as a user writes it.
+* ``proxy/pipeline/executors/<kind>.py``: when the shared `Decision` fields do not say enough,
+  the action's own parameters travel in ``Decision.plan``.
 
 Nothing else changes: the rule model's `Action` union and `ACTION_TYPES`, the engine, the admin
 API's schema and the CLI's ``faults add --action <kind> --set key=value`` all read this
