@@ -14,7 +14,11 @@ from typing import Any, Protocol
 
 
 class ActionKind(StrEnum):
-    """What the data plane does with one request/response exchange."""
+    """What the data plane does with one request/response exchange: the built-in kinds.
+
+    An action added later (`faults.actions`) may use a plain string kind instead; a StrEnum
+    member equals its string, so the data plane can compare either way.
+    """
 
     FORWARD = "forward"
     ERROR = "error"
@@ -68,9 +72,13 @@ class Decision:
     `delay_s` is already drawn from the rule's distribution: the data plane only sleeps.
     For DELAY it applies on `side`; for DROP_* `close_after_s` (if set) closes the client
     connection that long after the drop, as a dead peer would eventually be detected.
+
+    `action` is an `ActionKind` member for the built-in actions and may be a plain string for
+    an action registered later; `plan` is that action's own parameters, for actions whose
+    executor needs more than the shared fields.
     """
 
-    action: ActionKind = ActionKind.FORWARD
+    action: str = ActionKind.FORWARD
     rule_id: str | None = None
     error_code: int | None = None
     side: Side = Side.REQUEST
@@ -81,10 +89,13 @@ class Decision:
     throttle_bytes_per_s: int | None = None
     # Called by the data plane once the injection really happened (for counters and dosage).
     on_applied: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    # An action's own parameters, for actions whose executor needs more than the shared fields.
+    plan: Any = field(default=None, kw_only=True)
 
     @property
     def is_fault(self) -> bool:
-        return self.action is not ActionKind.FORWARD
+        # `!=`, not `is not`: a plain-string kind is never the FORWARD member itself.
+        return self.action != ActionKind.FORWARD
 
 
 PASS = Decision()

@@ -20,22 +20,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faults.decision import PASS, ActionKind, Decision, RequestView
-from faults.distributions import draw_delay_ms
+from faults.actions import DecideContext, spec_for
+from faults.decision import PASS, Decision, RequestView
 from faults.dosage import DosageState, admit
 from faults.loader import Format, dump_rules
 from faults.match import CompiledMatch, compile_match
-from faults.model import (
-    CloseAction,
-    DelayAction,
-    DropRequestAction,
-    DropResponseAction,
-    ErrorAction,
-    ErrorAfterForwardAction,
-    FaultRule,
-    ThrottleAction,
-    api_keys,
-)
+from faults.model import FaultRule, api_keys
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +119,10 @@ class FaultEngine:
                 except Exception:
                     log.exception("fault injection observer failed for rule %s", rule.id)
 
-        decision = _decision_for(action, rule.id, self._rng, on_applied)
+        # The registry, not a type switch: an action module is the only place that knows how its
+        # model becomes a Decision (and draws its delays from our seeded generator).
+        context = DecideContext(rule.id, self._rng, on_applied)
+        decision = spec_for(action.type).decide(action, context)
         return decision
 
     # ------------------------------------------------------------------ CRUD
@@ -292,63 +285,3 @@ def _merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = _merge_patch(result.get(key), value)
     return result
-
-
-def _ms_to_s(value: int | None) -> float | None:
-    return None if value is None else value / 1000.0
-
-
-def _decision_for(
-    action: Any, rule_id: str | None, rng: random.Random, on_applied: Callable[[], None]
-) -> Decision:
-    """The Decision that carries out one action; delays are drawn here, once per request."""
-    if isinstance(action, ErrorAction):
-        return Decision(
-            ActionKind.ERROR, rule_id, error_code=action.error_code, on_applied=on_applied
-        )
-    if isinstance(action, ErrorAfterForwardAction):
-        return Decision(
-            ActionKind.ERROR_AFTER_FORWARD,
-            rule_id,
-            error_code=action.error_code,
-            on_applied=on_applied,
-        )
-    if isinstance(action, DropRequestAction):
-        return Decision(
-            ActionKind.DROP_REQUEST,
-            rule_id,
-            close_after_s=_ms_to_s(action.close_after_ms),
-            on_applied=on_applied,
-        )
-    if isinstance(action, DropResponseAction):
-        return Decision(
-            ActionKind.DROP_RESPONSE,
-            rule_id,
-            close_after_s=_ms_to_s(action.close_after_ms),
-            on_applied=on_applied,
-        )
-    if isinstance(action, DelayAction):
-        delay_ms = draw_delay_ms(rng, action.fixed_ms, action.jitter_ms, action.distribution)
-        return Decision(
-            ActionKind.DELAY,
-            rule_id,
-            side=action.side,
-            delay_s=delay_ms / 1000.0,
-            on_applied=on_applied,
-        )
-    if isinstance(action, CloseAction):
-        return Decision(
-            ActionKind.CLOSE,
-            rule_id,
-            close_when=action.when,
-            close_mode=action.mode,
-            on_applied=on_applied,
-        )
-    if isinstance(action, ThrottleAction):
-        return Decision(
-            ActionKind.THROTTLE,
-            rule_id,
-            throttle_bytes_per_s=action.bytes_per_s,
-            on_applied=on_applied,
-        )
-    raise TypeError(f"no decision for action {action!r}")

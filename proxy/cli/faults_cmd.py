@@ -2,7 +2,8 @@
 
 The CLI is a thin client of the admin HTTP API, never a second way into the engine, so what it
 does is exactly what curl or a test harness can do. Rule validation happens in the proxy; the
-CLI only turns flags into the rule JSON, and turns the API's answers into one readable line.
+CLI only turns flags into the rule JSON (`proxy.cli.faults_flags`), and turns the API's answers
+into one readable line.
 
 Exit codes: 0 ok; 2 the request was refused (bad flags, 4xx from the API: the line says what to
 fix); 1 the proxy could not be reached or failed (connection refused, timeout, 5xx).
@@ -19,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
+from faults.actions import ACTIONS
 from faults.loader import RulesFileError, load_rules_file, rule_to_document
 from proxy.cli.admin_client import (
     DEFAULT_ADMIN_URL,
@@ -29,6 +31,14 @@ from proxy.cli.admin_client import (
     Token,
     api_error_message,
     bearer_headers,
+)
+from proxy.cli.faults_flags import (
+    ActionFlags,
+    FlagError,
+    action_from_flags,
+    add_help,
+    rule_from_flags,
+    with_flags,
 )
 
 # Tests swap in an httpx.MockTransport here; None = real network.
@@ -128,7 +138,11 @@ def summarize_action(action: dict[str, Any]) -> str:
         return f"close {action.get('when', 'before')} {action.get('mode', 'graceful')}"
     if kind == "throttle":
         return f"throttle {action.get('bytes_per_s')} B/s"
-    return kind
+    # An action without a summary of its own (one added later) shows its set fields.
+    fields = [
+        f"{key}={value}" for key, value in action.items() if key != "type" and value is not None
+    ]
+    return " ".join([kind, *fields])
 
 
 def summarize_dosage(dosage: dict[str, Any]) -> str:
@@ -181,95 +195,6 @@ def render_table(rules: Sequence[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------- add
 
 
-def _action_from_flags(
-    error: str | None,
-    error_after_forward: str | None,
-    drop_request: bool,
-    drop_response: bool,
-    close_after_ms: int | None,
-    delay_ms: int | None,
-    jitter_ms: int | None,
-    distribution: str | None,
-    side: str | None,
-    close: str | None,
-    reset: bool,
-    throttle: int | None,
-) -> dict[str, Any]:
-    chosen: list[tuple[str, dict[str, Any]]] = []
-    if error is not None:
-        chosen.append(("--error", {"type": "error", "error": error}))
-    if error_after_forward is not None:
-        chosen.append(
-            ("--error-after-forward", {"type": "error_after_forward", "error": error_after_forward})
-        )
-    if drop_request:
-        chosen.append(("--drop-request", {"type": "drop_request"}))
-    if drop_response:
-        chosen.append(("--drop-response", {"type": "drop_response"}))
-    if delay_ms is not None or jitter_ms is not None:
-        delay: dict[str, Any] = {"type": "delay", "fixed_ms": delay_ms or 0}
-        if jitter_ms is not None:
-            delay["jitter_ms"] = jitter_ms
-        chosen.append(("--delay-ms/--jitter-ms", delay))
-    if close is not None:
-        chosen.append(("--close", {"type": "close", "when": close}))
-    if throttle is not None:
-        chosen.append(("--throttle", {"type": "throttle", "bytes_per_s": throttle}))
-    if not chosen:
-        _fail(
-            "choose an action: --error NAME, --error-after-forward NAME, --drop-request, "
-            "--drop-response, --delay-ms MS [--jitter-ms MS], --close before|after, "
-            "--throttle BYTES_PER_S (or give the whole rule with --json / --file)"
-        )
-    if len(chosen) > 1:
-        _fail(f"choose one action, got {' and '.join(flag for flag, _ in chosen)}")
-    flag, action = chosen[0]
-    kind = action["type"]
-
-    def only_for(option: str, value: object, kinds: tuple[str, ...]) -> None:
-        if value is not None and value is not False and kind not in kinds:
-            _fail(f"{option} applies to {' / '.join(kinds)} actions, not to {flag}")
-
-    only_for("--close-after-ms", close_after_ms, ("drop_request", "drop_response"))
-    only_for("--distribution", distribution, ("delay",))
-    only_for("--side", side, ("delay",))
-    only_for("--reset", reset, ("close",))
-    if close_after_ms is not None:
-        action["close_after_ms"] = close_after_ms
-    if distribution is not None:
-        action["distribution"] = distribution
-    if side is not None:
-        action["side"] = side
-    if reset:
-        action["mode"] = "reset"
-    return action
-
-
-def _rule_from_flags(
-    match: dict[str, Any],
-    dosage: dict[str, Any],
-    action: dict[str, Any],
-    rule_id: str | None,
-    description: str | None,
-    disabled: bool,
-) -> dict[str, Any]:
-    """The rule JSON, with unset flags left out so the proxy's defaults apply."""
-    rule: dict[str, Any] = {"action": action}
-    if rule_id is not None:
-        rule["id"] = rule_id
-    if description is not None:
-        rule["description"] = description
-    if disabled:
-        rule["enabled"] = False
-    match = {k: v for k, v in match.items() if v is not None and v != []}
-    dosage = {k: v for k, v in dosage.items() if v is not None}
-    if match:
-        rule["match"] = match
-    if dosage:
-        rule["dosage"] = dosage
-    return rule
-
-
 def _rules_from_json(text: str) -> list[Any]:
     try:
         data = json.loads(text)
@@ -291,6 +216,17 @@ def _rules_from_file(path: Path) -> list[Any]:
         _fail(lines[-1])
 
 
+def _post_rules(admin_url: str, token: str | None, rules: list[Any]) -> None:
+    for index, rule in enumerate(rules):
+        try:
+            response = _call(admin_url, token, "POST", "/faults", body=rule)
+        except typer.Exit:
+            if index:
+                typer.echo(f"({index} of {len(rules)} rules were added before this one)", err=True)
+            raise
+        typer.echo(f"added {summarize(response.json())}")
+
+
 def _match(help_text: str, *names: str) -> Any:
     return typer.Option(*names, help=help_text, rich_help_panel="Match")
 
@@ -303,7 +239,7 @@ def _dosage(help_text: str, *names: str) -> Any:
     return typer.Option(*names, help=help_text, rich_help_panel="Dosage")
 
 
-@faults_app.command("add")
+@faults_app.command("add", help=add_help())
 def add(
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
     token: Token = None,
@@ -318,6 +254,13 @@ def add(
     member_epoch: Annotated[int | None, _match("KIP-848 member epoch.")] = None,
     broker: Annotated[int | None, _match("Upstream broker node id (-1 = bootstrap).")] = None,
     connection: Annotated[int | None, _match("Proxy connection id.")] = None,
+    action: Annotated[
+        str | None, _action(f"Action type: {', '.join(ACTIONS)}; fill it in with --set.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        _action("KEY=VALUE field of the action (repeatable); VALUE is JSON or text.", "--set"),
+    ] = None,
     error: Annotated[str | None, _action("Answer with this error (name or code).")] = None,
     error_after_forward: Annotated[
         str | None, _action("Forward, then answer with this error.")
@@ -355,57 +298,55 @@ def add(
         Path | None, typer.Option("--file", help="Add every rule of a YAML/JSON rules file.")
     ] = None,
 ) -> None:
-    """Add a rule from flags, from --json, or every rule of --file."""
+    flags = ActionFlags(
+        action=action,
+        sets=tuple(set_ or ()),
+        error=error,
+        error_after_forward=error_after_forward,
+        drop_request=drop_request,
+        drop_response=drop_response,
+        close_after_ms=close_after_ms,
+        delay_ms=delay_ms,
+        jitter_ms=jitter_ms,
+        distribution=distribution,
+        side=side,
+        close=close,
+        reset=reset,
+        throttle=throttle,
+    )
+    match = {
+        "apis": api,
+        "versions": version,
+        "client_id": client_id,
+        "client_id_regex": client_id_regex,
+        "group_id": group,
+        "member_id": member,
+        "group_instance_id": instance,
+        "generation_id": generation,
+        "member_epoch": member_epoch,
+        "broker": broker,
+        "connection": connection,
+    }
+    dosage = {
+        "probability": probability,
+        "skip_first": skip,
+        "max_injections": max_,
+        "start_after_ms": start_after_ms,
+        "active_for_ms": active_for_ms,
+    }
     if json_rule is not None and file is not None:
         _fail("give either --json or --file, not both")
-    if json_rule is not None:
-        rules = _rules_from_json(json_rule)
-    elif file is not None:
-        rules = _rules_from_file(file)
-    else:
-        action = _action_from_flags(
-            error,
-            error_after_forward,
-            drop_request,
-            drop_response,
-            close_after_ms,
-            delay_ms,
-            jitter_ms,
-            distribution,
-            side,
-            close,
-            reset,
-            throttle,
-        )
-        match = {
-            "apis": api,
-            "versions": version,
-            "client_id": client_id,
-            "client_id_regex": client_id_regex,
-            "group_id": group,
-            "member_id": member,
-            "group_instance_id": instance,
-            "generation_id": generation,
-            "member_epoch": member_epoch,
-            "broker": broker,
-            "connection": connection,
-        }
-        dosage = {
-            "probability": probability,
-            "skip_first": skip,
-            "max_injections": max_,
-            "start_after_ms": start_after_ms,
-            "active_for_ms": active_for_ms,
-        }
-        rules = [_rule_from_flags(match, dosage, action, rule_id, description, disabled)]
-    for index, rule in enumerate(rules):
-        try:
-            response = _call(admin_url, token, "POST", "/faults", body=rule)
-        except typer.Exit:
-            if index:
-                typer.echo(f"({index} of {len(rules)} rules were added before this one)", err=True)
-            raise
-        typer.echo(f"added {summarize(response.json())}")
+    try:
+        on_top = rule_from_flags(match, dosage, rule_id, description, disabled)
+        if json_rule is not None:
+            rules = with_flags(_rules_from_json(json_rule), "--json", flags, on_top)
+        elif file is not None:
+            rules = with_flags(_rules_from_file(file), "--file", flags, on_top)
+        else:
+            rules = [{"action": action_from_flags(flags), **on_top}]
+    except FlagError as exc:
+        _fail(str(exc))
+    _post_rules(admin_url, token, rules)
 
 
 # --------------------------------------------------------------------------- the rest

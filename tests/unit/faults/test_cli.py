@@ -16,7 +16,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from faults.actions import ACTIONS
 from proxy.cli import app, faults_cmd
+from proxy.cli.faults_flags import _set_text
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -146,6 +148,147 @@ def test_add_flag_mistakes_exit_2_without_a_request(
     assert message in result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert api.requests == []
+
+
+@pytest.mark.parametrize("kind", list(ACTIONS))
+def test_add_any_action_with_action_and_set(api: Recorder, kind: str) -> None:
+    example = dict(ACTIONS[kind].example)
+    sets = [arg for key, value in example.items() if key != "type"
+            for arg in ("--set", f"{key}={_set_text(value)}")]  # fmt: skip
+    result = run("add", "--api", "Heartbeat", "--action", kind, *sets)
+    assert result.exit_code == 0, result.output
+    assert api.bodies() == [{"action": example, "match": {"apis": ["Heartbeat"]}}]
+
+
+@pytest.mark.parametrize(
+    ("flags", "action"),
+    [(["--action", "error", "--set", "error=16"], {"type": "error", "error": 16}),
+     (["--action", "error", "--set", 'error="16"'], {"type": "error", "error": "16"}),
+     (["--action", "error", "--set", "error=NaN"], {"type": "error", "error": "NaN"}),
+     (["--action", "drop_request", "--set", "close_after_ms=null"],
+      {"type": "drop_request", "close_after_ms": None}),
+     (["--action", "delay", "--set", "fixed_ms=5", "--side", "response"],
+      {"type": "delay", "fixed_ms": 5, "side": "response"}),
+     (["--delay-ms", "100", "--set", "distribution=normal", "--set", "jitter_ms=5"],
+      {"type": "delay", "fixed_ms": 100, "distribution": "normal", "jitter_ms": 5}),
+     (["--close", "after", "--set", "mode=reset"], {"type": "close", "when": "after",
+                                                    "mode": "reset"}),
+     (["--action", "throttle", "--set", " bytes_per_s = 7"],
+      {"type": "throttle", "bytes_per_s": 7})],
+)  # fmt: skip
+def test_set_values_are_json_or_text(
+    api: Recorder, flags: list[str], action: dict[str, Any]
+) -> None:
+    result = run("add", *flags)
+    assert result.exit_code == 0, result.output
+    assert api.bodies()[0]["action"] == action
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--action", "dealy"], "unknown action type 'dealy'; did you mean 'delay'? allowed: "
+      "error, error_after_forward, drop_request, drop_response, delay, close, throttle"),
+     (["--action", "delay", "--set", "fixed=1"], "unknown field 'fixed' in action of type "
+      "'delay'; did you mean 'fixed_ms'? allowed: distribution, fixed_ms, jitter_ms, side"),
+     (["--action", "close", "--set", "type=x"], "unknown field 'type' in action of type 'close'"),
+     (["--action", "delay", "--set", "fixed_ms"], "--set wants KEY=VALUE, got 'fixed_ms'"),
+     (["--action", "delay", "--set", "=1"], "--set wants KEY=VALUE, got '=1'"),
+     (["--set", "fixed_ms=1"], "choose an action: --error NAME"),
+     (["--action", "error", "--error", "X"], "choose one action, got --action and --error"),
+     (["--action", "error", "--set", "error=1", "--set", "error=2"],
+      "error is given twice, by --set error=1 and by --set error=2"),
+     (["--error", "X", "--set", "error=Y"], "error is given twice, by --error and by --set"),
+     (["--action", "drop_request", "--close-after-ms", "1", "--set", "close_after_ms=2"],
+      "close_after_ms is given twice, by --close-after-ms and by --set close_after_ms=2"),
+     (["--action", "error", "--reset"], "--reset applies to close actions, not to --action "
+      "error")],
+)  # fmt: skip
+def test_action_and_set_mistakes_exit_2_without_a_request(
+    api: Recorder, flags: list[str], message: str
+) -> None:
+    result = run("add", *flags)
+    assert result.exit_code == 2
+    assert message in result.stderr, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert api.requests == []
+
+
+def test_the_proxy_names_the_field_of_a_bad_set_value(api: Recorder) -> None:
+    message = "action.fixed_ms: fixed_ms must be >= 0 milliseconds, got -1"
+    api.answer = lambda request: httpx.Response(422, json={"detail": [], "message": message})
+    result = run("add", "--action", "delay", "--set", "fixed_ms=-1")
+    assert api.bodies() == [{"action": {"type": "delay", "fixed_ms": -1}}]
+    assert result.exit_code == 2
+    assert result.stderr == f"error: 422 Unprocessable Entity: {message}\n"
+
+
+def test_add_help_lists_every_action_with_an_example() -> None:
+    result = CliRunner().invoke(app, ["faults", "add", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    for kind, spec in ACTIONS.items():
+        sets = "".join(f" --set {k}={_set_text(v)}" for k, v in spec.example.items()
+                       if k != "type")  # fmt: skip
+        assert f"e.g. --action {kind}{sets}" in text, kind
+    assert "--action TYPE --set KEY=VALUE" in text
+
+
+def test_flags_apply_on_top_of_json(api: Recorder) -> None:
+    rule = {"id": "mine", "enabled": True, "match": {"apis": ["Heartbeat"], "group_id": "g"},
+            "action": {"type": "drop_request"}, "dosage": {"probability": 0.5}}  # fmt: skip
+    result = run("add", "--json", json.dumps(rule), "--disabled", "--id", "theirs", "--api",
+                 "SyncGroup", "--max", "2", "--description", "why")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert api.bodies() == [
+        {"id": "theirs", "description": "why", "enabled": False,
+         "match": {"apis": ["SyncGroup"], "group_id": "g"}, "action": {"type": "drop_request"},
+         "dosage": {"probability": 0.5, "max_injections": 2}}
+    ]  # fmt: skip
+
+
+def test_disabled_and_api_apply_to_every_rule_of_a_json_list(api: Recorder) -> None:
+    rules = [{"action": {"type": "close"}}, {"match": {"versions": [3]},
+                                             "action": {"type": "drop_response"}}]  # fmt: skip
+    result = run("add", "--json", json.dumps(rules), "--disabled", "--api", "JoinGroup")
+    assert result.exit_code == 0, result.output
+    assert api.bodies() == [
+        {"action": {"type": "close"}, "enabled": False, "match": {"apis": ["JoinGroup"]}},
+        {"match": {"versions": [3], "apis": ["JoinGroup"]}, "action": {"type": "drop_response"},
+         "enabled": False},
+    ]  # fmt: skip
+
+
+def test_flags_apply_on_top_of_a_file(api: Recorder, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("- {id: one, action: {type: close}}\n")
+    result = run("add", "--file", str(path), "--disabled", "--id", "two")
+    assert result.exit_code == 0, result.output
+    assert api.bodies() == [{"id": "two", "action": {"type": "close"}, "enabled": False}]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--json", json.dumps([{"action": {"type": "close"}}] * 2), "--id", "x"],
+      "--id names one rule, but --json gives 2; put the ids in the rules"),
+     (["--json", json.dumps({"action": {"type": "close"}}), "--error", "X", "--side", "request"],
+      "--error and --side cannot be combined with --json: the rules given there carry their "
+      "own action"),
+     (["--json", "{}", "--action", "close", "--set", "mode=reset"],
+      "--action and --set cannot be combined with --json")],
+)  # fmt: skip
+def test_json_refuses_what_it_cannot_apply(
+    api: Recorder, flags: list[str], message: str
+) -> None:
+    result = run("add", *flags)
+    assert result.exit_code == 2
+    assert message in result.stderr, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert api.requests == []
+
+
+def test_an_action_without_a_summary_of_its_own_shows_its_fields() -> None:
+    action = {"type": "zap", "volts": 3, "unset": None}
+    assert faults_cmd.summarize_action(action) == "zap volts=3"
 
 
 def test_add_json_single_and_list(api: Recorder) -> None:

@@ -8,8 +8,10 @@ import pytest
 from faults_fakes import FakeView
 
 import codec
-from faults.match import BODY_FIELDS, CompiledMatch, compile_match
-from faults.model import Match, api_keys
+from faults.body_fields import BODY_FIELDS
+from faults.match import CompiledMatch, compile_match
+from faults.model import Match
+from faults.names import api_keys
 
 SYNC = codec.api_key_of("SyncGroup")
 JOIN = codec.api_key_of("JoinGroup")

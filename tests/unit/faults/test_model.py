@@ -11,16 +11,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from faults.actions.close import CloseAction
+from faults.actions.delay import DelayAction
+from faults.actions.error import ErrorAction
 from faults.decision import CloseMode, CloseWhen, Side
-from faults.model import (
-    CloseAction,
-    DelayAction,
-    ErrorAction,
-    FaultRule,
-    describe_errors,
-    resolve_api,
-    resolve_error,
-)
+from faults.model import FaultRule, describe_errors
+from faults.names import resolve_api, resolve_error
 
 
 def rule(**overrides: Any) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import codec
+from faults.body_fields import BODY_FIELDS
 from faults.engine import FaultEngine
 from faults.loader import dump_rules, load_rules_text
-from faults.match import BODY_FIELDS, compile_match
-from faults.model import RULE_ID_PATTERN, FaultRule, api_keys, api_names
+from faults.match import compile_match
+from faults.model import RULE_ID_PATTERN, FaultRule
+from faults.names import api_keys, api_names
 
 # More examples for a bug hunt: KCP_HYPOTHESIS_EXAMPLES=2000 pytest tests/unit/faults
 EXAMPLES = int(os.environ.get("KCP_HYPOTHESIS_EXAMPLES", "150"))

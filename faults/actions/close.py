@@ -1,0 +1,36 @@
+"""`close`: close the client connection, gracefully (FIN) or not (RST), before or after."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from faults.actions._base import ActionModel, ActionSpec, DecideContext
+from faults.decision import ActionKind, CloseMode, CloseWhen, Decision
+
+
+class CloseAction(ActionModel):
+    """Close the client connection, before forwarding the request or when its response arrives."""
+
+    _what: ClassVar[str] = "action of type 'close'"
+    type: Literal["close"]
+    when: CloseWhen = CloseWhen.BEFORE
+    mode: CloseMode = CloseMode.GRACEFUL
+
+
+def decide(action: CloseAction, ctx: DecideContext) -> Decision:
+    """Where and how to close pass through as they are; nothing to draw."""
+    return Decision(
+        ActionKind.CLOSE,
+        ctx.rule_id,
+        close_when=action.when,
+        close_mode=action.mode,
+        on_applied=ctx.on_applied,
+    )
+
+
+ACTION = ActionSpec(
+    kind=ActionKind.CLOSE,
+    model=CloseAction,
+    decide=decide,
+    example={"type": "close", "when": "after", "mode": "reset"},
+)
