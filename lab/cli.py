@@ -22,6 +22,7 @@ import typer
 
 from lab.paths import SCENARIOS_DIR_ENV, LabPathError, harness_dir, scenarios_dir
 from lab.scenario import Scenario, ScenarioError, load_catalog, load_scenario
+from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token
 
 EXIT_BAD_INPUT = 2
 #: Modules of the `[lab]` extra; without them the matrix cannot run, which deserves one line
@@ -170,8 +171,8 @@ class _CliActions:
 @scenario_app.command("run")
 def run_scenario(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    admin_url: Annotated[str, typer.Option(help="Admin API of the running proxy.")] = (
-        "http://127.0.0.1:9190"),
+    admin_url: AdminUrl = DEFAULT_ADMIN_URL,
+    token: Token = None,
     duration: Annotated[float | None, typer.Option(
         help="Stop after this many seconds (default: the scenario's max_duration_s).")] = None,
     bootstrap: Annotated[str | None, typer.Option(
@@ -182,13 +183,13 @@ def run_scenario(
 ) -> None:
     """Play a scenario against a running proxy: its clients are whatever connects to it."""
     from lab.matrix.driver import ScenarioDriver
-    from lab.matrix.proxyproc import AdminClient
+    from proxy.client import AdminClient
 
     try:
         scenario = load_scenario(file)
     except ScenarioError as exc:
         _fail(str(exc))
-    admin = AdminClient(admin_url)
+    admin = AdminClient(admin_url, token)
     if not admin.healthy():
         _fail(f"no proxy answers at {admin_url}/healthz")
     driver = ScenarioDriver(scenario, admin, _CliActions(bootstrap, topic),

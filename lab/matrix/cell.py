@@ -30,8 +30,9 @@ from lab.matrix.clients import ClientSpec
 from lab.matrix.driver import ScenarioDriver
 from lab.matrix.members import Member
 from lab.matrix.produce import SequenceProducer, create_topic
-from lab.matrix.proxyproc import AdminClient, ProxyProcess, listener_failure
+from lab.matrix.proxyproc import ProxyProcess, listener_failure
 from lab.scenario import Scenario
+from proxy.client import AdminClient
 
 POLL_S = 0.25
 #: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.

@@ -31,9 +31,9 @@ class StepActions(Protocol):
 
 
 class RuleSink(Protocol):
-    def add_rule(self, rule: dict[str, Any]) -> dict[str, Any]: ...
+    def add_rule(self, rule: Mapping[str, Any]) -> dict[str, Any]: ...
 
-    def remove_rule(self, rule_id: str) -> None: ...
+    def remove_rule(self, rule_id: str, missing_ok: bool = False) -> None: ...
 
 
 @dataclass
@@ -162,7 +162,7 @@ class ScenarioDriver:
         errors: list[str] = []
         for rule_id in step.remove:
             try:
-                self.rules.remove_rule(rule_id)
+                self.rules.remove_rule(rule_id, missing_ok=True)  # gone is what we wanted
             except Exception as exc:
                 errors.append(f"remove {rule_id}: {exc}")
         for rule in step.add:

@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from lab.paths import REPO_ROOT
+from proxy.client import AdminClient
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -93,57 +92,6 @@ def child_env() -> dict[str, str]:
     )
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-class AdminClient:
-    """The admin HTTP calls a scenario needs. Errors raise with the proxy's message."""
-
-    def __init__(self, base_url: str, timeout_s: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _check(self, response: httpx.Response) -> Any:
-        if response.status_code >= 400:
-            raise RuntimeError(
-                f"{response.request.method} {response.request.url.path}: "
-                f"{response.status_code} {response.text[:500]}"
-            )
-        return response.json() if response.content else None
-
-    def healthy(self) -> bool:
-        try:
-            return self._http.get("/healthz").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def add_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._check(self._http.post("/faults", json=rule)))
-
-    def remove_rule(self, rule_id: str) -> None:
-        response = self._http.delete(f"/faults/{rule_id}")
-        if response.status_code != 404:  # already gone is what we wanted
-            self._check(response)
-
-    def clear_rules(self) -> None:
-        self._check(self._http.delete("/faults"))
-
-    def rules(self) -> list[dict[str, Any]]:
-        data = self._check(self._http.get("/faults"))
-        if isinstance(data, dict):
-            data = data.get("rules", data.get("items", []))
-        return list(data or [])
-
-    def events(self, since: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"limit": limit}
-        if since is not None:
-            params["since"] = since
-        data = self._check(self._http.get("/events", params=params))
-        if isinstance(data, dict):
-            data = data.get("events", [])
-        return list(data or [])
 
 
 class ProxyProcess:

@@ -12,26 +12,16 @@ fix); 1 the proxy could not be reached or failed (connection refused, timeout, 5
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import httpx
 import typer
 
 from faults.actions import ACTIONS
 from faults.loader import RulesFileError, load_rules_file, rule_to_document
-from proxy.cli.admin_client import (
-    DEFAULT_ADMIN_URL,
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
-    TIMEOUT_S,
-    AdminUrl,
-    Token,
-    api_error_message,
-    bearer_headers,
-)
+from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token, admin_client, fail
 from proxy.cli.faults_flags import (
     ActionFlags,
     FlagError,
@@ -41,9 +31,6 @@ from proxy.cli.faults_flags import (
     with_flags,
 )
 
-# Tests swap in an httpx.MockTransport here; None = real network.
-transport: httpx.BaseTransport | None = None
-
 faults_app = typer.Typer(
     name="faults",
     help="Add, list, toggle, remove and export fault rules of a running proxy (admin API).",
@@ -52,21 +39,7 @@ faults_app = typer.Typer(
 
 # --------------------------------------------------------------------------- HTTP
 
-
-def _fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _client(admin_url: str, token: str | None) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=admin_url.rstrip("/"),
-        headers=bearer_headers(token),
-        timeout=TIMEOUT_S,
-        transport=transport,
-    ) as client:
-        yield client
+_fail = fail
 
 
 def _call(
@@ -78,30 +51,10 @@ def _call(
     body: Any = None,
     params: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """One request; any failure ends the command with a one-line explanation."""
-    try:
-        with _client(admin_url, token) as client:
-            response = client.request(method, path, json=body, params=params)
-    except httpx.ConnectError:
-        _fail(
-            f"cannot reach the proxy's admin API at {admin_url} (connection refused); start the "
-            "proxy (`kafka-chaos-proxy run ...`) or point --admin-url / KCP_ADMIN_URL at it",
-            EXIT_UNREACHABLE,
-        )
-    except httpx.TimeoutException:
-        _fail(
-            f"the admin API at {admin_url} did not answer within {TIMEOUT_S:g}s", EXIT_UNREACHABLE
-        )
-    except httpx.HTTPError as exc:
-        _fail(f"request to the admin API at {admin_url} failed: {exc}", EXIT_UNREACHABLE)
-    if response.status_code >= 500:
-        _fail(
-            f"the proxy failed ({response.status_code}): {api_error_message(response)}",
-            EXIT_UNREACHABLE,
-        )
-    if response.status_code >= 400:
-        _fail(f"{response.status_code} {response.reason_phrase}: {api_error_message(response)}")
-    return response
+    """One request through the shared admin client; any failure ends the command with a
+    one-line explanation (exit 2 refused, 1 unreachable)."""
+    with admin_client(admin_url, token) as client:
+        return client.request(method, path, body=body, params=params)
 
 
 # --------------------------------------------------------------------------- rendering

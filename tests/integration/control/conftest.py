@@ -1,8 +1,9 @@
 """A proxy with its whole control plane (fault engine, event log, group state, admin HTTP API)
 in front of the session's real broker, driven the way a user drives it: over the admin API.
 
-`chaos`: a `ChaosProxy` (control_support.py) whose `.bootstrap_servers` clients use, with an
-`httpx.AsyncClient` on the admin API (`.admin`) and helpers to add faults and read events.
+`chaos`: a `ChaosProxy` (control_support.py) whose `.bootstrap_servers` clients use, with the
+project's own `AdminClient` on the admin API (`.admin`) and helpers to add faults and read
+events.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from control_support import ChaosProxy
 
+from proxy.client import AdminClient
 from proxy.config import ProxyConfig, parse_bootstrap
 from proxy.control_plane import ControlPlaneOptions, build_control_plane
 from proxy.embedded import EmbeddedProxy
@@ -36,7 +37,7 @@ async def chaos(kafka_cluster: KafkaCluster, tmp_path: Path) -> AsyncIterator[Ch
             asyncio.run_coroutine_threadsafe(cp.start(proxy.server), proxy.loop)
         )
         assert cp.admin_url is not None
-        async with httpx.AsyncClient(base_url=cp.admin_url, timeout=10) as admin:
+        with AdminClient(cp.admin_url) as admin:
             yield ChaosProxy(proxy, cp, admin)
     finally:
         stopping = asyncio.run_coroutine_threadsafe(cp.stop(), proxy.loop)

@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient as KafkaAdminClient
+from confluent_kafka.admin import NewTopic
 
+from proxy.client import AdminClient, AdminRefused
 from proxy.control_plane import ControlPlane
 from proxy.embedded import EmbeddedProxy
 
@@ -33,7 +34,10 @@ WAIT_S = 60.0  # upper bound for any one condition; tests never assert on elapse
 
 
 class ChaosProxy:
-    def __init__(self, proxy: EmbeddedProxy, cp: ControlPlane, admin: httpx.AsyncClient) -> None:
+    """The proxy under test, driven through the project's own admin client (a blocking
+    client: its calls run in a worker thread so this test's event loop keeps going)."""
+
+    def __init__(self, proxy: EmbeddedProxy, cp: ControlPlane, admin: AdminClient) -> None:
         self.proxy = proxy
         self.cp = cp
         self.admin = admin
@@ -42,32 +46,32 @@ class ChaosProxy:
     def bootstrap_servers(self) -> str:
         return self.proxy.bootstrap_servers
 
+    async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(method, *args, **kwargs)
+
     async def add_fault(self, rule: dict[str, Any]) -> dict[str, Any]:
-        response = await self.admin.post("/faults", json=rule)
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await self.call(self.admin.add_rule, rule)
 
     async def fault(self, rule_id: str) -> dict[str, Any]:
-        response = await self.admin.get(f"/faults/{rule_id}")
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await self.call(self.admin.rule, rule_id)
+
+    async def remove_fault(self, rule_id: str) -> None:
+        await self.call(self.admin.remove_rule, rule_id)
+
+    async def metrics(self) -> str:
+        return await self.call(self.admin.metrics)
 
     async def events(self, **params: Any) -> list[dict[str, Any]]:
         params.setdefault("limit", 10_000)
-        response = await self.admin.get("/events", params=params)
-        assert response.status_code == 200, response.text
-        events: list[dict[str, Any]] = response.json()
-        return events
+        return await self.call(self.admin.events, **params)
 
     async def group(self, group_id: str) -> dict[str, Any] | None:
-        response = await self.admin.get(f"/groups/{group_id}")
-        if response.status_code == 404:
-            return None
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        try:
+            return await self.call(self.admin.group, group_id)
+        except AdminRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def wait_for(
         self, check: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = WAIT_S
@@ -82,7 +86,7 @@ class ChaosProxy:
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = KafkaAdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
@@ -169,7 +168,7 @@ async def test_delay_jitter_shows_in_latency_histogram(chaos: ChaosProxy, unique
     member = await _start_member(chaos, topic, group)
     try:
         await consume([member], _values(0, 4))
-        before = _histogram((await chaos.admin.get("/metrics")).text, "Heartbeat")
+        before = _histogram(await chaos.metrics(), "Heartbeat")
         await chaos.add_fault(
             {
                 "id": "hb-jitter",
@@ -191,7 +190,7 @@ async def test_delay_jitter_shows_in_latency_histogram(chaos: ChaosProxy, unique
             return hits if len(hits) == count else []
 
         hits = await chaos.wait_for(all_logged, "the delayed heartbeats in the event log")
-        after = _histogram((await chaos.admin.get("/metrics")).text, "Heartbeat")
+        after = _histogram(await chaos.metrics(), "Heartbeat")
         await _resumes(chaos, member, topic, 4)
     finally:
         await member.stop()
@@ -317,7 +316,7 @@ async def test_faults_metric_and_rule_stats(chaos: ChaosProxy, unique_name: Any)
     member = await _start_member(chaos, topic, group)
     await member.stop()
     stats = (await _injected(chaos, rule["id"], 2))["stats"]
-    text = (await chaos.admin.get("/metrics")).text
+    text = await chaos.metrics()
     values = [
         s.value
         for f in text_string_to_metric_families(text)
@@ -326,6 +325,5 @@ async def test_faults_metric_and_rule_stats(chaos: ChaosProxy, unique_name: Any)
         if s.labels == {"rule": rule["id"], "action": "error"}
     ]
     assert values == [stats["injected"]]
-    response = await chaos.admin.delete(f"/faults/{rule['id']}")
-    assert response.status_code == 204
-    assert isinstance(chaos.admin, httpx.AsyncClient)
+    await chaos.remove_fault(rule["id"])
+    assert [r["id"] for r in await chaos.call(chaos.admin.rules)] == []

@@ -49,8 +49,8 @@ async def test_two_member_group_in_event_log_and_groups(
                 return None
 
             state = await chaos.wait_for(settled, "the group state to settle")
-            connections = (await chaos.admin.get("/connections")).json()
-            brokers = (await chaos.admin.get("/brokers")).json()
+            connections = await chaos.call(chaos.admin.connections)
+            brokers = await chaos.call(chaos.admin.brokers)
         finally:
             await second.stop()
     finally:

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from faults.actions import ACTIONS
-from proxy.cli import app, faults_cmd
+from proxy.cli import admin_client, app, faults_cmd
 from proxy.cli.faults_flags import _set_text
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -54,7 +54,7 @@ class Recorder:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     recorder = Recorder()
-    monkeypatch.setattr(faults_cmd, "transport", httpx.MockTransport(recorder))
+    monkeypatch.setattr(admin_client, "transport", httpx.MockTransport(recorder))
     monkeypatch.delenv("KCP_ADMIN_URL", raising=False)
     monkeypatch.delenv("KCP_ADMIN_TOKEN", raising=False)
     yield recorder

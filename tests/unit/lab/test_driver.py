@@ -16,7 +16,7 @@ class Recorder:
         self.calls.append(("add", rule["id"]))
         return rule
 
-    def remove_rule(self, rule_id: str) -> None:
+    def remove_rule(self, rule_id: str, missing_ok: bool = False) -> None:
         self.calls.append(("remove", rule_id))
 
     def produce(self, count: int) -> None:
