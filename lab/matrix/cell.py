@@ -179,7 +179,6 @@ class CellRun:
         return self._verdict(driver, infra_error, proxy_rc, t_begin, t_end)
 
     def _monitor(self, driver: ScenarioDriver, admin: AdminClient) -> None:
-        outcome = self.req.scenario.outcome
         start = time.time()
         last_progress = start
         consumed: set[tuple[str, int, int]] = set()
@@ -187,42 +186,54 @@ class CellRun:
             now = time.time()
             for event in self.poll_proxy(admin):
                 driver.on_proxy_event(event, now)
-            while True:
-                try:
-                    index, event = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                driver.on_harness_event(index, event, now)
-                if event.get("event") == "record":
-                    key = (str(event.get("topic")), int(event.get("partition", -1)),
-                           int(event.get("offset", -1)))
-                    if key not in consumed:
-                        consumed.add(key)
-                        last_progress = now
+            if self._drain_inbox(driver, now, consumed):
+                last_progress = now
             driver.tick(now)
             fired = driver.last_fired_at
             if fired is not None:
                 last_progress = max(last_progress, fired)
-            expected = self.producer.expected()
             if not self.proxy.alive():
                 raise RuntimeError("the proxy process died during the run")
-            if self.members and not any(m.alive() for m in self.members):
-                self.notes.append("every member process ended")
-                return
-            done = expected <= consumed and not driver.pending()
-            if done and now - last_progress >= outcome.settle_s:
-                return
-            if not expected <= consumed and now - last_progress >= outcome.stall_bound_s:
-                self.notes.append(f"no progress for {outcome.stall_bound_s:g} s")
-                return
-            if driver.pending() and expected <= consumed \
-                    and now - last_progress >= outcome.stall_bound_s:
-                self.notes.append("steps pending and nothing happening")
-                return
-            if now - start >= outcome.max_duration_s:
-                self.notes.append(f"max_duration_s {outcome.max_duration_s:g} reached")
+            reason = self._stop_reason(driver, consumed, now - start, now - last_progress)
+            if reason is not None:
+                if reason:
+                    self.notes.append(reason)
                 return
             time.sleep(POLL_S)
+
+    def _drain_inbox(self, driver: ScenarioDriver, now: float,
+                     consumed: set[tuple[str, int, int]]) -> bool:
+        """Hand the harnesses' events to the driver; True if a new record was consumed."""
+        progress = False
+        while True:
+            try:
+                index, event = self.inbox.get_nowait()
+            except queue.Empty:
+                return progress
+            driver.on_harness_event(index, event, now)
+            if event.get("event") == "record":
+                key = (str(event.get("topic")), int(event.get("partition", -1)),
+                       int(event.get("offset", -1)))
+                if key not in consumed:
+                    consumed.add(key)
+                    progress = True
+
+    def _stop_reason(self, driver: ScenarioDriver, consumed: set[tuple[str, int, int]],
+                     elapsed: float, idle: float) -> str | None:
+        """Why the run ends now ("" for the normal end), or None to go on."""
+        outcome = self.req.scenario.outcome
+        all_in = self.producer.expected() <= consumed
+        if self.members and not any(m.alive() for m in self.members):
+            return "every member process ended"
+        if all_in and not driver.pending() and idle >= outcome.settle_s:
+            return ""
+        if not all_in and idle >= outcome.stall_bound_s:
+            return f"no progress for {outcome.stall_bound_s:g} s"
+        if driver.pending() and all_in and idle >= outcome.stall_bound_s:
+            return "steps pending and nothing happening"
+        if elapsed >= outcome.max_duration_s:
+            return f"max_duration_s {outcome.max_duration_s:g} reached"
+        return None
 
     def _verdict(self, driver: ScenarioDriver | None, infra_error: str | None,
                  proxy_rc: int | None, t_begin: float, t_end: float) -> dict[str, Any]:

@@ -188,6 +188,34 @@ def injections(proxy_events: Sequence[Event]) -> list[Event]:
     return [ev for ev in proxy_events if ev.get("fault")]
 
 
+@dataclass
+class _Ends:
+    """How each member's run ended, gathered once for the verdict."""
+
+    errors: list[str] = field(default_factory=list)
+    exits: list[dict[str, Any]] = field(default_factory=list)
+    crashed: list[int] = field(default_factory=list)
+    ended: list[tuple[int, str, list[str]]] = field(default_factory=list)
+
+
+def _member_ends(members: Sequence[MemberRun]) -> _Ends:
+    ends = _Ends()
+    for member in members:
+        member_errors = surfaced_errors(member)
+        ends.errors.extend(member_errors)
+        end = member_end(member)
+        if end != "running":
+            exited = _exit_event(member)
+            ends.exits.append({"member": member.index, "end": end,
+                               "returncode": member.returncode,
+                               "error": exited.get("error") if exited else None})
+        if end == "crashed":
+            ends.crashed.append(member.index)
+        elif end in ("returned_nil", "returned_error", "died"):
+            ends.ended.append((member.index, end, member_errors))
+    return ends
+
+
 def classify(evidence: RunEvidence) -> Classification:
     seen, first_seen = _records(evidence.members)
     expected = evidence.expected
@@ -196,80 +224,80 @@ def classify(evidence: RunEvidence) -> Classification:
     duplicates = sum(n - 1 for k, n in seen.items() if n > 1 and k in expected)
     faults = injections(evidence.proxy_events)
     first_fault = min((float(ev.get("ts", 0.0)) for ev in faults), default=None)
-
-    errors: list[str] = []
-    exits: list[dict[str, Any]] = []
-    crashed: list[int] = []
-    ended: list[tuple[int, str, list[str]]] = []
-    for member in evidence.members:
-        member_errors = surfaced_errors(member)
-        errors.extend(member_errors)
-        end = member_end(member)
-        if end != "running":
-            exited = _exit_event(member)
-            exits.append({"member": member.index, "end": end, "returncode": member.returncode,
-                          "error": exited.get("error") if exited else None})
-        if end == "crashed":
-            crashed.append(member.index)
-        elif end in ("returned_nil", "returned_error", "died"):
-            ended.append((member.index, end, member_errors))
-    distinct_errors = list(dict.fromkeys(errors))
+    ends = _member_ends(evidence.members)
+    distinct_errors = list(dict.fromkeys(ends.errors))
 
     ttr: float | None = None
     if missing == 0 and expected and first_fault is not None:
         last_needed = max(first_seen[k] for k in expected)
         ttr = round(max(0.0, last_needed - first_fault), 3)
 
-    def result(outcome: Outcome, detail: str) -> Classification:
-        return Classification(
-            outcome=outcome, detail=detail, expected=len(expected), consumed=len(consumed),
-            missing=missing, duplicates=duplicates, errors=distinct_errors,
-            injections=len(faults), first_injection_at=first_fault, time_to_recover_s=ttr,
-            member_exits=exits,
-        )
+    facts = _Facts(len(expected), missing, duplicates, len(faults), distinct_errors, ttr)
+    outcome, detail = _outcome(evidence, ends, facts)
+    return Classification(
+        outcome=outcome, detail=detail, expected=len(expected), consumed=len(consumed),
+        missing=missing, duplicates=duplicates, errors=distinct_errors,
+        injections=len(faults), first_injection_at=first_fault, time_to_recover_s=ttr,
+        member_exits=ends.exits,
+    )
 
+
+@dataclass(frozen=True)
+class _Facts:
+    expected: int
+    missing: int
+    duplicates: int
+    injections: int
+    errors: list[str]
+    ttr: float | None
+
+
+def _outcome(evidence: RunEvidence, ends: _Ends, f: _Facts) -> tuple[Outcome, str]:
+    """The first verdict that applies, from the most to the least severe."""
     started = [m for m in evidence.members
                if any(ev.get("event") == "started" for ev in m.events)]
-    if not started and not crashed:
-        return result(Outcome.INFRA_ERROR, "no harness reported started")
-    if crashed:
-        return result(Outcome.CRASHED, f"member(s) {crashed} crashed")
-    if ended:
-        silent = [i for i, _, errs in ended if not errs]
-        loud = [(i, errs) for i, _, errs in ended if errs]
-        if silent:
-            return result(Outcome.SILENT_EXIT,
-                          f"member(s) {silent} stopped consuming and exited without an error"
-                          f"; {missing} of {len(expected)} records missing")
-        names = sorted({e for _, errs in loud for e in errs})
-        return result(Outcome.SURFACED_ERROR,
-                      f"member(s) {[i for i, _ in loud]} exited after surfacing "
-                      f"{', '.join(names)}; {missing} of {len(expected)} records missing")
-    if evidence.expect_injection and not faults:
-        pending = f"; steps never triggered: {evidence.pending_steps}" \
-            if evidence.pending_steps else ""
-        return result(Outcome.NOT_INJECTED, f"no rule injected a fault{pending}")
-    if missing:
-        pending = f"; steps never triggered: {evidence.pending_steps}" \
-            if evidence.pending_steps else ""
-        if distinct_errors:
-            return result(Outcome.SURFACED_ERROR,
-                          f"{missing} of {len(expected)} records never consumed; the client "
-                          f"reported {', '.join(distinct_errors[:5])}{pending}")
-        return result(Outcome.STALLED,
-                      f"{missing} of {len(expected)} records never consumed, members alive, "
-                      f"no error surfaced{pending}")
-    reported = f"; errors surfaced: {', '.join(distinct_errors[:5])}" if distinct_errors else ""
+    if not started and not ends.crashed:
+        return Outcome.INFRA_ERROR, "no harness reported started"
+    if ends.crashed:
+        return Outcome.CRASHED, f"member(s) {ends.crashed} crashed"
+    if ends.ended:
+        return _ended_outcome(ends, f)
+    pending = (f"; steps never triggered: {evidence.pending_steps}"
+               if evidence.pending_steps else "")
+    if evidence.expect_injection and not f.injections:
+        return Outcome.NOT_INJECTED, f"no rule injected a fault{pending}"
+    if f.missing:
+        if f.errors:
+            return (Outcome.SURFACED_ERROR,
+                    f"{f.missing} of {f.expected} records never consumed; the client "
+                    f"reported {', '.join(f.errors[:5])}{pending}")
+        return (Outcome.STALLED,
+                f"{f.missing} of {f.expected} records never consumed, members alive, "
+                f"no error surfaced{pending}")
+    reported = f"; errors surfaced: {', '.join(f.errors[:5])}" if f.errors else ""
     slow = ""
-    if ttr is not None and ttr > evidence.recovery_bound_s:
+    if f.ttr is not None and f.ttr > evidence.recovery_bound_s:
         slow = f" (over the {evidence.recovery_bound_s:g} s recovery bound)"
-    recovery = f"; recovered {ttr:.1f} s after the first fault{slow}" if ttr is not None else ""
-    if duplicates:
-        return result(Outcome.DUPLICATES,
-                      f"all {len(expected)} records consumed, {duplicates} delivered more than "
-                      f"once{recovery}{reported}")
-    return result(Outcome.RECOVERED,
-                  f"all {len(expected)} records consumed exactly once{recovery}{reported}")
+    recovery = f"; recovered {f.ttr:.1f} s after the first fault{slow}" if f.ttr is not None else ""
+    if f.duplicates:
+        return (Outcome.DUPLICATES,
+                f"all {f.expected} records consumed, {f.duplicates} delivered more than "
+                f"once{recovery}{reported}")
+    return (Outcome.RECOVERED,
+            f"all {f.expected} records consumed exactly once{recovery}{reported}")
+
+
+def _ended_outcome(ends: _Ends, f: _Facts) -> tuple[Outcome, str]:
+    silent = [i for i, _, errs in ends.ended if not errs]
+    loud = [(i, errs) for i, _, errs in ends.ended if errs]
+    if silent:
+        return (Outcome.SILENT_EXIT,
+                f"member(s) {silent} stopped consuming and exited without an error"
+                f"; {f.missing} of {f.expected} records missing")
+    names = sorted({e for _, errs in loud for e in errs})
+    return (Outcome.SURFACED_ERROR,
+            f"member(s) {[i for i, _ in loud]} exited after surfacing "
+            f"{', '.join(names)}; {f.missing} of {f.expected} records missing")
 
 
 def modal(outcomes: Sequence[str]) -> tuple[str, int]:
