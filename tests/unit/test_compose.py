@@ -126,7 +126,21 @@ def test_healthchecks(services: dict[str, Any]) -> None:
     assert "kafka:9092" in kafka_check
     proxy_check = " ".join(services["proxy"]["healthcheck"]["test"])
     admin_port = _proxy_flags(services)["--admin-port"]
-    assert f"127.0.0.1:{admin_port}/metrics" in proxy_check
+    assert f"127.0.0.1:{admin_port}/healthz" in proxy_check  # the route that needs no token
+    image_check = " ".join(rest for word, rest in _dockerfile() if word == "HEALTHCHECK")
+    assert f"127.0.0.1:{admin_port}/healthz" in image_check
+
+
+def test_admin_beyond_loopback_has_a_token(services: dict[str, Any]) -> None:
+    proxy = services["proxy"]
+    assert proxy["environment"]["KCP_ADMIN_TOKEN"].startswith("${KCP_ADMIN_TOKEN:?")
+    assert _proxy_flags(services)["--admin-allowed-host"] == "proxy"
+    secret = _load("docker-compose.yml")["secrets"]["admin_token"]
+    assert secret == {"environment": "KCP_ADMIN_TOKEN"}
+    assert "admin_token" in services["prometheus"]["secrets"]
+    job = _load("prometheus.yml")["scrape_configs"][0]
+    assert job["authorization"] == {"type": "Bearer",
+                                    "credentials_file": "/run/secrets/admin_token"}
 
 
 def test_prometheus_scrapes_proxy_admin_port(services: dict[str, Any]) -> None:
@@ -189,3 +203,27 @@ def test_cli_run_accepts_compose_flags(services: dict[str, Any]) -> None:
     options = {opt for param in commands["run"].params for opt in getattr(param, "opts", [])}
     missing = set(_proxy_flags(services)) - options
     assert not missing, f"compose passes flags `run` lacks: {sorted(missing)}"
+
+
+def test_image_command_refuses_to_start_without_a_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image's CMD as the CLI reads it: no token, no start (one line, exit 2)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import proxy.logging
+    import proxy.runtime
+    from proxy.cli import app
+
+    cmd = json.loads(next(rest for word, rest in _dockerfile() if word == "CMD"))
+    started: list[object] = []
+    monkeypatch.setattr(proxy.runtime, "run", lambda options: started.append(options) or 0)
+    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    monkeypatch.delenv("KCP_ADMIN_TOKEN", raising=False)
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 2 and not started
+    assert result.output.count("\n") == 1 and "without a token" in result.output
+    monkeypatch.setenv("KCP_ADMIN_TOKEN", "s3cret")
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 0 and len(started) == 1
