@@ -18,10 +18,10 @@ import structlog
 from faults.decision import FaultDecider
 from proxy.address_map import AddressMap
 from proxy.config import ProxyConfig
-from proxy.connection import ClientSide, Connection
 from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
 from proxy.listeners import ListenerSet, ProtocolFactory
+from proxy.pipeline.connection import ClientSide, Connection
 from proxy.rewrite import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")

@@ -13,11 +13,11 @@ import structlog
 
 import codec
 from faults.decision import PASS, Decision
-from proxy.pipeline_metrics import api_label
-from proxy.slots import Slot
+from proxy.pipeline.counters import api_label
+from proxy.pipeline.slots import Slot
 
 if TYPE_CHECKING:
-    from proxy.connection import Connection
+    from proxy.pipeline.connection import Connection
 
 log = structlog.get_logger("kcp.connection")
 

@@ -45,7 +45,8 @@ import codec
 from faults.decision import PASS, ActionKind, CloseMode, CloseWhen, Decision, Side
 from proxy import metrics
 from proxy.exchange import COORDINATION_API_KEYS, Exchange
-from proxy.framing import (
+from proxy.pipeline.counters import api_label, counters
+from proxy.pipeline.framing import (
     PRODUCE,
     SASL_HANDSHAKE,
     FrameError,
@@ -53,11 +54,10 @@ from proxy.framing import (
     produce_acks,
     with_size,
 )
-from proxy.pipeline_metrics import api_label, counters
-from proxy.request_context import RequestContext
-from proxy.slots import Slot, SlotQueue
-from proxy.splice import MIN_BYTES as SPLICE_MIN_BYTES
-from proxy.splice import RequestSplicer, SpliceUnsupported, splice_supported
+from proxy.pipeline.request_context import RequestContext
+from proxy.pipeline.slots import Slot, SlotQueue
+from proxy.pipeline.splice import MIN_BYTES as SPLICE_MIN_BYTES
+from proxy.pipeline.splice import RequestSplicer, SpliceUnsupported, splice_supported
 from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ class Connection:
             self._start_splice()
 
     def _start_splice(self) -> None:
-        """Let the kernel move the rest of a cut-through request (`proxy.splice`): the proxy
+        """Let the kernel move the rest of a cut-through request (`proxy.pipeline.splice`): the proxy
         would only copy it in and out again. Client reading stays paused until it is done;
         where splice(2) is unavailable the transport path carries on unchanged."""
         splicer = self.splicer

@@ -1,0 +1,1 @@
+"""The data-plane pipeline: one client connection and its upstream connection."""
