@@ -1,8 +1,9 @@
 """`ProxyServer`: listeners, the broker address map and the live connections, wired together.
 
 It is the one object the pipeline asks about the outside world (where is node N, what is my
-listener for it, who decides faults, who observes exchanges), and the `ProxyInfo` the admin
-API lists connections and brokers from.
+listener for it, who decides faults, who observes exchanges): the pipeline's
+`proxy.pipeline.host.ProxyHost`, satisfied structurally (the pipeline never imports this
+module). It is also the `ProxyInfo` the admin API lists connections and brokers from.
 """
 
 from __future__ import annotations
