@@ -25,10 +25,13 @@ response; DROP_* leave it unfilled (the connection stalls behind it, optionally 
 closes before forwarding or when the response arrives (FIN, or RST through SO_LINGER 0 +
 abort); THROTTLE paces writes to the client per response.
 
-`Connection` is assembled from one class per concern, each in its own module and each built on
-the one below: `ExchangeBuilder` (exchanges for observers) < `ConnectionCore` (state, reading
-control, close) < `Writer` (ordered writes, throttling) < `RequestPath` < `CutThrough` <
-`ResponsePath` < `Connection` (the client transport's callbacks, connecting upstream).
+`Connection` is assembled from one class per concern, each in its own module and each
+subclassing the one before it: `ExchangeBuilder` (exchanges for observers), `ConnectionCore`
+(state, reading control, close), `Writer` (ordered writes, throttling), `RequestPath`,
+`CutThrough`, `ResponsePath`, and `Connection` here (the client transport's callbacks,
+connecting upstream). It is one object, so the hot path pays no indirection for the split; the
+two calls that go to a later part are declared under TYPE_CHECKING where they are made
+(`Writer._drain_backlog`, `CutThrough.client_data`).
 """
 
 from __future__ import annotations
