@@ -32,7 +32,8 @@ _RESPONSE = codec.Direction.RESPONSE
 class ExchangeBuilder:
     """Part of `Connection`: building exchanges and synthesized error responses."""
 
-    # The connection facts used here (set by `ConnectionCore.__init__`).
+    # The connection facts used here (set by `ConnectionCore.__init__`). The server registers
+    # `Connection`s; that it can is checked where they are made (`ClientSide`).
     server: ProxyHost[Any]
     loop: asyncio.AbstractEventLoop
     id: int
