@@ -1,8 +1,9 @@
 """`ProxyServer`: listeners, the broker address map and the live connections, wired together.
 
 It is the one object the pipeline asks about the outside world (where is node N, what is my
-listener for it, who decides faults, who observes exchanges), and the `ProxyInfo` the admin
-API lists connections and brokers from.
+listener for it, who decides faults, who observes exchanges): the pipeline's
+`proxy.pipeline.host.ProxyHost`, satisfied structurally (the pipeline never imports this
+module). It is also the `ProxyInfo` the admin API lists connections and brokers from.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import structlog
 from faults.decision import FaultDecider
 from proxy.address_map import AddressMap
 from proxy.config import ProxyConfig
-from proxy.connection import ClientSide, Connection
 from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
 from proxy.listeners import ListenerSet, ProtocolFactory
+from proxy.pipeline.connection import ClientSide, Connection
 from proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
@@ -36,7 +37,8 @@ class ProxyServer:
         self.decider = decider
         self.observers: list[ExchangeObserver] = list(observers)
         self.address_map = AddressMap()
-        self.listeners = ListenerSet(config.listen_host, self._factory)
+        self.listeners = ListenerSet(config.listen_host, self._factory,
+                                     config.max_brokers, config.listen_backlog)
         self.connections: dict[int, Connection] = {}
         self.response_transforms: dict[int, Transform] = build_transforms(self.route)
         self._ids = itertools.count(1)

@@ -17,7 +17,7 @@ import codec
 from proxy import metrics
 from proxy.config import parse_host_port
 from proxy.embedded import EmbeddedProxy
-from proxy.framing import with_size
+from proxy.pipeline.framing import with_size
 from proxy.real_kafka import KafkaCluster
 from proxy.versions import DECODED_API_KEYS, VERSION_CAPS
 

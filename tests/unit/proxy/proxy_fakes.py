@@ -16,7 +16,7 @@ from typing import Any
 import codec
 from faults.decision import PASS, Decision, RequestView
 from proxy.config import ProxyConfig
-from proxy.framing import FrameReader, with_size
+from proxy.pipeline.framing import FrameReader, with_size
 from proxy.server import ProxyServer
 
 RESP = codec.Direction.RESPONSE

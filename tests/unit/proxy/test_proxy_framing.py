@@ -1,4 +1,4 @@
-"""Frame splitting and the fixed-offset header facts (pure)."""
+"""Frame splitting and the Produce acks read without decoding (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import codec
-from proxy.framing import FrameError, FrameReader, produce_acks, read_request_header, with_size
+from proxy.pipeline.framing import FrameError, FrameReader, produce_acks, with_size
 
 
 def test_frames_split_across_arbitrary_chunks() -> None:
@@ -42,15 +42,6 @@ def test_truncated_frame_is_pending() -> None:
     reader = FrameReader(1000)
     assert reader.feed(with_size(b"abcdef")[:-2]) == []
     assert reader.pending == 8
-
-
-def test_request_header_facts() -> None:
-    frame = with_size(codec.encode_request_header(11, 5, 42, "cli") + b"body")
-    facts = read_request_header(frame)
-    assert (facts.api_key, facts.api_version, facts.correlation_id, facts.client_id) == (
-        11, 5, 42, "cli")
-    with pytest.raises(FrameError):
-        read_request_header(with_size(b"\x00\x01"))
 
 
 @pytest.mark.parametrize("version", [2, 3, 7, 8, 9, 11])

@@ -25,7 +25,7 @@ import codec
 from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
 from proxy import metrics
 from proxy.config import ProxyConfig
-from proxy.framing import with_size
+from proxy.pipeline.framing import with_size
 from proxy.server import ProxyServer
 
 HEARTBEAT = 12

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.slots import SlotQueue
+from proxy.pipeline.slots import SlotQueue
 
 
 def test_released_in_request_order_whatever_the_fill_order() -> None:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 from proxy_fakes import Client, FakeCluster, decode_response, request_frame, start_proxy
 
-from proxy import splice
-from proxy.connection import Connection
-from proxy.framing import with_size
+from proxy.pipeline import splice
+from proxy.pipeline.connection import Connection
+from proxy.pipeline.framing import with_size
 from proxy.server import ProxyServer
 
 pytestmark = pytest.mark.skipif(not splice.AVAILABLE, reason="no splice(2) on this platform")

@@ -7,21 +7,31 @@ decode.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 import codec
 from faults.decision import PASS, Decision
-from proxy.pipeline_metrics import api_label
-from proxy.slots import Slot
-
-if TYPE_CHECKING:
-    from proxy.connection import Connection
+from proxy.pipeline.counters import api_label
+from proxy.pipeline.slots import Slot
 
 log = structlog.get_logger("kcp.connection")
 
 _REQUEST = codec.Direction.REQUEST
+
+
+class ConnectionFacts(Protocol):
+    """What a request copies from its connection (the `Connection` has these attributes)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def client_host(self) -> str: ...
+
+    @property
+    def node_id(self) -> int: ...
 
 
 class RequestContext:
@@ -34,7 +44,7 @@ class RequestContext:
         "started_at", "started_mono",
     )
 
-    def __init__(self, conn: Connection, frame: bytes, hdr: codec.RequestHeader,
+    def __init__(self, conn: ConnectionFacts, frame: bytes, hdr: codec.RequestHeader,
                  now: float, partial: bool = False) -> None:
         self.connection_id = conn.id
         self.client_host = conn.client_host

@@ -156,44 +156,55 @@ class RequestSplicer:
         try:
             while True:
                 if self.in_pipe:
-                    if self._pending():  # the transport's buffered bytes go first
-                        self._want_write()
+                    if not self._pipe_to_upstream():
                         return
-                    try:
-                        n = os.splice(self._pr, self._ufd, self.in_pipe, flags=_FLAGS)
-                    except BlockingIOError:
-                        self._want_write()
-                        return
-                    except OSError as exc:
-                        self._fail_upstream(exc)
-                        return
-                    self.in_pipe -= n
-                    continue
-                if not self.left:
+                elif not self.left:
                     self._finish()
                     return
-                try:
-                    n = os.splice(self._cfd, self._pw, min(self.left, self.pipe_bytes),
-                                  flags=_FLAGS)
-                except BlockingIOError:
-                    self._want_read()
+                elif not self._client_to_pipe():
                     return
-                except OSError as exc:
-                    self._fail_client(exc)
-                    return
-                if n == 0:
-                    self.close()
-                    self._on_error("truncated_frame", f"{self.left} bytes short at EOF")
-                    return
-                self.left -= n
-                self.in_pipe += n
-                self.moved += n
-                self._on_bytes(n)
         except SpliceUnsupported:
             raise
         except Exception as exc:  # a bug of ours must cost one connection, not the proxy
             self.close()
             self._on_error("internal_error", repr(exc))
+
+    def _pipe_to_upstream(self) -> bool:
+        """Move the pipe's bytes on to the upstream socket; False: wait (or failed)."""
+        if self._pending():  # the transport's buffered bytes go first
+            self._want_write()
+            return False
+        try:
+            n = os.splice(self._pr, self._ufd, self.in_pipe, flags=_FLAGS)
+        except BlockingIOError:
+            self._want_write()
+            return False
+        except OSError as exc:
+            self._fail_upstream(exc)
+            return False
+        self.in_pipe -= n
+        return True
+
+    def _client_to_pipe(self) -> bool:
+        """Take the next piece from the client socket into the pipe; False: wait (or failed,
+        or the client's EOF cut the frame short)."""
+        try:
+            n = os.splice(self._cfd, self._pw, min(self.left, self.pipe_bytes), flags=_FLAGS)
+        except BlockingIOError:
+            self._want_read()
+            return False
+        except OSError as exc:
+            self._fail_client(exc)
+            return False
+        if n == 0:
+            self.close()
+            self._on_error("truncated_frame", f"{self.left} bytes short at EOF")
+            return False
+        self.left -= n
+        self.in_pipe += n
+        self.moved += n
+        self._on_bytes(n)
+        return True
 
     def _fail_client(self, exc: OSError) -> None:
         if not self.moved and exc.errno in _UNSUPPORTED:

@@ -1,4 +1,4 @@
-"""Kafka frame boundaries and the few header facts the hot path needs, without I/O.
+"""Kafka frame boundaries, and the one field the hot path reads undecoded (Produce acks); no I/O.
 
 Every Kafka message on the wire is a big-endian int32 size followed by that many bytes. The
 reader yields each frame *with* its size prefix so an unchanged frame is forwarded as the very
@@ -9,12 +9,9 @@ is allocated from an untrusted length (invariant 5).
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 _INT32 = struct.Struct(">i")
 _INT16 = struct.Struct(">h")
-# api_key, api_version, correlation_id, client_id length: fixed offsets in request headers v1/v2.
-_REQ_FIXED = struct.Struct(">hhih")
 
 PRODUCE = 0
 SASL_HANDSHAKE = 17
@@ -100,54 +97,6 @@ class FrameReader:
             self._have = len(rest)
             self._need = need
         return frames
-
-
-class RequestHeaderFacts(NamedTuple):
-    """What the hot path reads from a request: fixed offsets only, no schema needed."""
-
-    api_key: int
-    api_version: int
-    correlation_id: int
-    client_id: str | None
-    # Offset (in the frame, size prefix included) just past client_id; header v2 adds tagged
-    # fields after it, which only matters to code that reads the body.
-    after_client_id: int
-
-
-MIN_REQUEST_FRAME = 4 + 10  # size + api_key + api_version + correlation_id + client_id length
-
-
-def read_request_header(frame: bytes) -> RequestHeaderFacts:
-    """Header v1/v2 facts (v0 is only ControlledShutdown v0, which clients never send)."""
-    if len(frame) < MIN_REQUEST_FRAME:
-        raise FrameError("short_header", f"{len(frame) - 4} bytes")
-    api_key, api_version, correlation_id, cid_len = _REQ_FIXED.unpack_from(frame, 4)
-    if cid_len < 0:
-        return RequestHeaderFacts(api_key, api_version, correlation_id, None, MIN_REQUEST_FRAME)
-    end = MIN_REQUEST_FRAME + cid_len
-    if end > len(frame):
-        raise FrameError("bad_client_id", f"length {cid_len} beyond frame")
-    client_id = frame[MIN_REQUEST_FRAME:end].decode("utf-8", "replace")
-    return RequestHeaderFacts(api_key, api_version, correlation_id, client_id, end)
-
-
-def response_correlation_id(frame: bytes) -> int:
-    """Every response header starts with the correlation id, whatever its version."""
-    if len(frame) < 8:
-        raise FrameError("short_response", f"{len(frame) - 4} bytes")
-    return int(_INT32.unpack_from(frame, 4)[0])
-
-
-def skip_tagged_fields(frame: bytes, pos: int) -> int:
-    """Offset after a tagged-field section (unsigned varint count, then tag/size/data)."""
-    count, pos = read_uvarint(frame, pos)
-    for _ in range(count):
-        _tag, pos = read_uvarint(frame, pos)
-        size, pos = read_uvarint(frame, pos)
-        pos += size
-    if pos > len(frame):
-        raise FrameError("bad_tagged_fields")
-    return pos
 
 
 def read_uvarint(data: bytes, pos: int) -> tuple[int, int]:

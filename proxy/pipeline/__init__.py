@@ -1,0 +1,26 @@
+"""The data plane: one client connection and its upstream connection, frame by frame.
+
+Modules, bottom up (each imports only those above it in this list):
+
+- `framing`: frame boundaries (`FrameReader`), Produce acks read undecoded, `with_size`.
+- `slots`: the ordered response slots (invariant 2).
+- `counters`: per-frame metric updates with the label children cached.
+- `splice`: zero-copy streaming of a cut-through request body (splice(2)).
+- `request_context`: one request as the pipeline tracks it and the fault engine sees it.
+- `host`: `ProxyHost`, what a connection needs of the server.
+- `executors/`: one executor per fault action kind, and their registry.
+- `exchanges`: exchanges for observers, synthesized error responses.
+- `core`: the connection's state, client reading control, `close`.
+- `writer`: ordered, batched writes to the client; throttling.
+- `request_path`: client frames to decisions, slots and upstream writes.
+- `cut_through`: streaming large requests and responses, splice glue.
+- `response_path`: broker frames matched, rewritten and filled into slots.
+- `connection`: `Connection` assembled from the parts above, the transport protocols.
+
+Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`,
+`proxy.exchange`, `proxy.config` and `proxy.versions`; never `proxy.server` (the server
+imports the pipeline and satisfies `host.ProxyHost`), never `proxy.admin`.
+
+To add a fault action: an action's executor is one module in executors/ (see
+executors/__init__.py).
+"""

@@ -1,0 +1,182 @@
+"""One client connection and its one upstream connection: the data-plane pipeline.
+
+Two asyncio Protocols (client side, upstream side) share one `Connection` that owns all the
+state: frame readers, the ordered response slots, the requests waiting to be forwarded and the
+requests forwarded and awaiting a response. Everything is driven by transport callbacks, no
+streams and no per-frame tasks, because that is what keeps a Python proxy near the speed of a
+direct connection.
+
+Hot path (an API nobody observes, no fault): read the header facts at fixed offsets, allocate a
+slot, forward the very same bytes; on the way back check the correlation id and write the very
+same bytes (invariant 1). Only APIs that carry broker addresses or versions (see
+`proxy.rewrite`) and the coordination APIs (for observers) are ever decoded.
+
+Order (invariant 2): requests are forwarded in arrival order (a request-side delay holds the
+requests behind it too, as a slow link would; reordering would break idempotent producers),
+responses are matched FIFO and released through `SlotQueue`.
+
+Large pass-through frames (>= `CUT_THROUGH_BYTES`: big Produce requests, big Fetch responses)
+are streamed cut-through instead of stored and forwarded (`proxy.pipeline.cut_through`).
+
+Faults (`faults.decision.Decision`) are executed by one executor per action kind
+(`proxy.pipeline.executors`): ERROR and ERROR_AFTER_FORWARD fill the slot with a synthesized
+response; DROP_* leave it unfilled (the connection stalls behind it, optionally closed
+`close_after_s` later); DELAY holds the request (and those behind it) or the filled slot; CLOSE
+closes before forwarding or when the response arrives (FIN, or RST through SO_LINGER 0 +
+abort); THROTTLE paces writes to the client per response.
+
+`Connection` is assembled from one class per concern, each in its own module and each
+subclassing the one before it: `ExchangeBuilder` (exchanges for observers), `ConnectionCore`
+(state, reading control, close), `Writer` (ordered writes, throttling), `RequestPath`,
+`CutThrough`, `ResponsePath`, and `Connection` here (the client transport's callbacks,
+connecting upstream). It is one object, so the hot path pays no indirection for the split; the
+two calls that go to a later part are declared under TYPE_CHECKING where they are made
+(`Writer._drain_backlog`, `CutThrough.client_data`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from proxy import metrics
+from proxy.pipeline.framing import FrameError
+from proxy.pipeline.host import ProxyHost
+from proxy.pipeline.response_path import ResponsePath
+
+log = structlog.get_logger("kcp.connection")
+
+
+class ClientSide(asyncio.Protocol):
+    """Transport callbacks of the client socket, delegated to the `Connection`."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, server: ProxyHost[Connection], node_id: int) -> None:
+        self.conn = Connection(server, node_id)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.conn.client_made(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.client_data(data)
+
+    def eof_received(self) -> bool:
+        self.conn.client_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.client_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.conn.client_pause_writing()
+
+    def resume_writing(self) -> None:
+        self.conn.client_resume_writing()
+
+
+class UpstreamSide(asyncio.Protocol):
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.upstream_data(data)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.conn.pause_client_reading("backpressure")
+
+    def resume_writing(self) -> None:
+        self.conn.resume_client_reading("backpressure")
+
+
+class Connection(ResponsePath):
+    """One client connection and its upstream connection (state: `ConnectionCore`)."""
+
+    def client_made(self, transport: asyncio.Transport) -> None:
+        self.client = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.client_host, self.client_port = str(peer[0]), int(peer[1])
+        with contextlib.suppress(Exception):
+            transport.set_write_buffer_limits(high=self.config.high_water)
+        self.server.register(self)
+        metrics.connections_total.labels(str(self.node_id)).inc()
+        metrics.connections_active.labels(str(self.node_id)).inc()
+        self._connect_task = self.loop.create_task(self._connect_upstream())
+
+    async def _connect_upstream(self) -> None:
+        candidates = self.server.upstream_candidates(self.node_id)
+        last: BaseException | None = None
+        for host, port in candidates:
+            if self.closed:
+                return
+            try:
+                transport, _ = await asyncio.wait_for(
+                    self.loop.create_connection(lambda: UpstreamSide(self), host, port),
+                    self.config.upstream_connect_timeout_s,
+                )
+            except (TimeoutError, OSError) as exc:
+                last = exc
+                continue
+            if self.closed:
+                transport.close()
+                return
+            self.upstream = transport
+            self.upstream_addr = (host, port)
+            with contextlib.suppress(Exception):
+                transport.set_write_buffer_limits(high=self.config.high_water)
+            log.info("connection_open", conn=self.id, peer=f"{self.client_host}:{self.client_port}",
+                     node=self.node_id, broker=f"{host}:{port}")
+            self._pump()
+            return
+        self.close("upstream_connect_failed", detail=repr(last) if last else "no broker address")
+
+    def client_data(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self._c.c2b.inc(len(data))
+        if self.req_stream_left:
+            n = self.req_stream_left
+            if len(data) <= n:
+                self._stream_up(data)
+                return
+            self._stream_up(data[:n])
+            data = data[n:]
+        try:
+            frames = self.creader.feed(data)
+        except FrameError as exc:
+            self.frame_error(exc)
+            return
+        if self.backlog:
+            self.backlog.extend(frames)
+            return
+        self._process(frames)
+        if not self.closed and not self.backlog:
+            self._maybe_request_cut_through()
+
+    def client_eof(self) -> None:
+        if self.creader.pending:
+            self.frame_error(FrameError("truncated_frame", f"{self.creader.pending} bytes at EOF"))
+
+    def client_lost(self, exc: Exception | None) -> None:
+        if self.creader.pending and not self.closed:
+            self.frame_error(FrameError("truncated_frame", f"{self.creader.pending} bytes at EOF"))
+        self.close("client_closed")
+
+    def client_pause_writing(self) -> None:
+        if self.upstream is not None:
+            with contextlib.suppress(Exception):
+                self.upstream.pause_reading()
+
+    def client_resume_writing(self) -> None:
+        if self.upstream is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                self.upstream.resume_reading()

@@ -1,0 +1,183 @@
+"""The state of one connection pair, client reading control, and how the pair ends.
+
+Every part of `Connection` (writer, request path, cut-through, response path) works on the
+state created here; `close` is the one way out, whoever asks for it (a fault, a protocol error,
+either peer going away, shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections import deque
+from typing import Any
+
+import structlog
+
+from faults.decision import CloseMode, Decision
+from proxy import metrics
+from proxy.pipeline.counters import counters
+from proxy.pipeline.exchanges import ExchangeBuilder
+from proxy.pipeline.framing import FrameError, FrameReader
+from proxy.pipeline.host import ProxyHost
+from proxy.pipeline.request_context import RequestContext
+from proxy.pipeline.slots import Slot, SlotQueue
+from proxy.pipeline.splice import RequestSplicer
+
+log = structlog.get_logger("kcp.connection")
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class ConnectionCore(ExchangeBuilder):
+    def __init__(self, server: ProxyHost[Any], node_id: int) -> None:
+        self.server = server
+        self.config = server.config
+        self.loop = asyncio.get_running_loop()
+        self.id = server.next_connection_id()
+        self.node_id = node_id
+        self.client_host = ""
+        self.client_port = 0
+        self.upstream_addr: tuple[str, int] | None = None
+        self.client: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self.creader = FrameReader(self.config.max_frame_bytes)
+        # Broker responses are trusted more, but not unboundedly: twice the client limit.
+        self.ureader = FrameReader(max(self.config.max_frame_bytes * 2, 1 << 27))
+        self.slots = SlotQueue()
+        self.to_forward: deque[RequestContext] = deque()
+        self.inflight: deque[RequestContext] = deque()
+        self.open_exchanges: dict[int, RequestContext] = {}
+        self.backlog: deque[bytes] = deque()
+        self.stream_left = 0  # bytes of a cut-through response still to stream to the client
+        self._batching = False  # inside upstream_data: flush once at the end
+        self.trickle: memoryview | None = None  # rest of the response being throttled out
+        self.trickle_slot: Slot | None = None
+        self._up_batch: list[bytes] | None = None  # inside _process: upstream writes collected
+        self.req_stream_left = 0  # bytes of a cut-through request still to stream upstream
+        self.splicer: RequestSplicer | None = None  # kept for the connection's large requests
+        self._predecided: tuple[int, Decision] | None = None
+        self._draining = False
+        self.closed = False
+        self.close_reason: str | None = None
+        self.paused: set[str] = set()
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.requests = 0
+        self.raw_sasl = False
+        self.throttle_bps: int | None = None
+        self.next_write_at = 0.0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_at = 0.0
+        self._pump_handle: asyncio.TimerHandle | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self.opened_at = time.time()
+        self._c = counters()
+        self._connect_task: asyncio.Task[None] | None = None
+
+    # ----------------------------------------------------------------- client reading
+
+    def pause_client_reading(self, reason: str) -> None:
+        if not self.paused and self.client is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                self.client.pause_reading()
+        self.paused.add(reason)
+        if reason != "splice" and self.splicer is not None and self.splicer.awaiting_head:
+            self.splicer.cancel_head()  # the splicer's own reader must stop reading too
+            self.paused.discard("splice")
+
+    def resume_client_reading(self, reason: str) -> None:
+        if reason in self.paused:
+            self.paused.discard(reason)
+            if not self.paused and self.client is not None and not self.closed:
+                with contextlib.suppress(Exception):
+                    self.client.resume_reading()
+
+    # ----------------------------------------------------------------- closing
+
+    def frame_error(self, exc: FrameError) -> None:
+        metrics.frame_errors_total.labels(exc.reason).inc()
+        log.warning("frame_error", conn=self.id, peer=f"{self.client_host}:{self.client_port}",
+                    reason=exc.reason, detail=exc.detail)
+        self.close(f"frame_error:{exc.reason}", detail=exc.detail)
+
+    def close_later(self, decision: Decision) -> None:
+        if decision.close_after_s is not None:
+            self._timers.append(self.loop.call_later(
+                max(decision.close_after_s, 0.0), self.close, "fault_close_after_drop",
+                decision.close_mode))
+
+    def close(self, reason: str, mode: CloseMode = CloseMode.GRACEFUL, detail: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        for h in (self._flush_handle, self._pump_handle, *self._timers):
+            if h is not None:
+                h.cancel()
+        if self.splicer is not None:
+            self.splicer.close()
+            self.splicer = None
+        self._timers.clear()
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+        outcome = "upstream_closed" if reason.startswith("upstream") else "closed"
+        for ctx in list(self.open_exchanges.values()):
+            self.end_exchange(ctx, outcome)
+        client = self.client
+        if client is not None:
+            if mode is CloseMode.RESET:
+                sock = client.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                client.abort()
+            else:
+                client.close()
+        if self.upstream is not None:
+            self.upstream.close()
+        label = reason.split(":", 1)[0] if reason.startswith("frame_error") else reason
+        metrics.connection_closes_total.labels(label).inc()
+        if self.client is not None:
+            metrics.connections_active.labels(str(self.node_id)).dec()
+        self.server.unregister(self)
+        broker = (f"{self.upstream_addr[0]}:{self.upstream_addr[1]}"
+                  if self.upstream_addr else None)
+        log.info("connection_closed", conn=self.id,
+                 peer=f"{self.client_host}:{self.client_port}", node=self.node_id,
+                 broker=broker, bytes_in=self.bytes_in, bytes_out=self.bytes_out,
+                 requests=self.requests, reason=reason, mode=mode.value,
+                 **({"detail": detail} if detail else {}))
+
+    # ----------------------------------------------------------------- for the server
+
+    @property
+    def idle(self) -> bool:
+        """Nothing the client is still owed that could still arrive: responses awaited from
+        the broker, held (delayed) responses, streams in progress. A slot that a fault left
+        unfilled on purpose never will be, and nothing behind it can go out."""
+        if (self.to_forward or self.inflight or self.stream_left or self.req_stream_left
+                or (self.splicer is not None and self.splicer.active)
+                or self.trickle is not None):
+            return False
+        head = self.slots.peek_ready(float("inf"))
+        return head is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "client": f"{self.client_host}:{self.client_port}",
+            "node_id": self.node_id,
+            "broker": (f"{self.upstream_addr[0]}:{self.upstream_addr[1]}"
+                       if self.upstream_addr else None),
+            "opened_at": self.opened_at,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "requests": self.requests,
+            "pending_responses": len(self.slots),
+            "throttle_bytes_per_s": self.throttle_bps,
+            "paused": sorted(self.paused),
+        }

@@ -1,0 +1,113 @@
+"""Exchanges for observers, and the error responses faults stand in for the broker's.
+
+Only the coordination APIs are observed (`proxy.exchange.COORDINATION_API_KEYS`, and only while
+the server has observers). Their request body is decoded when the request arrives, the
+broker's response body when it comes back (`_observe_broker_response`), and one `Exchange` goes
+to every observer once the outcome is known (`end_exchange`). A synthesized error
+(`synthesize_error`) is what such a client saw instead of the broker's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+import codec
+from faults.decision import ActionKind
+from proxy import metrics
+from proxy.exchange import Exchange
+from proxy.pipeline.counters import api_label
+from proxy.pipeline.executors import executor_for
+from proxy.pipeline.framing import with_size
+from proxy.pipeline.host import ProxyHost
+from proxy.pipeline.request_context import RequestContext
+
+log = structlog.get_logger("kcp.connection")
+
+_RESPONSE = codec.Direction.RESPONSE
+
+
+class ExchangeBuilder:
+    """Part of `Connection`: building exchanges and synthesized error responses."""
+
+    # The connection facts used here (set by `ConnectionCore.__init__`). The server registers
+    # `Connection`s; that it can is checked where they are made (`ClientSide`).
+    server: ProxyHost[Any]
+    loop: asyncio.AbstractEventLoop
+    id: int
+    client_host: str
+    node_id: int
+    open_exchanges: dict[int, RequestContext]
+
+    def end_exchange(self, ctx: RequestContext, outcome: str) -> None:
+        if not ctx.exchange_wanted or self.open_exchanges.pop(id(ctx), None) is None:
+            return
+        now = self.loop.time()
+        ex = Exchange(
+            connection_id=self.id,
+            client_host=self.client_host,
+            broker_node=self.node_id,
+            client_id=ctx.client_id,
+            api_key=ctx.api_key,
+            api_version=ctx.api_version,
+            correlation_id=ctx.correlation_id,
+            request_body=ctx.body(),
+            response_body=ctx.response_body if outcome in ("ok", "error_injected") else None,
+            started_at=ctx.started_at,
+            latency_s=now - ctx.started_mono,
+            upstream_latency_s=(None if ctx.forwarded_at is None
+                                else now - ctx.forwarded_at),
+            outcome=outcome,
+            decision=ctx.decision,
+        )
+        for observer in self.server.observers:
+            try:
+                observer.observe(ex)
+            except Exception:
+                log.exception("observer_failed", observer=type(observer).__name__)
+
+    def _end_written(self, ctx: RequestContext) -> None:
+        """An observed request's response has been written to the client."""
+        action = ctx.decision.action
+        self.end_exchange(ctx, "ok" if action is ActionKind.FORWARD
+                          else executor_for(action).written_outcome)
+
+    def _observe_broker_response(self, ctx: RequestContext, data: bytes) -> None:
+        try:
+            _, hsize = codec.parse_response_header(memoryview(data)[4:], ctx.api_key,
+                                                   ctx.api_version)
+            body = codec.decode_body(ctx.api_key, ctx.api_version, _RESPONSE,
+                                     memoryview(data)[4 + hsize:])
+        except Exception as exc:
+            log.warning("response_decode_failed", conn=self.id, api=api_label(ctx.api_key),
+                        version=ctx.api_version, error=str(exc))
+            return
+        # Broker error codes are counted by the control plane's observer, from this body.
+        ctx.response_body = body
+
+    def synthesize_error(self, ctx: RequestContext, error_code: int | None) -> bytes | None:
+        from codec.error_response import error_response
+
+        code = -1 if error_code is None else error_code
+        try:
+            body = error_response(ctx.api_key, ctx.api_version, ctx.body() or {}, code)
+            payload = (codec.encode_response_header(ctx.api_key, ctx.api_version,
+                                                    ctx.correlation_id)
+                       + codec.encode_body(ctx.api_key, ctx.api_version, _RESPONSE, body))
+        except Exception:
+            log.exception("error_synthesis_failed", conn=self.id, api=api_label(ctx.api_key),
+                          version=ctx.api_version, error_code=code)
+            return None
+        metrics.injected_errors_total.labels(api_label(ctx.api_key), _error_name(code)).inc()
+        if ctx.exchange_wanted:
+            ctx.response_body = body  # the outcome is set when it is written
+        return with_size(payload)
+
+
+def _error_name(code: int) -> str:
+    try:
+        return str(codec.error_name(code))
+    except Exception:
+        return str(code)

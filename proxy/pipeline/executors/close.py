@@ -1,0 +1,34 @@
+"""CLOSE: close the client connection before forwarding the request, or when its response
+arrives (the response is discarded). FIN, or RST through SO_LINGER 0 + abort (`close_mode`)."""
+
+from __future__ import annotations
+
+from faults.decision import ActionKind, CloseWhen, Decision
+from proxy.pipeline.executors.base import Executor, FaultTarget, register
+from proxy.pipeline.request_context import RequestContext
+
+
+class Close(Executor):
+    kind = ActionKind.CLOSE
+
+    def on_request(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
+                   expects_response: bool) -> None:
+        if decision.close_when is CloseWhen.BEFORE:
+            conn.applied(decision)
+            conn.close("fault_close", mode=decision.close_mode)
+            return
+        conn.forward(ctx)
+        if not expects_response:
+            # acks=0 Produce: no response will come to close after; close once forwarded.
+            conn.applied(decision)
+            conn.close("fault_close", mode=decision.close_mode)
+
+    def on_response(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
+                    data: bytes, now: float) -> None:
+        # close_when AFTER (BEFORE never forwards)
+        conn.applied(decision)
+        conn.end_exchange(ctx, "closed")
+        conn.close("fault_close", mode=decision.close_mode)
+
+
+register(Close())

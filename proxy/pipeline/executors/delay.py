@@ -1,0 +1,33 @@
+"""DELAY: hold the request (`side` REQUEST) or its filled response slot (`side` RESPONSE).
+
+A held request holds the requests behind it too, as a slow link would (reordering would break
+idempotent producers); a held slot holds the responses behind it (invariant 2).
+"""
+
+from __future__ import annotations
+
+from faults.decision import ActionKind, Decision, Side
+from proxy.pipeline.executors.base import Executor, FaultTarget, register
+from proxy.pipeline.request_context import RequestContext
+
+
+class Delay(Executor):
+    kind = ActionKind.DELAY
+
+    def on_request(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
+                   expects_response: bool) -> None:
+        if decision.side is Side.REQUEST:
+            conn.applied(decision)
+            ctx.ready_at = conn.now() + max(decision.delay_s, 0.0)
+        conn.forward(ctx)
+
+    def on_response(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
+                    data: bytes, now: float) -> None:
+        if decision.side is Side.RESPONSE:
+            conn.applied(decision)
+            conn.fill_slot(ctx, data, now + max(decision.delay_s, 0.0))
+        else:
+            conn.fill_slot(ctx, data)
+
+
+register(Delay())

@@ -1,0 +1,25 @@
+"""ERROR_AFTER_FORWARD: the broker gets the request (and acts on it), the client gets a
+synthesized error instead of the broker's response."""
+
+from __future__ import annotations
+
+from faults.decision import ActionKind, Decision
+from proxy.pipeline.executors.base import Executor, FaultTarget, register
+from proxy.pipeline.request_context import RequestContext
+
+
+class ErrorAfterForward(Executor):
+    kind = ActionKind.ERROR_AFTER_FORWARD
+    written_outcome = "error_injected"
+
+    def on_response(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
+                    data: bytes, now: float) -> None:
+        conn.applied(decision)
+        synth = conn.synthesize_error(ctx, decision.error_code)
+        if synth is None:
+            conn.close("error_synthesis_failed")
+            return
+        conn.fill_slot(ctx, synth)
+
+
+register(ErrorAfterForward())

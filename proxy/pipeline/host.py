@@ -1,0 +1,52 @@
+"""What a connection needs of the server that accepted it: the `ProxyHost` protocol.
+
+`proxy.server.ProxyServer` satisfies it structurally. The pipeline never imports the server, so
+the server can import the pipeline without a cycle, and the pipeline's own view of its host is
+written down in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+from faults.decision import FaultDecider
+from proxy.config import ProxyConfig
+from proxy.exchange import ExchangeObserver
+
+# transform(api_version, frame) -> new frame, or None when unchanged (`proxy.rewrite.Transform`)
+ResponseTransform = Callable[[int, bytes], "bytes | None"]
+
+ConnT = TypeVar("ConnT", contravariant=True)
+
+
+class ProxyHost(Protocol[ConnT]):
+    """The server as a connection sees it.
+
+    Generic in the connection type only so that `register`/`unregister` can name what they
+    take without this module importing the connection.
+    """
+
+    @property
+    def config(self) -> ProxyConfig: ...
+
+    @property
+    def decider(self) -> FaultDecider | None: ...
+
+    @property
+    def observers(self) -> Sequence[ExchangeObserver]: ...
+
+    @property
+    def response_transforms(self) -> Mapping[int, ResponseTransform]:
+        """Rewriters by API key (`proxy.rewrite`): responses that may carry broker addresses."""
+        ...
+
+    def next_connection_id(self) -> int: ...
+
+    def register(self, conn: ConnT) -> None: ...
+
+    def unregister(self, conn: ConnT) -> None: ...
+
+    def upstream_candidates(self, node_id: int) -> list[tuple[str, int]]:
+        """Broker addresses to try, in order, for a client of the listener of `node_id`."""
+        ...

@@ -1,0 +1,228 @@
+"""The request path: client frames to decisions, slots and upstream writes, in arrival order.
+
+Hot path (an API nobody observes, no fault): read the header, allocate a slot, forward the very
+same bytes (invariant 1), batched into one upstream write per received chunk. A fault is handed
+to its executor (`proxy.pipeline.executors`). Requests are forwarded in arrival order: a held
+request (request-side delay) holds the requests behind it too, as a slow link would.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections import deque
+
+import structlog
+
+import codec
+from faults.decision import PASS, ActionKind, Decision
+from proxy.exchange import COORDINATION_API_KEYS
+from proxy.pipeline.counters import api_label
+from proxy.pipeline.executors import executor_for
+from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
+from proxy.pipeline.request_context import RequestContext
+from proxy.pipeline.writer import Writer
+from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
+
+log = structlog.get_logger("kcp.connection")
+
+_I16 = struct.Struct(">h")
+_I32 = struct.Struct(">i")
+_RESPONSE = codec.Direction.RESPONSE
+
+
+class RequestPath(Writer):
+    """Part of `Connection`: handling client frames, forwarding them upstream."""
+
+    def _process(self, frames: list[bytes] | deque[bytes]) -> None:
+        """Handle client frames until the in-flight limit; the rest wait in `backlog` (one
+        received chunk may hold many frames) and reading pauses until slots are released."""
+        outer = self._up_batch is not None
+        if not outer:
+            self._up_batch = []
+        try:
+            self._process_frames(frames)
+        finally:
+            if not outer:
+                batch, self._up_batch = self._up_batch, None
+                if batch and self.upstream is not None and not self.closed:
+                    if len(batch) == 1:
+                        self.upstream.write(batch[0])
+                    else:
+                        self.upstream.writelines(batch)
+
+    def _process_frames(self, frames: list[bytes] | deque[bytes]) -> None:
+        limit = self.config.max_inflight
+        it = iter(frames)
+        for frame in it:
+            if self.closed:
+                return
+            if len(self.slots) >= limit:
+                self.backlog.append(frame)
+                self.backlog.extend(it)
+                self.pause_client_reading("inflight")
+                return
+            try:
+                self._on_request(frame)
+            except FrameError as exc:
+                self.frame_error(exc)
+                return
+            except (codec.CodecError, struct.error) as exc:
+                self.frame_error(FrameError("bad_header", str(exc)))
+                return
+            except Exception as exc:  # a bug of ours must cost one connection, not the proxy
+                log.exception("request_handling_failed", conn=self.id)
+                self.close("internal_error", detail=repr(exc))
+                return
+        if len(self.slots) >= limit:
+            self.pause_client_reading("inflight")
+
+    def _drain_backlog(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            frames, self.backlog = self.backlog, deque()
+            self._process(frames)
+        finally:
+            self._draining = False
+
+    def _on_request(self, frame: bytes) -> None:
+        if self.raw_sasl:
+            if not self._looks_like_request(frame):
+                self._send_upstream_raw(frame)
+                return
+            self.raw_sasl = False
+        if len(frame) < 12:
+            raise FrameError("short_header", f"{len(frame) - 4} bytes")
+        hdr = codec.parse_request_header(memoryview(frame)[4:])
+        now = self.loop.time()
+        self.requests += 1
+        self._c.request(hdr.api_key, hdr.api_version)
+        ctx = RequestContext(self, frame, hdr, now)
+        expects_response = True
+        if hdr.api_key == PRODUCE and ctx.body_offset is not None:
+            flexible = codec.is_flexible(PRODUCE, hdr.api_version)
+            expects_response = produce_acks(frame, ctx.body_offset, hdr.api_version,
+                                            flexible) != 0
+        if hdr.api_key in COORDINATION_API_KEYS and self.server.observers:
+            ctx.exchange_wanted = True
+            ctx.started_at = time.time()
+            ctx.body()
+        if hdr.api_key == API_VERSIONS and hdr.header_size is None and expects_response:
+            self._unsupported_api_versions(ctx)
+            return
+        pre = self._predecided
+        if pre is not None and pre[0] == hdr.correlation_id:
+            self._predecided = None
+            decision = pre[1]
+        else:
+            decision = self._decide(ctx)
+        ctx.decision = decision
+        if expects_response:
+            ctx.slot = self.slots.allocate(hdr.correlation_id, hdr.api_key, hdr.api_version, ctx)
+        if ctx.exchange_wanted:
+            self.open_exchanges[id(ctx)] = ctx
+        if decision.action is ActionKind.FORWARD:
+            self.forward(ctx)
+            return
+        executor_for(decision.action).on_request(self, ctx, decision, expects_response)
+
+    def _unsupported_api_versions(self, ctx: RequestContext) -> None:
+        """An ApiVersions version the codec does not know (a client newer than the proxy):
+        answer as a broker does, UNSUPPORTED_VERSION in the v0 layout with the range the proxy
+        can clamp, so the client retries with a version both understand (invariant 4)."""
+        lo, hi = codec.supported_versions(API_VERSIONS)
+        body = {"error_code": UNSUPPORTED_VERSION,
+                "api_keys": [{"api_key": API_VERSIONS, "min_version": lo, "max_version": hi}]}
+        payload = _I32.pack(ctx.correlation_id) + codec.encode_body(
+            API_VERSIONS, 0, _RESPONSE, body)
+        slot = self.slots.allocate(ctx.correlation_id, API_VERSIONS, ctx.api_version, ctx)
+        slot.data = with_size(payload)
+        self._flush()
+
+    def _decide(self, ctx: RequestContext) -> Decision:
+        decider = self.server.decider
+        if decider is None:
+            return PASS
+        try:
+            return decider.on_request(ctx)
+        except Exception:
+            log.exception("decider_failed", conn=self.id, api=api_label(ctx.api_key))
+            return PASS
+
+    @staticmethod
+    def _looks_like_request(frame: bytes) -> bool:
+        """After SaslHandshake v0 the client sends raw SASL tokens until authenticated; the
+        first frame that parses as a known api/version with a sane client id ends that mode."""
+        if len(frame) < 14:
+            return False
+        api_key, api_version = struct.unpack_from(">hh", frame, 4)
+        if not codec.is_supported(api_key, api_version):
+            return False
+        (cid_len,) = _I16.unpack_from(frame, 12)
+        return cid_len == -1 or 0 <= cid_len <= len(frame) - 14
+
+    # ----------------------------------------------------------------- for executors
+
+    def applied(self, decision: Decision) -> None:
+        """Confirm an injection; the engine counts `kcp_faults_injected_total` from this."""
+        if decision.on_applied is not None:
+            try:
+                decision.on_applied()
+            except Exception:
+                log.exception("on_applied_failed", conn=self.id, rule=decision.rule_id)
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def throttle(self, bytes_per_s: int | None) -> None:
+        self.throttle_bps = bytes_per_s
+
+    # ----------------------------------------------------------------- forwarding
+
+    def forward(self, ctx: RequestContext) -> None:
+        if not self.to_forward and self.upstream is not None and ctx.ready_at == 0.0:
+            self._send(ctx)  # the common case: nothing queued, send now
+            return
+        self.to_forward.append(ctx)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send queued requests in order; a held head (request delay) holds the rest."""
+        if self.upstream is None or self.closed:
+            return
+        now = self.loop.time()
+        q = self.to_forward
+        while q:
+            head = q[0]
+            if head.ready_at > now:
+                if self._pump_handle is None:
+                    self._pump_handle = self.loop.call_at(head.ready_at, self._pump_timer)
+                return
+            q.popleft()
+            self._send(head)
+            if self.closed:
+                return
+
+    def _pump_timer(self) -> None:
+        self._pump_handle = None
+        self._pump()
+
+    def _send(self, ctx: RequestContext) -> None:
+        assert self.upstream is not None
+        ctx.forwarded_at = self.loop.time()
+        if ctx.slot is not None:
+            self.inflight.append(ctx)
+        self._up_write(ctx.frame)
+
+    def _send_upstream_raw(self, frame: bytes) -> None:
+        self._up_write(frame)
+
+    def _up_write(self, data: bytes) -> None:
+        """Write upstream, or collect into the batch `_process` sends with one writev."""
+        batch = self._up_batch
+        if batch is not None:
+            batch.append(data)
+        elif self.upstream is not None:
+            self.upstream.write(data)

@@ -1,0 +1,127 @@
+"""The response path: broker frames matched to their requests, rewritten, filled into slots.
+
+Responses are matched FIFO against the requests in flight and checked by correlation id; on
+the hot path the very same bytes fill the slot (invariant 1). Only APIs that carry broker
+addresses or versions (see `proxy.rewrite`) and the coordination APIs (for observers) are ever
+decoded. A faulted request's response goes to its executor (`proxy.pipeline.executors`).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import structlog
+
+from faults.decision import ActionKind
+from proxy.pipeline.counters import api_label
+from proxy.pipeline.cut_through import CutThrough
+from proxy.pipeline.executors import executor_for
+from proxy.pipeline.framing import SASL_HANDSHAKE, FrameError
+from proxy.pipeline.host import ResponseTransform
+from proxy.pipeline.request_context import RequestContext
+
+log = structlog.get_logger("kcp.connection")
+
+_I16 = struct.Struct(">h")
+_I32 = struct.Struct(">i")
+
+
+class ResponsePath(CutThrough):
+    """Part of `Connection`: the upstream transport's callbacks and response handling."""
+
+    def upstream_data(self, data: bytes) -> None:
+        if self.stream_left:
+            n = self.stream_left
+            if len(data) <= n:
+                self._stream(data)
+                return
+            self._stream(data[:n])
+            data = data[n:]
+        try:
+            frames = self.ureader.feed(data)
+        except FrameError as exc:
+            self.close("upstream_protocol_error", detail=str(exc))
+            return
+        self._batching = True
+        try:
+            for frame in frames:
+                if self.closed:
+                    return
+                try:
+                    self._on_response(frame)
+                except Exception as exc:
+                    log.exception("response_handling_failed", conn=self.id)
+                    self.close("internal_error", detail=repr(exc))
+                    return
+        finally:
+            self._batching = False
+        if not self.closed:
+            if frames:
+                self._flush()
+            self._maybe_cut_through()
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.close("upstream_closed", detail=repr(exc) if exc else "")
+
+    def _on_response(self, frame: bytes) -> None:
+        if not self.inflight:
+            self._unmatched_response(frame)
+            return
+        ctx = self.inflight.popleft()
+        if len(frame) < 8:
+            self.close("upstream_protocol_error", detail="short response")
+            return
+        (corr,) = _I32.unpack_from(frame, 4)
+        if corr != ctx.correlation_id:
+            self.close("correlation_mismatch",
+                       detail=f"expected {ctx.correlation_id}, broker sent {corr}")
+            return
+        now = self.loop.time()
+        if ctx.forwarded_at is not None:
+            self._c.latency(ctx.api_key, now - ctx.forwarded_at)
+        api_key = ctx.api_key
+        data = frame
+        transform = self.server.response_transforms.get(api_key)
+        if transform is not None:
+            rewritten = self._rewrite(ctx, transform, frame)
+            if rewritten is None:
+                return
+            data = rewritten
+        if api_key == SASL_HANDSHAKE and ctx.api_version == 0 and len(frame) >= 10:
+            # v0: raw SASL tokens follow a successful handshake, without Kafka headers.
+            self.raw_sasl = _I16.unpack_from(frame, 8)[0] == 0
+        if ctx.exchange_wanted:
+            self._observe_broker_response(ctx, data)
+        d = ctx.decision
+        if d.action is not ActionKind.FORWARD:
+            executor_for(d.action).on_response(self, ctx, d, data, now)
+            return
+        # `fill_slot`, inlined: this is the pass-through path.
+        slot = ctx.slot
+        assert slot is not None
+        slot.data = data
+        slot.ready_at = 0.0
+        if not self._batching:
+            self._flush()
+
+    def _unmatched_response(self, frame: bytes) -> None:
+        """A frame from the broker with no request in flight: raw SASL, or a broken broker."""
+        if self.raw_sasl:
+            self._write_client(frame)
+            return
+        self.close("unexpected_response", detail="response with no request in flight")
+
+    def _rewrite(self, ctx: RequestContext, transform: ResponseTransform,
+                 frame: bytes) -> bytes | None:
+        """The frame with broker addresses rewritten (or as it came when nothing changed);
+        None when rewriting failed and the connection was closed."""
+        try:
+            new = transform(ctx.api_version, frame)
+        except Exception as exc:
+            log.exception("response_rewrite_failed", conn=self.id, api=api_label(ctx.api_key),
+                          version=ctx.api_version)
+            # Passing it on could leak a real broker address (invariant 3): close instead.
+            self.close("rewrite_failed", detail=str(exc))
+            return None
+        return frame if new is None else new
