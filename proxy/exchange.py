@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from faults.decision import PASS, Decision
-from proxy.roles import COORDINATION_API_KEYS  # the pipeline's import, until it reads roles
-
-__all__ = ["COORDINATION_API_KEYS", "Exchange", "ExchangeObserver"]
 
 
 @dataclass(slots=True)

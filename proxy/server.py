@@ -21,13 +21,12 @@ from proxy.address_map import AddressMap
 from proxy.config import ProxyConfig
 from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
-from proxy.listeners import ListenerSet, ProtocolFactory
+from proxy.listeners import BOOTSTRAP_NODE, ListenerSet, ProtocolFactory
 from proxy.pipeline.connection import ClientSide, Connection
 from proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
 
-BOOTSTRAP_NODE = -1
 
 
 class ProxyServer:

@@ -18,7 +18,8 @@ Modules, bottom up (each imports only those above it in this list):
 - `connection`: `Connection` assembled from the parts above, the transport protocols.
 
 Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`,
-`proxy.exchange`, `proxy.config` and `proxy.versions`; never `proxy.server` (the server
+`proxy.exchange`, `proxy.config`, `proxy.roles` and `proxy.versions` (checked by
+tests/unit/architecture); never `proxy.server` (the server
 imports the pipeline and satisfies `host.ProxyHost`), never `proxy.admin`.
 
 To add a fault action: an action's executor is one module in executors/ (see

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import codec
+from codec import api_label
 from proxy import metrics
-
-
-def api_label(api_key: int) -> str:
-    return codec.API_NAMES.get(api_key, str(api_key))
 
 
 class _Counters:

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import codec
 from faults.decision import ActionKind
-from proxy.exchange import COORDINATION_API_KEYS
 from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks
 from proxy.pipeline.request_context import RequestContext
 from proxy.pipeline.request_path import RequestPath
 from proxy.pipeline.slots import Slot
 from proxy.pipeline.splice import MIN_BYTES as SPLICE_MIN_BYTES
 from proxy.pipeline.splice import RequestSplicer, SpliceUnsupported, splice_supported
+from proxy.roles import COORDINATION_API_KEYS
 
 _I32 = struct.Struct(">i")
 # Pass-through frames at least this big are streamed as they arrive.

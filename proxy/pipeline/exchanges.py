@@ -1,6 +1,6 @@
 """Exchanges for observers, and the error responses faults stand in for the broker's.
 
-Only the coordination APIs are observed (`proxy.exchange.COORDINATION_API_KEYS`, and only while
+Only the coordination APIs are observed (`proxy.roles.COORDINATION_API_KEYS`, and only while
 the server has observers). Their request body is decoded when the request arrives, the
 broker's response body when it comes back (`_observe_broker_response`), and one `Exchange` goes
 to every observer once the outcome is known (`end_exchange`). A synthesized error
@@ -15,10 +15,10 @@ from typing import Any
 import structlog
 
 import codec
+from codec import api_label, error_label
 from faults.decision import ActionKind
 from proxy import metrics
 from proxy.exchange import Exchange
-from proxy.pipeline.counters import api_label
 from proxy.pipeline.executors import executor_for
 from proxy.pipeline.framing import with_size
 from proxy.pipeline.host import ProxyHost
@@ -100,14 +100,8 @@ class ExchangeBuilder:
             log.exception("error_synthesis_failed", conn=self.id, api=api_label(ctx.api_key),
                           version=ctx.api_version, error_code=code)
             return None
-        metrics.injected_errors_total.labels(api_label(ctx.api_key), _error_name(code)).inc()
+        metrics.injected_errors_total.labels(api_label(ctx.api_key), error_label(code)).inc()
         if ctx.exchange_wanted:
             ctx.response_body = body  # the outcome is set when it is written
         return with_size(payload)
 
-
-def _error_name(code: int) -> str:
-    try:
-        return str(codec.error_name(code))
-    except Exception:
-        return str(code)

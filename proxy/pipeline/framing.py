@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import struct
 
+from codec import ApiKey
+
 _INT32 = struct.Struct(">i")
 _INT16 = struct.Struct(">h")
 
-PRODUCE = 0
-SASL_HANDSHAKE = 17
+PRODUCE = ApiKey.PRODUCE
+SASL_HANDSHAKE = ApiKey.SASL_HANDSHAKE
 
 
 class FrameError(Exception):

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 import structlog
 
 import codec
+from codec import api_label
 from faults.decision import PASS, Decision
-from proxy.pipeline.counters import api_label
 from proxy.pipeline.slots import Slot
 
 log = structlog.get_logger("kcp.connection")

@@ -15,13 +15,13 @@ from collections import deque
 import structlog
 
 import codec
+from codec import api_label
 from faults.decision import PASS, ActionKind, Decision
-from proxy.exchange import COORDINATION_API_KEYS
-from proxy.pipeline.counters import api_label
 from proxy.pipeline.executors import executor_for
 from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
 from proxy.pipeline.request_context import RequestContext
 from proxy.pipeline.writer import Writer
+from proxy.roles import COORDINATION_API_KEYS
 from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
 log = structlog.get_logger("kcp.connection")

@@ -12,8 +12,8 @@ import struct
 
 import structlog
 
+from codec import api_label
 from faults.decision import ActionKind
-from proxy.pipeline.counters import api_label
 from proxy.pipeline.cut_through import CutThrough
 from proxy.pipeline.executors import executor_for
 from proxy.pipeline.framing import SASL_HANDSHAKE, FrameError

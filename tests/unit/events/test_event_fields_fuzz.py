@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.event_fields import EVENT_KEYS, event_fields
-from proxy.exchange import COORDINATION_API_KEYS, Exchange
+from proxy.exchange import Exchange
 from proxy.groups import GroupStateModel
+from proxy.roles import COORDINATION_API_KEYS
 
 _KEYS = st.sampled_from(
     [

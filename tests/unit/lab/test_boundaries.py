@@ -7,7 +7,6 @@ load must not take the product's CLI down with it.
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import tomllib
@@ -20,46 +19,28 @@ import typer.main
 
 import proxy.cli
 from proxy.cli import ENTRY_POINT_GROUP, app, register_entry_points
+from tests.support.imports import ROOT, imported_names, our_modules
 
-ROOT = Path(__file__).resolve().parents[3]
 PRODUCT = ("proxy", "faults", "codec")
 LAB_COMMANDS = {"matrix": "lab.cli:register_matrix", "scenario": "lab.cli:register_scenario"}
 
 
-def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
-    """Absolute module names a file imports, by import statement or `import_module("...")`."""
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append((node.lineno, node.module))
-        elif isinstance(node, ast.Call) and node.args:
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            first = node.args[0]
-            if name in ("import_module", "__import__") and isinstance(first, ast.Constant) \
-                    and isinstance(first.value, str):
-                found.append((node.lineno, first.value))
-    return found
-
-
 def test_the_product_never_imports_lab() -> None:
-    offenders = []
-    files = [p for package in PRODUCT for p in sorted((ROOT / package).rglob("*.py"))]
-    assert len(files) > 20, "the walk found too few files to mean anything"
-    for path in files:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        offenders.extend(f"{path.relative_to(ROOT)}:{line}: {module}"
-                         for line, module in _imported_modules(tree)
-                         if module.split(".")[0] == "lab")
+    """Statically, through the shared import walker (which also sees `import_module`)."""
+    modules = our_modules()
+    offenders = [f"{modules[m].relative_to(ROOT)}:{line}: {name}"
+                 for m in modules if m.split(".")[0] in PRODUCT
+                 for line, name in imported_names(m, modules[m])
+                 if name.split(".")[0] == "lab"]
     assert not offenders, "the product imports lab:\n" + "\n".join(offenders)
 
 
-def test_the_walk_would_see_a_lab_import() -> None:
-    tree = ast.parse("import lab\nfrom lab.matrix import runner\n"
-                     "importlib.import_module('lab.cli')\nfrom .lab import x\n")
-    assert [m for _, m in _imported_modules(tree)] == ["lab", "lab.matrix", "lab.cli"]
+def test_the_walk_would_see_a_lab_import(tmp_path: Path) -> None:
+    source = tmp_path / "probe.py"
+    source.write_text("import lab\nfrom lab.matrix import runner\n"
+                      "importlib.import_module('lab.cli')\n")
+    assert [n for _, n in imported_names("proxy.probe", source)] == [
+        "lab", "lab.matrix.runner", "lab.cli"]
 
 
 def test_the_data_plane_loads_without_lab() -> None:
