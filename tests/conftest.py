@@ -31,6 +31,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_TESTS = Path(__file__).resolve().parent
+# Marks that follow from where a test lives, so no test file has to remember them.
+_MARKS_BY_DIRECTORY: tuple[tuple[str, str], ...] = (
+    ("integration", "integration"),
+    ("integration/clients", "clients"),
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            where = Path(str(item.path)).resolve().relative_to(_TESTS).as_posix()
+        except ValueError:
+            continue
+        for directory, mark in _MARKS_BY_DIRECTORY:
+            if where.startswith(directory + "/"):
+                item.add_marker(mark)
+
+
 def _start(request: pytest.FixtureRequest, nodes: int) -> Iterator[KafkaCluster]:
     version = request.config.getoption("--kafka-version")
     with provide_kafka(nodes=nodes, version=version) as cluster:

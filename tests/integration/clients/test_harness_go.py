@@ -13,13 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_harness_go_support import HarnessProcess, closed_port, contract_args, of, run_plain
 
 from lab.matrix import builds
+from tests.support.go_harness import HarnessProcess, closed_port, contract_args, of, run_plain
 
 pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.clients,
     pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed"),
 ]
 

@@ -12,7 +12,6 @@ import pytest
 from lab.matrix import builds
 
 pytestmark = [
-    pytest.mark.clients,
     pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed"),
 ]
 

@@ -11,13 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_harness_go_support import HarnessProcess, closed_port, contract_args, of, run_plain
 
 from lab.matrix import builds
+from tests.support.go_harness import HarnessProcess, closed_port, contract_args, of, run_plain
 
 pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.clients,
     pytest.mark.skipif(shutil.which("javac") is None or shutil.which("mvn") is None,
                        reason="JDK or Maven not installed"),
 ]

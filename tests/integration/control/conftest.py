@@ -1,7 +1,7 @@
 """A proxy with its whole control plane (fault engine, event log, group state, admin HTTP API)
 in front of the session's real broker, driven the way a user drives it: over the admin API.
 
-`chaos`: a `ChaosProxy` (control_support.py) whose `.bootstrap_servers` clients use, with the
+`chaos`: a `ChaosProxy` (tests/support/chaos.py) whose `.bootstrap_servers` clients use, with the
 project's own `AdminClient` on the admin API (`.admin`) and helpers to add faults and read
 events.
 """
@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from control_support import ChaosProxy
 
 from proxy.client import AdminClient
 from proxy.config import ProxyConfig, parse_bootstrap
 from proxy.control_plane import ControlPlaneOptions, build_control_plane
 from proxy.embedded import EmbeddedProxy
 from proxy.real_kafka import KafkaCluster
+from tests.support.chaos import ChaosProxy
 
 
 @pytest.fixture

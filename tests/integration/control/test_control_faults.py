@@ -14,10 +14,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
-from control_support import ChaosProxy, consume, consumer, create_topic, produce
 from prometheus_client.parser import text_string_to_metric_families
 
-pytestmark = pytest.mark.integration
+from tests.support.chaos import ChaosProxy, consume, consumer, create_topic, produce
 
 PARTITIONS = 2
 

@@ -7,15 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from control_support import ChaosProxy, consume, consumer, create_topic, produce
 from pydantic import TypeAdapter
 from typer.testing import CliRunner
 
 from proxy.admin.schemas import BrokerInfo, ConnectionInfo
 from proxy.cli import app as cli_app
-
-pytestmark = pytest.mark.integration
+from tests.support.chaos import ChaosProxy, consume, consumer, create_topic, produce
 
 
 async def test_two_member_group_in_event_log_and_groups(

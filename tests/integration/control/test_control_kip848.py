@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from confluent_kafka import Consumer
-from control_support import ChaosProxy, create_topic, produce
 
-pytestmark = pytest.mark.integration
+from tests.support.chaos import ChaosProxy, create_topic, produce
 
 
 def _poll_until(consumer: Consumer, wanted: int, rounds: int = 120) -> int:

@@ -18,7 +18,7 @@ from lab.matrix.runner import MatrixOptions, run_matrix
 from lab.scenario import load_scenario
 from proxy.real_kafka.cluster import KafkaCluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.clients]
+pytestmark = pytest.mark.clients
 
 CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
 SCENARIO = "syncgroup-not-coordinator"

@@ -16,8 +16,6 @@ import pytest
 
 from lab.matrix.produce import SequenceProducer, create_topic
 
-pytestmark = pytest.mark.integration
-
 HARNESS_DIR = Path(__file__).resolve().parents[2] / "clients" / "python"
 RECORDS = 20
 PARTITIONS = 3

@@ -12,13 +12,13 @@ bootstrap, `.server` for the `ProxyServer`, `.call(fn)` to run code on the proxy
 
 `proxy_factory3` does the same in front of `kafka_cluster3`. Every proxy started through these
 fixtures is stopped at the end of the test. Tests elsewhere can reuse them by living under
-tests/integration/proxy/ or by importing them from `proxy_fixtures.py` (next to this file)
-into their own conftest, as its docstring shows.
+tests/integration/proxy/ or by importing them from `tests/support/proxies.py` into their own
+conftest, as its docstring shows.
 """
 
 from __future__ import annotations
 
-from proxy_fixtures import (  # noqa: F401  (fixtures are found by name)
+from tests.support.proxies import (  # noqa: F401  (fixtures are found by name)
     ProxyFactory,
     make_proxy,
     proxy_factory,

@@ -17,12 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
-from proxy_records import PARTITIONS, Tally, key, value
 
 from proxy.embedded import EmbeddedProxy
 from proxy.real_kafka import DEFAULT_KAFKA_VERSION, fetch_classpath
-
-pytestmark = pytest.mark.integration
+from tests.support.records import PARTITIONS, Tally, key, value
 
 DEADLINE_S = 120.0
 
@@ -154,7 +152,7 @@ def java_round_trip(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
                            f"java-clients/{DEFAULT_KAFKA_VERSION}")
     lib = f"{jars[0].parent}/*"
     classes = tmp_path_factory.mktemp("java-classes")
-    source = Path(__file__).parent.parent / "java" / "RoundTrip.java"
+    source = Path(__file__).parents[1] / "real_kafka" / "java" / "RoundTrip.java"
     subprocess.run([javac, "-d", str(classes), "-cp", lib, str(source)], check=True,
                    timeout=120)
     return [java, "-Xmx256m", "-cp", f"{classes}:{lib}", "RoundTrip"]

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka.admin import AdminClient
-from proxy_records import Tally, key, value
 from test_proxy_clients import create_topic
 
 from faults.decision import PASS, Decision, RequestView
 from proxy.embedded import EmbeddedProxy
 from proxy.real_kafka import KafkaCluster
+from tests.support.records import Tally, key, value
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster3]
+pytestmark = pytest.mark.cluster3
 
 
 class NodeRecorder:

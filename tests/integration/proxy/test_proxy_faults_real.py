@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer
-from proxy_records import Tally, key, value
 from test_proxy_clients import create_topic
 
 from faults.decision import PASS, ActionKind, CloseMode, CloseWhen, Decision, RequestView, Side
 from proxy.embedded import EmbeddedProxy
-
-pytestmark = pytest.mark.integration
+from tests.support.records import Tally, key, value
 
 FIND_COORDINATOR, JOIN_GROUP, HEARTBEAT, OFFSET_COMMIT = 10, 11, 12, 8
 

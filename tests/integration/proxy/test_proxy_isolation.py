@@ -11,19 +11,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
-from proxy_records import Tally, key, value
 from test_proxy_clients import create_topic
 
 import codec
 from faults.decision import PASS, Decision, RequestView
 from proxy.embedded import EmbeddedProxy
 from proxy.real_kafka import KafkaCluster
-
-pytestmark = pytest.mark.integration
+from tests.support.records import Tally, key, value
 
 RESP = codec.Direction.RESPONSE
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import structlog
@@ -20,11 +18,7 @@ from proxy.embedded import EmbeddedProxy
 from proxy.pipeline.framing import with_size
 from proxy.real_kafka import KafkaCluster
 from proxy.versions import DECODED_API_KEYS, VERSION_CAPS
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "proxy"))
-from proxy_fakes import Client, decode_response, raw_request_frame, request_frame
-
-pytestmark = pytest.mark.integration
+from tests.support.wire_fakes import Client, decode_response, raw_request_frame, request_frame
 
 
 async def api_versions(host: str, port: int, version: int) -> tuple[int, dict[int, tuple]]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from faults_fakes import FakeClock
+
+from tests.support.fault_fakes import FakeClock
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from faults_fakes import FakeView
 
 import faults.model
 from faults.actions import ACTIONS, ActionModel, ActionSpec, DecideContext, _discover, _order
@@ -30,6 +29,7 @@ from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
 from faults.distributions import draw_delay_ms
 from faults.engine import FaultEngine
 from faults.model import ACTION_TYPES, Action, FaultRule
+from tests.support.fault_fakes import FakeView
 
 SPECS = list(ACTIONS.values())
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from faults_fakes import FakeClock, FakeView
 from pydantic import ValidationError
 
 import codec
@@ -20,6 +19,7 @@ from faults.engine import (
 )
 from faults.loader import load_rules_text
 from faults.model import FaultRule
+from tests.support.fault_fakes import FakeClock, FakeView
 
 SYNC = codec.api_key_of("SyncGroup")
 HEARTBEAT = codec.api_key_of("Heartbeat")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from faults_fakes import FakeView
 
 import codec
 from faults.body_fields import BODY_FIELDS
 from faults.match import CompiledMatch, compile_match
 from faults.model import Match
 from faults.names import api_keys
+from tests.support.fault_fakes import FakeView
 
 SYNC = codec.api_key_of("SyncGroup")
 JOIN = codec.api_key_of("JoinGroup")

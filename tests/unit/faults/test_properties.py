@@ -8,7 +8,6 @@ import os
 import string
 from typing import Any
 
-from faults_fakes import FakeView
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from faults.loader import dump_rules, load_rules_text
 from faults.match import compile_match
 from faults.model import RULE_ID_PATTERN, FaultRule
 from faults.names import api_keys, api_names
+from tests.support.fault_fakes import FakeView
 
 # More examples for a bug hunt: KCP_HYPOTHESIS_EXAMPLES=2000 pytest tests/unit/faults
 EXAMPLES = int(os.environ.get("KCP_HYPOTHESIS_EXAMPLES", "150"))

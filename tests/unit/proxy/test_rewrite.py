@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-from proxy_fakes import decode_response, response_frame
 
 import codec
 from proxy.rewrite import (
@@ -15,6 +14,7 @@ from proxy.rewrite import (
     rewrite_metadata,
 )
 from proxy.versions import VERSION_CAPS, clamp_api_versions_response, clamp_range
+from tests.support.wire_fakes import decode_response, response_frame
 
 RESP = codec.Direction.RESPONSE
 

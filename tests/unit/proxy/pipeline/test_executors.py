@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from proxy_fakes import request_frame
 
 import codec
 from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
 from proxy.pipeline.executors import EXECUTORS, Executor, executor_for
 from proxy.pipeline.request_context import RequestContext
 from proxy.pipeline.slots import SlotQueue
+from tests.support.wire_fakes import request_frame
 
 
 class Recorder:

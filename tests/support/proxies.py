@@ -2,12 +2,9 @@
 
 `tests/integration/proxy/conftest.py` imports them; a conftest elsewhere can do the same:
 
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-    from proxy_fixtures import proxy_factory, proxy_server  # noqa: E402, F401
+    from tests.support.proxies import proxy_factory, proxy_server  # noqa: F401
 
-(see conftest.py next to this file for what each fixture gives).
+(see that conftest for what each fixture gives).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 
 from proxy.real_kafka import DEFAULT_KAFKA_VERSION, KafkaCluster, fetch_classpath
 
-pytestmark = [pytest.mark.integration, pytest.mark.clients]
+pytestmark = pytest.mark.clients
 
 _SOURCE = Path(__file__).parent / "java" / "RoundTrip.java"
 _RUN_TIMEOUT_S = 120

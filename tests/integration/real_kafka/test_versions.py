@@ -18,8 +18,6 @@ from proxy.real_kafka import KafkaCluster, fetch_classpath, provide_kafka
 from proxy.real_kafka.probe import api_versions
 from proxy.real_kafka.provider import choose_kind
 
-pytestmark = pytest.mark.integration
-
 KAFKA_39 = "3.9.2"
 _MESSAGES = [f"v39-{i}".encode() for i in range(5)]
 _POLL_ROUNDS = 60

@@ -11,7 +11,7 @@ import pytest
 from proxy.real_kafka import KafkaCluster
 from proxy.real_kafka.probe import metadata_brokers
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster3]
+pytestmark = pytest.mark.cluster3
 
 _POLL_ROUNDS = 60
 

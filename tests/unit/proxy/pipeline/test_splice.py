@@ -1,7 +1,7 @@
 """Cut-through requests moved by splice(2): byte-exact, frame-bounded, and a clean fallback.
 
 Real loopback sockets (the splicer works on socket descriptors); the upstream is the scripted
-fake broker of `proxy_fakes`.
+fake broker of `tests.support.wire_fakes`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,18 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from proxy_fakes import Client, FakeCluster, decode_response, request_frame, start_proxy
 
 from proxy.pipeline import splice
 from proxy.pipeline.connection import Connection
 from proxy.pipeline.framing import with_size
 from proxy.server import ProxyServer
+from tests.support.wire_fakes import (
+    Client,
+    FakeCluster,
+    decode_response,
+    request_frame,
+    start_proxy,
+)
 
 pytestmark = pytest.mark.skipif(not splice.AVAILABLE, reason="no splice(2) on this platform")
 

@@ -11,8 +11,6 @@ import pytest
 from proxy.real_kafka import KafkaCluster, provide_kafka
 from proxy.real_kafka.provider import choose_kind, docker_engine_answers
 
-pytestmark = pytest.mark.integration
-
 
 def test_external_uses_given_bootstrap(
     kafka_cluster: KafkaCluster, monkeypatch: pytest.MonkeyPatch

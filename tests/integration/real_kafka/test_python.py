@@ -11,8 +11,6 @@ import pytest
 
 from proxy.real_kafka import KafkaCluster
 
-pytestmark = pytest.mark.integration
-
 _MESSAGES = [f"value-{i}".encode() for i in range(10)]
 _POLL_ROUNDS = 60
 

@@ -9,7 +9,14 @@ import struct
 from collections.abc import AsyncIterator
 
 import pytest
-from proxy_fakes import (
+
+import codec
+from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
+from proxy import metrics
+from proxy.config import ProxyConfig
+from proxy.pipeline.framing import with_size
+from proxy.server import ProxyServer
+from tests.support.wire_fakes import (
     Client,
     Collect,
     FakeCluster,
@@ -20,13 +27,6 @@ from proxy_fakes import (
     response_frame,
     start_proxy,
 )
-
-import codec
-from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
-from proxy import metrics
-from proxy.config import ProxyConfig
-from proxy.pipeline.framing import with_size
-from proxy.server import ProxyServer
 
 HEARTBEAT = 12
 HB_V = 4
