@@ -16,13 +16,7 @@ import structlog
 
 from faults.decision import PASS, Decision, FaultDecider, RequestView
 from proxy import metrics
-from proxy.events import (
-    DEFAULT_BUFFER_BYTES,
-    DEFAULT_CAPACITY,
-    DEFAULT_FILE_KEEP,
-    DEFAULT_FILE_MAX_BYTES,
-    EventLog,
-)
+from proxy.events import EventLog, EventLogOptions
 from proxy.exchange import ExchangeObserver
 from proxy.groups import GroupStateModel
 from proxy.observers import ClientIdCounter, CoordinationMetrics, GroupMetrics
@@ -58,11 +52,7 @@ class ControlPlaneOptions:
     # Host names (besides localhost and the bind address) the admin API answers to; "*": any.
     admin_allowed_hosts: tuple[str, ...] = ()
     faults_file: Path | None = None
-    event_log_path: Path | None = None
-    event_buffer_size: int = DEFAULT_CAPACITY
-    event_buffer_bytes: int = DEFAULT_BUFFER_BYTES
-    event_log_max_bytes: int = DEFAULT_FILE_MAX_BYTES
-    event_log_keep: int = DEFAULT_FILE_KEEP
+    events: EventLogOptions = field(default_factory=EventLogOptions)
     metrics_client_ids: bool = False
     seed: int | None = None
     max_groups: int = 1_000
@@ -146,13 +136,7 @@ def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
         engine.load(load_rules_file(options.faults_file))
     engine.on_injected.append(_count_injection)
 
-    events = EventLog(
-        capacity=options.event_buffer_size,
-        path=options.event_log_path,
-        buffer_bytes=options.event_buffer_bytes,
-        file_max_bytes=options.event_log_max_bytes,
-        file_keep=options.event_log_keep,
-    )
+    events = options.events.build()
     groups = GroupStateModel(
         max_groups=options.max_groups, max_members=options.max_members_per_group
     )

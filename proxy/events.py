@@ -43,6 +43,21 @@ _KEPT = frozenset({"seq", "time", "ts", "api", "api_key", "version", "group", "m
                    "generation", "error", "outcome", "fault", "truncated"})
 
 
+@dataclass(frozen=True)
+class EventLogOptions:
+    """Where events go and how much of them is kept, in memory and on disk."""
+
+    path: Path | None = None  # the JSON-lines file; None: memory only
+    buffer_size: int = DEFAULT_CAPACITY  # events kept in memory for the admin API
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    file_max_bytes: int = DEFAULT_FILE_MAX_BYTES  # rotated past this size
+    file_keep: int = DEFAULT_FILE_KEEP
+
+    def build(self) -> EventLog:
+        return EventLog(self.buffer_size, self.path, buffer_bytes=self.buffer_bytes,
+                        file_max_bytes=self.file_max_bytes, file_keep=self.file_keep)
+
+
 def _dumps(event: Event) -> str:
     return json.dumps(event, separators=(",", ":"), default=str)
 

@@ -39,6 +39,10 @@ class DecideContext:
     rng: random.Random
     on_applied: Callable[[], None]
 
+    def decision(self, kind: str, **fields: Any) -> Decision:
+        """This rule's Decision of `kind`, with the action's own fields."""
+        return Decision(kind, self.rule_id, on_applied=self.on_applied, **fields)
+
 
 M = TypeVar("M", bound=ActionModel)
 

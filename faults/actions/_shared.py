@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, field_validator
 
-from faults.actions._base import ActionModel
+from faults.actions._base import ActionModel, DecideContext
+from faults.decision import ActionKind, Decision
 from faults.model_base import MS_RANGE, NAME_OR_NUMBER, non_negative_ms
 from faults.names import error_code_of, resolve_error
 
@@ -42,6 +43,18 @@ class DropActionBase(ActionModel):
     @classmethod
     def _check(cls, value: int | None) -> int | None:
         return non_negative_ms(value, "close_after_ms")
+
+
+def decide_error(action: ErrorActionBase, ctx: DecideContext) -> Decision:
+    """Either error action: its kind is its `type`; the code was resolved from the name when
+    the rule was validated, so there is nothing to draw."""
+    return ctx.decision(ActionKind(action.type), error_code=action.error_code)
+
+
+def decide_drop(action: DropActionBase, ctx: DecideContext) -> Decision:
+    """Either drop: its kind is its `type`; milliseconds (what users type) become seconds
+    (what the data plane's timers take)."""
+    return ctx.decision(ActionKind(action.type), close_after_s=ms_to_s(action.close_after_ms))
 
 
 def ms_to_s(value: int | None) -> float | None:

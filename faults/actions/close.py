@@ -19,18 +19,8 @@ class CloseAction(ActionModel):
 
 def decide(action: CloseAction, ctx: DecideContext) -> Decision:
     """Where and how to close pass through as they are; nothing to draw."""
-    return Decision(
-        ActionKind.CLOSE,
-        ctx.rule_id,
-        close_when=action.when,
-        close_mode=action.mode,
-        on_applied=ctx.on_applied,
-    )
+    return ctx.decision(ActionKind.CLOSE, close_when=action.when, close_mode=action.mode)
 
 
-ACTION = ActionSpec(
-    kind=ActionKind.CLOSE,
-    model=CloseAction,
-    decide=decide,
-    example={"type": "close", "when": "after", "mode": "reset"},
-)
+ACTION = ActionSpec(ActionKind.CLOSE, CloseAction, decide,
+                    {"type": "close", "when": "after", "mode": "reset"})

@@ -58,18 +58,8 @@ class DelayAction(ActionModel):
 def decide(action: DelayAction, ctx: DecideContext) -> Decision:
     """Draws the delay now, from the engine's seeded generator: the data plane only sleeps."""
     delay_ms = draw_delay_ms(ctx.rng, action.fixed_ms, action.jitter_ms, action.distribution)
-    return Decision(
-        ActionKind.DELAY,
-        ctx.rule_id,
-        side=action.side,
-        delay_s=delay_ms / 1000.0,
-        on_applied=ctx.on_applied,
-    )
+    return ctx.decision(ActionKind.DELAY, side=action.side, delay_s=delay_ms / 1000.0)
 
 
-ACTION = ActionSpec(
-    kind=ActionKind.DELAY,
-    model=DelayAction,
-    decide=decide,
-    example={"type": "delay", "side": "response", "fixed_ms": 200, "jitter_ms": 100},
-)
+ACTION = ActionSpec(ActionKind.DELAY, DelayAction, decide,
+                    {"type": "delay", "side": "response", "fixed_ms": 200, "jitter_ms": 100})

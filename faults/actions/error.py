@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from faults.actions._base import ActionSpec, DecideContext
-from faults.actions._shared import ErrorActionBase
-from faults.decision import ActionKind, Decision
+from faults.actions._base import ActionSpec
+from faults.actions._shared import ErrorActionBase, decide_error
+from faults.decision import ActionKind
 
 
 class ErrorAction(ErrorActionBase):
@@ -16,16 +16,5 @@ class ErrorAction(ErrorActionBase):
     type: Literal["error"]
 
 
-def decide(action: ErrorAction, ctx: DecideContext) -> Decision:
-    """The code was resolved from the name when the rule was validated; nothing to draw."""
-    return Decision(
-        ActionKind.ERROR, ctx.rule_id, error_code=action.error_code, on_applied=ctx.on_applied
-    )
-
-
-ACTION = ActionSpec(
-    kind=ActionKind.ERROR,
-    model=ErrorAction,
-    decide=decide,
-    example={"type": "error", "error": "NOT_COORDINATOR"},
-)
+ACTION = ActionSpec(ActionKind.ERROR, ErrorAction, decide_error,
+                    {"type": "error", "error": "NOT_COORDINATOR"})

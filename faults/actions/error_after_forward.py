@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from faults.actions._base import ActionSpec, DecideContext
-from faults.actions._shared import ErrorActionBase
-from faults.decision import ActionKind, Decision
+from faults.actions._base import ActionSpec
+from faults.actions._shared import ErrorActionBase, decide_error
+from faults.decision import ActionKind
 
 
 class ErrorAfterForwardAction(ErrorActionBase):
@@ -19,19 +19,5 @@ class ErrorAfterForwardAction(ErrorActionBase):
     type: Literal["error_after_forward"]
 
 
-def decide(action: ErrorAfterForwardAction, ctx: DecideContext) -> Decision:
-    """Like `error`; the data plane forwards first, then answers with the code."""
-    return Decision(
-        ActionKind.ERROR_AFTER_FORWARD,
-        ctx.rule_id,
-        error_code=action.error_code,
-        on_applied=ctx.on_applied,
-    )
-
-
-ACTION = ActionSpec(
-    kind=ActionKind.ERROR_AFTER_FORWARD,
-    model=ErrorAfterForwardAction,
-    decide=decide,
-    example={"type": "error_after_forward", "error": "REBALANCE_IN_PROGRESS"},
-)
+ACTION = ActionSpec(ActionKind.ERROR_AFTER_FORWARD, ErrorAfterForwardAction, decide_error,
+                    {"type": "error_after_forward", "error": "REBALANCE_IN_PROGRESS"})

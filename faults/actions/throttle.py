@@ -29,17 +29,8 @@ class ThrottleAction(ActionModel):
 
 def decide(action: ThrottleAction, ctx: DecideContext) -> Decision:
     """The rate passes through; the data plane keeps it for the connection."""
-    return Decision(
-        ActionKind.THROTTLE,
-        ctx.rule_id,
-        throttle_bytes_per_s=action.bytes_per_s,
-        on_applied=ctx.on_applied,
-    )
+    return ctx.decision(ActionKind.THROTTLE, throttle_bytes_per_s=action.bytes_per_s)
 
 
-ACTION = ActionSpec(
-    kind=ActionKind.THROTTLE,
-    model=ThrottleAction,
-    decide=decide,
-    example={"type": "throttle", "bytes_per_s": 1024},
-)
+ACTION = ActionSpec(ActionKind.THROTTLE, ThrottleAction, decide,
+                    {"type": "throttle", "bytes_per_s": 1024})

@@ -21,7 +21,12 @@ from proxy.config import (
     parse_bootstrap,
 )
 from proxy.control_plane import ControlPlaneOptions
-from proxy.events import DEFAULT_BUFFER_BYTES, DEFAULT_FILE_KEEP, DEFAULT_FILE_MAX_BYTES
+from proxy.events import (
+    DEFAULT_BUFFER_BYTES,
+    DEFAULT_FILE_KEEP,
+    DEFAULT_FILE_MAX_BYTES,
+    EventLogOptions,
+)
 
 
 def _node_ports(items: list[str]) -> dict[int, int]:
@@ -114,14 +119,12 @@ def run(
         admin_host=admin_host,
         admin_port=None if no_admin or admin_port == 0 else admin_port,
         admin_token=_admin_token(admin_token, admin_token_file),
-        admin_allowed_hosts=tuple(admin_allowed_host or ()),
         faults_file=faults,
-        event_log_path=event_log,
-        event_log_max_bytes=event_log_max_bytes,
-        event_log_keep=event_log_keep,
-        event_buffer_bytes=event_buffer_bytes,
-        metrics_client_ids=metrics_client_ids,
         seed=seed,
+        metrics_client_ids=metrics_client_ids,
+        admin_allowed_hosts=tuple(admin_allowed_host or ()),
+        events=EventLogOptions(path=event_log, buffer_bytes=event_buffer_bytes,
+                               file_max_bytes=event_log_max_bytes, file_keep=event_log_keep),
     )
     try:
         control.check()

@@ -75,6 +75,16 @@ class Executor:
         conn.fill_slot(ctx, data)
 
 
+def answer_with_error(conn: FaultTarget, ctx: RequestContext, decision: Decision) -> None:
+    """Fill the request's slot with a synthesized error of the decision's code; the codec not
+    managing to build one (logged) costs the connection, never a wrong answer."""
+    data = conn.synthesize_error(ctx, decision.error_code)
+    if data is None:
+        conn.close("error_synthesis_failed")
+    else:
+        conn.fill_slot(ctx, data)
+
+
 EXECUTORS: dict[str, Executor] = {}
 _PASS_THROUGH = Executor()
 

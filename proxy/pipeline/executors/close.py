@@ -13,15 +13,14 @@ class Close(Executor):
 
     def on_request(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
                    expects_response: bool) -> None:
-        if decision.close_when is CloseWhen.BEFORE:
-            conn.applied(decision)
-            conn.close("fault_close", mode=decision.close_mode)
-            return
-        conn.forward(ctx)
-        if not expects_response:
+        """BEFORE closes instead of forwarding; AFTER forwards and waits for the response."""
+        if decision.close_when is CloseWhen.AFTER:
+            conn.forward(ctx)
+            if expects_response:
+                return  # closed when the response arrives (`on_response`)
             # acks=0 Produce: no response will come to close after; close once forwarded.
-            conn.applied(decision)
-            conn.close("fault_close", mode=decision.close_mode)
+        conn.applied(decision)
+        conn.close("fault_close", mode=decision.close_mode)
 
     def on_response(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
                     data: bytes, now: float) -> None:

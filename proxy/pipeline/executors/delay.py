@@ -16,9 +16,10 @@ class Delay(Executor):
 
     def on_request(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
                    expects_response: bool) -> None:
+        held_until = conn.now() + max(decision.delay_s, 0.0)
         if decision.side is Side.REQUEST:
             conn.applied(decision)
-            ctx.ready_at = conn.now() + max(decision.delay_s, 0.0)
+            ctx.ready_at = held_until
         conn.forward(ctx)
 
     def on_response(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faults.decision import ActionKind, Decision
-from proxy.pipeline.executors.base import Executor, FaultTarget, register
+from proxy.pipeline.executors.base import Executor, FaultTarget, answer_with_error, register
 from proxy.pipeline.request_context import RequestContext
 
 
@@ -16,12 +16,8 @@ class Error(Executor):
         conn.applied(decision)
         if ctx.slot is None:  # nothing to answer (acks=0 Produce)
             conn.end_exchange(ctx, "error_injected")
-            return
-        data = conn.synthesize_error(ctx, decision.error_code)
-        if data is None:
-            conn.close("error_synthesis_failed")
-            return
-        conn.fill_slot(ctx, data)
+        else:
+            answer_with_error(conn, ctx, decision)
 
 
 register(Error())

@@ -4,7 +4,7 @@ synthesized error instead of the broker's response."""
 from __future__ import annotations
 
 from faults.decision import ActionKind, Decision
-from proxy.pipeline.executors.base import Executor, FaultTarget, register
+from proxy.pipeline.executors.base import Executor, FaultTarget, answer_with_error, register
 from proxy.pipeline.request_context import RequestContext
 
 
@@ -15,11 +15,7 @@ class ErrorAfterForward(Executor):
     def on_response(self, conn: FaultTarget, ctx: RequestContext, decision: Decision,
                     data: bytes, now: float) -> None:
         conn.applied(decision)
-        synth = conn.synthesize_error(ctx, decision.error_code)
-        if synth is None:
-            conn.close("error_synthesis_failed")
-            return
-        conn.fill_slot(ctx, synth)
+        answer_with_error(conn, ctx, decision)
 
 
 register(ErrorAfterForward())

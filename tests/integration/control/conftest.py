@@ -18,6 +18,7 @@ from proxy.client import AdminClient
 from proxy.config import ProxyConfig, parse_bootstrap
 from proxy.control_plane import ControlPlaneOptions, build_control_plane
 from proxy.embedded import EmbeddedProxy
+from proxy.events import EventLogOptions
 from proxy.real_kafka import KafkaCluster
 from tests.support.chaos import ChaosProxy
 
@@ -25,7 +26,8 @@ from tests.support.chaos import ChaosProxy
 @pytest.fixture
 async def chaos(kafka_cluster: KafkaCluster, tmp_path: Path) -> AsyncIterator[ChaosProxy]:
     cp = build_control_plane(
-        ControlPlaneOptions(admin_port=0, event_log_path=tmp_path / "events.jsonl", seed=11)
+        ControlPlaneOptions(admin_port=0, events=EventLogOptions(path=tmp_path / "events.jsonl"),
+                            seed=11)
     )
     config = ProxyConfig(
         parse_bootstrap(kafka_cluster.bootstrap_servers), listen_host="127.0.0.1", port=0

@@ -16,7 +16,7 @@ from faults.decision import ActionKind
 from faults.engine import FaultEngine
 from proxy import metrics
 from proxy.control_plane import ControlPlaneOptions, build_control_plane
-from proxy.events import EventLog
+from proxy.events import EventLog, EventLogOptions
 from proxy.groups import GroupStateModel
 from proxy.observers import ClientIdCounter, CoordinationMetrics
 
@@ -90,7 +90,7 @@ def test_client_id_metric_is_opt_in_and_capped() -> None:
 
 async def test_admin_server_serves_and_stops_with_open_stream(tmp_path: Path) -> None:
     cp = build_control_plane(
-        ControlPlaneOptions(admin_port=0, event_log_path=tmp_path / "ev.jsonl")
+        ControlPlaneOptions(admin_port=0, events=EventLogOptions(path=tmp_path / "ev.jsonl"))
     )
     await cp.start(NoProxy())
     try:
