@@ -6,12 +6,15 @@ To add an action, write these two files: ``faults/actions/<kind>.py`` (model + d
 * ``faults/actions/<kind>.py``: a pydantic model deriving from `ActionModel` (import it,
   `ActionSpec` and `DecideContext` from ``faults.actions._base``, as the built-in actions do)
   with ``type: Literal["<kind>"]``, its fields and validators (their messages are the UI: name
-  the field, say what to write instead); a ``decide(action, ctx)`` that returns the
-  `faults.decision.Decision` carrying it out (draw anything random from ``ctx.rng``); and
-  ``ACTION = ActionSpec(kind="<kind>", model=..., decide=decide, example={...})``, the example
-  being one valid action as a user writes it.
-* ``proxy/pipeline/executors/<kind>.py``: when the shared `Decision` fields do not say enough,
-  the action's own parameters travel in ``Decision.plan``.
+  the field, say what to write instead); a ``decide(action, ctx)`` returning
+  ``ctx.decision("<kind>", plan=...)``, the `faults.decision.Decision` that carries it out
+  (draw anything random from ``ctx.rng``; what the data plane needs beyond the shared fields
+  travels in ``plan``); and ``ACTION = ActionSpec("<kind>", Model, decide, example)``, the
+  example being one valid action as a user writes it.
+* ``proxy/pipeline/executors/<kind>.py``: a subclass of ``executors.base.Executor`` with
+  ``kind = "<kind>"`` and the hooks it needs, ``on_request`` (the request has arrived) and/or
+  ``on_response`` (the broker answered), acting only through the `FaultTarget` interface; the
+  module ends with ``register(TheExecutor())``.
 
 Nothing else changes: the rule model's `Action` union and `ACTION_TYPES`, the engine, the admin
 API's schema and the CLI's ``faults add --action <kind> --set key=value`` all read this
