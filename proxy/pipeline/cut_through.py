@@ -46,11 +46,11 @@ class CutThrough(RequestPath):
         `body()` is None here. A non-FORWARD decision is kept and applied when the whole frame
         is in (the engine is asked once per request either way).
         """
-        head = self.creader.partial()
+        head = self.creader.partial(CUT_THROUGH_BYTES)
         if head is None or self._predecided is not None:
             return
         total, held = head
-        if (total < CUT_THROUGH_BYTES or len(held) < 256 or self.upstream is None
+        if (len(held) < 256 or self.upstream is None
                 or self.to_forward or self.raw_sasl
                 or len(self.slots) >= self.config.max_inflight):
             return
@@ -152,11 +152,11 @@ class CutThrough(RequestPath):
         and its slot is next in line (so order cannot break). Other slots are held back while
         the stream runs (`_flush` checks `stream_left`).
         """
-        head = self.ureader.partial()
+        head = self.ureader.partial(CUT_THROUGH_BYTES)
         if head is None:
             return
         total, held = head
-        if (total < CUT_THROUGH_BYTES or not self.inflight or self.throttle_bps or self.raw_sasl
+        if (not self.inflight or self.throttle_bps or self.raw_sasl
                 or self.trickle is not None):
             return
         ctx = self.inflight[0]
