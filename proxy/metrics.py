@@ -4,13 +4,84 @@ One module owns the names, labels and buckets so that the data plane, the fault 
 event log and the admin endpoint all count into the same series, and so that label cardinality
 stays bounded by construction: labels are API names, error names, directions, reasons, rule ids,
 actions and group ids; client ids only when the operator opts in.
+
+API and error labels come from closed sets (invariant 5): a key or code the codec does not know
+(a newer client, junk, a broker newer than the specs) is `unknown`, never its number, so a peer
+cannot mint series. The metrics labelled by them normalise in `labels()` themselves
+(`ClosedCounter`, `ClosedHistogram`), whoever calls them; `api_metric_label` and
+`error_metric_label` are the same mapping for callers that want the label up front.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+
+from codec import API_NAMES, ERROR_CODES
+
+# A `_created` series per labelled child doubles the series count for no use on a dashboard.
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+UNKNOWN = "unknown"
+_API_BY_KEY: dict[int, str] = dict(API_NAMES)
+_API_NAMES = frozenset(API_NAMES.values())
+_ERROR_BY_CODE: dict[int, str] = {code: name for name, code in ERROR_CODES.items()}
+_ERROR_NAMES = frozenset(ERROR_CODES)
+
+
+def api_metric_label(api_key: object) -> str:
+    """The `api` label of an API key (or of an API name): its name, or `unknown`."""
+    if isinstance(api_key, int):
+        return _API_BY_KEY.get(api_key, UNKNOWN)
+    return api_key if api_key in _API_NAMES else UNKNOWN
+
+
+def error_metric_label(code: object) -> str:
+    """The `error` label of an error code (or of an error name): its name, or `unknown`."""
+    if isinstance(code, int):
+        return _ERROR_BY_CODE.get(code, UNKNOWN)
+    return code if code in _ERROR_NAMES else UNKNOWN
+
+
+_CLOSED: dict[str, Callable[[object], str]] = {"api": api_metric_label,
+                                               "error": error_metric_label}
+
+
+def _closed_values(names: tuple[str, ...], values: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if values:
+        values = tuple(_CLOSED[n](v) if n in _CLOSED else v
+                       for n, v in zip(names, values, strict=False))
+    if kwargs:
+        kwargs = {n: _CLOSED[n](v) if n in _CLOSED else v for n, v in kwargs.items()}
+    return values, kwargs
+
+
+class ClosedCounter(Counter):
+    """A Counter whose `api`/`error` label values are mapped into their closed sets."""
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> ClosedCounter:
+        values, kwargs = _closed_values(self._labelnames, labelvalues, labelkwargs)
+        return super().labels(*values, **kwargs)
+
+
+class ClosedHistogram(Histogram):
+    """A Histogram whose `api` label values are mapped into their closed set."""
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> ClosedHistogram:
+        values, kwargs = _closed_values(self._labelnames, labelvalues, labelkwargs)
+        return super().labels(*values, **kwargs)
+
 
 # Upstream latency in seconds: sub-millisecond resolution for the pass-through path, and long
 # buckets for group APIs that legitimately wait (JoinGroup waits for the rebalance).
@@ -18,25 +89,26 @@ LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )
 
-requests_total = Counter(
-    "kcp_requests_total", "Requests received from clients.", ["api", "version"], registry=REGISTRY
+# No version label: versions multiply the series for little use, and a peer picks them.
+requests_total = ClosedCounter(
+    "kcp_requests_total", "Requests received from clients.", ["api"], registry=REGISTRY
 )
-responses_total = Counter(
-    "kcp_responses_total", "Responses sent to clients.", ["api", "version"], registry=REGISTRY
+responses_total = ClosedCounter(
+    "kcp_responses_total", "Responses sent to clients.", ["api"], registry=REGISTRY
 )
-broker_errors_total = Counter(
+broker_errors_total = ClosedCounter(
     "kcp_broker_errors_total",
     "Non-zero error codes the broker returned (group and coordinator APIs).",
     ["api", "error"],
     registry=REGISTRY,
 )
-injected_errors_total = Counter(
+injected_errors_total = ClosedCounter(
     "kcp_injected_errors_total",
     "Error codes the proxy synthesized instead of or on top of the broker's answer.",
     ["api", "error"],
     registry=REGISTRY,
 )
-upstream_latency_seconds = Histogram(
+upstream_latency_seconds = ClosedHistogram(
     "kcp_upstream_latency_seconds",
     "Time from forwarding a request to receiving its response from the broker.",
     ["api"],
@@ -68,6 +140,12 @@ listener_refusals_total = Counter(
 frame_errors_total = Counter(
     "kcp_frame_errors_total",
     "Malformed or over-limit frames that closed a connection, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+connection_refusals_total = Counter(
+    "kcp_connection_refusals_total",
+    "Client connections closed on accept (max_connections, max_connections_per_ip), by reason.",
     ["reason"],
     registry=REGISTRY,
 )
@@ -110,7 +188,7 @@ group_state_evictions_total = Counter(
     ["kind"],
     registry=REGISTRY,
 )
-coordination_latency_seconds = Histogram(
+coordination_latency_seconds = ClosedHistogram(
     "kcp_coordination_latency_seconds",
     "Client-visible time of coordination exchanges: request in to response out, faults included.",
     ["api"],

@@ -2,45 +2,53 @@
 
 `prometheus_client` resolves label values under a lock on every `.labels()` call; at tens of
 thousands of frames per second that shows up in profiles, so the pipeline keeps the children it
-uses in plain dicts (bounded: API keys x versions, two directions).
+uses in plain dicts keyed by API key. Bounded by construction: only keys the codec knows are
+cached (a few dozen); an unknown key is counted under `unknown` without a cache entry, so no
+sequence of junk keys grows anything.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from codec import api_label
 from proxy import metrics
+from proxy.metrics import UNKNOWN, api_metric_label
+
+
+def _child(cache: dict[int, Any], metric: Any, api_key: int) -> Any:
+    label = api_metric_label(api_key)
+    child = metric.labels(label)
+    if label != UNKNOWN:
+        cache[api_key] = child
+    return child
 
 
 class _Counters:
     """Cached metric children: prometheus label lookups are too slow for every frame."""
 
     def __init__(self) -> None:
-        self.req: dict[tuple[int, int], Any] = {}
-        self.resp: dict[tuple[int, int], Any] = {}
+        self.req: dict[int, Any] = {}
+        self.resp: dict[int, Any] = {}
         self.lat: dict[int, Any] = {}
         self.c2b = metrics.bytes_total.labels("client_to_broker")
         self.b2c = metrics.bytes_total.labels("broker_to_client")
 
-    def request(self, api_key: int, api_version: int) -> None:
-        c = self.req.get((api_key, api_version))
+    def request(self, api_key: int) -> None:
+        c = self.req.get(api_key)
         if c is None:
-            c = self.req[(api_key, api_version)] = metrics.requests_total.labels(
-                api_label(api_key), str(api_version))
+            c = _child(self.req, metrics.requests_total, api_key)
         c.inc()
 
-    def response(self, api_key: int, api_version: int) -> None:
-        c = self.resp.get((api_key, api_version))
+    def response(self, api_key: int) -> None:
+        c = self.resp.get(api_key)
         if c is None:
-            c = self.resp[(api_key, api_version)] = metrics.responses_total.labels(
-                api_label(api_key), str(api_version))
+            c = _child(self.resp, metrics.responses_total, api_key)
         c.inc()
 
     def latency(self, api_key: int, seconds: float) -> None:
         h = self.lat.get(api_key)
         if h is None:
-            h = self.lat[api_key] = metrics.upstream_latency_seconds.labels(api_label(api_key))
+            h = _child(self.lat, metrics.upstream_latency_seconds, api_key)
         h.observe(seconds)
 
 

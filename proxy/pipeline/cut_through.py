@@ -71,7 +71,7 @@ class CutThrough(RequestPath):
             self._predecided = (hdr.correlation_id, decision)
             return
         self.requests += 1
-        self._c.request(hdr.api_key, hdr.api_version)
+        self._c.request(hdr.api_key)
         ctx.frame = b""
         if expects_response:
             ctx.slot = self.slots.allocate(hdr.correlation_id, hdr.api_key, hdr.api_version, ctx)
@@ -170,7 +170,7 @@ class CutThrough(RequestPath):
         self.slots.popleft()
         if ctx.forwarded_at is not None:
             self._c.latency(ctx.api_key, self.loop.time() - ctx.forwarded_at)
-        self._c.response(ctx.api_key, ctx.api_version)
+        self._c.response(ctx.api_key)
         data = self.ureader.take_partial()
         self.stream_left = total
         self._stream(data)

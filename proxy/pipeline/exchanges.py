@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 import codec
-from codec import api_label, error_label
+from codec import api_label
 from faults.decision import ActionKind
 from proxy import metrics
 from proxy.exchange import Exchange
@@ -100,7 +100,8 @@ class ExchangeBuilder:
             log.exception("error_synthesis_failed", conn=self.id, api=api_label(ctx.api_key),
                           version=ctx.api_version, error_code=code)
             return None
-        metrics.injected_errors_total.labels(api_label(ctx.api_key), error_label(code)).inc()
+        metrics.injected_errors_total.labels(
+            metrics.api_metric_label(ctx.api_key), metrics.error_metric_label(code)).inc()
         if ctx.exchange_wanted:
             ctx.response_body = body  # the outcome is set when it is written
         return with_size(payload)

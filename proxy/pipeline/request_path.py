@@ -98,7 +98,7 @@ class RequestPath(Writer):
         hdr = codec.parse_request_header(memoryview(frame)[4:])
         now = self.loop.time()
         self.requests += 1
-        self._c.request(hdr.api_key, hdr.api_version)
+        self._c.request(hdr.api_key)
         ctx = RequestContext(self, frame, hdr, now)
         expects_response = True
         if hdr.api_key == PRODUCE and ctx.body_offset is not None:

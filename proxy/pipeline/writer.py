@@ -49,7 +49,7 @@ class Writer(ConnectionCore):
             assert data is not None
             out.append(data)
             nbytes += len(data)
-            self._c.response(head.api_key, head.api_version)
+            self._c.response(head.api_key)
             if head.owner.exchange_wanted:
                 observed.append(head.owner)
         if out:
@@ -92,7 +92,7 @@ class Writer(ConnectionCore):
                 assert head.data is not None
                 self.trickle = memoryview(head.data)
                 self.trickle_slot = head
-                self._c.response(head.api_key, head.api_version)
+                self._c.response(head.api_key)
             if self.next_write_at > now:
                 self._schedule_flush(self.next_write_at)
                 return
