@@ -22,6 +22,29 @@ DEFAULT_MAX_BROKERS = 64
 # Like the broker's socket.listen.backlog.size: a reconnect storm after a broker restart queues
 # in the kernel instead of being refused.
 DEFAULT_LISTEN_BACKLOG = 1024
+# Client bytes held in memory for one connection while a frame is assembled whole (decoded
+# APIs, faulted or queued requests; a cut-through frame streams and holds only its head).
+# Just above max_frame_bytes, so that by default every frame a broker accepts (up to its
+# socket.request.max.bytes, 100 MiB) still passes; lower it to keep decoded frames small
+# while large Produce requests go on streaming up to max_frame_bytes.
+DEFAULT_MAX_BUFFERED_BYTES_PER_CONNECTION = 128 * 1024 * 1024
+# The same, summed over every connection of the process: four or five frames of the largest
+# size at once. Past it the connection whose frame crosses the line is closed, so a burst of
+# huge JoinGroups costs those connections, not the process its memory.
+DEFAULT_MAX_BUFFERED_BYTES_TOTAL = 512 * 1024 * 1024
+# Client connections open at once (each costs two descriptors: client and upstream), beyond
+# which new ones are closed on accept; a reconnect storm must not take every descriptor.
+DEFAULT_MAX_CONNECTIONS = 10_000
+# Per client IP address; off by default (tests and NAT put many clients behind one address).
+DEFAULT_MAX_CONNECTIONS_PER_IP: int | None = None
+# No byte either way and nothing owed: closed, as the broker's connections.max.idle.ms (10
+# min) would; clients close theirs after 9 minutes (their connections.max.idle.ms) first.
+DEFAULT_IDLE_TIMEOUT_S: float | None = 600.0
+# First byte of a frame to its last: a frame still trickling in after a minute is one its
+# client gave up on (request.timeout.ms is 30 s in the Java clients), or a slowloris.
+DEFAULT_REQUEST_TIMEOUT_S: float | None = 60.0
+# Accept to the first complete request: clients send ApiVersions (or SaslHandshake) at once.
+DEFAULT_HANDSHAKE_TIMEOUT_S: float | None = 30.0
 
 
 class ListenerLimitError(OSError):
@@ -65,6 +88,14 @@ class ProxyConfig:
     drain_timeout_s: float = 5.0
     max_brokers: int = DEFAULT_MAX_BROKERS
     listen_backlog: int = DEFAULT_LISTEN_BACKLOG
+    max_buffered_bytes_per_connection: int = DEFAULT_MAX_BUFFERED_BYTES_PER_CONNECTION
+    max_buffered_bytes_total: int = DEFAULT_MAX_BUFFERED_BYTES_TOTAL
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connections_per_ip: int | None = DEFAULT_MAX_CONNECTIONS_PER_IP
+    # Timeouts in seconds; None turns one off.
+    idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S
+    request_timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S
+    handshake_timeout_s: float | None = DEFAULT_HANDSHAKE_TIMEOUT_S
 
     @property
     def advertised(self) -> str:

@@ -9,6 +9,7 @@ module). It is also the `ProxyInfo` the admin API lists connections and brokers 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Iterable
@@ -22,11 +23,13 @@ from proxy.config import ProxyConfig
 from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
 from proxy.listeners import BOOTSTRAP_NODE, ListenerSet, ProtocolFactory
+from proxy.pipeline import limits
 from proxy.pipeline.connection import ClientSide, Connection
 from proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
-
+# Descriptors the process needs besides two per connection: listeners, admin, logs, the loop.
+_SPARE_FDS = 256
 
 
 class ProxyServer:
@@ -41,8 +44,10 @@ class ProxyServer:
         self.connections: dict[int, Connection] = {}
         self.response_transforms: dict[int, Transform] = build_transforms(self.route)
         self._ids = itertools.count(1)
+        self.admission = limits.Admission(config)
         self.started_at: float | None = None
         self._stopping = False
+        self._sweep_handle: asyncio.TimerHandle | None = None
 
     # -- wiring for the pipeline
 
@@ -52,13 +57,55 @@ class ProxyServer:
     def next_connection_id(self) -> int:
         return next(self._ids)
 
-    def register(self, conn: Connection) -> None:
+    def register(self, conn: Connection) -> tuple[str, str] | None:
+        refusal = self.admission.admit(conn.client_host)
+        if refusal == limits.MAX_CONNECTIONS:
+            return refusal, (f"{self.admission.open} connections open (max_connections "
+                             f"{self.config.max_connections})")
+        if refusal is not None:
+            return refusal, (f"{self.admission.from_ip(conn.client_host)} connections from "
+                             f"{conn.client_host} (max_connections_per_ip "
+                             f"{self.config.max_connections_per_ip})")
         self.connections[conn.id] = conn
         if self._stopping:
             conn.close("shutdown")
+        return None
 
     def unregister(self, conn: Connection) -> None:
-        self.connections.pop(conn.id, None)
+        if self.connections.pop(conn.id, None) is not None:
+            self.admission.release(conn.client_host)
+
+    # -- timeouts
+
+    def _sweep(self) -> None:
+        """Every `limits.SWEEP_INTERVAL_S`: each connection checks its timeouts (one cheap
+        pass instead of a timer per frame or per connection)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for conn in list(self.connections.values()):
+            try:
+                conn.sweep(now)
+            except Exception as exc:  # a bug of ours must cost one connection, not the sweep
+                log.exception("sweep_failed", conn=conn.id)
+                conn.close("internal_error", detail=repr(exc))
+        if not self._stopping:
+            self._sweep_handle = loop.call_later(limits.SWEEP_INTERVAL_S, self._sweep)
+
+    def _check_fd_limit(self) -> None:
+        """Say up front when the descriptor limit is below what max_connections needs: past
+        it, accept fails with EMFILE ("Too many open files") and clients see refused or hung
+        connects."""
+        with contextlib.suppress(ImportError, OSError, ValueError):
+            import resource
+
+            soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            needed = 2 * self.config.max_connections + _SPARE_FDS
+            if soft != resource.RLIM_INFINITY and soft < needed:
+                log.warning("fd_limit_low", nofile=soft, needed=needed,
+                            max_connections=self.config.max_connections,
+                            detail=f"about {max((soft - _SPARE_FDS) // 2, 0)} client "
+                                   "connections fit (two descriptors each); raise ulimit -n "
+                                   "or lower max_connections")
 
     def upstream_candidates(self, node_id: int) -> list[tuple[str, int]]:
         if node_id == BOOTSTRAP_NODE:
@@ -85,6 +132,9 @@ class ProxyServer:
         if discover:
             await self._discover()
         await self.listeners.wait_serving()
+        self._check_fd_limit()
+        self._sweep_handle = asyncio.get_running_loop().call_later(
+            limits.SWEEP_INTERVAL_S, self._sweep)
         self.started_at = time.time()
         host, port = self.bootstrap_address
         log.info("proxy_listening", bootstrap=f"{host}:{port}",
@@ -117,6 +167,9 @@ class ProxyServer:
     async def stop(self, drain_timeout_s: float | None = None) -> None:
         """Stop accepting, let responses already owed to clients drain (bounded), close all."""
         self._stopping = True
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
         await self.listeners.close()
         timeout = self.config.drain_timeout_s if drain_timeout_s is None else drain_timeout_s
         for conn in list(self.connections.values()):

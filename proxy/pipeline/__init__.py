@@ -5,6 +5,8 @@ Modules, bottom up (each imports only those above it in this list):
 - `framing`: frame boundaries (`FrameReader`), Produce acks read undecoded, `with_size`.
 - `slots`: the ordered response slots (invariant 2).
 - `counters`: per-frame metric updates with the label children cached.
+- `limits`: the process-wide buffer budget, connection admission, timeout reasons and the
+  sweep interval (invariant 5; the sweep itself is `core.ConnectionCore.sweep`).
 - `splice`: zero-copy streaming of a cut-through request body (splice(2)).
 - `request_context`: one request as the pipeline tracks it and the fault engine sees it.
 - `host`: `ProxyHost`, what a connection needs of the server.

@@ -108,7 +108,10 @@ class Connection(ResponsePath):
         self.client_host, self.client_port = str(peer[0]), int(peer[1])
         with contextlib.suppress(Exception):
             transport.set_write_buffer_limits(high=self.config.high_water)
-        self.server.register(self)
+        refusal = self.server.register(self)
+        if refusal is not None:
+            self.refuse(*refusal)
+            return
         metrics.connections_total.labels(str(self.node_id)).inc()
         metrics.connections_active.labels(str(self.node_id)).inc()
         self._connect_task = self.loop.create_task(self._connect_upstream())
@@ -157,10 +160,12 @@ class Connection(ResponsePath):
             return
         if self.backlog:
             self.backlog.extend(frames)
-            return
-        self._process(frames)
-        if not self.closed and not self.backlog:
-            self._maybe_request_cut_through()
+        else:
+            self._process(frames)
+            if not self.closed and not self.backlog:
+                self._maybe_request_cut_through()
+        if self.creader.pending != self._held:
+            self._account_held()  # an incomplete frame grew, completed or went cut-through
 
     def client_eof(self) -> None:
         if self.creader.pending:

@@ -19,6 +19,7 @@ import structlog
 
 from faults.decision import CloseMode, Decision
 from proxy import metrics
+from proxy.pipeline import limits
 from proxy.pipeline.counters import counters
 from proxy.pipeline.exchanges import ExchangeBuilder
 from proxy.pipeline.framing import FrameError, FrameReader
@@ -75,6 +76,12 @@ class ConnectionCore(ExchangeBuilder):
         self._pump_handle: asyncio.TimerHandle | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self.opened_at = time.time()
+        self.opened_mono = self.loop.time()
+        self._held = 0  # bytes of an incomplete client frame counted in `limits.BUFFERED`
+        self._swept_bytes = 0  # bytes_in + bytes_out at the last sweep
+        self.active_at = self.opened_mono  # when the sweep last saw bytes move
+        self._frame_mark = -1  # `requests` when the sweep first saw the current frame
+        self._frame_since = 0.0  # ... and when; 0.0: no frame in progress
         self._c = counters()
         self._connect_task: asyncio.Task[None] | None = None
 
@@ -96,6 +103,92 @@ class ConnectionCore(ExchangeBuilder):
                 with contextlib.suppress(Exception):
                     self.client.resume_reading()
 
+    # ----------------------------------------------------------------- limits
+
+    def _account_held(self) -> None:
+        """Settle the bytes the client reader holds with the buffer budget (called when they
+        changed); close the connection when its frame crosses a limit (invariant 5)."""
+        if self.closed:
+            return
+        held = self.creader.pending
+        grew = held > self._held
+        budget = limits.BUFFERED
+        budget.total += held - self._held
+        self._held = held
+        if not grew:
+            return
+        cfg = self.config
+        if held > cfg.max_buffered_bytes_per_connection:
+            detail = (f"{held} bytes of one frame held > max_buffered_bytes_per_connection "
+                      f"{cfg.max_buffered_bytes_per_connection}")
+        elif budget.total > cfg.max_buffered_bytes_total:
+            detail = (f"{budget.total} bytes held by all connections > "
+                      f"max_buffered_bytes_total {cfg.max_buffered_bytes_total}")
+        else:
+            return
+        self.frame_error(FrameError("buffer_limit", detail))
+
+    def _release_held(self) -> None:
+        limits.BUFFERED.total -= self._held
+        self._held = 0
+
+    def refuse(self, reason: str, detail: str) -> None:
+        """Close a connection just accepted, over a connection limit: before anything was
+        opened or counted for it (no upstream connection, not in `connections_active`)."""
+        self.closed = True
+        self.close_reason = f"refused:{reason}"
+        metrics.connection_refusals_total.labels(reason).inc()
+        log.warning("connection_refused", peer=f"{self.client_host}:{self.client_port}",
+                    node=self.node_id, reason=reason, detail=detail)
+        if self.client is not None:
+            self.client.close()
+
+    def sweep(self, now: float) -> None:
+        """The server's periodic look at this connection (`limits.SWEEP_INTERVAL_S`): close it
+        on a timeout. Sampling the counters the hot path keeps anyway costs the hot path
+        nothing; the price is up to one interval of slack on each timeout."""
+        if self.closed:
+            return
+        moved = self.bytes_in + self.bytes_out
+        if moved != self._swept_bytes:
+            self._swept_bytes = moved
+            self.active_at = now
+        cfg = self.config
+        if (cfg.handshake_timeout_s is not None and self.requests == 0
+                and now - self.opened_mono > cfg.handshake_timeout_s):
+            self._timed_out(limits.HANDSHAKE_TIMEOUT, now - self.opened_mono)
+        elif self._frame_overdue(now, cfg.request_timeout_s):
+            self._timed_out(limits.REQUEST_TIMEOUT, now - self._frame_since)
+        elif (cfg.idle_timeout_s is not None and now - self.active_at > cfg.idle_timeout_s
+                and self.idle):
+            self._timed_out(limits.IDLE_TIMEOUT, now - self.active_at)
+
+    def _frame_overdue(self, now: float, limit: float | None) -> bool:
+        """A client frame in progress (assembled or streamed) for longer than `limit`, while
+        nothing of ours held it back (reading paused by the in-flight limit, back-pressure or
+        shutdown; a splice waiting for the broker). A completed request changes `requests`,
+        so a new frame restarts the clock."""
+        if limit is None:
+            return False
+        splicer = self.splicer
+        paused = self.paused
+        if (not (self.creader.pending or self.req_stream_left)
+                or len(paused) > ("splice" in paused)
+                or (splicer is not None and splicer.in_pipe)):
+            self._frame_since = 0.0
+            return False
+        if self._frame_since == 0.0 or self._frame_mark != self.requests:
+            self._frame_mark = self.requests
+            self._frame_since = now
+            return False
+        return now - self._frame_since > limit
+
+    def _timed_out(self, reason: str, seconds: float) -> None:
+        log.warning("connection_timeout", conn=self.id,
+                    peer=f"{self.client_host}:{self.client_port}", reason=reason,
+                    seconds=round(seconds, 1))
+        self.close(reason, detail=f"{seconds:.1f} s")
+
     # ----------------------------------------------------------------- closing
 
     def frame_error(self, exc: FrameError) -> None:
@@ -115,6 +208,7 @@ class ConnectionCore(ExchangeBuilder):
             return
         self.closed = True
         self.close_reason = reason
+        self._release_held()
         for h in (self._flush_handle, self._pump_handle, *self._timers):
             if h is not None:
                 h.cancel()
