@@ -36,6 +36,15 @@ class DuplicateRuleError(ValueError):
     """A rule with this id exists already (the admin API answers 409)."""
 
 
+class RuleLimitError(ValueError):
+    """The engine holds `max_rules` rules already (the admin API answers 409)."""
+
+
+# Every rule is tried against every request, so the count is bounded (like Kafka's own
+# quotas on what a client may create); a test suite needs a handful, a soak a few dozen.
+DEFAULT_MAX_RULES = 1000
+
+
 class UnknownRuleError(KeyError):
     """No rule has this id (the admin API answers 404). `args[0]` is the id."""
 
@@ -77,8 +86,10 @@ class FaultEngine:
     """Implements `faults.decision.FaultDecider` over a mutable, ordered set of rules."""
 
     def __init__(
-        self, seed: int | None = None, clock: Callable[[], float] = time.monotonic
+        self, seed: int | None = None, clock: Callable[[], float] = time.monotonic,
+        max_rules: int = DEFAULT_MAX_RULES,
     ) -> None:
+        self.max_rules = max_rules
         self._rng = random.Random(seed)
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
@@ -134,8 +145,16 @@ class FaultEngine:
             rule = rule.model_copy(update={"id": self._next_id()})
         elif rule.id in self._entries:
             raise DuplicateRuleError(f"a rule with id {rule.id!r} exists already")
+        self._check_room(1)
         self._entries[_id(rule)] = self._entry(rule)
         return rule
+
+    def _check_room(self, wanted: int, replacing: bool = False) -> None:
+        held = 0 if replacing else len(self._entries)
+        if held + wanted > self.max_rules:
+            raise RuleLimitError(
+                f"at most {self.max_rules} rules (--max-rules); {held} held, {wanted} more "
+                "asked for: remove some first (DELETE /faults/ID or DELETE /faults)")
 
     def get(self, rule_id: str) -> FaultRule:
         return self._get(rule_id).rule
@@ -232,6 +251,7 @@ class FaultEngine:
         With `replace=True` the current rules are dropped first (a rules file as the new truth).
         """
         incoming = [_as_rule(rule) for rule in rules]
+        self._check_room(len(incoming), replacing=replace)
         taken = set() if replace else set(self._entries)
         for rule in incoming:
             if rule.id is not None:

@@ -13,20 +13,23 @@ g1 even if it also carries g2.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from faults.body_fields import BODY_FIELDS, body_values
 from faults.decision import RequestView
+from faults.patterns import ClientIdPattern, compile_glob, compile_regex
 
 if TYPE_CHECKING:
     from faults.model import Match
 
 # `BODY_FIELDS` stays importable from here, where it lived before it had a module of its own.
-__all__ = ["BODY_FIELDS", "CompiledMatch", "body_values", "compile_match"]
+__all__ = ["BODY_FIELDS", "SPARED_APIS", "CompiledMatch", "body_values", "compile_match"]
+
+# A rule that names no API never touches these: a fault on them stops clients from
+# bootstrapping or authenticating at all, which is never what "every request" meant.
+SPARED_APIS = ("ApiVersions", "Metadata", "SaslHandshake", "SaslAuthenticate", "FindCoordinator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +38,21 @@ class CompiledMatch:
     fields to compare, resolved once when the rule is stored rather than per request."""
 
     api_keys: frozenset[int] | None
+    # With no API named: the APIs a rule still leaves alone (bootstrap and authentication).
+    spared_api_keys: frozenset[int]
     api_names: Mapping[int, str]
     versions: frozenset[int] | None
     broker: int | None
     connection: int | None
-    client_id_glob: str | None
-    client_id_regex: re.Pattern[str] | None
+    client_id_glob: ClientIdPattern | None
+    client_id_regex: ClientIdPattern | None
     body_fields: tuple[tuple[str, object], ...]
 
     def matches(self, view: RequestView) -> bool:
-        if self.api_keys is not None and view.api_key not in self.api_keys:
+        if self.api_keys is not None:
+            if view.api_key not in self.api_keys:
+                return False
+        elif view.api_key in self.spared_api_keys:
             return False
         if self.versions is not None and view.api_version not in self.versions:
             return False
@@ -54,9 +62,7 @@ class CompiledMatch:
             return False
         if self.client_id_glob is not None or self.client_id_regex is not None:
             client_id = view.client_id or ""
-            if self.client_id_glob is not None and not fnmatch.fnmatchcase(
-                client_id, self.client_id_glob
-            ):
+            if self.client_id_glob is not None and not self.client_id_glob.fullmatch(client_id):
                 return False
             if self.client_id_regex is not None and not self.client_id_regex.search(client_id):
                 return False
@@ -97,11 +103,13 @@ def compile_match(match: Match, api_key_of: Mapping[str, int]) -> CompiledMatch:
     api_names = {api_key_of[name]: name for name in carrying if name in api_key_of}
     return CompiledMatch(
         api_keys=frozenset(api_names) if names is not None else None,
+        spared_api_keys=frozenset(api_key_of[n] for n in SPARED_APIS if n in api_key_of),
         api_names=api_names,
         versions=frozenset(match.versions) if match.versions is not None else None,
         broker=match.broker,
         connection=match.connection,
-        client_id_glob=match.client_id,
-        client_id_regex=re.compile(match.client_id_regex) if match.client_id_regex else None,
+        client_id_glob=compile_glob(match.client_id) if match.client_id is not None else None,
+        client_id_regex=(compile_regex(match.client_id_regex)
+                         if match.client_id_regex is not None else None),
         body_fields=tuple(body_fields),
     )

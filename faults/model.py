@@ -51,6 +51,7 @@ from faults.names import (
     resolve_error,
     show,
 )
+from faults.patterns import PatternError, compile_glob, compile_regex
 
 # The names callers imported from here before actions and codec names had modules of their own.
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
     "resolve_error",
 ]
 
+# Bounds on what a rule may carry, so that rules stay small whatever a caller sends.
+MAX_ID_CHARS = 1024  # group, member and instance ids
+MAX_DESCRIPTION_CHARS = 1024
 RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
@@ -108,6 +112,11 @@ class Match(StrictModel):
         default=None, description="Upstream broker node id; -1 is the bootstrap listener."
     )
     connection: StrictInt | None = Field(default=None, description="Proxy connection id.")
+    any: StrictBool = Field(
+        default=False,
+        description="Match every request (still never ApiVersions, Metadata, SASL or "
+        "FindCoordinator unless named in apis). Required for a rule that names nothing else.",
+    )
 
     @field_validator("apis", mode="before")
     @classmethod
@@ -160,11 +169,27 @@ class Match(StrictModel):
     def _check_regex(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(
-                    f"client_id_regex {show(value)} is not a valid regular expression: {exc}"
-                ) from None
+                compile_regex(value)
+            except PatternError as exc:
+                raise ValueError(f"client_id_regex {show(value)}: {exc}") from None
+        return value
+
+    @field_validator("client_id")
+    @classmethod
+    def _check_glob(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_glob(value)
+            except PatternError as exc:
+                raise ValueError(f"client_id {show(value)}: {exc}") from None
+        return value
+
+    @field_validator("group_id", "member_id", "group_instance_id")
+    @classmethod
+    def _check_id_length(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and len(value) > MAX_ID_CHARS:
+            raise ValueError(
+                f"{info.field_name} is {len(value)} characters; at most {MAX_ID_CHARS}")
         return value
 
     @field_validator("broker")
@@ -227,6 +252,18 @@ class Match(StrictModel):
         ):
             raise ValueError(f"no API's requests carry all of {', '.join(fields)}")
         return self
+
+    @model_validator(mode="after")
+    def _any_stands_alone(self) -> Match:
+        if self.any and self.names_something():
+            raise ValueError(
+                "any: true matches every request; drop it, or drop the other fields")
+        return self
+
+    def names_something(self) -> bool:
+        """True when some field narrows the match (anything but `any`)."""
+        return any(getattr(self, name) is not None
+                   for name in type(self).model_fields if name != "any")
 
     def body_fields(self) -> list[tuple[str, object]]:
         """The set fields that need the decoded body, in BODY_FIELDS order."""
@@ -374,9 +411,9 @@ class FaultRule(StrictModel):
     )  # fmt: skip
 
     id: str | None = Field(default=None, description="Unique; letters, digits, _ . : -")
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     enabled: StrictBool = True
-    match: Match = Field(default_factory=Match)
+    match: Match = Field(default_factory=Match, validate_default=True)
     action: Action
     dosage: Dosage = Field(default_factory=Dosage)
 
@@ -402,6 +439,19 @@ class FaultRule(StrictModel):
     @classmethod
     def _check_action(cls, value: Any) -> Any:
         return _check_action_type(value)
+
+    @field_validator("match")
+    @classmethod
+    def _match_says_what(cls, value: Match) -> Match:
+        # A rule without a match used to hit every request, ApiVersions and Metadata
+        # included, and no client could even bootstrap: saying so must be deliberate.
+        if not value.any and not value.names_something():
+            raise ValueError(
+                'a rule needs a match: name apis (e.g. ["SyncGroup"]) or another field, or '
+                "write match: {any: true} to hit every request (ApiVersions, Metadata, SASL "
+                "and FindCoordinator are left alone unless named in apis)"
+            )
+        return value
 
     def to_json(self) -> dict[str, Any]:
         """The rule as the admin API returns it (without stats)."""

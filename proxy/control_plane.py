@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from faults.decision import PASS, Decision, FaultDecider, RequestView
+from faults.engine import DEFAULT_MAX_RULES
 from proxy import metrics
 from proxy.events import EventLog, EventLogOptions
 from proxy.exchange import ExchangeObserver
@@ -53,6 +54,7 @@ class ControlPlaneOptions:
     admin_allowed_hosts: tuple[str, ...] = ()
     faults_file: Path | None = None
     events: EventLogOptions = field(default_factory=EventLogOptions)
+    max_rules: int = DEFAULT_MAX_RULES
     metrics_client_ids: bool = False
     seed: int | None = None
     max_groups: int = 1_000
@@ -129,7 +131,7 @@ def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
     """Build the engine (with the rule file's rules) and the observers; nothing runs yet."""
     from faults.engine import FaultEngine
 
-    engine = FaultEngine(seed=options.seed)
+    engine = FaultEngine(seed=options.seed, max_rules=options.max_rules)
     if options.faults_file is not None:
         from faults.loader import load_rules_file
 

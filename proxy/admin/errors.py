@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from faults.engine import DuplicateRuleError, UnknownRuleError
+from faults.engine import DuplicateRuleError, RuleLimitError, UnknownRuleError
 from faults.model import ACTION_TYPES
 
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
@@ -111,4 +111,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _on_model_validation)
     app.add_exception_handler(UnknownRuleError, _on_unknown_rule)
     app.add_exception_handler(DuplicateRuleError, _on_duplicate_rule)
+    app.add_exception_handler(RuleLimitError, _on_duplicate_rule)  # 409 too: the set is full
     app.add_exception_handler(ValueError, _on_value_error)

@@ -207,6 +207,9 @@ def add(
     member_epoch: Annotated[int | None, _match("KIP-848 member epoch.")] = None,
     broker: Annotated[int | None, _match("Upstream broker node id (-1 = bootstrap).")] = None,
     connection: Annotated[int | None, _match("Proxy connection id.")] = None,
+    any_request: Annotated[bool, _match(
+        "Match every request (never ApiVersions, Metadata, SASL or FindCoordinator unless "
+        "named with --api); a rule that names nothing else needs it.", "--any")] = False,
     action: Annotated[
         str | None, _action(f"Action type: {', '.join(ACTIONS)}; fill it in with --set.")
     ] = None,
@@ -279,6 +282,7 @@ def add(
         "member_epoch": member_epoch,
         "broker": broker,
         "connection": connection,
+        "any": any_request or None,
     }
     dosage = {
         "probability": probability,

@@ -220,6 +220,8 @@ def _overlay(rule: Any, flags: dict[str, Any]) -> Any:
     for key, value in flags.items():
         current = merged.get(key)
         if isinstance(value, dict) and isinstance(current, dict):
+            if key == "match" and "any" not in value:
+                current = {k: v for k, v in current.items() if k != "any"}  # now narrowed
             value = {**current, **value}
         merged[key] = value
     return merged

@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from faults.engine import DEFAULT_MAX_RULES
 from proxy.config import (
     DEFAULT_LISTEN_BACKLOG,
     DEFAULT_MAX_BROKERS,
@@ -90,6 +91,9 @@ def run(
              "clients, so the series are capped; ids beyond the cap count as 'other').")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for fault probabilities.")] = None,
+    max_rules: Annotated[int, typer.Option(
+        min=1, help="Fault rules held at most (adding more is refused with 409).")
+    ] = DEFAULT_MAX_RULES,
     log_format: Annotated[str | None, typer.Option(
         help="json or console (default: console on a TTY).")] = None,
     kafka_version: Annotated[str | None, typer.Option(
@@ -120,6 +124,7 @@ def run(
         admin_port=None if no_admin or admin_port == 0 else admin_port,
         admin_token=_admin_token(admin_token, admin_token_file),
         faults_file=faults,
+        max_rules=max_rules,
         seed=seed,
         metrics_client_ids=metrics_client_ids,
         admin_allowed_hosts=tuple(admin_allowed_host or ()),

@@ -31,6 +31,8 @@ from faults.engine import FaultEngine
 from faults.model import ACTION_TYPES, Action, FaultRule
 from tests.support.fault_fakes import FakeView
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 SPECS = list(ACTIONS.values())
 
 
@@ -88,7 +90,7 @@ def test_every_action_round_trips_and_decides_its_kind(spec: ActionSpec[Any]) ->
     dumped = action.model_dump(mode="json")
     assert next(iter(dumped)) == "type"  # `type` leads every serialized action
     assert spec.model.model_validate(dumped) == action
-    rule = FaultRule.model_validate({"id": "r9", "action": spec.example})
+    rule = FaultRule.model_validate({"match": ANY, "id": "r9", "action": spec.example})
     assert type(rule.action) is spec.model
     assert FaultRule.model_validate(rule.to_json()) == rule
     decision = spec.decide(action, _context())
@@ -100,7 +102,7 @@ def test_every_action_round_trips_and_decides_its_kind(spec: ActionSpec[Any]) ->
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.kind)
 def test_the_engine_decides_through_the_registry(spec: ActionSpec[Any]) -> None:
     engine = FaultEngine(seed=3)
-    engine.add({"id": "a", "action": spec.example})
+    engine.add({"match": ANY, "id": "a", "action": spec.example})
     decision = engine.on_request(FakeView(api_key=12))
     assert decision.action == spec.kind and decision.rule_id == "a"
     assert decision.on_applied is not None
@@ -154,9 +156,11 @@ def _replay(seed: int) -> list[tuple[Any, ...]]:
     ]:  # fmt: skip
         engine.add({"match": {"apis": [api]}, "action": action,
                     "dosage": {"probability": probability}})  # fmt: skip
-    engine.add({"action": {"type": "delay", "fixed_ms": 50, "jitter_ms": 50},
+    # Catch-alls name their APIs: a rule without any spares Metadata and FindCoordinator now.
+    every = {"apis": [12, 14, 11, 8, 1, 3, 0, 2, 10]}
+    engine.add({"match": every, "action": {"type": "delay", "fixed_ms": 50, "jitter_ms": 50},
                 "dosage": {"probability": 0.5}})  # fmt: skip
-    engine.add({"action": {"type": "drop_request"}})
+    engine.add({"match": every, "action": {"type": "drop_request"}})
     out = []
     for key in [12, 14, 11, 8, 1, 3, 0, 2, 10] * 40:
         d = engine.on_request(FakeView(api_key=key))

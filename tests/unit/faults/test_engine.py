@@ -21,6 +21,8 @@ from faults.loader import load_rules_text
 from faults.model import FaultRule
 from tests.support.fault_fakes import FakeClock, FakeView
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 SYNC = codec.api_key_of("SyncGroup")
 HEARTBEAT = codec.api_key_of("Heartbeat")
 PRODUCE = codec.api_key_of("Produce")
@@ -95,7 +97,7 @@ def test_replace_keeps_position_and_resets_stats() -> None:
     engine.add(sync_error(id="b"))
     engine.on_request(sync_view())
     assert engine.stats("a").matched == 1
-    new = engine.replace("a", {"action": {"type": "drop_request"}})
+    new = engine.replace("a", {"match": ANY, "action": {"type": "drop_request"}})
     assert new.id == "a" and [r.id for r in engine.list()] == ["a", "b"]
     assert engine.stats("a") == RuleStats(0, 0)
     assert engine.on_request(FakeView(api_key=PRODUCE)).action is ActionKind.DROP_REQUEST
@@ -172,7 +174,7 @@ def test_rule_json_is_the_rule_plus_stats() -> None:
 def test_export_and_load_round_trip() -> None:
     engine = FaultEngine()
     engine.add(sync_error(description="first"))
-    engine.add({"enabled": False, "action": {"type": "close", "mode": "reset"}})
+    engine.add({"match": ANY, "enabled": False, "action": {"type": "close", "mode": "reset"}})
     for fmt in ("yaml", "json"):
         other = FaultEngine()
         loaded = other.load(load_rules_text(engine.export(fmt), fmt))
@@ -237,7 +239,7 @@ def test_error_decision_and_stats() -> None:
 )  # fmt: skip
 def test_each_action_becomes_its_decision(action: dict[str, Any], expected: dict[str, Any]) -> None:
     engine = FaultEngine()
-    engine.add({"action": action})
+    engine.add({"match": ANY, "action": action})
     decision = engine.on_request(sync_view())
     for name, value in expected.items():
         assert getattr(decision, name) == value, name
@@ -247,7 +249,7 @@ def test_first_matching_rule_wins_in_insertion_order() -> None:
     engine = FaultEngine()
     engine.add({"match": {"apis": ["Heartbeat"]}, "action": {"type": "drop_request"}})
     engine.add(sync_error(id="sync"))
-    engine.add({"action": {"type": "close"}, "id": "catch-all"})
+    engine.add({"match": ANY, "action": {"type": "close"}, "id": "catch-all"})
     assert engine.on_request(sync_view()).rule_id == "sync"
     assert engine.on_request(FakeView(api_key=HEARTBEAT)).rule_id == "r1"
     assert engine.on_request(FakeView(api_key=PRODUCE)).rule_id == "catch-all"
@@ -256,7 +258,7 @@ def test_first_matching_rule_wins_in_insertion_order() -> None:
 def test_a_dosed_out_rule_lets_later_rules_decide() -> None:
     engine = FaultEngine()
     engine.add(sync_error(id="once", dosage={"max_injections": 1}))
-    engine.add({"id": "then", "action": {"type": "drop_response"}})
+    engine.add({"match": ANY, "id": "then", "action": {"type": "drop_response"}})
     assert [engine.on_request(sync_view()).rule_id for _ in range(3)] == ["once", "then", "then"]
     assert engine.stats("once").matched == 3
 
@@ -332,7 +334,7 @@ def seeded_run(seed: int) -> list[Decision]:
             "dosage": {"probability": 0.5},
         }
     )  # fmt: skip
-    engine.add({"action": {"type": "delay", "fixed_ms": 50, "jitter_ms": 50}})
+    engine.add({"match": ANY, "action": {"type": "delay", "fixed_ms": 50, "jitter_ms": 50}})
     keys = [HEARTBEAT, SYNC, PRODUCE, HEARTBEAT] * 25
     return [engine.on_request(FakeView(api_key=key)) for key in keys]
 
@@ -384,3 +386,19 @@ def test_body_rules_decode_once_per_request_at_most() -> None:
     assert view.body_calls == 2
     produce = FakeView(api_key=PRODUCE)
     assert engine.on_request(produce) is PASS and produce.body_calls == 0
+
+
+def test_the_rule_count_is_bounded_and_load_is_all_or_nothing() -> None:
+    from faults.engine import RuleLimitError
+
+    engine = FaultEngine(max_rules=3)
+    for i in range(3):
+        engine.add({"id": f"r{i}", "match": ANY, "action": {"type": "close"}})
+    with pytest.raises(RuleLimitError, match="at most 3 rules"):
+        engine.add({"match": ANY, "action": {"type": "close"}})
+    engine.remove("r0")
+    with pytest.raises(RuleLimitError):
+        engine.load([{"match": ANY, "action": {"type": "close"}}] * 2)
+    assert len(engine.list()) == 2
+    engine.load([{"match": ANY, "action": {"type": "close"}}] * 3, replace=True)
+    assert len(engine.list()) == 3

@@ -11,6 +11,8 @@ import yaml
 from faults.loader import RulesFileError, dump_rules, load_rules_file, load_rules_text
 from faults.model import FaultRule
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 YAML_RULES = """\
 rules:
   - id: sync-moves
@@ -34,7 +36,7 @@ def test_yaml_file_with_rules_key(tmp_path: Path) -> None:
 
 def test_json_file_with_a_bare_list(tmp_path: Path) -> None:
     path = tmp_path / "rules.json"
-    path.write_text(json.dumps([{"action": {"type": "drop_request"}}]))
+    path.write_text(json.dumps([{"match": ANY, "action": {"type": "drop_request"}}]))
     assert load_rules_file(path)[0].action.type == "drop_request"
 
 
@@ -51,11 +53,11 @@ def test_yml_extension_and_empty_documents(tmp_path: Path) -> None:
 def test_errors_name_file_rule_index_id_and_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(
-        "- action: {type: drop_request}\n"
+        "- {match: {any: true}, action: {type: drop_request}}\n"
         "- id: second\n"
         "  match: {apis: [SyncGrup]}\n"
         "  action: {type: error, error: NOT_COORDINATOR}\n"
-        "- action: {type: delay, fixed_ms: -5}\n"
+        "- {match: {any: true}, action: {type: delay, fixed_ms: -5}}\n"
     )
     with pytest.raises(RulesFileError) as info:
         load_rules_file(path)
@@ -68,7 +70,8 @@ def test_errors_name_file_rule_index_id_and_field(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_in_a_file() -> None:
-    text = "- {id: a, action: {type: drop_request}}\n- {id: a, action: {type: close}}\n"
+    text = ("- {id: a, match: {any: true}, action: {type: drop_request}}\n"
+            "- {id: a, match: {any: true}, action: {type: close}}\n")
     expected = r"rule 1 \(id 'a'\): id 'a' is already used by rule 0"
     with pytest.raises(RulesFileError, match=expected):
         load_rules_text(text, "yaml", "f.yaml")
@@ -112,8 +115,8 @@ def test_dump_omits_defaults_and_round_trips() -> None:
 
 
 def test_dump_keeps_non_default_enabled() -> None:
-    rule = FaultRule.model_validate({"enabled": False, "action": {"type": "close"}})
-    assert yaml.safe_load(dump_rules([rule]))["rules"][0] == {
+    rule = FaultRule.model_validate({"match": ANY, "enabled": False, "action": {"type": "close"}})
+    assert yaml.safe_load(dump_rules([rule]))["rules"][0] == {"match": ANY,
         "enabled": False,
         "action": {"type": "close"},
     }

@@ -225,3 +225,20 @@ def test_body_table_names_real_fields_of_the_specs() -> None:
                         struct = spec.structs.get(found[0].type[2:])
                         nested = struct.fields if struct else None
                     fields = nested or ()
+
+
+def test_any_and_unnamed_apis_spare_bootstrap_and_authentication() -> None:
+    from faults.engine import FaultEngine
+    from faults.match import SPARED_APIS
+    from faults.names import api_keys
+
+    engine = FaultEngine()
+    engine.add({"id": "all", "match": {"any": True}, "action": {"type": "close"}})
+    engine.add({"id": "cid", "match": {"client_id": "app"}, "action": {"type": "close"}})
+    spared = [api_keys()[name] for name in SPARED_APIS]
+    for key in spared:
+        assert not engine.on_request(FakeView(api_key=key, client_id="app")).is_fault
+    assert engine.on_request(FakeView(api_key=14, client_id="x")).rule_id == "all"
+    engine.clear()
+    engine.add({"match": {"apis": ["Metadata"]}, "action": {"type": "close"}})  # named: hit
+    assert engine.on_request(FakeView(api_key=api_keys()["Metadata"])).is_fault

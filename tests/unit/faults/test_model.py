@@ -18,14 +18,17 @@ from faults.decision import CloseMode, CloseWhen, Side
 from faults.model import FaultRule, describe_errors
 from faults.names import resolve_api, resolve_error
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 
 def rule(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"action": {"type": "drop_request"}}
+    base: dict[str, Any] = {"match": ANY, "action": {"type": "drop_request"}}
     base.update(overrides)
     return base
 
 
 def problems(data: dict[str, Any]) -> list[str]:
+    data = {"match": ANY, **data}  # problems elsewhere than a missing match
     with pytest.raises(ValidationError) as info:
         FaultRule.model_validate(data)
     return describe_errors(info.value)
@@ -41,7 +44,7 @@ def one_problem(data: dict[str, Any]) -> str:
 
 
 def test_minimal_rule_gets_defaults() -> None:
-    r = FaultRule.model_validate({"action": {"type": "drop_request"}})
+    r = FaultRule.model_validate({"match": ANY, "action": {"type": "drop_request"}})
     assert r.id is None and r.enabled and r.description == ""
     assert r.match.apis is None and r.dosage.probability == 1.0
     assert r.dosage.skip_first == 0 and r.dosage.max_injections is None
@@ -73,8 +76,8 @@ def test_single_api_and_single_version_must_be_lists() -> None:
      (rule(dosage={"start_after_ms": 1.5}), "dosage.start_after_ms"),
      (rule(match={"generation_id": "3"}), "match.generation_id"),
      (rule(match={"broker": True}), "match.broker"),
-     ({"action": {"type": "delay", "fixed_ms": "100"}}, "action.fixed_ms"),
-     ({"action": {"type": "throttle", "bytes_per_s": 10.5}}, "action.bytes_per_s")],
+     ({"match": ANY, "action": {"type": "delay", "fixed_ms": "100"}}, "action.fixed_ms"),
+     ({"match": ANY, "action": {"type": "throttle", "bytes_per_s": 10.5}}, "action.bytes_per_s")],
 )  # fmt: skip
 def test_numbers_and_flags_are_not_coerced(data: dict[str, Any], where: str) -> None:
     """What the JSON schema calls an integer or a boolean must be one: "1", 1.5 and true are
@@ -93,7 +96,7 @@ def test_integral_probability_is_fine() -> None:
      ("rebalance-in-progress", "REBALANCE_IN_PROGRESS")],
 )  # fmt: skip
 def test_error_names_and_codes_are_normalised(given: object, name: str) -> None:
-    r = FaultRule.model_validate({"action": {"type": "error", "error": given}})
+    r = FaultRule.model_validate({"match": ANY, "action": {"type": "error", "error": given}})
     assert isinstance(r.action, ErrorAction)
     assert r.action.error == name
     assert r.action.error_code == (16 if name == "NOT_COORDINATOR" else 27)
@@ -111,13 +114,13 @@ def test_every_action_type_parses() -> None:
         {"type": "throttle", "bytes_per_s": 10000},
     ]  # fmt: skip
     for action in actions:
-        r = FaultRule.model_validate({"action": action})
+        r = FaultRule.model_validate({"match": ANY, "action": action})
         dumped = r.to_json()["action"]
         assert dumped["type"] == action["type"]
         assert next(iter(dumped)) == "type"  # the discriminator leads every serialized action
-    delay = FaultRule.model_validate({"action": actions[4]}).action
+    delay = FaultRule.model_validate({"match": ANY, "action": actions[4]}).action
     assert isinstance(delay, DelayAction) and delay.side is Side.RESPONSE
-    close = FaultRule.model_validate({"action": actions[5]}).action
+    close = FaultRule.model_validate({"match": ANY, "action": actions[5]}).action
     assert isinstance(close, CloseAction)
     assert close.when is CloseWhen.AFTER and close.mode is CloseMode.RESET
 
@@ -215,7 +218,20 @@ def test_missing_action_type_lists_types() -> None:
 
 
 def test_missing_action() -> None:
-    assert one_problem({"match": {}}).startswith("action:")
+    assert one_problem({"match": ANY}).startswith("action:")
+
+
+def test_a_rule_without_a_match_is_refused_unless_it_says_any() -> None:
+    for match in ({}, None):
+        data = {"action": {"type": "close"}} if match is None else {
+            "match": match, "action": {"type": "close"}}
+        with pytest.raises(ValidationError) as info:
+            FaultRule.model_validate(data)
+        (line,) = describe_errors(info.value)
+        assert line.startswith("match: a rule needs a match") and "{any: true}" in line
+    assert FaultRule.model_validate({"match": ANY, "action": {"type": "close"}})
+    msg = one_problem({"match": {"any": True, "apis": ["SyncGroup"]}, "action": {"type": "close"}})
+    assert "any: true matches every request; drop it, or drop the other fields" in msg
 
 
 def test_bad_distribution_lists_allowed() -> None:
@@ -251,7 +267,7 @@ def test_negative_close_after_is_rejected() -> None:
 
 def test_bad_side_when_mode_list_allowed() -> None:
     assert "'request' or 'response'" in one_problem(
-        {"action": {"type": "delay", "fixed_ms": 1, "side": "both"}}
+        {"match": ANY, "action": {"type": "delay", "fixed_ms": 1, "side": "both"}}
     )
     assert "'before' or 'after'" in one_problem({"action": {"type": "close", "when": "now"}})
     assert "'graceful' or 'reset'" in one_problem({"action": {"type": "close", "mode": "rst"}})
@@ -289,7 +305,7 @@ def test_bad_dosage_numbers(field: str, value: int, expected: str) -> None:
 def test_typo_in_field_name_suggests_the_right_one() -> None:
     msg = one_problem(rule(match={"grup_id": "g1"}))
     assert "unknown field 'grup_id' in match; did you mean 'group_id'?" in msg
-    assert "allowed: apis, broker" in msg
+    assert "allowed: any, apis, broker" in msg
     msg = one_problem(rule(dosage={"max": 1}))
     assert "unknown field 'max' in dosage" in msg and "max_injections" in msg
     assert "unknown field 'enable' in rule" in one_problem(rule(enable=False))
@@ -326,7 +342,7 @@ def test_bad_version_values() -> None:
 
 def test_invalid_regex() -> None:
     msg = one_problem(rule(match={"client_id_regex": "("}))
-    assert msg.startswith("match.client_id_regex: client_id_regex '(' is not a valid regular")
+    assert msg.startswith("match.client_id_regex: client_id_regex '(': not a valid RE2 regular")
 
 
 def test_bad_broker_and_connection() -> None:
@@ -376,7 +392,7 @@ def test_schema_documents_ranges_and_name_or_number_inputs() -> None:
 
 @pytest.mark.parametrize("junk", ["9" * 5000, "x" * 5000, "²"])
 def test_junk_values_give_short_messages(junk: str) -> None:
-    for data in (rule(match={"apis": [junk]}), {"action": {"type": "error", "error": junk}},
+    for data in (rule(match={"apis": [junk]}), rule(action={"type": "error", "error": junk}),
                  rule(id=junk)):  # fmt: skip
         msg = one_problem(data)
         assert len(msg) < 700

@@ -20,6 +20,8 @@ from faults.model import RULE_ID_PATTERN, FaultRule
 from faults.names import api_keys, api_names
 from tests.support.fault_fakes import FakeView
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 # More examples for a bug hunt: KCP_HYPOTHESIS_EXAMPLES=2000 pytest tests/unit/faults
 EXAMPLES = int(os.environ.get("KCP_HYPOTHESIS_EXAMPLES", "150"))
 INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
@@ -57,7 +59,7 @@ def matches(draw: st.DrawFn) -> dict[str, Any]:
         out["broker"] = draw(st.integers(-1, 10))
     if draw(st.booleans()):
         out["connection"] = draw(st.integers(0, 10**6))
-    return out
+    return out or {"any": True}
 
 
 ERRORS = st.sampled_from(["NOT_COORDINATOR", "REBALANCE_IN_PROGRESS", 25, "illegal_generation"])
@@ -107,15 +109,14 @@ DOSAGES = st.fixed_dictionaries(
 
 @st.composite
 def rules(draw: st.DrawFn) -> dict[str, Any]:
-    out: dict[str, Any] = {"action": draw(ACTIONS)}
+    out: dict[str, Any] = {"match": ANY, "action": draw(ACTIONS)}
     if draw(st.booleans()):
         out["id"] = draw(st.from_regex(RULE_ID_PATTERN, fullmatch=True))
     if draw(st.booleans()):
         out["description"] = draw(TEXT)
     if draw(st.booleans()):
         out["enabled"] = draw(st.booleans())
-    if draw(st.booleans()):
-        out["match"] = draw(matches())
+    out["match"] = draw(matches()) if draw(st.booleans()) else {"any": True}
     if draw(st.booleans()):
         out["dosage"] = draw(DOSAGES)
     return out

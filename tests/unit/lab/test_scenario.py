@@ -9,6 +9,8 @@ import pytest
 
 from lab.scenario import ScenarioError, load_catalog, load_scenario, parse_scenario
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
 
 
@@ -76,7 +78,8 @@ def test_defaults() -> None:
     (minimal(steps=[{"add": [{"id": "r", "match": {"apis": ["SyncGroupp"]},
                               "action": {"type": "error", "error": "NOT_COORDINATOR"}}]}]),
      "SyncGroup"),
-    (minimal(steps=[{"add": [{"id": "r", "action": {"type": "error", "error": "NOPE"}}]}]),
+    (minimal(steps=[{"add": [{"match": ANY, "id": "r",
+                              "action": {"type": "error", "error": "NOPE"}}]}]),
      "unknown error"),
     (minimal(steps=[{"remove": ["ghost"]}]), "no earlier step adds"),
     (minimal(steps=[{"at": 1, "on": {"api": "Heartbeat"}, "produce": 1}]), "not both"),

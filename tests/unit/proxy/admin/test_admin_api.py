@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy.admin import AdminContext, create_app
 from proxy.exchange import Exchange
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 # POST needs a JSON content type even without a body (see proxy.admin.guard).
 JSON = {"Content-Type": "application/json"}
 
@@ -33,7 +35,7 @@ async def test_fault_crud(client: httpx.AsyncClient) -> None:
     assert body["id"] == "sync-nc" and body["stats"] == {"matched": 0, "injected": 0}
     assert body["action"] == {"type": "error", "error": "NOT_COORDINATOR"}
 
-    r = await client.post("/faults", json={"action": {"type": "drop_response"}})
+    r = await client.post("/faults", json={"match": ANY, "action": {"type": "drop_response"}})
     assert r.status_code == 201
     generated = r.json()["id"]
 
@@ -91,20 +93,22 @@ async def test_duplicate_id_is_409(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("rule", "field", "hint"),
     [
-        ({"action": {"type": "eror"}}, "action", "allowed: error, error_after_forward"),
+        ({"match": ANY, "action": {"type": "eror"}}, "action",
+         "allowed: error, error_after_forward"),
         (
             {"match": {"apis": ["SyncGrup"]}, "action": {"type": "drop_request"}},
             "match.apis",
             "did you mean 'SyncGroup'",
         ),
-        ({"action": {"type": "error", "error": "NOT_A_THING"}}, "action.error", "NOT_COORDINATOR"),
+        ({"match": ANY, "action": {"type": "error", "error": "NOT_A_THING"}}, "action.error",
+         "NOT_COORDINATOR"),
         (
-            {"action": {"type": "delay"}, "dosage": {"probability": 1.5}},
+            {"match": ANY, "action": {"type": "delay"}, "dosage": {"probability": 1.5}},
             "dosage.probability",
             "between 0.0 and 1.0",
         ),
         ({"action": {"type": "close"}, "mtach": {}}, "request body", "did you mean 'match'"),
-        ({"action": {"type": "close", "mode": "slam"}}, "action.mode", "graceful"),
+        ({"match": ANY, "action": {"type": "close", "mode": "slam"}}, "action.mode", "graceful"),
     ],
 )
 async def test_invalid_rule_is_422_naming_field_and_allowed_values(

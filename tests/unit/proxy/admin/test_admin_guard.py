@@ -94,3 +94,14 @@ async def test_bearer_scheme_is_case_insensitive(ctx: AdminContext, scheme: str)
         assert await status(f"{scheme} nope") == 401
         assert await status("Basic tok") == 401
         assert (await c.get("/healthz")).status_code == 200
+
+
+async def test_a_full_rule_set_is_409_saying_what_to_do(ctx: AdminContext) -> None:
+    from faults.engine import FaultEngine
+
+    async with await _client(replace(ctx, engine=FaultEngine(max_rules=1))) as c:
+        assert (await c.post("/faults", json=RULE)).status_code == 201
+        r = await c.post("/faults", json={**RULE, "id": "r2"})
+        assert r.status_code == 409 and "at most 1 rules (--max-rules)" in r.json()["detail"]
+        r = await c.post("/faults", json={"action": {"type": "close"}})
+        assert r.status_code == 422 and "a rule needs a match" in r.text

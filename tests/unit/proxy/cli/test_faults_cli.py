@@ -20,6 +20,8 @@ from faults.actions import ACTIONS
 from proxy.cli import admin_client, app, faults_cmd
 from proxy.cli.faults_flags import _set_text
 
+ANY = {"any": True}  # a rule that names nothing else to match says so
+
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -247,7 +249,7 @@ def test_flags_apply_on_top_of_json(api: Recorder) -> None:
 
 
 def test_disabled_and_api_apply_to_every_rule_of_a_json_list(api: Recorder) -> None:
-    rules = [{"action": {"type": "close"}}, {"match": {"versions": [3]},
+    rules = [{"match": ANY, "action": {"type": "close"}}, {"match": {"versions": [3]},
                                              "action": {"type": "drop_response"}}]  # fmt: skip
     result = run("add", "--json", json.dumps(rules), "--disabled", "--api", "JoinGroup")
     assert result.exit_code == 0, result.output
@@ -260,17 +262,19 @@ def test_disabled_and_api_apply_to_every_rule_of_a_json_list(api: Recorder) -> N
 
 def test_flags_apply_on_top_of_a_file(api: Recorder, tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text("- {id: one, action: {type: close}}\n")
+    path.write_text("- {id: one, match: {any: true}, action: {type: close}}\n")
     result = run("add", "--file", str(path), "--disabled", "--id", "two")
     assert result.exit_code == 0, result.output
-    assert api.bodies() == [{"id": "two", "action": {"type": "close"}, "enabled": False}]
+    assert api.bodies() == [
+        {"match": ANY, "id": "two", "action": {"type": "close"}, "enabled": False}]
 
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--json", json.dumps([{"action": {"type": "close"}}] * 2), "--id", "x"],
+    [(["--json", json.dumps([{"match": ANY, "action": {"type": "close"}}] * 2), "--id", "x"],
       "--id names one rule, but --json gives 2; put the ids in the rules"),
-     (["--json", json.dumps({"action": {"type": "close"}}), "--error", "X", "--side", "request"],
+     (["--json", json.dumps({"match": ANY, "action": {"type": "close"}}), "--error", "X",
+       "--side", "request"],
       "--error and --side cannot be combined with --json: the rules given there carry their "
       "own action"),
      (["--json", "{}", "--action", "close", "--set", "mode=reset"],
@@ -303,13 +307,13 @@ def test_add_file_posts_normalised_rules(api: Recorder, tmp_path: Path) -> None:
     path.write_text(
         "rules:\n"
         "  - {match: {apis: [sync_group]}, action: {type: error, error: 16}}\n"
-        "  - {id: two, action: {type: close}}\n"
+        "  - {id: two, match: {any: true}, action: {type: close}}\n"
     )
     result = run("add", "--file", str(path))
     assert result.exit_code == 0, result.output
     assert api.bodies() == [
         {"match": {"apis": ["SyncGroup"]}, "action": {"type": "error", "error": "NOT_COORDINATOR"}},
-        {"id": "two", "action": {"type": "close"}},
+        {"match": ANY, "id": "two", "action": {"type": "close"}},
     ]
     assert result.stdout.count("added ") == 2
 
@@ -317,7 +321,8 @@ def test_add_file_posts_normalised_rules(api: Recorder, tmp_path: Path) -> None:
 def test_add_file_errors_are_reported_before_any_request(api: Recorder, tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(
-        "- {match: {apis: [SyncGrup]}, action: {type: close}}\n- {action: {type: nope}}\n"
+        "- {match: {apis: [SyncGrup]}, action: {type: close}}\n"
+        "- {match: {any: true}, action: {type: nope}}\n"
     )
     result = run("add", "--file", str(path))
     assert result.exit_code == 2
@@ -332,7 +337,7 @@ def test_a_failure_midway_says_how_many_were_added(api: Recorder) -> None:
     conflict = {"detail": "a rule with id 'a' exists already"}
     answers = iter([httpx.Response(201, json=rule_json("a")), httpx.Response(409, json=conflict)])
     api.answer = lambda request: next(answers)
-    rules = [{"id": "a", "action": {"type": "close"}}] * 2
+    rules = [{"match": ANY, "id": "a", "action": {"type": "close"}}] * 2
     result = run("add", "--json", json.dumps(rules))
     assert result.exit_code == 2
     assert "error: 409 Conflict: a rule with id 'a' exists already" in result.stderr
