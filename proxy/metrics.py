@@ -145,7 +145,8 @@ frame_errors_total = Counter(
 )
 connection_refusals_total = Counter(
     "kcp_connection_refusals_total",
-    "Client connections closed on accept (max_connections, max_connections_per_ip), by reason.",
+    "Client connections closed on accept, by reason: max_connections, max_connections_per_ip,"
+    " fd_limit (the open-files limit leaves no room for more).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -9,7 +9,6 @@ module). It is also the `ProxyInfo` the admin API lists connections and brokers 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections.abc import Iterable
@@ -28,8 +27,6 @@ from proxy.pipeline.connection import ClientSide, Connection
 from proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
-# Descriptors the process needs besides two per connection: listeners, admin, logs, the loop.
-_SPARE_FDS = 256
 
 
 class ProxyServer:
@@ -62,6 +59,9 @@ class ProxyServer:
         if refusal == limits.MAX_CONNECTIONS:
             return refusal, (f"{self.admission.open} connections open (max_connections "
                              f"{self.config.max_connections})")
+        if refusal == limits.FD_LIMIT:
+            return refusal, (f"{self.admission.open} connections open: the open-files limit "
+                             f"(ulimit -n) leaves room for {self.admission.fd_cap}")
         if refusal is not None:
             return refusal, (f"{self.admission.from_ip(conn.client_host)} connections from "
                              f"{conn.client_host} (max_connections_per_ip "
@@ -92,20 +92,16 @@ class ProxyServer:
             self._sweep_handle = loop.call_later(limits.SWEEP_INTERVAL_S, self._sweep)
 
     def _check_fd_limit(self) -> None:
-        """Say up front when the descriptor limit is below what max_connections needs: past
-        it, accept fails with EMFILE ("Too many open files") and clients see refused or hung
-        connects."""
-        with contextlib.suppress(ImportError, OSError, ValueError):
-            import resource
-
-            soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            needed = 2 * self.config.max_connections + _SPARE_FDS
-            if soft != resource.RLIM_INFINITY and soft < needed:
-                log.warning("fd_limit_low", nofile=soft, needed=needed,
-                            max_connections=self.config.max_connections,
-                            detail=f"about {max((soft - _SPARE_FDS) // 2, 0)} client "
-                                   "connections fit (two descriptors each); raise ulimit -n "
-                                   "or lower max_connections")
+        """Say up front when the descriptor limit is tighter than max_connections, and refuse
+        (with a log line and a metric) at what it allows rather than let accept fail with
+        EMFILE, which uvloop drops silently (`limits.descriptor_cap`)."""
+        cap = limits.descriptor_cap(self.config.max_connections)
+        self.admission.fd_cap = cap
+        if cap is not None:
+            log.warning("fd_limit_low", max_connections=self.config.max_connections,
+                        allowed=cap, detail=f"the open-files limit (ulimit -n) leaves room for "
+                        f"about {cap} connections (two descriptors each); more are refused "
+                        "(reason fd_limit): raise ulimit -n or lower max_connections")
 
     def upstream_candidates(self, node_id: int) -> list[tuple[str, int]]:
         if node_id == BOOTSTRAP_NODE:

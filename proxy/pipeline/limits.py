@@ -8,11 +8,15 @@ frame.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from proxy.config import ProxyConfig
 
 # Reasons a connection is refused on accept (`kcp_connection_refusals_total{reason}`).
 MAX_CONNECTIONS = "max_connections"
 MAX_CONNECTIONS_PER_IP = "max_connections_per_ip"
+FD_LIMIT = "fd_limit"
 # Reasons the sweep closes a connection (`kcp_connection_closes_total{reason}`).
 IDLE_TIMEOUT = "idle_timeout"
 REQUEST_TIMEOUT = "request_timeout"
@@ -38,13 +42,40 @@ class BufferBudget:
 BUFFERED = BufferBudget()
 
 
+def descriptor_cap(max_connections: int) -> int | None:
+    """Connections the descriptor limit (RLIMIT_NOFILE) leaves room for, when fewer than
+    `max_connections`; None when it is no tighter (or unknown).
+
+    Why: past the limit accept(2) fails with EMFILE, and uvloop (libuv) then accepts and drops
+    the connections it cannot keep without a word in any log. Refusing at this cap instead
+    keeps a descriptor free for each admitted connection's upstream socket and says so
+    (`kcp_connection_refusals_total{reason="fd_limit"}` and a log line).
+    """
+    soft = None
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return None
+    if soft is None:
+        return None
+    in_use = 0
+    with contextlib.suppress(OSError):
+        in_use = len(os.listdir("/proc/self/fd"))  # Linux; elsewhere the spare must do
+    spare = min(256, soft // 8)  # listeners bound later, the admin API, event streams
+    cap = max((soft - in_use - spare) // 2, 0)  # two per connection: client, upstream
+    return cap if cap < max_connections else None
+
+
 class Admission:
     """Connection counts of one server, total and by client IP, checked on accept."""
 
-    __slots__ = ("_by_ip", "_config", "_open")
+    __slots__ = ("_by_ip", "_config", "_open", "fd_cap")
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, fd_cap: int | None = None) -> None:
         self._config = config
+        self.fd_cap = fd_cap  # `descriptor_cap`, set by the server when it starts
         self._open = 0
         self._by_ip: dict[str, int] = {}
 
@@ -53,6 +84,8 @@ class Admission:
         cfg = self._config
         if self._open >= cfg.max_connections:
             return MAX_CONNECTIONS
+        if self.fd_cap is not None and self._open >= self.fd_cap:
+            return FD_LIMIT
         per_ip = cfg.max_connections_per_ip
         n = self._by_ip.get(ip, 0)
         if per_ip is not None and n >= per_ip:

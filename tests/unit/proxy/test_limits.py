@@ -181,3 +181,17 @@ def test_admission_counts_release_by_ip() -> None:
     assert adm.open == 0 and adm.from_ip("a") == 0
 
 
+
+
+def test_the_descriptor_limit_caps_admission(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
+    cap = limits.descriptor_cap(10_000)
+    assert cap is not None and 0 < cap < (1024 - 128) // 2
+    assert limits.descriptor_cap(cap) is None  # max_connections already tighter
+    monkeypatch.setattr(resource, "getrlimit",
+                        lambda _which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert limits.descriptor_cap(10_000) is None
+    adm = limits.Admission(ProxyConfig([("b", 1)]), fd_cap=1)
+    assert [adm.admit("a"), adm.admit("b")] == [None, limits.FD_LIMIT]
