@@ -37,6 +37,8 @@ DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024
 # One event above this (serialized) has its largest fields cut (`truncate_event`).
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_FILE_MAX_BYTES = 64 * 1024 * 1024
+# One answer of the admin API's event queries holds at most this much (pages go on by `since`).
+DEFAULT_QUERY_BYTES = 8 * 1024 * 1024
 DEFAULT_FILE_KEEP = 5
 # Fields never cut: what makes an event findable and readable.
 _KEPT = frozenset({"seq", "time", "ts", "api", "api_key", "version", "group", "member_id",
@@ -301,25 +303,41 @@ class EventLog:
         event_filter: EventFilter = EventFilter(),
         since: int | None = None,
         limit: int = 100,
+        max_bytes: int = DEFAULT_QUERY_BYTES,
     ) -> list[Event]:
         """Events oldest first. With `since`: the first `limit` after that seq (paging forward);
-        without: the newest `limit` (what just happened)."""
+        without: the newest `limit` (what just happened). At most `max_bytes` of serialized
+        events (at least one), so that one answer never holds the event loop for long; a
+        poller pages on from the last seq it got."""
         limit = max(0, limit)
         if limit == 0:
             return []
+        pairs = zip(self._buffer, self._sizes, strict=True)
         if since is not None:
             out: list[Event] = []
-            for event in self._buffer:
+            total = 0
+            for event, size in pairs:
                 if event["seq"] > since and event_filter.matches(event):
+                    total += size
+                    if out and total > max_bytes:
+                        break
                     out.append(event)
                     if len(out) >= limit:
                         break
             return out
-        newest: deque[Event] = deque(maxlen=limit)
-        for event in self._buffer:
+        newest: deque[tuple[Event, int]] = deque(maxlen=limit)
+        for event, size in pairs:
             if event_filter.matches(event):
-                newest.append(event)
-        return list(newest)
+                newest.append((event, size))
+        kept: list[Event] = []
+        total = 0
+        for event, size in reversed(newest):  # the newest are what was asked for
+            total += size
+            if kept and total > max_bytes:
+                break
+            kept.append(event)
+        kept.reverse()
+        return kept
 
     def __iter__(self) -> Iterator[Event]:
         return iter(tuple(self._buffer))

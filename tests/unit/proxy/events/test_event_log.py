@@ -130,3 +130,16 @@ def test_event_file_rotates_by_size_and_keeps_n(tmp_path: Path, build: SimpleNam
                                                  "events.jsonl")
             for line in (tmp_path / name).read_text().splitlines()]
     assert seqs == list(range(seqs[0], 41))  # in order, nothing lost inside what is kept
+
+
+def test_queries_are_bounded_in_bytes_and_page_on(build: SimpleNamespace) -> None:
+    log = EventLog(capacity=1000, max_event_bytes=1_000_000)
+    for _ in range(30):
+        log.observe(_big_commit(build, 2000))  # ~60 KB each
+    newest = log.query(limit=1000, max_bytes=200_000)
+    assert 1 <= len(newest) < 5 and newest[-1]["seq"] == 30  # the newest, still oldest first
+    first = log.query(since=0, limit=1000, max_bytes=200_000)
+    assert [e["seq"] for e in first] == list(range(1, len(first) + 1))
+    again = log.query(since=first[-1]["seq"], limit=1000, max_bytes=200_000)
+    assert again[0]["seq"] == first[-1]["seq"] + 1
+    assert len(log.query(since=0, limit=1000, max_bytes=1)) == 1  # never empty-handed
