@@ -14,10 +14,17 @@ import typer
 
 from faults.engine import DEFAULT_MAX_RULES
 from proxy.config import (
+    DEFAULT_HANDSHAKE_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_LISTEN_BACKLOG,
     DEFAULT_MAX_BROKERS,
+    DEFAULT_MAX_BUFFERED_BYTES_PER_CONNECTION,
+    DEFAULT_MAX_BUFFERED_BYTES_TOTAL,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
     DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_MAX_INFLIGHT,
+    DEFAULT_REQUEST_TIMEOUT_S,
     ProxyConfig,
     parse_bootstrap,
 )
@@ -28,6 +35,8 @@ from proxy.events import (
     DEFAULT_FILE_MAX_BYTES,
     EventLogOptions,
 )
+
+_LIMITS = "Limits (everything a peer sends is bounded)"
 
 
 def _node_ports(items: list[str]) -> dict[int, int]:
@@ -54,15 +63,38 @@ def run(
     node_port: Annotated[list[str] | None, typer.Option(
         help="Explicit broker listener port, ID=PORT (repeatable).")] = None,
     max_frame_bytes: Annotated[int, typer.Option(
-        help="Largest client frame accepted.")] = DEFAULT_MAX_FRAME_BYTES,
+        help="Largest client frame accepted.", rich_help_panel=_LIMITS)
+    ] = DEFAULT_MAX_FRAME_BYTES,
     max_inflight: Annotated[int, typer.Option(
-        help="Requests awaiting a response per connection before reading pauses.")
-    ] = DEFAULT_MAX_INFLIGHT,
+        help="Requests awaiting a response per connection before reading pauses.",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_INFLIGHT,
     max_brokers: Annotated[int, typer.Option(
-        min=1, help="Broker listeners opened at most (brokers beyond are refused, logged).")
-    ] = DEFAULT_MAX_BROKERS,
+        min=1, help="Broker listeners opened at most (brokers beyond are refused, logged).",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_BROKERS,
     listen_backlog: Annotated[int, typer.Option(
-        min=1, help="Listen backlog of every listener.")] = DEFAULT_LISTEN_BACKLOG,
+        min=1, help="Listen backlog of every listener.", rich_help_panel=_LIMITS)
+    ] = DEFAULT_LISTEN_BACKLOG,
+    max_connections: Annotated[int, typer.Option(
+        min=1, help="Client connections at once; more are refused (logged, counted).",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_CONNECTIONS,
+    max_connections_per_ip: Annotated[int | None, typer.Option(
+        min=1, help="Client connections at once from one address (default: no cap).",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_CONNECTIONS_PER_IP,
+    max_buffered_bytes_per_connection: Annotated[int, typer.Option(
+        min=1, help="Bytes of frames one connection may have assembled at once.",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_BUFFERED_BYTES_PER_CONNECTION,
+    max_buffered_bytes_total: Annotated[int, typer.Option(
+        min=1, help="Bytes of frames all connections together may have assembled.",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_BUFFERED_BYTES_TOTAL,
+    idle_timeout_s: Annotated[float, typer.Option(
+        min=0, help="Close a connection idle this long (0: never).",
+        rich_help_panel=_LIMITS)] = DEFAULT_IDLE_TIMEOUT_S or 0,
+    request_timeout_s: Annotated[float, typer.Option(
+        min=0, help="Close a connection whose frame takes longer to arrive (0: never).",
+        rich_help_panel=_LIMITS)] = DEFAULT_REQUEST_TIMEOUT_S or 0,
+    handshake_timeout_s: Annotated[float, typer.Option(
+        min=0, help="Close a connection with no complete request this long after accept "
+        "(0: never).", rich_help_panel=_LIMITS)] = DEFAULT_HANDSHAKE_TIMEOUT_S or 0,
     admin_host: Annotated[str, typer.Option(help="Admin HTTP bind address.")] = "127.0.0.1",
     admin_port: Annotated[int, typer.Option(help="Admin HTTP port (0: off).")] = 9190,
     no_admin: Annotated[bool, typer.Option("--no-admin", help="No admin HTTP server.")] = False,
@@ -92,8 +124,8 @@ def run(
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for fault probabilities.")] = None,
     max_rules: Annotated[int, typer.Option(
-        min=1, help="Fault rules held at most (adding more is refused with 409).")
-    ] = DEFAULT_MAX_RULES,
+        min=1, help="Fault rules held at most (adding more is refused with 409).",
+        rich_help_panel=_LIMITS)] = DEFAULT_MAX_RULES,
     log_format: Annotated[str | None, typer.Option(
         help="json or console (default: console on a TTY).")] = None,
     kafka_version: Annotated[str | None, typer.Option(
@@ -118,6 +150,13 @@ def run(
         max_inflight=max_inflight,
         max_brokers=max_brokers,
         listen_backlog=listen_backlog,
+        max_connections=max_connections,
+        max_connections_per_ip=max_connections_per_ip,
+        max_buffered_bytes_per_connection=max_buffered_bytes_per_connection,
+        max_buffered_bytes_total=max_buffered_bytes_total,
+        idle_timeout_s=idle_timeout_s or None,
+        request_timeout_s=request_timeout_s or None,
+        handshake_timeout_s=handshake_timeout_s or None,
     )
     control = ControlPlaneOptions(
         admin_host=admin_host,

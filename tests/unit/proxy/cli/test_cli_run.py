@@ -84,3 +84,15 @@ def test_admin_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("KCP_ADMIN_TOKEN", "t")
     code, _, seen = _invoke(monkeypatch, "--admin-host", "0.0.0.0", "--admin-allowed-host", "*")
     assert code == 0 and seen[0].control.admin_allowed_hosts == ("*",)
+
+
+def test_limits_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = _parse(monkeypatch, "--max-connections", "50", "--max-connections-per-ip", "5",
+                     "--idle-timeout-s", "0", "--request-timeout-s", "2.5", "--max-brokers", "3",
+                     "--max-buffered-bytes-per-connection", "1024", "--max-rules", "7")
+    config = options.config
+    assert (config.max_connections, config.max_connections_per_ip, config.max_brokers) == (
+        50, 5, 3)
+    assert config.idle_timeout_s is None and config.request_timeout_s == 2.5
+    assert config.max_buffered_bytes_per_connection == 1024
+    assert options.control.max_rules == 7
