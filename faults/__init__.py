@@ -17,4 +17,5 @@ Modules, one job each:
 * ``distributions``  delay jitter shapes, drawn from the engine's seeded RNG
 * ``engine``         `FaultEngine`: ordered rules, CRUD for the admin API, `on_request`
 * ``loader``         YAML/JSON rule files in and out
+* ``patterns``       client-id globs and regexes on RE2: linear time, bounded, compiled once
 """
