@@ -30,6 +30,7 @@ from proxy.cli.faults_flags import (
     rule_from_flags,
     with_flags,
 )
+from proxy.cli.terminal import safe, safe_lines
 
 faults_app = typer.Typer(
     name="faults",
@@ -177,7 +178,7 @@ def _post_rules(admin_url: str, token: str | None, rules: list[Any]) -> None:
             if index:
                 typer.echo(f"({index} of {len(rules)} rules were added before this one)", err=True)
             raise
-        typer.echo(f"added {summarize(response.json())}")
+        typer.echo(safe(f"added {summarize(response.json())}"))
 
 
 def _match(help_text: str, *names: str) -> Any:
@@ -322,7 +323,7 @@ def list_rules(
     elif not rules:
         typer.echo("no fault rules")
     else:
-        typer.echo(render_table(rules))
+        typer.echo(safe_lines(render_table(rules)))
 
 
 @faults_app.command("show")
@@ -360,7 +361,7 @@ def _toggle(enabled: bool) -> Callable[..., None]:
         token: Token = None,
     ) -> None:
         rule = _call(admin_url, token, "POST", f"/faults/{rule_id}/{verb}").json()
-        typer.echo(f"{verb}d {summarize(rule)}")
+        typer.echo(safe(f"{verb}d {summarize(rule)}"))
 
     command.__doc__ = f"{verb.capitalize()} a rule (it keeps its place and stats)."
     return command

@@ -16,3 +16,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def safe(text: str) -> str:
     """Control characters shown as `\\xNN` escapes; everything else unchanged."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def safe_lines(text: str) -> str:
+    """`safe` for text of several lines: the line breaks stay, everything else is escaped."""
+    return "\n".join(safe(line) for line in text.split("\n"))
