@@ -30,7 +30,8 @@ class BufferBudget:
 
     Each connection adds what its frame reader holds when that changes and gives all of it
     back when it closes (`ConnectionCore._account_held`, `ConnectionCore.close`), so the sum
-    goes back to zero when every frame is complete or its connection gone.
+    goes back to zero when every frame is complete or its connection gone. One per process,
+    as memory is; each server holds it against its own `max_buffered_bytes_total`.
     """
 
     __slots__ = ("total",)
