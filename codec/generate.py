@@ -289,7 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the output file differs")
     args = parser.parse_args(argv)
-    text = render(specs_dir_from(args.specs_dir), args.errors_tsv)
+    source = specs_dir_from(args.specs_dir)
+    if not source.exists():
+        # A fresh clone has no shared/ beside it: say where we looked and how to point
+        # elsewhere, instead of rendering an empty schema or a traceback.
+        print(f"codec.generate: no Kafka message specs at {source}: pass --specs-dir DIR "
+              "(a specs directory or a kafka-clients jar) or set KCP_SPECS_DIR",
+              file=sys.stderr)
+        return 2
+    text = render(source, args.errors_tsv)
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:
