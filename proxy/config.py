@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Like the broker's socket.request.max.bytes: a client cannot make the proxy allocate more.
 DEFAULT_MAX_FRAME_BYTES = 104_857_600
@@ -96,6 +97,10 @@ class ProxyConfig:
     idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S
     request_timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S
     handshake_timeout_s: float | None = DEFAULT_HANDSHAKE_TIMEOUT_S
+    # `run --capture FILE`: write the frames of these APIs (names; empty = all) to FILE
+    # (`proxy.capture`). None: no capture, and the pipeline pays one attribute check a frame.
+    capture_path: Path | None = None
+    capture_apis: tuple[str, ...] = ()
 
     @property
     def advertised(self) -> str:

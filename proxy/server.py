@@ -18,6 +18,7 @@ import structlog
 
 from faults.decision import FaultDecider
 from proxy.address_map import AddressMap
+from proxy.capture import FrameCapture
 from proxy.config import ProxyConfig
 from proxy.discovery import fetch_brokers
 from proxy.exchange import ExchangeObserver
@@ -45,11 +46,22 @@ class ProxyServer:
         self.started_at: float | None = None
         self._stopping = False
         self._sweep_handle: asyncio.TimerHandle | None = None
+        self.capture: FrameCapture | None = None  # `run --capture`, opened by `start`
 
     # -- wiring for the pipeline
 
     def _factory(self, node_id: int) -> ProtocolFactory:
-        return lambda: ClientSide(self, node_id)
+        capture = self.capture
+        if capture is None:
+            return lambda: ClientSide(self, node_id)
+
+        def capturing() -> ClientSide:
+            # Resolved once per connection, so a proxy that does not capture pays nothing.
+            side = ClientSide(self, node_id)
+            side.conn.capture = capture
+            return side
+
+        return capturing
 
     def next_connection_id(self) -> int:
         return next(self._ids)
@@ -82,6 +94,8 @@ class ProxyServer:
         pass instead of a timer per frame or per connection)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
+        if self.capture is not None:
+            self.capture.flush()  # a reader of the capture sees frames within an interval
         for conn in list(self.connections.values()):
             try:
                 conn.sweep(now)
@@ -124,6 +138,9 @@ class ProxyServer:
     # -- lifecycle
 
     async def start(self, discover: bool = True) -> None:
+        if self.config.capture_path is not None and self.capture is None:
+            # Before any listener exists, so every connection is captured.
+            self.capture = FrameCapture(self.config.capture_path, self.config.capture_apis)
         self.listeners.bind(BOOTSTRAP_NODE, self.config.port)
         if discover:
             await self._discover()
@@ -179,6 +196,8 @@ class ProxyServer:
             conn.close("shutdown")
         await asyncio.sleep(0)
         await self.listeners.wait_closed()
+        if self.capture is not None:
+            self.capture.close()
 
     # -- ProxyInfo
 

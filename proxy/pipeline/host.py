@@ -20,6 +20,18 @@ ResponseTransform = Callable[[int, bytes], "bytes | None"]
 ConnT = TypeVar("ConnT", contravariant=True)
 
 
+class FrameTap(Protocol):
+    """Where `run --capture` frames go (`proxy.capture.FrameCapture`). The server hands it to
+    each connection it accepts, as `capture`, only when capturing: so the pipeline pays one
+    attribute check per frame otherwise, and never imports the writer."""
+
+    def request(self, conn_id: int, api_key: int, api_version: int, frame: bytes) -> None:
+        """A whole request frame as the client sent it."""
+
+    def response(self, conn_id: int, api_key: int, api_version: int, frame: bytes) -> None:
+        """A whole response frame as the broker sent it."""
+
+
 class ProxyHost(Protocol[ConnT]):
     """The server as a connection sees it.
 

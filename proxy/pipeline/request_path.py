@@ -19,6 +19,7 @@ from codec import api_label
 from faults.decision import PASS, ActionKind, Decision
 from proxy.pipeline.executors import executor_for
 from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
+from proxy.pipeline.host import FrameTap
 from proxy.pipeline.request_context import RequestContext
 from proxy.pipeline.writer import Writer
 from proxy.roles import COORDINATION_API_KEYS
@@ -33,6 +34,9 @@ _RESPONSE = codec.Direction.RESPONSE
 
 class RequestPath(Writer):
     """Part of `Connection`: handling client frames, forwarding them upstream."""
+
+    # `run --capture`: set on the connection by the server that accepted it, only then.
+    capture: FrameTap | None = None
 
     def _process(self, frames: list[bytes] | deque[bytes]) -> None:
         """Handle client frames until the in-flight limit; the rest wait in `backlog` (one
@@ -96,6 +100,8 @@ class RequestPath(Writer):
         if len(frame) < 12:
             raise FrameError("short_header", f"{len(frame) - 4} bytes")
         hdr = codec.parse_request_header(memoryview(frame)[4:])
+        if self.capture is not None:
+            self.capture.request(self.id, hdr.api_key, hdr.api_version, frame)
         now = self.loop.time()
         self.requests += 1
         self._c.request(hdr.api_key)

@@ -77,6 +77,8 @@ class ResponsePath(CutThrough):
             self.close("correlation_mismatch",
                        detail=f"expected {ctx.correlation_id}, broker sent {corr}")
             return
+        if self.capture is not None:
+            self.capture.response(self.id, ctx.api_key, ctx.api_version, frame)
         now = self.loop.time()
         if ctx.forwarded_at is not None:
             self._c.latency(ctx.api_key, now - ctx.forwarded_at)
