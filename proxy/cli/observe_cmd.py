@@ -4,20 +4,35 @@ Both are clients of the admin HTTP API (the live event stream and /groups), so t
 exactly what any other consumer of the API sees. `events tail` prints one compact line per
 coordination event, or the event's JSON with `--json` for piping into jq.
 
+`events tail` starts with the recent buffered events of its filter, because the moment worth
+seeing (a consumer's JoinGroup) is usually over by the time a tail started next to it has
+connected; `--since now` is live only. A proxy that goes away (restarted, redeployed) costs
+one line and a bounded wait: the tail reconnects and resumes after the last seq it printed.
+
 Exit codes match `faults`: 0 ok; 2 refused (4xx, e.g. an unknown group); 1 unreachable or 5xx.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token, admin_client
+from proxy.cli.admin_client import (
+    DEFAULT_ADMIN_URL,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    AdminUrl,
+    Token,
+    admin_client,
+    fail,
+)
 from proxy.cli.terminal import safe
-from proxy.client import sse_messages
+from proxy.client import AdminClient, AdminUnreachable, sse_messages
 
 __all__ = ["compact", "register", "sse_messages"]
 
@@ -26,6 +41,12 @@ events_app = typer.Typer(
 )
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+# Buffered events `events tail` shows first when neither --since nor --last says otherwise.
+DEFAULT_REPLAY = 100
+# Waits between reconnect attempts after the proxy went away (about a minute in all): long
+# enough for a restart, bounded so a tail in a script does not hang forever. Tests shorten it.
+RECONNECT_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, *(5.0,) * 10)
 
 
 def _parts(assignment: dict[str, list[int]] | None) -> str:
@@ -76,6 +97,95 @@ def compact(event: dict[str, Any]) -> str:
     return safe(" ".join(words))
 
 
+def _since_value(since: str | None) -> int | None:
+    """--since: a seq, `now`, or None (not given: replay); a bad value ends with exit 2."""
+    if since is None or since == "now":
+        return None
+    if since.isdigit():
+        return int(since)
+    fail(f"--since takes an event seq (a number, 0 for every buffered event) or `now`, "
+         f"not {since!r}", EXIT_REFUSED)
+
+
+class _Tail:
+    """One `events tail`: where it starts, what it printed, how it gets back after a loss."""
+
+    def __init__(self, client: AdminClient, filters: dict[str, str | None],
+                 limit: int | None, as_json: bool) -> None:
+        self.client = client
+        self.filters = filters
+        self.limit = limit
+        self.as_json = as_json
+        self.printed = 0
+        self.last_seq = 0  # the stream resumes after this seq
+
+    def _newest_seq(self) -> int:
+        newest = self.client.events(limit=1)
+        return int(newest[-1]["seq"]) if newest else 0
+
+    def start(self, since: str | None, last: int) -> None:
+        """Where the stream begins; the first call also proves the proxy is reachable (else
+        the command ends with exit 1, as every command does)."""
+        seq = _since_value(since)
+        if seq is not None:
+            self.last_seq = seq
+            return
+        newest = self._newest_seq()  # a seq, not None: nothing between the calls is lost
+        if since == "now":
+            self.last_seq = newest
+            return
+        f = self.filters
+        recent = self.client.events(limit=last, group=f["group"], member=f["member"],
+                                    api=f["api"])
+        self.last_seq = int(recent[0]["seq"]) - 1 if recent else newest
+
+    @property
+    def done(self) -> bool:
+        return self.limit is not None and self.printed >= self.limit
+
+    def follow(self) -> None:
+        """Print events until --limit; a stream that ends or breaks is reconnected."""
+        while not self.done:
+            with contextlib.suppress(AdminUnreachable):
+                self._stream()
+            if not self.done:
+                self._reconnect()
+
+    def _stream(self) -> None:
+        left = None if self.limit is None else self.limit - self.printed
+        for kind, data in self.client.stream_events(since=self.last_seq, limit=left,
+                                                    **self.filters):
+            if kind == "dropped":
+                typer.echo(f"(fell behind: {json.loads(data)['dropped']} events lost)",
+                           err=True)
+                continue
+            event = json.loads(data)
+            typer.echo(json.dumps(event) if self.as_json else compact(event))
+            self.last_seq = max(self.last_seq, int(event.get("seq") or 0))
+            self.printed += 1
+
+    def _reconnect(self) -> None:
+        """Wait for the proxy to come back (bounded); a proxy whose log is behind the last
+        seq printed is a new process, whose events are then followed from its first."""
+        url = self.client.base_url
+        typer.echo(f"proxy at {url} went away; reconnecting...", err=True)
+        for delay in RECONNECT_DELAYS_S:
+            time.sleep(delay)
+            try:
+                newest = self._newest_seq()
+            except AdminUnreachable:
+                continue
+            if newest < self.last_seq:
+                self.last_seq = 0
+                typer.echo(f"proxy at {url} is back (restarted: its events from the first)",
+                           err=True)
+            else:
+                typer.echo(f"proxy at {url} is back", err=True)
+            return
+        fail(f"proxy at {url} did not come back within {sum(RECONNECT_DELAYS_S):.0f} s",
+             EXIT_UNREACHABLE)
+
+
 @events_app.command("tail")
 def tail(
     group: Annotated[str | None, typer.Option("--group", "-g", help="Only this group.")] = None,
@@ -84,9 +194,15 @@ def tail(
     ] = None,
     member: Annotated[str | None, typer.Option("--member", help="Only this member id.")] = None,
     since: Annotated[
-        int | None,
-        typer.Option("--since", help="First replay buffered events after this seq (0: all)."),
+        str | None,
+        typer.Option("--since", metavar="SEQ|now",
+                     help="Start after this event seq (0: every buffered event), or `now` "
+                     "for live events only. Default: the last --last buffered events."),
     ] = None,
+    last: Annotated[
+        int, typer.Option("--last", min=1, help="Without --since: how many buffered events "
+                          "of the filter to show first.")
+    ] = DEFAULT_REPLAY,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="Stop after this many events.")
     ] = None,
@@ -94,18 +210,16 @@ def tail(
     admin_url: AdminUrl = DEFAULT_ADMIN_URL,
     token: Token = None,
 ) -> None:
-    """Print coordination events as they happen (Ctrl-C to stop)."""
-    filters = {"group": group, "api": api, "member": member, "since": since, "limit": limit}
+    """Print the recent coordination events, then new ones as they happen (Ctrl-C to stop).
+
+    If the proxy goes away the tail says so, reconnects when it is back (for about a minute)
+    and goes on after the last event it printed."""
+    filters = {"group": group, "api": api, "member": member}
     with admin_client(admin_url, token) as client:
+        tailer = _Tail(client, filters, limit, as_json)
         try:
-            for kind, data in client.stream_events(**filters):
-                if kind == "dropped":
-                    typer.echo(
-                        f"(fell behind: {json.loads(data)['dropped']} events lost)", err=True
-                    )
-                    continue
-                event = json.loads(data)
-                typer.echo(json.dumps(event) if as_json else compact(event))
+            tailer.start(since, last)
+            tailer.follow()
         except KeyboardInterrupt:
             return
 

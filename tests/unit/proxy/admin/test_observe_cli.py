@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,12 +46,12 @@ def _heartbeat(group: str, member: str, error: int = 0) -> Exchange:
 class LiveAdmin:
     """A control plane serving its admin API from an event loop in a background thread."""
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, port: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.cp: ControlPlane = build_control_plane(
-            ControlPlaneOptions(admin_port=0, admin_token=token)
+            ControlPlaneOptions(admin_port=port, admin_token=token)
         )
         self.call(self.cp.start(_NoProxy()))
         assert self.cp.admin_url is not None
@@ -160,3 +161,83 @@ def test_escape_sequences_from_clients_never_reach_the_terminal(live: LiveAdmin,
         assert not any(ch in output for ch in "\x1b\x07\x9b"), output
     assert "group=g\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m" in outputs[0]
     assert json.loads(outputs[1])["group"] == evil  # JSON keeps the value, escaped
+
+
+class _Background:
+    """A CLI invocation on a thread, for commands that run until something else happens."""
+
+    def __init__(self, cli: typer.Typer, args: list[str]) -> None:
+        self.result: Any = None
+        self.thread = threading.Thread(target=self._run, args=(cli, args), daemon=True)
+        self.thread.start()
+
+    def _run(self, cli: typer.Typer, args: list[str]) -> None:
+        self.result = CliRunner().invoke(cli, args)
+
+    def wait(self, timeout_s: float = 20.0) -> Any:
+        self.thread.join(timeout_s)
+        assert not self.thread.is_alive(), "the command did not end"
+        return self.result
+
+
+def test_tail_starts_with_the_recent_events_of_its_filter(live: LiveAdmin,
+                                                          cli: typer.Typer) -> None:
+    live.observe(_heartbeat("g1", "m-1"), _heartbeat("g2", "m-2"), _heartbeat("g1", "m-3"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "-g", "g1",
+                                 "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert ["member=m-1" in result.output, "member=m-3" in result.output] == [True, True]
+    result = runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "--last", "1",
+                                 "--limit", "1", "--json"])
+    assert json.loads(result.output)["member_id"] == "m-3"
+    result = runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "--since", "x"])
+    assert result.exit_code == 2 and "--since" in result.output
+
+
+def test_tail_since_now_shows_only_new_events(live: LiveAdmin, cli: typer.Typer) -> None:
+    live.observe(_heartbeat("g1", "m-old"))
+    tail = _Background(cli, ["events", "tail", "--admin-url", live.url, "--since", "now",
+                             "--limit", "1"])
+    time.sleep(1.0)
+    live.observe(_heartbeat("g1", "m-new"))
+    result = tail.wait()
+    assert result.exit_code == 0, result.output
+    assert "m-new" in result.output and "m-old" not in result.output
+
+
+def test_tail_reconnects_to_a_proxy_that_comes_back(cli: typer.Typer,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observe_cmd, "RECONNECT_DELAYS_S", (0.1,) * 100)
+    first = LiveAdmin()
+    port = int(first.url.rsplit(":", 1)[1])
+    first.observe(_heartbeat("g1", "m-1"), _heartbeat("g1", "m-2"))
+    tail = _Background(cli, ["events", "tail", "--admin-url", first.url, "--limit", "4"])
+    time.sleep(1.0)
+    first.close()  # the proxy goes away...
+    time.sleep(0.5)
+    second = LiveAdmin(port=port)  # ...and a new one comes up where it was
+    try:
+        time.sleep(1.0)
+        second.observe(_heartbeat("g1", "m-3"), _heartbeat("g1", "m-4"))
+        result = tail.wait()
+    finally:
+        second.close()
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "Heartbeat" in line]
+    assert [line.split("member=")[1].split()[0] for line in lines] == [
+        "m-1", "m-2", "m-3", "m-4"]  # each once, in order
+    assert f"proxy at {first.url} went away; reconnecting..." in result.stderr
+    assert result.stderr.count("went away") == 1
+
+
+def test_tail_gives_up_on_a_proxy_that_stays_away(cli: typer.Typer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observe_cmd, "RECONNECT_DELAYS_S", (0.05, 0.05))
+    admin = LiveAdmin()
+    tail = _Background(cli, ["events", "tail", "--admin-url", admin.url])
+    time.sleep(1.0)
+    admin.close()
+    result = tail.wait()
+    assert result.exit_code == 1
+    assert "went away" in result.stderr and "did not come back" in result.stderr
