@@ -1,11 +1,12 @@
 """`kafka-chaos-proxy matrix` and `kafka-chaos-proxy scenario run|list|validate`.
 
 `matrix` runs client libraries through the scenario catalog against a real broker and writes
-docs/matrix.md/json. `scenario run` plays one scenario file against a proxy that is already
-running (the user's own clients are the members), so a cell of the matrix can be reproduced by
-hand: rules are installed, timed steps fire on the clock, proxy-event triggers fire from the
-proxy's event log. Steps that need the matrix's harness processes (starting or stopping
-members, harness-event triggers) are reported as skipped rather than faked.
+matrix.md/json to a fresh ./matrix-out/<time> directory (the committed docs/ only when asked).
+`scenario run` plays one scenario file against a proxy that is already running (the user's
+own clients are the members), so a cell of the matrix can be reproduced by hand: rules are
+installed, timed steps fire on the clock, proxy-event triggers fire from the proxy's event
+log. Steps that need the matrix's harness processes (starting or stopping members,
+harness-event triggers) are reported as skipped rather than faked.
 
 The product CLI does not import this module: it is declared in the `kafka_chaos_proxy.cli`
 entry-point group (pyproject.toml), and `proxy.cli` calls `register_matrix(app)` and
@@ -43,6 +44,16 @@ def _catalog(directory: Path | None) -> dict[str, Scenario]:
     return load_catalog(scenarios_dir(directory))
 
 
+def fresh_out_dir(base: Path = Path("matrix-out")) -> Path:
+    """A directory under `base` no earlier run used: the time, and a suffix if need be."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate, n = base / stamp, 1
+    while candidate.exists():
+        n += 1
+        candidate = base / f"{stamp}-{n}"
+    return candidate
+
+
 def matrix(
     clients: Annotated[list[str] | None, typer.Option(
         "--clients", help="Clients (comma-separated or repeated); default: all.")] = None,
@@ -50,7 +61,10 @@ def matrix(
         "--scenarios", help="Scenario names (comma-separated or repeated); default: all.")
     ] = None,
     runs: Annotated[int, typer.Option(min=1, max=50, help="Runs per cell.")] = 5,
-    out: Annotated[Path, typer.Option(help="Where matrix.md/json are written.")] = Path("docs"),
+    out: Annotated[Path | None, typer.Option(
+        help="Where matrix.md/json are written. Default: a fresh directory "
+             "./matrix-out/<UTC time>, never the committed docs/ (write those on purpose: "
+             "--out docs --publish docs/matrix-evidence).", show_default=False)] = None,
     artifacts: Annotated[Path, typer.Option(help="Evidence directory.")] = Path(
         "artifacts/matrix"),
     catalog: Annotated[Path | None, typer.Option(
@@ -95,6 +109,10 @@ def matrix(
             harness_dir()  # fail here, once, rather than as every client "unavailable"
     except (ScenarioError, LabPathError, ValueError) as exc:
         _fail(str(exc))
+    if out is None:
+        # A run's report is a result to look at, not a change to the committed docs.
+        out = fresh_out_dir()
+        typer.echo(f"report goes to {out}/ (--out to choose)")
     opts = MatrixOptions(
         clients=client_names, scenarios=[found[n] for n in scenario_names], runs=runs, out=out,
         artifacts=artifacts, max_total_s=max_total_s, kafka_version=kafka_version,
