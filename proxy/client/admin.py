@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -84,6 +85,11 @@ def sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
                 data.append(value)
     if data:
         yield event, "\n".join(data)
+
+
+def _rule_path(rule_id: str) -> str:
+    """A rule id as one path segment, whatever a caller typed."""
+    return f"/faults/{quote(rule_id, safe='')}"
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -191,21 +197,21 @@ class AdminClient:
         return list(self._json("GET", "/faults"))
 
     def rule(self, rule_id: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/faults/{rule_id}"))
+        return dict(self._json("GET", _rule_path(rule_id)))
 
     def add_rule(self, rule: Mapping[str, Any]) -> dict[str, Any]:
         """Store a rule; the proxy's answer (with its id and stats) is returned."""
         return dict(self._json("POST", "/faults", body=dict(rule)))
 
     def replace_rule(self, rule_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(self._json("PUT", f"/faults/{rule_id}", body=dict(rule)))
+        return dict(self._json("PUT", _rule_path(rule_id), body=dict(rule)))
 
     def patch_rule(self, rule_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(self._json("PATCH", f"/faults/{rule_id}", body=dict(changes)))
+        return dict(self._json("PATCH", _rule_path(rule_id), body=dict(changes)))
 
     def remove_rule(self, rule_id: str, missing_ok: bool = False) -> None:
         try:
-            self.request("DELETE", f"/faults/{rule_id}")
+            self.request("DELETE", _rule_path(rule_id))
         except AdminRefused as exc:
             if not (missing_ok and exc.status == 404):
                 raise
@@ -217,7 +223,7 @@ class AdminClient:
 
     def set_enabled(self, rule_id: str, enabled: bool) -> dict[str, Any]:
         verb = "enable" if enabled else "disable"
-        return dict(self._json("POST", f"/faults/{rule_id}/{verb}"))
+        return dict(self._json("POST", f"{_rule_path(rule_id)}/{verb}"))
 
     def export_rules(self, fmt: str = "yaml") -> str:
         return self.request("GET", "/faults/export", params={"format": fmt}).text
@@ -228,7 +234,9 @@ class AdminClient:
         return list(self._json("GET", "/groups"))
 
     def group(self, group_id: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/groups/{group_id}"))
+        # Group ids are the clients' choice: '/', '?', '#' or a control character in one
+        # must name that group, not another path.
+        return dict(self._json("GET", f"/groups/{quote(group_id, safe='')}"))
 
     def events(
         self,

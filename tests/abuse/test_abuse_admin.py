@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 import codec
@@ -159,11 +158,6 @@ def _assert_escaped(result: Any) -> None:
     assert "\x1b" not in result.output and "\x07" not in result.output, repr(result.output)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: AdminClient.group() puts the group id into the URL path unencoded "
-    "(f'/groups/{group_id}'), so `kafka-chaos-proxy groups ID` for an id with a control "
-    "character dies with httpx.InvalidURL (exit 1, a traceback); an id with '/', '?' or '#' "
-    "asks for another path. Fix: quote(group_id, safe='') in proxy/client/admin.py"))
 def test_groups_detail_of_an_id_with_escape_sequences(target: Any) -> None:
     proxy = target(control=True)
     group = f"{ESCAPE}kcp-{uuid.uuid4().hex[:6]}"
