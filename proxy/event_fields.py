@@ -68,6 +68,7 @@ EVENT_KEYS: tuple[str, ...] = (
     "coordinator",
     "error",
     "error_code",
+    "step",
     "latency_ms",
     "upstream_latency_ms",
     "outcome",
@@ -450,4 +451,6 @@ def _build(exchange: Exchange) -> dict[str, Any]:
     code = first_error(exchange.response_body)
     ev["error_code"] = code
     ev["error"] = error_name(code) if code else None
+    if code == 79 and exchange.api_key == JOIN_GROUP:  # MEMBER_ID_REQUIRED: KIP-394's first
+        ev["step"] = "member_id_required"  # join step; `error` stays what the broker sent
     return ev

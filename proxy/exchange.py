@@ -4,12 +4,17 @@ The connection pipeline builds one `Exchange` per request/response pair of the A
 care about (the group-coordination APIs), with both bodies decoded, and hands it to every
 `ExchangeObserver` (the event log, the group-state model, metrics). Observers never see sockets
 and the pipeline never knows what an observer does with an exchange.
+
+An observer may also want to know when a client connection has closed (the group model does:
+a member whose LeaveGroup went unanswered is gone once its connection is): it then also
+implements `ConnectionObserver`, and the pipeline calls it once per closed connection, after
+the connection's last exchanges were observed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from faults.decision import PASS, Decision
 
@@ -42,4 +47,14 @@ class Exchange:
 class ExchangeObserver(Protocol):
     def observe(self, exchange: Exchange) -> None:
         """Called on the event loop; must not block. Exceptions are logged and swallowed."""
+        ...
+
+
+@runtime_checkable
+class ConnectionObserver(Protocol):
+    """Optional second half of an `ExchangeObserver`."""
+
+    def connection_closed(self, connection_id: int) -> None:
+        """Called on the event loop once the connection `connection_id` has closed; must not
+        block. Exceptions are logged and swallowed."""
         ...

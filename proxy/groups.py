@@ -9,6 +9,14 @@ a REBALANCE_IN_PROGRESS answer) and ends when every member of the new generation
 SyncGroup answered. KIP-848 groups (ConsumerGroupHeartbeat): a rebalance starts when a member is
 handed a higher epoch and ends when every known member has reached it.
 
+Members leave as a broker removes them (`proxy.group_sessions`): on an answered LeaveGroup (or a
+KIP-848 leave heartbeat), on session expiry, and never merely because a connection closed,
+except a member whose forwarded LeaveGroup went unanswered, which is gone when that connection
+closes. So a group whose members' coordinator connections have all closed is EMPTY at once if
+they had all sent LeaveGroup, and after their session timeouts otherwise. KIP-394's
+MEMBER_ID_REQUIRED answer is a step of joining and REBALANCE_IN_PROGRESS the broker's "rejoin":
+neither is the group's `last_error` unless a fault injected it.
+
 Bounded by construction: at most `max_groups` groups and `max_members` members per group; the
 one seen least recently goes first. Listeners (the metrics glue) hear about changes, completed
 rebalances and evictions so that gauges never outlive the groups they describe.
@@ -16,9 +24,8 @@ rebalances and evictions so that gauges never outlive the groups they describe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from proxy import metrics
 from proxy.event_fields import (
@@ -30,166 +37,100 @@ from proxy.event_fields import (
     OFFSET_COMMIT,
     SHARE_GROUP_HEARTBEAT,
     SYNC_GROUP,
-    TopicPartitions,
     event_fields,
-    iso_time,
 )
 from proxy.exchange import Exchange
+from proxy.group_records import GroupListener, GroupState, MemberState, RebalanceRecord
+from proxy.group_sessions import ConnectionIndex, ModelClock, SessionRules, deadline
+
+__all__ = ["GroupListener", "GroupState", "GroupStateModel", "MemberState", "RebalanceRecord"]
 
 # Error names that mean "the member you speak of is gone from the group".
 _MEMBER_GONE = frozenset({"UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID", "FENCED_MEMBER_EPOCH"})
 MAX_OFFSET_PARTITIONS = 10_000  # committed offsets kept per group
+# What a broker answers in every healthy rebalance: "rejoin" to a Heartbeat, OffsetCommit or
+# SyncGroup of the old generation. Folded as the start of a round, not kept as an error.
+_REBALANCE_SIGNALS = frozenset({"REBALANCE_IN_PROGRESS"})
 
 
-@dataclass
-class MemberState:
-    member_id: str
-    instance_id: str | None = None
-    client_id: str | None = None
-    client_host: str | None = None
-    connection: int | None = None
-    first_seen: float = 0.0
-    last_seen: float = 0.0
-    generation: int | None = None
-    subscription: list[str] | None = None
-    assignment: TopicPartitions | None = None
-    last_api: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "member_id": self.member_id,
-            "instance_id": self.instance_id,
-            "client_id": self.client_id,
-            "client_host": self.client_host,
-            "connection": self.connection,
-            "first_seen": iso_time(self.first_seen),
-            "last_seen": iso_time(self.last_seen),
-            "generation": self.generation,
-            "subscription": self.subscription,
-            "assignment": self.assignment,
-            "last_api": self.last_api,
-        }
+def _group_error(ev: dict[str, Any]) -> bool:
+    """Whether an event's error is one to show as the group's `last_error`: any a fault made
+    the client see, and the broker's own except the steps of a healthy join and rebalance
+    (KIP-394's MEMBER_ID_REQUIRED, REBALANCE_IN_PROGRESS)."""
+    if not ev.get("error"):
+        return False
+    if ev.get("fault"):
+        return True
+    return not ev.get("step") and ev["error"] not in _REBALANCE_SIGNALS
 
 
-@dataclass
-class RebalanceRecord:
-    generation: int | None
-    started_at: float | None
-    ended_at: float
-    duration_s: float | None
+class GroupStateModel(SessionRules):
+    """The ExchangeObserver that folds coordination exchanges into `GroupState`s.
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "generation": self.generation,
-            "started_at": iso_time(self.started_at) if self.started_at is not None else None,
-            "ended_at": iso_time(self.ended_at),
-            "duration_ms": None if self.duration_s is None else round(self.duration_s * 1000, 3),
-        }
+    Members leave as `proxy.group_sessions` says: on LeaveGroup, on session expiry (checked
+    lazily, when the model is read and on each exchange) and, for a LeaveGroup forwarded but
+    never answered, when the connection it went out on closes (`connection_closed`).
+    `monotonic` is the clock that advances model time between exchanges (tests inject one).
+    """
 
-
-@dataclass
-class GroupState:
-    group_id: str
-    kind: str = "classic"  # classic | consumer (KIP-848) | share
-    state: str = "unknown"  # unknown | rebalancing | stable | empty
-    protocol_type: str | None = None
-    protocol: str | None = None
-    generation: int | None = None
-    leader: str | None = None
-    coordinator: int | None = None
-    members: dict[str, MemberState] = field(default_factory=dict)
-    assignment: dict[str, TopicPartitions] = field(default_factory=dict)
-    offsets: dict[str, dict[int, int]] = field(default_factory=dict)
-    rebalance_started_at: float | None = None
-    last_rebalance: RebalanceRecord | None = None
-    rebalance_count: int = 0
-    last_error: str | None = None
-    first_seen: float = 0.0
-    last_seen: float = 0.0
-    # Members of the current classic generation: answered by JoinGroup, named by the leader's
-    # JoinGroup answer, and answered by SyncGroup. The round ends when synced covers expected.
-    joined: set[str] = field(default_factory=set)
-    expected: set[str] | None = None
-    synced: set[str] = field(default_factory=set)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "kind": self.kind,
-            "state": self.state,
-            "protocol_type": self.protocol_type,
-            "protocol": self.protocol,
-            "generation": self.generation,
-            "leader": self.leader,
-            "coordinator": self.coordinator,
-            "member_count": len(self.members),
-            "rebalance_count": self.rebalance_count,
-            "rebalance_started_at": (
-                iso_time(self.rebalance_started_at)
-                if self.state == "rebalancing" and self.rebalance_started_at is not None
-                else None
-            ),
-            "last_rebalance": self.last_rebalance.to_dict() if self.last_rebalance else None,
-            "last_error": self.last_error,
-            "last_seen": iso_time(self.last_seen),
-        }
-
-    def detail(self) -> dict[str, Any]:
-        out = self.summary()
-        out["members"] = [m.to_dict() for m in self.members.values()]
-        out["assignment"] = self.assignment
-        out["offsets"] = {
-            topic: {str(p): o for p, o in sorted(parts.items())}
-            for topic, parts in self.offsets.items()
-        }
-        return out
-
-
-class GroupListener(Protocol):
-    def group_changed(self, group: GroupState) -> None: ...
-
-    def rebalance_completed(self, group: GroupState, duration_s: float | None) -> None: ...
-
-    def group_removed(self, group_id: str) -> None: ...
-
-
-class GroupStateModel:
-    """The ExchangeObserver that folds coordination exchanges into `GroupState`s."""
-
-    def __init__(self, max_groups: int = 1_000, max_members: int = 1_000) -> None:
+    def __init__(self, max_groups: int = 1_000, max_members: int = 1_000,
+                 monotonic: Callable[[], float] | None = None) -> None:
         self.max_groups = max(1, max_groups)
         self.max_members = max(1, max_members)
         self._groups: dict[str, GroupState] = {}
         self.listeners: list[GroupListener] = []
+        self.clock = ModelClock() if monotonic is None else ModelClock(monotonic)
+        self._connections = ConnectionIndex()
+        self._next_expiry = float("inf")  # no member's session can end before this
+        self._request: Mapping[str, Any] = {}  # the request body of the exchange being folded
 
     def get(self, group_id: str) -> GroupState | None:
+        self.expire()
         return self._groups.get(group_id)
 
     def list(self) -> list[GroupState]:
+        self.expire()
         return sorted(self._groups.values(), key=lambda g: g.group_id)
 
     def __len__(self) -> int:
         return len(self._groups)
 
     def observe(self, exchange: Exchange) -> None:
-        self.apply(event_fields(exchange), exchange.started_at + exchange.latency_s)
+        ev = event_fields(exchange)
+        if ev.get("fault"):
+            self._tell_fault(ev)
+        self._request = exchange.request_body or {}
+        try:
+            self.apply(ev, exchange.started_at + exchange.latency_s)
+        finally:
+            self._request = {}
 
     # -- folding ---------------------------------------------------------------------------
 
     def apply(self, ev: dict[str, Any], ended_at: float) -> None:
         """Fold one event (as built by `event_fields`). `ended_at` is when the client got its
         answer, which is when a SyncGroup answer completes a rebalance."""
+        self.clock.saw(ended_at)
+        self.expire(ended_at)
         group_id = ev.get("group")
         api_key = ev.get("api_key")
         if not group_id or api_key not in _FOLDERS:
             return
         group = self._group(group_id, ev["ts"])
         group.last_seen = max(group.last_seen, ended_at)
-        if ev.get("error"):
+        if _group_error(ev):
             group.last_error = ev["error"]
         _FOLDERS[api_key](self, group, ev, ended_at)
+        self._changed(group)
+
+    def _tell_fault(self, ev: dict[str, Any]) -> None:
+        """Listeners with a `fault_injected` hear of faults on coordination traffic, with the
+        group as the model holds it (None: no group named, or not seen yet)."""
+        group = self._groups.get(ev.get("group") or "")
         for listener in self.listeners:
-            listener.group_changed(group)
+            hook = getattr(listener, "fault_injected", None)
+            if hook is not None:
+                hook(ev, group)
 
     def _group(self, group_id: str, now: float) -> GroupState:
         group = self._groups.get(group_id)
@@ -223,35 +164,20 @@ class GroupStateModel:
         member.connection = ev.get("connection", member.connection)
         member.instance_id = ev.get("instance_id") or member.instance_id
         member.last_api = ev.get("api")
+        self._refresh_session(group, member, ev)
         return member
 
     def _touch(self, group: GroupState, ev: dict[str, Any]) -> MemberState | None:
+        """The member a request speaks for, created if new. Only an answered request says
+        anything about membership: one that never got a response (dropped, connection closed)
+        must not bring back a member that has left meanwhile."""
         member_id = ev.get("member_id")
-        if not member_id:
+        if not member_id or ev.get("outcome") not in ("ok", "error_injected"):
             return None
         if ev.get("error") in _MEMBER_GONE:
             self._drop_member(group, member_id)
             return None
         return self._member(group, ev, member_id)
-
-    @staticmethod
-    def _drop_member(group: GroupState, member_id: str) -> None:
-        group.members.pop(member_id, None)
-        group.assignment.pop(member_id, None)
-        group.joined.discard(member_id)
-        group.synced.discard(member_id)
-        if group.expected is not None:
-            group.expected.discard(member_id)
-        if group.leader == member_id:
-            group.leader = None
-        if not group.members and group.state != "rebalancing":
-            group.state = "empty"
-
-    @staticmethod
-    def _begin_rebalance(group: GroupState, at: float) -> None:
-        if group.state != "rebalancing":
-            group.state = "rebalancing"
-            group.rebalance_started_at = at
 
     def _complete_rebalance(self, group: GroupState, at: float) -> None:
         started = group.rebalance_started_at
@@ -260,6 +186,8 @@ class GroupStateModel:
         group.rebalance_count += 1
         group.last_rebalance = RebalanceRecord(group.generation, started, at, duration)
         group.rebalance_started_at = None
+        for member in group.members.values():  # out of the rebalance, sessions are shorter
+            self._next_expiry = min(self._next_expiry, deadline(member, False))
         for listener in self.listeners:
             listener.rebalance_completed(group, duration)
 
@@ -267,16 +195,22 @@ class GroupStateModel:
 
     def _join_group(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
         group.kind = "classic"
+        if ev.get("protocol_type"):
+            group.protocol_type = ev["protocol_type"]
+        if ev.get("step") == "member_id_required" or ev.get("outcome") not in (
+                "ok", "error_injected"):
+            # KIP-394's first step (the broker holds a pending member, not a member yet, and
+            # starts no round) or a JoinGroup never answered: no change to the group.
+            return
         was_stable = group.state == "stable"
         self._begin_rebalance(group, ev["ts"])
         member = self._touch(group, ev)
-        if ev.get("protocol_type"):
-            group.protocol_type = ev["protocol_type"]
         if member is not None and ev.get("subscription") is not None:
             member.subscription = ev["subscription"]
         generation = ev.get("generation")
         if ev.get("error") or generation is None:
             return
+        group.round_joined = True
         if was_stable and generation == group.generation:
             # A follower rejoining with unchanged metadata is answered with the current
             # generation at once: no new round started.
@@ -295,10 +229,10 @@ class GroupStateModel:
             group.joined.add(member.member_id)
         listed = ev.get("members")
         if listed:  # the leader's answer names the whole generation
-            self._leader_view(group, listed, generation, ev["ts"])
+            self._leader_view(group, listed, generation, ev["ts"], ended_at)
 
     def _leader_view(self, group: GroupState, listed: Sequence[dict[str, Any]], generation: int,
-                     ts: float) -> None:
+                     ts: float, answered: float) -> None:
         """The leader's JoinGroup answer lists every member of the generation: members not
         in it are gone, members in it are known (up to `max_members`)."""
         group.expected = {m["member_id"] for m in listed if m.get("member_id")}
@@ -314,6 +248,7 @@ class GroupStateModel:
                     group.members[known.member_id] = known
             known.instance_id = entry.get("instance_id") or known.instance_id
             known.generation = generation
+            known.alive_at = max(known.alive_at, answered)  # the broker answered its join too
             if entry.get("subscription") is not None:
                 known.subscription = entry["subscription"]
 
@@ -370,18 +305,14 @@ class GroupStateModel:
             member.generation = generation
 
     def _leave_group(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
-        if ev.get("outcome") != "ok":
-            return
+        """v0-2 name one member (`member_id`), v3+ a batch (`members`)."""
         leaving = [m["member_id"] for m in ev.get("members") or [] if m.get("member_id")]
         if not leaving and ev.get("member_id"):
             leaving = [ev["member_id"]]
-        for member_id in leaving:
-            self._drop_member(group, member_id)
-        if group.members and group.state == "stable":
-            self._begin_rebalance(group, ev["ts"])
-        elif not group.members:
-            group.state = "empty"
-            group.rebalance_started_at = None
+        if ev.get("outcome") == "ok":
+            self._members_left(group, leaving, ev["ts"])
+        else:
+            self._mark_leaving(group, ev, leaving)
 
     def _offset_commit(self, group: GroupState, ev: dict[str, Any], ended_at: float) -> None:
         self._touch(group, ev)
@@ -419,6 +350,8 @@ class GroupStateModel:
         if epoch is not None and epoch < 0:  # -1 leave, -2 static leave
             if member_id and not ev.get("error") and ev.get("outcome") == "ok":
                 self._drop_member(group, member_id)
+            elif member_id and ev.get("outcome") != "ok":
+                self._mark_leaving(group, ev, [member_id])
             self._settle_epochs(group, ended_at)
             return
         member = self._touch(group, ev)

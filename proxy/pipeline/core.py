@@ -19,6 +19,7 @@ import structlog
 
 from faults.decision import CloseMode, Decision
 from proxy import metrics
+from proxy.exchange import ConnectionObserver
 from proxy.pipeline import limits
 from proxy.pipeline.counters import counters
 from proxy.pipeline.exchanges import ExchangeBuilder
@@ -238,13 +239,26 @@ class ConnectionCore(ExchangeBuilder):
         if self.client is not None:
             metrics.connections_active.labels(str(self.node_id)).dec()
         self.server.unregister(self)
+        self._tell_closed()
         broker = (f"{self.upstream_addr[0]}:{self.upstream_addr[1]}"
                   if self.upstream_addr else None)
-        log.info("connection_closed", conn=self.id,
+        # Debug: a client opens and closes many connections, and these lines drowned the ones
+        # about faults and rebalances that a user reads the console for.
+        log.debug("connection_closed", conn=self.id,
                  peer=f"{self.client_host}:{self.client_port}", node=self.node_id,
                  broker=broker, bytes_in=self.bytes_in, bytes_out=self.bytes_out,
                  requests=self.requests, reason=reason, mode=mode.value,
                  **({"detail": detail} if detail else {}))
+
+    def _tell_closed(self) -> None:
+        """Observers that want to know (`ConnectionObserver`) hear that this connection closed,
+        after its last exchanges were ended above."""
+        for observer in self.server.observers:
+            if isinstance(observer, ConnectionObserver):
+                try:
+                    observer.connection_closed(self.id)
+                except Exception:
+                    log.exception("observer_failed", observer=type(observer).__name__)
 
     # ----------------------------------------------------------------- for the server
 
