@@ -1,5 +1,6 @@
 """Everything around the data plane that a running proxy needs: the fault engine, the
-observers of coordination traffic (event log, group state, metrics) and the admin HTTP server.
+observers of coordination traffic (event log, group state, metrics, console lines) and the
+admin HTTP server.
 
 The data plane (`proxy.server`) only knows the two small interfaces it is handed here: a
 `FaultDecider` and a list of `ExchangeObserver`s. Keeping their construction in one place lets
@@ -17,6 +18,7 @@ import structlog
 from faults.decision import PASS, Decision, FaultDecider, RequestView
 from faults.engine import DEFAULT_MAX_RULES
 from proxy import metrics
+from proxy.console import ConsoleLog
 from proxy.events import EventLog, EventLogOptions
 from proxy.exchange import ExchangeObserver
 from proxy.groups import GroupStateModel
@@ -143,6 +145,9 @@ def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
         max_groups=options.max_groups, max_members=options.max_members_per_group
     )
     groups.listeners.append(GroupMetrics())
+    # The console's info lines: faults on coordination traffic and completed rebalances, as
+    # the group model sees them (it hears every coordination exchange already).
+    groups.listeners.append(ConsoleLog())
     decider: FaultDecider = ClientIdCounter(engine) if options.metrics_client_ids else engine
     return ControlPlane(
         options=options,

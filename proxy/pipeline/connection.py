@@ -137,8 +137,10 @@ class Connection(ResponsePath):
             self.upstream_addr = (host, port)
             with contextlib.suppress(Exception):
                 transport.set_write_buffer_limits(high=self.config.high_water)
-            log.info("connection_open", conn=self.id, peer=f"{self.client_host}:{self.client_port}",
-                     node=self.node_id, broker=f"{host}:{port}")
+            # Debug, like `connection_closed`: the console is for faults and rebalances.
+            log.debug("connection_open", conn=self.id,
+                      peer=f"{self.client_host}:{self.client_port}", node=self.node_id,
+                      broker=f"{host}:{port}")
             self._pump()
             return
         self.close("upstream_connect_failed", detail=repr(last) if last else "no broker address")
