@@ -258,7 +258,8 @@ def _ensure_capture() -> str:
     cap = FrameCapture(CAPTURE)
     cap.request(1, 12, 4, len(body).to_bytes(4, "big") + body)
     cap.close()
-    return "written by this test (this `run` has no --capture flag)"
+    return ("written by this test: the proxy wrote none (its `run` has no --capture flag, "
+            "or did not pass it on)")
 
 
 def _fresh_env(home: Path) -> dict[str, str]:
