@@ -32,7 +32,7 @@ import typer
 
 import codec
 from codec import consumer_protocol
-from proxy.capture import CaptureFormatError, Direction, read_capture
+from proxy.capture import CapturedFrame, CaptureFormatError, Direction, read_capture
 
 EXIT_BAD_INPUT = 2
 JOIN_GROUP, SYNC_GROUP = 11, 14
@@ -239,7 +239,7 @@ def _decode_input(data: bytes, direction: codec.Direction, frame: bool,
     return api_key, None, codec.decode_body(api_key, version, direction, data)
 
 
-def _captured(record: Any, raw_payloads: bool) -> dict[str, Any]:
+def _captured(record: CapturedFrame, raw_payloads: bool) -> dict[str, Any]:
     """One captured frame as printed by `decode --capture`."""
     out: dict[str, Any] = {
         "time": datetime.fromtimestamp(record.time, UTC).isoformat(timespec="milliseconds"),
