@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from proxy.admin.schemas import BrokerInfo, ConnectionInfo
@@ -120,3 +121,48 @@ async def test_two_member_group_in_event_log_and_groups(
     # Offsets are not committed (auto commit off), but the same events went to the file.
     lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert {e["seq"] for e in lines} >= {e["seq"] for e in joins + syncs}
+
+
+async def test_console_lines_for_a_fault_and_the_rebalance(
+    chaos: ChaosProxy, unique_name: Any
+) -> None:
+    """What a new user watching the console sees: one info line for the injected fault (with
+    its rule, API, group, member and connection) and one for the rebalance it delayed; the
+    connections' own lines are debug."""
+    topic, group = unique_name("t"), unique_name("g")
+    bs = chaos.bootstrap_servers
+    create_topic(bs, topic, partitions=1)
+    await produce(bs, topic, 2)
+    await chaos.add_fault(
+        {
+            "id": "sync-nc-console",
+            "match": {"apis": ["SyncGroup"], "group_id": group},
+            "action": {"type": "error", "error": "NOT_COORDINATOR"},
+            "dosage": {"max_injections": 1},
+        }
+    )
+    member = consumer(bs, topic, group, client_id="console-member")
+    with capture_logs() as logs:
+        await member.start()
+        try:
+            await consume([member], {b"v0", b"v1"})
+
+            async def rebalanced() -> bool:
+                return any(e["event"] == "rebalance_completed" and e.get("group") == group
+                           for e in list(logs))
+
+            await chaos.wait_for(rebalanced, "a rebalance_completed line")
+        finally:
+            await member.stop()
+    mine = [e for e in logs if e.get("group") == group]
+    faults = [e for e in mine if e["event"] == "fault_injected"]
+    assert len(faults) == 1, faults
+    fault = faults[0]
+    assert (fault["log_level"], fault["rule"], fault["action"], fault["api"], fault["error"]) == (
+        "info", "sync-nc-console", "error", "SyncGroup", "NOT_COORDINATOR")
+    assert fault["member"] and isinstance(fault["connection"], int)
+    done = [e for e in mine if e["event"] == "rebalance_completed"]
+    assert done and all(e["log_level"] == "info" and e["members"] == 1 for e in done)
+    assert done[-1]["generation"] >= 1 and done[-1]["duration_ms"] is not None
+    connection_lines = [e for e in logs if e["event"] in ("connection_open", "connection_closed")]
+    assert connection_lines and {e["log_level"] for e in connection_lines} == {"debug"}
