@@ -175,7 +175,8 @@ class GroupStateModel(SessionRules):
         if not member_id or ev.get("outcome") not in ("ok", "error_injected"):
             return None
         if ev.get("error") in _MEMBER_GONE:
-            self._drop_member(group, member_id)
+            if member_id in group.members:  # the broker has removed it: as if it had left
+                self._members_left(group, [member_id], ev["ts"])
             return None
         return self._member(group, ev, member_id)
 

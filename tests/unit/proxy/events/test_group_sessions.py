@@ -189,3 +189,15 @@ def test_kip848_unanswered_leave(build: SimpleNamespace) -> None:
     assert set(model.get("k848").members) == {"a"}
     model.connection_closed(5)
     assert (model.get("k848").state, len(model.get("k848").members)) == ("empty", 0)
+
+
+def test_the_last_member_reported_gone_empties_the_group(build: SimpleNamespace) -> None:
+    model = GroupStateModel()
+    clock = build.Clock()
+    _stable_pair(model, build, "gone-g", clock)
+    model.observe(build.heartbeat("gone-g", "m-2", 1, error=25, at=clock.tick()))
+    assert model.get("gone-g").state == "rebalancing"  # the broker rebalances m-1
+    model.observe(build.heartbeat("gone-g", "m-1", 1, error=25, at=clock.tick()))
+    assert (model.get("gone-g").state, len(model.get("gone-g").members)) == ("empty", 0)
+    model.observe(build.heartbeat("gone-g", "m-9", 1, error=25, at=clock.tick()))
+    assert model.get("gone-g").state == "empty"  # a stranger's answer changes nothing
