@@ -46,6 +46,12 @@ DEFAULT_IDLE_TIMEOUT_S: float | None = 600.0
 DEFAULT_REQUEST_TIMEOUT_S: float | None = 60.0
 # Accept to the first complete request: clients send ApiVersions (or SaslHandshake) at once.
 DEFAULT_HANDSHAKE_TIMEOUT_S: float | None = 30.0
+# Coordination frames above this are forwarded (and faulted) as usual but not decoded for the
+# event log and group state: decoding is work per element, and one valid OffsetCommit of
+# 160,000 partitions (2.7 MiB) held the event loop for a second; at this bound the worst is
+# ~15,000 partitions, ~0.1 s. A group's own traffic stays below it (a JoinGroup answer listing
+# 100 members is ~100 KiB; a commit of 1,000 partitions ~25 KiB).
+DEFAULT_MAX_OBSERVED_BYTES = 256 * 1024
 
 
 class ListenerLimitError(OSError):
@@ -97,6 +103,7 @@ class ProxyConfig:
     idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S
     request_timeout_s: float | None = DEFAULT_REQUEST_TIMEOUT_S
     handshake_timeout_s: float | None = DEFAULT_HANDSHAKE_TIMEOUT_S
+    max_observed_bytes: int = DEFAULT_MAX_OBSERVED_BYTES
     # `run --capture FILE`: write the frames of these APIs (names; empty = all) to FILE
     # (`proxy.capture`). None: no capture, and the pipeline pays one attribute check a frame.
     capture_path: Path | None = None

@@ -18,6 +18,7 @@ import codec
 from codec import api_label
 from faults.decision import ActionKind
 from proxy import metrics
+from proxy.config import ProxyConfig
 from proxy.exchange import Exchange
 from proxy.pipeline.executors import executor_for
 from proxy.pipeline.framing import with_size
@@ -40,6 +41,7 @@ class ExchangeBuilder:
     client_host: str
     node_id: int
     open_exchanges: dict[int, RequestContext]
+    config: ProxyConfig
 
     def end_exchange(self, ctx: RequestContext, outcome: str) -> None:
         if not ctx.exchange_wanted or self.open_exchanges.pop(id(ctx), None) is None:
@@ -53,7 +55,7 @@ class ExchangeBuilder:
             api_key=ctx.api_key,
             api_version=ctx.api_version,
             correlation_id=ctx.correlation_id,
-            request_body=ctx.body(),
+            request_body=ctx.body() if ctx.observed else None,
             response_body=ctx.response_body if outcome in ("ok", "error_injected") else None,
             started_at=ctx.started_at,
             latency_s=now - ctx.started_mono,
@@ -74,7 +76,18 @@ class ExchangeBuilder:
         self.end_exchange(ctx, "ok" if action is ActionKind.FORWARD
                           else executor_for(action).written_outcome)
 
+    def too_large_to_observe(self, ctx: RequestContext, size: int) -> None:
+        """Leave a coordination frame over `max_observed_bytes` undecoded for observers (it
+        is still forwarded and faulted): its exchange reaches them without bodies."""
+        ctx.observed = False
+        log.warning("not_observed", conn=self.id, api=api_label(ctx.api_key), bytes=size,
+                    limit=self.config.max_observed_bytes)
+
     def _observe_broker_response(self, ctx: RequestContext, data: bytes) -> None:
+        if not ctx.observed or len(data) > self.config.max_observed_bytes:
+            if ctx.observed:
+                self.too_large_to_observe(ctx, len(data))
+            return
         try:
             _, hsize = codec.parse_response_header(memoryview(data)[4:], ctx.api_key,
                                                    ctx.api_version)

@@ -40,8 +40,8 @@ class RequestContext:
     __slots__ = (
         "_body", "_decoded", "api_key", "api_version", "body_offset", "broker_node",
         "client_host", "client_id", "connection_id", "correlation_id", "decision",
-        "exchange_wanted", "forwarded_at", "frame", "ready_at", "response_body", "slot",
-        "started_at", "started_mono",
+        "exchange_wanted", "forwarded_at", "frame", "observed", "ready_at", "response_body",
+        "slot", "started_at", "started_mono",
     )
 
     def __init__(self, conn: ConnectionFacts, frame: bytes, hdr: codec.RequestHeader,
@@ -64,6 +64,7 @@ class RequestContext:
         self.forwarded_at: float | None = None
         self.ready_at = 0.0
         self.exchange_wanted = False
+        self.observed = True  # False: too large to decode for observers (see exchanges)
         self.response_body: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any] | None:

@@ -91,6 +91,15 @@ class RequestPath(Writer):
         finally:
             self._draining = False
 
+    def _want_exchange(self, ctx: RequestContext, size: int) -> None:
+        """Observers get this exchange; its body is decoded now unless it is too large."""
+        ctx.exchange_wanted = True
+        ctx.started_at = time.time()
+        if size <= self.config.max_observed_bytes:
+            ctx.body()
+        else:
+            self.too_large_to_observe(ctx, size)
+
     def _on_request(self, frame: bytes) -> None:
         if self.raw_sasl:
             if not self._looks_like_request(frame):
@@ -112,9 +121,7 @@ class RequestPath(Writer):
             expects_response = produce_acks(frame, ctx.body_offset, hdr.api_version,
                                             flexible) != 0
         if hdr.api_key in COORDINATION_API_KEYS and self.server.observers:
-            ctx.exchange_wanted = True
-            ctx.started_at = time.time()
-            ctx.body()
+            self._want_exchange(ctx, len(frame))
         if hdr.api_key == API_VERSIONS and hdr.header_size is None and expects_response:
             self._unsupported_api_versions(ctx)
             return
