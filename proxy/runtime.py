@@ -3,16 +3,23 @@ until SIGINT/SIGTERM; then a graceful, bounded shutdown in reverse order.
 
 Kept apart from the CLI so that tests and benchmarks can run exactly what `kafka-chaos-proxy
 run` runs, in a subprocess or in-process.
+
+Start-up checks what it can before anything starts (the faults file, every port, Java and
+Maven), so that a mistake costs a second, not a broker start, and leaves nothing behind; what
+fails later is still turned into one `StartupError` line after everything started is stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import structlog
 import uvloop
@@ -24,6 +31,11 @@ from proxy.server import ProxyServer
 log = structlog.get_logger("kcp.runtime")
 
 
+class StartupError(RuntimeError):
+    """The proxy cannot start for a reason the user can fix: the message is one line that
+    names it (the CLI prints it and exits 2)."""
+
+
 @dataclass
 class RunOptions:
     config: ProxyConfig  # bootstrap_servers empty: start a local broker
@@ -31,19 +43,45 @@ class RunOptions:
     kafka_version: str | None = None
 
 
-def _banner(server: ProxyServer, admin_url: str | None) -> str:
-    lines = [f"kafka-chaos-proxy: bootstrap servers for clients: {server.bootstrap_servers}"]
+def _banner(server: ProxyServer, admin_url: str | None, upstream_note: str = "") -> str:
+    """What a new user needs: where clients connect, the ports behind it, the admin API and
+    how to drive it. The first line is parsed by tools (bench), so it keeps its shape."""
+    bootstrap = server.bootstrap_servers
+    lines = [f"kafka-chaos-proxy: bootstrap servers for clients: {bootstrap}",
+             f"  clients:     point bootstrap.servers at {bootstrap}; they learn the broker "
+             "listeners from it"]
+    host = server.config.advertised
+    brokers = sorted((int(str(b["node_id"])), b["proxy_port"]) for b in server.list_brokers())
+    listed = ", ".join(f"{host}:{port} (node {node})" for node, port in brokers)
+    base = server.config.port_base or (server.config.port + 1 if server.config.port else 0)
+    rule = (f"broker N listens on {base}+N, N counting the brokers found from 0 (--port-base)"
+            if base else "")
+    lines.append(f"  brokers:     {'; '.join(p for p in (listed, rule) if p) or 'none yet'}")
     if admin_url:
         lines.append(f"  admin API:   {admin_url}")
         lines.append(f"  metrics:     {admin_url.rstrip('/')}/metrics")
     upstream = ",".join(f"{h}:{p}" for h, p in server.config.bootstrap_servers)
-    lines.append(f"  proxying:    {upstream}")
+    lines.append(f"  proxying:    {upstream}{upstream_note}")
+    lines.append("  CLI:         scripts/kcp --help, e.g. scripts/kcp faults list; "
+                 "Ctrl-C stops the proxy")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _bind_errors(host: str, port: int, flag: str) -> Iterator[None]:
+    """A listener that cannot bind (taken since the start-up check) is a start-up error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise StartupError(describe_bind_error(exc, host, port, flag)) from None
 
 
 async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
                 stop: asyncio.Event | None = None,
-                on_ready: Callable[[ProxyServer, str | None], None] | None = None) -> None:
+                on_ready: Callable[[ProxyServer, str | None], None] | None = None,
+                upstream_note: str = "") -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
@@ -52,10 +90,13 @@ async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
             loop.add_signal_handler(sig, stop.set)
     control = build_control_plane(control_options)
     server = ProxyServer(config, control.decider, control.observers)
-    await server.start()
+    with _bind_errors(config.listen_host, config.port, "--port"):
+        await server.start()
     try:
-        await control.start(server)
-        print(_banner(server, control.admin_url), file=sys.stdout, flush=True)
+        with _bind_errors(control_options.admin_host, control_options.admin_port or 0,
+                          "--admin-port"):
+            await control.start(server)
+        print(_banner(server, control.admin_url, upstream_note), file=sys.stdout, flush=True)
         if on_ready is not None:
             on_ready(server, control.admin_url)
         await stop.wait()
@@ -66,16 +107,121 @@ async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
         log.info("proxy_stopped")
 
 
+def _ports_to_bind(config: ProxyConfig, admin_host: str, admin_port: int | None
+                   ) -> list[tuple[str, int, str]]:
+    """(host, port, the flag that set it) of every fixed port start-up binds: the bootstrap
+    listener, the first broker listener, explicit broker ports and the admin API."""
+    out: list[tuple[str, int, str]] = []
+    if config.port:
+        out.append((config.listen_host, config.port, "--port"))
+    if config.port_base:
+        out.append((config.listen_host, config.port_base, "--port-base"))
+    elif config.port:
+        out.append((config.listen_host, config.port + 1,
+                    "--port-base (default: --port + 1)"))
+    out += [(config.listen_host, port, f"--node-port {node}={port}")
+            for node, port in sorted(config.node_ports.items()) if port]
+    if admin_port:
+        out.append((admin_host, admin_port, "--admin-port"))
+    return out
+
+
+def _check_ports(config: ProxyConfig, admin_host: str, admin_port: int | None) -> str | None:
+    """The first port that cannot be bound, said in one line; None when all can."""
+    from proxy.listeners import bind_socket
+
+    for host, port, flag in _ports_to_bind(config, admin_host, admin_port):
+        try:
+            bind_socket(host, port, backlog=1).close()
+        except OSError as exc:
+            return describe_bind_error(exc, host, port, flag)
+    return None
+
+
+def describe_bind_error(exc: OSError, host: str, port: int, flag: str) -> str:
+    """One line: the port, the flag that set it, what holds it (when /proc tells)."""
+    if exc.errno != errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port} ({flag}): {exc.strerror or exc}"
+    holder = port_holder(port)
+    held = f"held by {holder}" if holder else "held by another process"
+    return (f"port {port} ({flag}) is already in use, {held}: stop it or choose another "
+            f"port with {flag.split()[0]}")
+
+
+def port_holder(port: int) -> str | None:
+    """"name (pid N)" of a process listening on TCP `port`, best effort: the listening
+    socket's inode from /proc/net/tcp{,6}, then the /proc/*/fd link that points at it."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    links = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in links for fd in (proc / "fd").iterdir()):
+                return f"{(proc / 'comm').read_text().strip()} (pid {proc.name})"
+    return None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()  # sl local rem st ... uid timeout inode
+            if (len(fields) > 9 and fields[3] == "0A"  # TCP_LISTEN
+                    and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] != "0"):
+                inodes.add(fields[9])
+    return inodes
+
+
+def preflight(options: RunOptions) -> None:
+    """Every check that needs nothing started: the faults file, the ports, and (for a local
+    broker) Java and Maven. Raises `StartupError`."""
+    control = options.control
+    if control.faults_file is not None:
+        from faults.loader import RulesFileError, load_rules_file
+
+        try:
+            load_rules_file(control.faults_file)
+        except RulesFileError as exc:
+            raise StartupError("; ".join(str(exc).splitlines())) from None
+    problem = _check_ports(options.config, control.admin_host, control.admin_port)
+    if problem:
+        raise StartupError(problem)
+    if not options.config.bootstrap_servers:
+        from proxy.real_kafka import MissingToolError, check_tools
+        from proxy.real_kafka.provider import choose_kind
+
+        try:
+            if choose_kind() == "local":
+                check_tools(options.kafka_version)
+        except (MissingToolError, ValueError) as exc:
+            raise StartupError(str(exc)) from None
+
+
 def run(options: RunOptions) -> int:
-    """Blocking entry point for the CLI."""
+    """Blocking entry point for the CLI; `StartupError` when the proxy cannot start."""
+    preflight(options)
+    from proxy.real_kafka import BrokerStartError, MavenError, ProviderUnavailable
+
     with contextlib.ExitStack() as stack:
         config = options.config
+        note = ""
         if not config.bootstrap_servers:
             from proxy.real_kafka import provide_kafka
 
             print("kafka-chaos-proxy: starting a local Kafka broker...", file=sys.stderr,
                   flush=True)
-            cluster = stack.enter_context(provide_kafka(version=options.kafka_version))
+            try:
+                cluster = stack.enter_context(provide_kafka(version=options.kafka_version))
+            except (BrokerStartError, MavenError, ProviderUnavailable, ValueError) as exc:
+                raise StartupError(str(exc).splitlines()[0]) from None
             config = replace(config, bootstrap_servers=parse_bootstrap(cluster.bootstrap_servers))
-        uvloop.run(serve(config, options.control))
+            note = f" (a local Kafka {cluster.version} broker, stopped with the proxy)"
+        uvloop.run(serve(config, options.control, upstream_note=note))
     return 0

@@ -27,6 +27,23 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    """`--version`: the installed package's version, from its metadata (one source)."""
+    if value:
+        from proxy.cli.run import package_version
+
+        typer.echo(f"kafka-chaos-proxy {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Print the version and exit."),
+) -> None:
+    """A Kafka protocol proxy that logs consumer-group coordination and injects faults."""
+
+
 def _entry_points() -> list[EntryPoint]:
     """The group's entry points, one per name, in name order (a stable `--help`)."""
     by_name: dict[str, EntryPoint] = {}

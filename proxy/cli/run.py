@@ -1,14 +1,16 @@
 """`kafka-chaos-proxy run`: start the proxy in front of a cluster (or a local broker).
 
-Every option maps onto `ProxyConfig` / `ControlPlaneOptions`; the process itself is
+Every setting comes from a flag, a `KCP_<FLAG_NAME>` variable or a `--config` file, in that
+order (`proxy.settings`); the options here only parse flags and group them in `--help`. The
+settings map onto `ProxyConfig` / `ControlPlaneOptions`; the process itself is
 `proxy.runtime.run`, shared with tests and benchmarks.
 """
 
 from __future__ import annotations
 
-import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -35,8 +37,23 @@ from proxy.events import (
     DEFAULT_FILE_MAX_BYTES,
     EventLogOptions,
 )
+from proxy.settings import RunSettings, SettingsProblem, load_settings
 
+_LISTENERS = "Listeners (where clients connect)"
+_UPSTREAM = "Upstream (the real cluster, or a local broker)"
+_ADMIN = "Admin (HTTP API and /metrics)"
+_FAULTS = "Faults"
+_EVENTS = "Events (coordination log)"
 _LIMITS = "Limits (everything a peer sends is bounded)"
+_LOGGING = "Logging"
+
+
+def package_version() -> str:
+    """The installed distribution's version: one number, kept in pyproject.toml only."""
+    try:
+        return version("kafka-chaos-proxy")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _node_ports(items: list[str]) -> dict[int, int]:
@@ -44,24 +61,35 @@ def _node_ports(items: list[str]) -> dict[int, int]:
     for item in items:
         node, sep, port = item.partition("=")
         if not sep or not node.strip().lstrip("-").isdigit() or not port.strip().isdigit():
-            raise typer.BadParameter(f"expected ID=PORT, got {item!r}", param_hint="--node-port")
+            _startup_error(f"--node-port: expected ID=PORT, got {item!r}")
         out[int(node)] = int(port)
     return out
 
 
 def run(
+    ctx: typer.Context,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="TOML or YAML file of settings (keys: these flags with underscores). "
+        "Precedence: flag > KCP_<FLAG_NAME> variable > this file > default.")] = None,
     bootstrap_server: Annotated[str | None, typer.Option(
-        "--bootstrap-server", "-b",
+        "--bootstrap-server", "-b", rich_help_panel=_UPSTREAM,
         help="Real cluster HOST:PORT[,HOST:PORT]. Omitted: start a local Kafka broker.")] = None,
-    listen_host: Annotated[str, typer.Option(help="Address the listeners bind.")] = "127.0.0.1",
+    kafka_version: Annotated[str | None, typer.Option(
+        rich_help_panel=_UPSTREAM,
+        help="Version of the local broker started without --bootstrap-server.")] = None,
+    listen_host: Annotated[str, typer.Option(
+        help="Address the listeners bind.", rich_help_panel=_LISTENERS)] = "127.0.0.1",
     advertised_host: Annotated[str | None, typer.Option(
-        help="Host clients are told to connect to (default: --listen-host).")] = None,
-    port: Annotated[int, typer.Option(help="Bootstrap listener port (0: ephemeral).")] = 9192,
+        help="Host clients are told to connect to (default: --listen-host).",
+        rich_help_panel=_LISTENERS)] = None,
+    port: Annotated[int, typer.Option(
+        help="Bootstrap listener port (0: ephemeral).", rich_help_panel=_LISTENERS)] = 9192,
     port_base: Annotated[int | None, typer.Option(
-        help="First broker listener port; broker N discovered gets base+N (default port+1).")
-    ] = None,
+        help="First broker listener port; broker N discovered gets base+N (default port+1).",
+        rich_help_panel=_LISTENERS)] = None,
     node_port: Annotated[list[str] | None, typer.Option(
-        help="Explicit broker listener port, ID=PORT (repeatable).")] = None,
+        help="Explicit broker listener port, ID=PORT (repeatable).",
+        rich_help_panel=_LISTENERS)] = None,
     max_frame_bytes: Annotated[int, typer.Option(
         help="Largest client frame accepted.", rich_help_panel=_LIMITS)
     ] = DEFAULT_MAX_FRAME_BYTES,
@@ -95,106 +123,154 @@ def run(
     handshake_timeout_s: Annotated[float, typer.Option(
         min=0, help="Close a connection with no complete request this long after accept "
         "(0: never).", rich_help_panel=_LIMITS)] = DEFAULT_HANDSHAKE_TIMEOUT_S or 0,
-    admin_host: Annotated[str, typer.Option(help="Admin HTTP bind address.")] = "127.0.0.1",
-    admin_port: Annotated[int, typer.Option(help="Admin HTTP port (0: off).")] = 9190,
-    no_admin: Annotated[bool, typer.Option("--no-admin", help="No admin HTTP server.")] = False,
+    admin_host: Annotated[str, typer.Option(
+        help="Admin HTTP bind address.", rich_help_panel=_ADMIN)] = "127.0.0.1",
+    admin_port: Annotated[int, typer.Option(
+        help="Admin HTTP port (0: off).", rich_help_panel=_ADMIN)] = 9190,
+    no_admin: Annotated[bool, typer.Option(
+        "--no-admin", help="No admin HTTP server.", rich_help_panel=_ADMIN)] = False,
     admin_token: Annotated[str | None, typer.Option(
         help="Bearer token required by the admin API. Visible to other users in `ps`: "
-             "prefer KCP_ADMIN_TOKEN or --admin-token-file.")] = None,
+             "prefer KCP_ADMIN_TOKEN or --admin-token-file.", rich_help_panel=_ADMIN)] = None,
     admin_token_file: Annotated[Path | None, typer.Option(
-        help="File whose first line is the admin API's bearer token.")] = None,
+        help="File whose first line is the admin API's bearer token.",
+        rich_help_panel=_ADMIN)] = None,
     admin_allowed_host: Annotated[list[str] | None, typer.Option(
         help="Host name the admin API also answers to, besides localhost and --admin-host "
-             "(repeatable; '*' for any, e.g. behind a container's port mapping).")] = None,
-    faults: Annotated[Path | None, typer.Option(
-        "--faults", help="YAML/JSON fault rules loaded at start-up.")] = None,
-    event_log: Annotated[Path | None, typer.Option(
-        help="Append coordination events to this JSON-lines file.")] = None,
-    event_log_max_bytes: Annotated[int, typer.Option(
-        min=1, help="Rotate the event log file past this size.")] = DEFAULT_FILE_MAX_BYTES,
-    event_log_keep: Annotated[int, typer.Option(
-        min=0, help="Rotated event log files kept (<file>.1 ...).")] = DEFAULT_FILE_KEEP,
-    event_buffer_bytes: Annotated[int, typer.Option(
-        min=1, help="Bytes of recent events kept in memory for the admin API.")
-    ] = DEFAULT_BUFFER_BYTES,
+             "(repeatable; '*' for any, e.g. behind a container's port mapping).",
+        rich_help_panel=_ADMIN)] = None,
     metrics_client_ids: Annotated[bool, typer.Option(
-        "--metrics-client-ids",
+        "--metrics-client-ids", rich_help_panel=_ADMIN,
         help="Count requests per client id in /metrics (opt-in: client ids are chosen by "
              "clients, so the series are capped; ids beyond the cap count as 'other').")
     ] = False,
-    seed: Annotated[int | None, typer.Option(help="Seed for fault probabilities.")] = None,
+    faults: Annotated[Path | None, typer.Option(
+        "--faults", help="YAML/JSON fault rules loaded at start-up (checked before anything "
+        "starts).", rich_help_panel=_FAULTS)] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed for fault probabilities.", rich_help_panel=_FAULTS)] = None,
     max_rules: Annotated[int, typer.Option(
         min=1, help="Fault rules held at most (adding more is refused with 409).",
         rich_help_panel=_LIMITS)] = DEFAULT_MAX_RULES,
+    event_log: Annotated[Path | None, typer.Option(
+        help="Append coordination events to this JSON-lines file.",
+        rich_help_panel=_EVENTS)] = None,
+    event_log_max_bytes: Annotated[int, typer.Option(
+        min=1, help="Rotate the event log file past this size.", rich_help_panel=_EVENTS)
+    ] = DEFAULT_FILE_MAX_BYTES,
+    event_log_keep: Annotated[int, typer.Option(
+        min=0, help="Rotated event log files kept (<file>.1 ...).", rich_help_panel=_EVENTS)
+    ] = DEFAULT_FILE_KEEP,
+    event_buffer_bytes: Annotated[int, typer.Option(
+        min=1, help="Bytes of recent events kept in memory for the admin API.",
+        rich_help_panel=_EVENTS)] = DEFAULT_BUFFER_BYTES,
     log_format: Annotated[str | None, typer.Option(
-        help="json or console (default: console on a TTY).")] = None,
-    kafka_version: Annotated[str | None, typer.Option(
-        help="Version of the local broker started without --bootstrap-server.")] = None,
+        help="json or console (default: console on a TTY).", rich_help_panel=_LOGGING)] = None,
+    log_level: Annotated[str, typer.Option(
+        help="debug, info, warning or error.", rich_help_panel=_LOGGING)] = "info",
+    capture: Annotated[Path | None, typer.Option(
+        help="Write the frames crossing the proxy to this file (read it with `decode "
+             "--capture`).", rich_help_panel=_LOGGING)] = None,
+    capture_api: Annotated[list[str] | None, typer.Option(
+        help="Capture only this API, e.g. JoinGroup (repeatable; default: all).",
+        rich_help_panel=_LOGGING)] = None,
 ) -> None:
     """Run the proxy: point clients at the printed bootstrap address."""
     from proxy.logging import configure_logging
-    from proxy.runtime import RunOptions
+    from proxy.runtime import RunOptions, StartupError
     from proxy.runtime import run as run_proxy
 
-    if log_format not in (None, "json", "console"):
-        raise typer.BadParameter("json or console", param_hint="--log-format")
-    configure_logging(log_format)
-    config = ProxyConfig(
-        bootstrap_servers=parse_bootstrap(bootstrap_server) if bootstrap_server else [],
-        listen_host=listen_host,
-        advertised_host=advertised_host,
-        port=port,
-        port_base=port_base,
-        node_ports=_node_ports(node_port or []),
-        max_frame_bytes=max_frame_bytes,
-        max_inflight=max_inflight,
-        max_brokers=max_brokers,
-        listen_backlog=listen_backlog,
-        max_connections=max_connections,
-        max_connections_per_ip=max_connections_per_ip,
-        max_buffered_bytes_per_connection=max_buffered_bytes_per_connection,
-        max_buffered_bytes_total=max_buffered_bytes_total,
-        idle_timeout_s=idle_timeout_s or None,
-        request_timeout_s=request_timeout_s or None,
-        handshake_timeout_s=handshake_timeout_s or None,
-    )
-    control = ControlPlaneOptions(
-        admin_host=admin_host,
-        admin_port=None if no_admin or admin_port == 0 else admin_port,
-        admin_token=_admin_token(admin_token, admin_token_file),
-        faults_file=faults,
-        max_rules=max_rules,
-        seed=seed,
-        metrics_client_ids=metrics_client_ids,
-        admin_allowed_hosts=tuple(admin_allowed_host or ()),
-        events=EventLogOptions(path=event_log, buffer_bytes=event_buffer_bytes,
-                               file_max_bytes=event_log_max_bytes, file_keep=event_log_keep),
-    )
+    flags = _given_flags(ctx)
+    try:
+        settings = load_settings(flags, config_file)
+    except SettingsProblem as exc:
+        _startup_error(str(exc))
+    configure_logging(settings.log_format, settings.log_level)
+    config, control = _build(settings, flags)
     try:
         control.check()
     except ValueError as exc:
         _startup_error(str(exc))
-    from proxy.real_kafka import ProviderUnavailable
-
     try:
-        code = run_proxy(RunOptions(config, control, kafka_version))
-    except ProviderUnavailable as exc:  # e.g. a forced provider whose extra is not installed
+        code = run_proxy(RunOptions(config, control, settings.kafka_version))
+    except StartupError as exc:
         _startup_error(str(exc))
     raise typer.Exit(code)
 
 
+def _given_flags(ctx: typer.Context) -> dict[str, Any]:
+    """The options typed on the command line: only they may override KCP_* and the file."""
+    def typed(name: str) -> bool:
+        # By name: typer ships its own click, whose ParameterSource is not click's.
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    return {name: value for name, value in ctx.params.items()
+            if name != "config_file" and typed(name)}
+
+
+def _build(settings: RunSettings, flags: dict[str, Any]
+           ) -> tuple[ProxyConfig, ControlPlaneOptions]:
+    """The data plane's and the control plane's options from the settings."""
+    s = settings
+    try:
+        upstream = parse_bootstrap(s.bootstrap_server) if s.bootstrap_server else []
+    except ValueError as exc:
+        _startup_error(f"--bootstrap-server: {exc}")
+    config = ProxyConfig(
+        bootstrap_servers=upstream,
+        listen_host=s.listen_host,
+        advertised_host=s.advertised_host,
+        port=s.port,
+        port_base=s.port_base,
+        node_ports=_node_ports(s.node_port),
+        max_frame_bytes=s.max_frame_bytes,
+        max_inflight=s.max_inflight,
+        max_brokers=s.max_brokers,
+        listen_backlog=s.listen_backlog,
+        max_connections=s.max_connections,
+        max_connections_per_ip=s.max_connections_per_ip,
+        max_buffered_bytes_per_connection=s.max_buffered_bytes_per_connection,
+        max_buffered_bytes_total=s.max_buffered_bytes_total,
+        idle_timeout_s=s.idle_timeout_s or None,
+        request_timeout_s=s.request_timeout_s or None,
+        handshake_timeout_s=s.handshake_timeout_s or None,
+        capture_path=s.capture,
+        capture_apis=tuple(s.capture_api),
+    )
+    control = ControlPlaneOptions(
+        admin_host=s.admin_host,
+        admin_port=None if s.no_admin or s.admin_port == 0 else s.admin_port,
+        admin_token=_admin_token(s, flags),
+        faults_file=s.faults,
+        max_rules=s.max_rules,
+        seed=s.seed,
+        metrics_client_ids=s.metrics_client_ids,
+        admin_allowed_hosts=tuple(s.admin_allowed_host),
+        events=EventLogOptions(path=s.event_log, buffer_bytes=s.event_buffer_bytes,
+                               file_max_bytes=s.event_log_max_bytes,
+                               file_keep=s.event_log_keep),
+    )
+    return config, control
+
+
 def _startup_error(message: str) -> NoReturn:
     """A start-up mistake: one line naming what to fix, exit code 2."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
     raise typer.Exit(2)
 
 
-def _admin_token(flag: str | None, path: Path | None) -> str | None:
-    """The token from the flag, the file or KCP_ADMIN_TOKEN, in that order."""
-    if flag:
-        typer.echo("warning: --admin-token is visible to other users in `ps`; prefer "
-                   "KCP_ADMIN_TOKEN or --admin-token-file", err=True)
-        return flag
+def _admin_token(settings: RunSettings, flags: dict[str, Any]) -> str | None:
+    """--admin-token, then --admin-token-file, each from the command line before the same
+    setting from KCP_* or the config file (a typed flag beats an exported variable)."""
+    value, path = settings.admin_token, settings.admin_token_file
+    if "admin_token_file" in flags and "admin_token" not in flags:
+        value = None
+    if value:
+        if "admin_token" in flags:
+            typer.echo("warning: --admin-token is visible to other users in `ps`; prefer "
+                       "KCP_ADMIN_TOKEN or --admin-token-file", err=True)
+        return value
     if path is not None:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -204,7 +280,7 @@ def _admin_token(flag: str | None, path: Path | None) -> str | None:
         if not token:
             _startup_error(f"--admin-token-file: {path} has an empty first line")
         return token
-    return os.environ.get("KCP_ADMIN_TOKEN") or None
+    return None
 
 
 def register(app: typer.Typer) -> None:

@@ -10,17 +10,26 @@ Imports nothing else of ours: only the standard library, plus testcontainers/doc
 """
 
 from proxy.real_kafka.cluster import KafkaCluster
-from proxy.real_kafka.kraft import DEFAULT_KAFKA_VERSION, SUPPORTED_VERSIONS
+from proxy.real_kafka.kraft import (
+    DEFAULT_KAFKA_VERSION,
+    SUPPORTED_VERSIONS,
+    BrokerStartError,
+    MissingToolError,
+    check_tools,
+)
 from proxy.real_kafka.maven import MavenError, cache_root, fetch_classpath
 from proxy.real_kafka.provider import ProviderUnavailable, provide_kafka
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "SUPPORTED_VERSIONS",
+    "BrokerStartError",
     "KafkaCluster",
     "MavenError",
+    "MissingToolError",
     "ProviderUnavailable",
     "cache_root",
+    "check_tools",
     "fetch_classpath",
     "provide_kafka",
 ]

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from proxy.real_kafka import procs
-from proxy.real_kafka.maven import fetch_classpath
+from proxy.real_kafka.maven import MAVEN_INSTALL_HINT, cache_root, fetch_classpath, is_cached
 from proxy.real_kafka.probe import metadata_brokers
 from proxy.real_kafka.versions import (
     DEFAULT_KAFKA_VERSION,
@@ -35,6 +35,8 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "BrokerStartError",
     "LocalKraftCluster",
+    "MissingToolError",
+    "check_tools",
 ]
 
 #: Generous because a cold JVM on a loaded 2-core machine is slow; the loop also stops as
@@ -52,6 +54,16 @@ DEFAULT_JAVA_OPTS = (
 
 class BrokerStartError(RuntimeError):
     """A local node did not come up; the message names its log file."""
+
+
+class MissingToolError(BrokerStartError):
+    """Java or Maven is not installed: the one-line message names the tool and how to get it.
+    Raised before anything is created, so nothing is left to clean up."""
+
+
+#: The packages that bring both tools on Debian/Ubuntu (the machines this project runs on).
+JAVA_INSTALL_HINT = "install a JDK 17+, e.g. `apt-get install openjdk-17-jre-headless`"
+BOTH_INSTALL_HINT = "install them, e.g. `apt-get install openjdk-17-jre-headless maven`"
 
 
 #: Another process can grab a probed-free port before the JVM binds it (other engineers'
@@ -85,14 +97,35 @@ def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
             return cluster_id
 
 
-def _java() -> str:
+def _find_java() -> str | None:
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").is_file():
         return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
+    return shutil.which("java")
+
+
+def _java() -> str:
+    found = _find_java()
     if found is None:
-        raise BrokerStartError("no `java` on PATH and no JAVA_HOME: install JDK 17+")
+        raise MissingToolError(f"java not found on PATH nor in JAVA_HOME: {JAVA_INSTALL_HINT}")
     return found
+
+
+def check_tools(version: str | None = None) -> None:
+    """Fail before any temp dir or process exists when a local broker cannot start here:
+    Java always, Maven only while the jars of `version` are not in the cache yet."""
+    dist = distribution(version or DEFAULT_KAFKA_VERSION)
+    java = _find_java() is not None
+    mvn = shutil.which("mvn") is not None or is_cached(list(dist.artifacts), dist.cache_name)
+    if not java and not mvn:
+        raise MissingToolError(
+            "java and mvn not found on PATH (a local Kafka broker runs on Java; Maven fetches "
+            f"its jars once into {cache_root()}): {BOTH_INSTALL_HINT}")
+    if not java:
+        _java()
+    if not mvn:
+        raise MissingToolError(f"mvn not found on PATH (needed once to fetch the Kafka "
+                               f"{dist.version} jars into {cache_root()}): {MAVEN_INSTALL_HINT}")
 
 
 @dataclass
@@ -177,6 +210,7 @@ class LocalKraftCluster:
         if nodes < 1 or nodes > 9:
             raise ValueError("nodes must be between 1 and 9")
         self.dist = distribution(version or DEFAULT_KAFKA_VERSION)
+        check_tools(self.dist.version)  # before the temp dir: a missing tool leaves nothing
         self.node_count = nodes
         self.overrides = {**dict(self.dist.properties), **(overrides or {})}
         self.start_timeout_s = start_timeout_s
@@ -259,9 +293,8 @@ class LocalKraftCluster:
         try:
             self.start()
         except BaseException:
-            # Keep the logs the error message points at.
-            self._keep_dir = True
-            procs.remove_on_exit(self.workdir, enabled=False)
+            # A failed start leaves nothing behind (the error carries the log's tail);
+            # KCP_KEEP_KAFKA_DIR keeps the folder the message points at, for a closer look.
             self.close()
             raise
         return self
@@ -336,12 +369,18 @@ class LocalKraftCluster:
             if code != 0:
                 raise BrokerStartError(
                     f"formatting storage of node {node.node_id} failed (exit {code}); "
-                    f"see {node.log_path}\n{_tail(node.log_path)}"
+                    f"{self._see(node.log_path)}\n{_tail(node.log_path)}"
                 )
 
     def _launch(self, node: _Node) -> None:
         cmd = [*self._java_base(node), "kafka.Kafka", str(node.config_path)]
         node.proc = procs.spawn(cmd, log_path=node.log_path, cwd=node.workdir)
+
+    def _see(self, logs: object) -> str:
+        """Where to look: a failed start removes its folder unless told to keep it."""
+        if self._keep_dir:
+            return f"see {logs}"
+        return f"see {logs} (removed on failure; KCP_KEEP_KAFKA_DIR=1 keeps it)"
 
     def _wait_ready(self, expect: list[int], via: list[int] | None = None) -> None:
         """Poll Metadata until every node in `expect` is listed by the brokers in `via`."""
@@ -355,7 +394,7 @@ class LocalKraftCluster:
                     code = node.proc.poll() if node.proc else None
                     raise BrokerStartError(
                         f"Kafka node {node.node_id} exited with {code} during start-up; "
-                        f"see {node.log_path}\n{_tail(node.log_path)}"
+                        f"{self._see(node.log_path)}\n{_tail(node.log_path)}"
                     )
             ready = True
             for node in probe_nodes:
@@ -377,7 +416,7 @@ class LocalKraftCluster:
         logs = ", ".join(str(self.nodes[i].log_path) for i in expect)
         raise BrokerStartError(
             f"Kafka {self.version} not ready after {self.start_timeout_s:.0f}s "
-            f"({last_error}); see {logs}"
+            f"({last_error}); {self._see(logs)}"
         )
 
 

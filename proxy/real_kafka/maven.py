@@ -29,12 +29,20 @@ class MavenError(RuntimeError):
     """Raised when Maven cannot resolve the requested artifacts."""
 
 
+#: What a user without Maven is told (Debian/Ubuntu names; the JDK comes along with it).
+MAVEN_INSTALL_HINT = "install Maven 3.8+, e.g. `apt-get install maven`"
+
+
 def cache_root() -> Path:
     """The root of everything this package caches; `KCP_CACHE_DIR` overrides it so tests and
-    CI can measure a cold start or keep the cache inside a workspace."""
+    CI can measure a cold start or keep the cache inside a workspace. Otherwise the XDG base
+    directory spec applies: `$XDG_CACHE_HOME/kafka-chaos-proxy`, else `~/.cache/...`."""
     env = os.environ.get("KCP_CACHE_DIR")
     if env:
         return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and Path(xdg).is_absolute():  # the spec says a relative value is to be ignored
+        return Path(xdg) / "kafka-chaos-proxy"
     return Path.home() / ".cache" / "kafka-chaos-proxy"
 
 
@@ -115,6 +123,15 @@ def fetch_classpath(
     return _jars(dest)
 
 
+def is_cached(artifacts: list[str], name: str) -> bool:
+    """Whether `fetch_classpath(artifacts, name)` would only list a folder (no Maven run), so
+    a start-up check asks for `mvn` only when it will really be needed."""
+    dest = lib_dir(name)
+    fingerprint = _fingerprint(artifacts)
+    return _complete(dest, fingerprint) or _complete(
+        dest.with_name(f"lib-{fingerprint}"), fingerprint)
+
+
 def _complete(dest: Path, fingerprint: str) -> bool:
     marker = dest / _DONE_MARKER
     return marker.is_file() and marker.read_text().strip() == fingerprint
@@ -125,7 +142,8 @@ def _run_maven(
 ) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise MavenError("`mvn` not found on PATH; install Maven 3.8+ to fetch Kafka jars")
+        raise MavenError(f"mvn not found on PATH (needed once to fetch the Kafka jars into "
+                         f"{cache_root()}): {MAVEN_INSTALL_HINT}")
     # Fetch into a sibling temp folder and rename, so an interrupted fetch never leaves a
     # half-filled lib folder behind the marker.
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:

@@ -72,7 +72,9 @@ def test_cli_run_prints_one_error_line(
 ) -> None:
     monkeypatch.setenv("KCP_KAFKA_PROVIDER", "testcontainers")
     monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
-    result = CliRunner().invoke(app, ["run", "--no-admin", "--log-format", "json"])
+    # --port 0: the start-up check of fixed ports must not meet a proxy someone else runs.
+    result = CliRunner().invoke(app, ["run", "--no-admin", "--port", "0", "--log-format",
+                                      "json"])
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
