@@ -94,3 +94,31 @@ async def test_group_state_matches_the_broker(
     gauge = [line for line in metrics.splitlines()
              if line.startswith("kcp_group_members{") and f'group="{group}"' in line]
     assert gauge and gauge[0].endswith(" 0.0"), gauge
+
+
+async def test_silent_members_expire_with_the_broker(
+    chaos: ChaosProxy, kafka_cluster: KafkaCluster, unique_name: Any
+) -> None:
+    """Members that never get their LeaveGroup through (a fault drops it) stay members at the
+    broker until their sessions time out (6 s here): the proxy, which saw no leave either,
+    must expire them too rather than show them forever."""
+    topic, group = unique_name("t"), unique_name("g")
+    bs = chaos.bootstrap_servers
+    create_topic(bs, topic, partitions=2)
+    await produce(bs, topic, 2)
+    await chaos.add_fault({
+        "id": "no-leave",
+        "match": {"apis": ["LeaveGroup"], "group_id": group},
+        "action": {"type": "drop_request"},
+    })
+    members = [consumer(bs, topic, group, client_id=f"silent-{i}") for i in range(2)]
+    for member in members:
+        await member.start()
+    try:
+        await consume(members, {b"v0", b"v1"})
+        await _agree(chaos, kafka_cluster, group, "stable", 2)
+    finally:
+        await asyncio.gather(*(member.stop() for member in members))
+    left = await _agree(chaos, kafka_cluster, group, "empty", 0)
+    assert left["members"] == []
+    assert (await chaos.fault("no-leave"))["stats"]["injected"] >= 1
