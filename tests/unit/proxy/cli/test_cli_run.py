@@ -96,3 +96,55 @@ def test_limits_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.idle_timeout_s is None and config.request_timeout_s == 2.5
     assert config.max_buffered_bytes_per_connection == 1024
     assert options.control.max_rules == 7
+
+
+def test_log_level_and_capture_reach_their_places(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: pytest.TempPathFactory) -> None:
+    levels: list[tuple[object, ...]] = []
+    seen: list[RunOptions] = []
+    monkeypatch.setattr(proxy.runtime, "run", lambda options: seen.append(options) or 0)
+    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a: levels.append(a))
+    capture = tmp_path / "frames.kcpcap"  # type: ignore[operator]
+    result = CliRunner().invoke(app, [
+        "run", "-b", "127.0.0.1:9092", "--no-admin", "--log-level", "debug", "--capture",
+        str(capture), "--capture-api", "JoinGroup", "--capture-api", "SyncGroup"])
+    assert result.exit_code == 0, result.output
+    assert levels == [(None, "debug")]
+    assert seen[0].config.capture_path == capture
+    assert seen[0].config.capture_apis == ("JoinGroup", "SyncGroup")
+    result = CliRunner().invoke(app, ["run", "-b", "127.0.0.1:9092", "--log-level", "loud"])
+    assert result.exit_code == 2 and "--log-level" in result.stderr
+
+
+def test_env_and_config_file_fill_what_no_flag_gives(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: pytest.TempPathFactory) -> None:
+    config = tmp_path / "kcp.toml"  # type: ignore[operator]
+    config.write_text("port = 7000\nadmin_port = 7001\nseed = 3\n")
+    monkeypatch.setenv("KCP_ADMIN_PORT", "8001")
+    code, _, seen = _invoke(monkeypatch, "--config", str(config), "--seed", "5")
+    assert code == 0
+    assert seen[0].config.port == 7000 and seen[0].control.admin_port == 8001
+    assert seen[0].control.seed == 5
+
+
+def test_version_and_python_dash_m(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == (
+        f"kafka-chaos-proxy {version('kafka-chaos-proxy')}")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "proxy", "--version"], capture_output=True,
+                          text=True, check=True)
+    assert proc.stdout == result.output
+
+
+def test_help_groups_options_in_panels() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for panel in ("Listeners", "Upstream", "Admin", "Faults", "Events", "Limits", "Logging"):
+        assert f"─ {panel}" in result.output, panel
+    limits = result.output.split("─ Limits")[1].split("╰")[0]
+    assert "--max-connections" in limits and "--max-rules" in limits
