@@ -118,7 +118,9 @@ def _offset_commit(group: str, partitions: int, metadata: int) -> dict[str, Any]
 def test_large_offset_commits_through_the_event_log(target: Any, well_behaved: Any,
                                                      probe: Any) -> None:
     ring = 64 * 1024  # small, so that the 200 events (truncated to ~0.5 KB) overflow it
-    proxy = target(control=ControlPlaneOptions(events=EventLogOptions(buffer_bytes=ring)))
+    # Observed whole (over the default max_observed_bytes): this attack is on the event log.
+    proxy = target(control=ControlPlaneOptions(events=EventLogOptions(buffer_bytes=ring)),
+                   max_observed_bytes=2 * 1024 * 1024)
     assert proxy.cp is not None and proxy.cp.events is not None
     events = proxy.cp.events
     rss0 = h.rss_bytes()
