@@ -30,13 +30,19 @@ def test_run_command_proxies_and_shuts_down_on_sigterm(kafka_cluster: KafkaClust
     log_path = tmp_path / "proxy.log"
     cmd = [sys.executable, "-c", "from proxy.cli import main; main()", "run",
            "--bootstrap-server", kafka_cluster.bootstrap_servers, "--port", str(port),
-           "--port-base", str(base), "--no-admin", "--log-format", "json"]
+           "--port-base", str(base), "--no-admin", "--log-format", "json",
+           "--log-level", "debug"]  # connection open/close lines are debug
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline().decode()
         assert banner.strip().endswith(f"127.0.0.1:{port}"), banner
+        rest = [proc.stdout.readline().decode() for _ in range(4)]  # --no-admin: 5 lines
+        assert f"point bootstrap.servers at 127.0.0.1:{port}" in rest[0], rest
+        assert f"127.0.0.1:{base} (node " in rest[1] and f"{base}+N" in rest[1], rest
+        assert kafka_cluster.bootstrap_servers.split(",")[0] in rest[2], rest
+        assert "scripts/kcp" in rest[3], rest
         bs = f"127.0.0.1:{port}"
         topic = f"{unique_name}-t"
         create_topic(bs, topic, partitions=1)
