@@ -72,6 +72,10 @@ class Event(BaseModel):
     coordinator: int | None = None
     error: str | None = None
     error_code: int | None = None
+    step: str | None = Field(
+        None, description="A normal protocol step the error stands for (member_id_required).")
+    truncated: dict[str, int] | None = Field(
+        None, description="Fields cut from a large event, with their original size in bytes.")
     latency_ms: float | None = None
     upstream_latency_ms: float | None = None
     outcome: str | None = None
@@ -103,6 +107,9 @@ class GroupSummary(BaseModel):
     group_id: str
     kind: str = Field(description="classic, consumer (KIP-848) or share.")
     state: str = Field(description="unknown, rebalancing, stable or empty.")
+    broker_state: str | None = Field(
+        None, description="The broker's name for it: EMPTY, PREPARING_REBALANCE, "
+        "COMPLETING_REBALANCE, STABLE (RECONCILING for KIP-848 groups).")
     protocol_type: str | None = None
     protocol: str | None = None
     generation: int | None = None

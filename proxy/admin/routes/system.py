@@ -57,5 +57,7 @@ async def brokers(ctx: Ctx) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def prometheus_metrics() -> Response:
+async def prometheus_metrics(ctx: Ctx) -> Response:
+    # Sessions expire lazily; a scrape is a read, so kcp_group_members is current when seen.
+    ctx.groups.expire()
     return Response(content=generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
