@@ -142,3 +142,14 @@ def test_faults_typo_is_reported_before_the_broker_starts(tmp_path: Path,
     lines = proc.stderr.splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert str(rules) in lines[0] and "rule 0" in lines[0] and "action" in lines[0]
+
+
+def test_busy_first_broker_listener_names_port_base(monkeypatch: pytest.MonkeyPatch,
+                                                    private_tmp: str) -> None:
+    with _listening() as held, _listening() as probe:
+        base, free = held.getsockname()[1], probe.getsockname()[1]
+        probe.close()
+        code, lines = _invoke(monkeypatch, "-b", "127.0.0.1:1", "--port", str(free),
+                              "--port-base", str(base), "--no-admin")
+    assert code == 2 and len(lines) == 1, lines
+    assert f"port {base} (--port-base)" in lines[0]
