@@ -61,7 +61,7 @@ def _node_ports(items: list[str]) -> dict[int, int]:
     for item in items:
         node, sep, port = item.partition("=")
         if not sep or not node.strip().lstrip("-").isdigit() or not port.strip().isdigit():
-            _startup_error(f"--node-port: expected ID=PORT, got {item!r}")
+            raise typer.BadParameter(f"expected ID=PORT, got {item!r}", param_hint="--node-port")
         out[int(node)] = int(port)
     return out
 
@@ -217,13 +217,17 @@ def _build(settings: RunSettings, flags: dict[str, Any]
         upstream = parse_bootstrap(s.bootstrap_server) if s.bootstrap_server else []
     except ValueError as exc:
         _startup_error(f"--bootstrap-server: {exc}")
+    try:
+        node_ports = _node_ports(s.node_port)
+    except typer.BadParameter as exc:  # from KCP_NODE_PORT or the file too: one line
+        _startup_error(f"--node-port: {exc.message}")
     config = ProxyConfig(
         bootstrap_servers=upstream,
         listen_host=s.listen_host,
         advertised_host=s.advertised_host,
         port=s.port,
         port_base=s.port_base,
-        node_ports=_node_ports(s.node_port),
+        node_ports=node_ports,
         max_frame_bytes=s.max_frame_bytes,
         max_inflight=s.max_inflight,
         max_brokers=s.max_brokers,
