@@ -13,7 +13,12 @@ import structlog
 
 
 def configure_logging(fmt: str | None = None, level: str = "info") -> None:
-    """`fmt`: "json", "console", or None (console on a TTY, JSON otherwise)."""
+    """`fmt`: "json", "console", or None (console on a TTY, JSON otherwise).
+
+    `level` (debug, info, warning, error; `run --log-level`) filters in the bound logger, so a
+    debug line below the level costs one method call, not a rendered event: connection
+    open/close lines are debug and a busy proxy makes many. An unknown name means info (the
+    CLI has refused it already)."""
     if fmt is None:
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: structlog.typing.Processor = (

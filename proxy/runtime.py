@@ -53,7 +53,9 @@ def _banner(server: ProxyServer, admin_url: str | None, upstream_note: str = "")
     host = server.config.advertised
     brokers = sorted((int(str(b["node_id"])), b["proxy_port"]) for b in server.list_brokers())
     listed = ", ".join(f"{host}:{port} (node {node})" for node, port in brokers)
-    base = server.config.port_base or (server.config.port + 1 if server.config.port else 0)
+    config = server.config
+    base = config.port_base if config.port_base is not None else (
+        config.port + 1 if config.port else 0)
     rule = (f"broker N listens on {base}+N, N counting the brokers found from 0 (--port-base)"
             if base else "")
     lines.append(f"  brokers:     {'; '.join(p for p in (listed, rule) if p) or 'none yet'}")
@@ -114,8 +116,9 @@ def _ports_to_bind(config: ProxyConfig, admin_host: str, admin_port: int | None
     out: list[tuple[str, int, str]] = []
     if config.port:
         out.append((config.listen_host, config.port, "--port"))
-    if config.port_base:
-        out.append((config.listen_host, config.port_base, "--port-base"))
+    if config.port_base is not None:
+        if config.port_base:  # 0: ephemeral broker listeners
+            out.append((config.listen_host, config.port_base, "--port-base"))
     elif config.port:
         out.append((config.listen_host, config.port + 1,
                     "--port-base (default: --port + 1)"))
@@ -160,8 +163,25 @@ def port_holder(port: int) -> str | None:
             continue
         with contextlib.suppress(OSError):
             if any(os.readlink(fd) in links for fd in (proc / "fd").iterdir()):
-                return f"{(proc / 'comm').read_text().strip()} (pid {proc.name})"
+                return f"{_process_name(proc)} (pid {proc.name})"
     return None
+
+
+def _process_name(proc: Path) -> str:
+    """The command's name: `comm` is cut at 15 characters ("kafka-chaos-pro"), so a
+    script run by an interpreter is named by the script from its command line."""
+    comm = (proc / "comm").read_text().strip()
+    with contextlib.suppress(OSError):
+        args = [a for a in (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                if a]
+        if args and Path(args[0]).name.startswith("python") and len(args) > 1:
+            if args[1] == "-m":
+                return " ".join(["python", *args[1:3]])
+            if not args[1].startswith("-"):
+                return Path(args[1]).name
+        elif args:
+            return Path(args[0]).name
+    return comm
 
 
 def _listening_inodes(port: int) -> set[str]:

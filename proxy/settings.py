@@ -65,7 +65,7 @@ class RunSettings(BaseSettings):
     listen_host: str = "127.0.0.1"
     advertised_host: str | None = None
     port: int = Field(9192, ge=0, le=65535)
-    port_base: int | None = Field(None, ge=1, le=65535)
+    port_base: int | None = Field(None, ge=0, le=65535)  # 0: ephemeral
     node_port: list[str] = Field(default_factory=list)
     # Admin
     admin_host: str = "127.0.0.1"
