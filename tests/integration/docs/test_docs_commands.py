@@ -179,12 +179,6 @@ def _ports_free() -> list[int]:
     return busy
 
 
-def _run_help() -> str:
-    return subprocess.run([str(ROOT / ".venv/bin/kafka-chaos-proxy"), "run", "--help"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "COLUMNS": "200"}).stdout
-
-
 @pytest.fixture
 def docs_proxy(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`kafka-chaos-proxy run` as the Quickstart starts it, in front of the test broker."""
@@ -195,9 +189,7 @@ def docs_proxy(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[subproce
     CAPTURE.unlink(missing_ok=True)
     cmd = [str(ROOT / ".venv/bin/kafka-chaos-proxy"), "run",
            "--bootstrap-server", kafka_cluster.bootstrap_servers]
-    if "--capture-api" in _run_help():
-        cmd += ["--capture", str(CAPTURE), "--capture-api", "JoinGroup",
-                "--capture-api", "SyncGroup"]
+    cmd += ["--capture", str(CAPTURE), "--capture-api", "JoinGroup", "--capture-api", "SyncGroup"]
     log = open(tmp_path / "proxy.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -245,21 +237,9 @@ def _consumer_group_orders(unique_name: str) -> None:
 
 
 def _ensure_capture() -> str:
-    """The README's capture file: the proxy's own when `run --capture` wrote one, else one
-    this test writes, so the `decode --capture` line has something to read either way."""
-    if CAPTURE.exists() and CAPTURE.stat().st_size > 8:
-        return "written by the proxy (run --capture)"
-    import codec
-    from proxy.capture import FrameCapture
-
-    body = codec.encode_request_header(12, 4, 1, "docs-test") + codec.encode_body(
-        12, 4, codec.Direction.REQUEST,
-        {"group_id": "orders", "generation_id": 1, "member_id": "m", "group_instance_id": None})
-    cap = FrameCapture(CAPTURE)
-    cap.request(1, 12, 4, len(body).to_bytes(4, "big") + body)
-    cap.close()
-    return ("written by this test: the proxy wrote none (its `run` has no --capture flag, "
-            "or did not pass it on)")
+    """The README's capture file, as the proxy's `run --capture` wrote it."""
+    assert CAPTURE.exists() and CAPTURE.stat().st_size > 8, "run --capture wrote no frames"
+    return "written by the proxy (run --capture)"
 
 
 def _fresh_env(home: Path) -> dict[str, str]:
