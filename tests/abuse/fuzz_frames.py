@@ -15,14 +15,14 @@ response to the prefix's api/version and to the frame's own). Checked per input:
   `PEAK_BASE + PEAK_PER_BYTE * len(input)` (caches warmed by a rerun before judging).
 
 The seed corpus (`tests/abuse/corpus/`, real frames recorded by `capture_corpus.py`) is in
-this format. `tests/abuse/test_fuzz.py` runs this for a bounded time in CI. Run it longer on
+this format. `tests/abuse/test_abuse_fuzz.py` runs this for a bounded time in CI. Run it longer on
 demand (new inputs go to the first directory given, so give it a scratch copy if you want the
 committed corpus left alone):
 
     .venv/bin/python tests/abuse/fuzz_frames.py tests/abuse/corpus -max_total_time=3600
 
 A crash leaves `crash-<sha1>` in the working directory (`-artifact_prefix=DIR/` to change);
-commit it under `tests/abuse/crashes/`, where `test_fuzz.py` replays every file.
+commit it under `tests/abuse/crashes/`, where `test_abuse_fuzz.py` replays every file.
 """
 
 from __future__ import annotations
