@@ -54,9 +54,11 @@ class EventLogOptions:
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
     file_max_bytes: int = DEFAULT_FILE_MAX_BYTES  # rotated past this size
     file_keep: int = DEFAULT_FILE_KEEP
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES  # larger events have fields cut
 
     def build(self) -> EventLog:
         return EventLog(self.buffer_size, self.path, buffer_bytes=self.buffer_bytes,
+                        max_event_bytes=self.max_event_bytes,
                         file_max_bytes=self.file_max_bytes, file_keep=self.file_keep)
 
 
@@ -243,7 +245,8 @@ class EventLog:
         self._sizes: deque[int] = deque()  # serialized size of each buffered event
         self._buffered_bytes = 0
         self.buffer_bytes = max(1, buffer_bytes)
-        self.max_event_bytes = max(256, max_event_bytes)
+        # One event always fits the ring: a larger one is cut to the ring's size.
+        self.max_event_bytes = max(256, min(max_event_bytes, self.buffer_bytes))
         self._sink = (JsonLinesSink(path, file_max_bytes, file_keep)
                       if path is not None else None)
         self._subscribers: set[EventSubscription] = set()
@@ -288,15 +291,16 @@ class EventLog:
         return event
 
     def _hold(self, event: Event, size: int) -> None:
+        """Make room first, then add: the held bytes never exceed the bound, not even for a
+        moment (the admin API and tests read them from other threads)."""
         buffer, sizes = self._buffer, self._sizes
-        if len(buffer) == buffer.maxlen:  # the deque drops its oldest by itself
+        while buffer and (len(buffer) == buffer.maxlen
+                          or self._buffered_bytes + size > self.buffer_bytes):
+            buffer.popleft()
             self._buffered_bytes -= sizes.popleft()
         buffer.append(event)
         sizes.append(size)
         self._buffered_bytes += size
-        while self._buffered_bytes > self.buffer_bytes and len(buffer) > 1:
-            buffer.popleft()
-            self._buffered_bytes -= sizes.popleft()
 
     def query(
         self,
