@@ -16,25 +16,15 @@ from typing import Annotated, NoReturn
 import httpx
 import typer
 
-from proxy.client import (
-    DEFAULT_ADMIN_URL,
-    TIMEOUT_S,
-    AdminClient,
-    AdminError,
-    AdminRefused,
-    api_error_message,
-)
+from proxy.client import DEFAULT_ADMIN_URL, AdminClient, AdminError, AdminRefused
 
 __all__ = [
     "DEFAULT_ADMIN_URL",
     "EXIT_REFUSED",
     "EXIT_UNREACHABLE",
-    "TIMEOUT_S",
     "AdminUrl",
     "Token",
     "admin_client",
-    "api_error_message",
-    "bearer_headers",
     "fail",
 ]
 
@@ -63,10 +53,6 @@ Token = Annotated[
         show_default=False,
     ),
 ]
-
-
-def bearer_headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:

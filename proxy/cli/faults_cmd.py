@@ -40,8 +40,6 @@ faults_app = typer.Typer(
 
 # --------------------------------------------------------------------------- HTTP
 
-_fail = fail
-
 
 def _call(
     admin_url: str,
@@ -153,7 +151,7 @@ def _rules_from_json(text: str) -> list[Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        _fail(f"--json is not valid JSON (line {exc.lineno} column {exc.colno}): {exc.msg}")
+        fail(f"--json is not valid JSON (line {exc.lineno} column {exc.colno}): {exc.msg}")
     if isinstance(data, dict) and set(data) == {"rules"}:
         data = data["rules"]
     return data if isinstance(data, list) else [data]
@@ -167,7 +165,7 @@ def _rules_from_file(path: Path) -> list[Any]:
         lines = str(exc).splitlines()
         for line in lines[:-1]:
             typer.echo(f"error: {line}", err=True)
-        _fail(lines[-1])
+        fail(lines[-1])
 
 
 def _post_rules(admin_url: str, token: str | None, rules: list[Any]) -> None:
@@ -293,7 +291,7 @@ def add(
         "active_for_ms": active_for_ms,
     }
     if json_rule is not None and file is not None:
-        _fail("give either --json or --file, not both")
+        fail("give either --json or --file, not both")
     try:
         on_top = rule_from_flags(match, dosage, rule_id, description, disabled)
         if json_rule is not None:
@@ -303,7 +301,7 @@ def add(
         else:
             rules = [{"action": action_from_flags(flags), **on_top}]
     except FlagError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _post_rules(admin_url, token, rules)
 
 
@@ -382,7 +380,7 @@ def export(
 ) -> None:
     """Print the rules as a rules file that `run --faults FILE` or `faults add --file` loads."""
     if fmt not in ("yaml", "json"):
-        _fail(f"--format must be yaml or json, got {fmt!r}")
+        fail(f"--format must be yaml or json, got {fmt!r}")
     text = _call(admin_url, token, "GET", "/faults/export", params={"format": fmt}).text
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -390,7 +388,7 @@ def export(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"wrote {output}", err=True)
 
 
