@@ -119,16 +119,19 @@ class ProxyConfig:
             return socket.gethostname()
         return self.listen_host
 
-    def node_listen_port(self, node_id: int, discovery_index: int) -> int:
-        """Port for the listener of a broker: explicit map first, else base + index.
+    @property
+    def listener_port_base(self) -> int:
+        """The first broker listener's port: `port_base`, else `port` + 1; 0 (ephemeral
+        broker listeners) when it is 0 or the bootstrap port itself is ephemeral (tests)."""
+        if self.port_base is not None:
+            return self.port_base
+        return self.port + 1 if self.port else 0
 
-        With an ephemeral bootstrap port (tests) and no base, node listeners are ephemeral too.
-        """
+    def node_listen_port(self, node_id: int, discovery_index: int) -> int:
+        """Port for the listener of a broker: explicit map first, else base + index."""
         if node_id in self.node_ports:
             return self.node_ports[node_id]
-        base = self.port_base
-        if base is None:
-            base = self.port + 1 if self.port else 0
+        base = self.listener_port_base
         if not base:
             return 0
         port = base + discovery_index

@@ -53,9 +53,7 @@ def _banner(server: ProxyServer, admin_url: str | None, upstream_note: str = "")
     host = server.config.advertised
     brokers = sorted((int(str(b["node_id"])), b["proxy_port"]) for b in server.list_brokers())
     listed = ", ".join(f"{host}:{port} (node {node})" for node, port in brokers)
-    config = server.config
-    base = config.port_base if config.port_base is not None else (
-        config.port + 1 if config.port else 0)
+    base = server.config.listener_port_base
     rule = (f"broker N listens on {base}+N, N counting the brokers found from 0 (--port-base)"
             if base else "")
     lines.append(f"  brokers:     {'; '.join(p for p in (listed, rule) if p) or 'none yet'}")
@@ -116,12 +114,10 @@ def _ports_to_bind(config: ProxyConfig, admin_host: str, admin_port: int | None
     out: list[tuple[str, int, str]] = []
     if config.port:
         out.append((config.listen_host, config.port, "--port"))
-    if config.port_base is not None:
-        if config.port_base:  # 0: ephemeral broker listeners
-            out.append((config.listen_host, config.port_base, "--port-base"))
-    elif config.port:
-        out.append((config.listen_host, config.port + 1,
-                    "--port-base (default: --port + 1)"))
+    if config.listener_port_base:  # 0: ephemeral broker listeners
+        flag = "--port-base" if config.port_base is not None else (
+            "--port-base (default: --port + 1)")
+        out.append((config.listen_host, config.listener_port_base, flag))
     out += [(config.listen_host, port, f"--node-port {node}={port}")
             for node, port in sorted(config.node_ports.items()) if port]
     if admin_port:
