@@ -66,7 +66,10 @@ def _fmt_ms(value: Any) -> str:
 def summarize_match(match: dict[str, Any]) -> str:
     parts = []
     for key, value in match.items():
-        if value is None:
+        if value is None or (key == "any" and value is False):  # false is the default
+            continue
+        if key == "any":
+            parts.append("any")
             continue
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)

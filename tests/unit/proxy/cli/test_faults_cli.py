@@ -492,3 +492,8 @@ def test_export_rejects_unknown_format(api: Recorder) -> None:
     result = run("export", "--format", "toml")
     assert result.exit_code == 2 and "--format must be yaml or json" in result.stderr
     assert api.requests == []
+
+
+def test_match_summary_shows_any_only_when_it_is_said() -> None:
+    assert faults_cmd.summarize_match({"apis": ["SyncGroup"], "any": False}) == "SyncGroup"
+    assert faults_cmd.summarize_match({"apis": None, "any": True}) == "any"
