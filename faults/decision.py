@@ -100,6 +100,10 @@ class Decision:
 
 PASS = Decision()
 
+# The kind of a decision made of several rules' decisions (rules with `chain`), carried out in
+# rule order; `plan` holds them. Not an action a user writes: the engine composes it.
+SEQUENCE = "sequence"
+
 
 class FaultDecider(Protocol):
     """Implemented by the fault engine; called by the data plane for every request."""

@@ -21,15 +21,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from faults.actions import DecideContext, spec_for
-from faults.decision import PASS, Decision, RequestView
+from faults.decision import PASS, SEQUENCE, Decision, RequestView
 from faults.dosage import DosageState, admit
 from faults.loader import Format, dump_rules
 from faults.match import CompiledMatch, compile_match
 from faults.model import FaultRule, api_keys
+from faults.trigger_state import TriggerError, TriggerState, check_references
+from faults.triggers import CompiledCondition, GroupView, compile_condition, request_event
 
 log = logging.getLogger(__name__)
 
 InjectionObserver = Callable[[FaultRule, Decision], None]
+EventSink = Callable[[Mapping[str, Any]], None]
+
+__all__ = ["DuplicateRuleError", "FaultEngine", "RuleLimitError", "TriggerError",
+           "UnknownRuleError"]
 
 
 class DuplicateRuleError(ValueError):
@@ -74,12 +80,21 @@ class RuleStats:
         return {"matched": self.matched, "injected": self.injected}
 
 
+def _stats_json(entry: _Entry) -> dict[str, Any]:
+    out: dict[str, Any] = entry.stats.to_json()
+    if entry.trigger is not None:
+        out.update(entry.trigger.to_json())
+    return out
+
+
 @dataclass
 class _Entry:
     rule: FaultRule
     compiled: CompiledMatch
     stats: RuleStats
     dosage: DosageState
+    trigger: TriggerState | None = None
+    condition: CompiledCondition | None = None
 
 
 class FaultEngine:
@@ -97,22 +112,67 @@ class FaultEngine:
         # Called (rule, decision) each time the data plane confirms an injection, e.g. to count
         # it in Prometheus. An observer that raises is logged and never breaks the data plane.
         self.on_injected: builtins.list[InjectionObserver] = []
+        # Called with each injection as a trigger event (`faults.triggers.request_event`), after
+        # the engine's own triggers saw it: the proxy's holds wait on such events too.
+        self.event_sinks: builtins.list[EventSink] = []
+        # The group's live state for `when.group` conditions; the proxy sets it. Without one,
+        # a rule with a group condition never acts.
+        self.group_view: GroupView | None = None
+        self._triggered: builtins.list[_Entry] = []  # entries with `when.after`/`until`
+
+    @property
+    def wants_events(self) -> bool:
+        """Whether `notify` can change anything (a rule waits for or on an event)."""
+        return bool(self._triggered)
 
     # ------------------------------------------------------------------ data plane
 
     def on_request(self, request: RequestView) -> Decision:
+        """The first rule that acts decides, and rules with `chain` let later ones act too:
+        several decisions become one SEQUENCE, carried out in rule order."""
         if not self._entries:
             return PASS
         now = self._clock()
+        decisions: builtins.list[Decision] = []
         for entry in self._entries.values():
-            if not entry.rule.enabled or not entry.compiled.matches(request):
+            if not entry.rule.enabled:
+                continue
+            if entry.trigger is not None and not entry.trigger.armed:
+                continue
+            if not entry.compiled.matches(request):
+                continue
+            if entry.condition is not None and not entry.condition.holds(
+                    request, self.group_view):
                 continue
             entry.stats.matched += 1
             if admit(entry.rule.dosage, entry.dosage, now, self._rng):
-                return self._decide(entry)
-        return PASS
+                decisions.append(self._decide(entry, request))
+                if not entry.rule.chain:
+                    break
+        if not decisions:
+            return PASS
+        if len(decisions) == 1:
+            return decisions[0]
+        return Decision(SEQUENCE, decisions[0].rule_id, plan=tuple(decisions))
 
-    def _decide(self, entry: _Entry) -> Decision:
+    def notify(self, event: Mapping[str, Any]) -> None:
+        """One trigger event (a coordination request arriving, an exchange ending, an
+        injection): arm and disarm the rules waiting for it. Synchronous, on the data path,
+        so the next request is decided with the new state: no slop."""
+        for entry in builtins.list(self._triggered):
+            if entry.rule.enabled and entry.trigger is not None:
+                entry.trigger.saw(event, self._clock())
+
+    def _injected(self, request: RequestView, rule_id: str) -> None:
+        event = request_event(request, "injected", rule_id)
+        self.notify(event)
+        for sink in builtins.list(self.event_sinks):
+            try:
+                sink(event)
+            except Exception:
+                log.exception("trigger event sink failed for rule %s", rule_id)
+
+    def _decide(self, entry: _Entry, request: RequestView) -> Decision:
         rule = entry.rule
         action = rule.action
         stats = entry.stats
@@ -129,6 +189,8 @@ class FaultEngine:
                     observer(rule, decision)
                 except Exception:
                     log.exception("fault injection observer failed for rule %s", rule.id)
+            if self._triggered or self.event_sinks:
+                self._injected(request, _id(rule))
 
         # The registry, not a type switch: an action module is the only place that knows how its
         # model becomes a Decision (and draws its delays from our seeded generator).
@@ -146,8 +208,16 @@ class FaultEngine:
         elif rule.id in self._entries:
             raise DuplicateRuleError(f"a rule with id {rule.id!r} exists already")
         self._check_room(1)
-        self._entries[_id(rule)] = self._entry(rule)
+        check_references([*self.list(), rule])
+        self._store(self._entry(rule))
         return rule
+
+    def _store(self, entry: _Entry) -> None:
+        self._entries[_id(entry.rule)] = entry
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._triggered = [e for e in self._entries.values() if e.trigger is not None]
 
     def _check_room(self, wanted: int, replacing: bool = False) -> None:
         held = 0 if replacing else len(self._entries)
@@ -170,7 +240,8 @@ class FaultEngine:
                 f"the body's id {rule.id!r} differs from the rule being replaced ({rule_id!r}); "
                 "remove the id from the body or make them equal"
             )
-        self._entries[rule_id] = self._entry(rule)
+        check_references([rule if r.id == rule_id else r for r in self.list()])
+        self._store(self._entry(rule))
         return rule
 
     def patch(self, rule_id: str, changes: Mapping[str, Any]) -> FaultRule:
@@ -196,22 +267,29 @@ class FaultEngine:
             current.pop("action")
         merged = _merge_patch(current, changes)
         rule = FaultRule.model_validate(merged)
+        check_references([rule if r.id == rule_id else r for r in self.list()])
         was_enabled = entry.rule.enabled
+        old_when = entry.rule.when
         entry.rule = rule
         entry.compiled = compile_match(rule.match, api_keys())
         if rule.enabled and not was_enabled:
             entry.dosage = DosageState(activated_at=self._clock())
+        if rule.when != old_when or (rule.enabled and not was_enabled):
+            entry.trigger, entry.condition = _trigger_parts(rule)
+        self._reindex()
         return rule
 
     def remove(self, rule_id: str) -> FaultRule:
         entry = self._get(rule_id)
         del self._entries[rule_id]
+        self._reindex()
         return entry.rule
 
     def clear(self) -> int:
         """Remove every rule; returns how many there were."""
         count = len(self._entries)
         self._entries.clear()
+        self._reindex()
         return count
 
     def list(self) -> builtins.list[FaultRule]:
@@ -225,6 +303,8 @@ class FaultEngine:
         entry.rule = entry.rule.model_copy(update={"enabled": enabled})
         if enabled:
             entry.dosage = DosageState(activated_at=self._clock())
+            entry.trigger, entry.condition = _trigger_parts(entry.rule)
+            self._reindex()
         return entry.rule
 
     def stats(self, rule_id: str) -> RuleStats:
@@ -234,7 +314,7 @@ class FaultEngine:
     def rule_json(self, rule_id: str) -> dict[str, Any]:
         """The rule as the admin API returns it: every field, plus `stats`."""
         entry = self._get(rule_id)
-        return {**entry.rule.to_json(), "stats": entry.stats.to_json()}
+        return {**entry.rule.to_json(), "stats": _stats_json(entry)}
 
     def list_json(self) -> builtins.list[dict[str, Any]]:
         return [self.rule_json(rule_id) for rule_id in self._entries]
@@ -258,9 +338,18 @@ class FaultEngine:
                 if rule.id in taken:
                     raise DuplicateRuleError(f"a rule with id {rule.id!r} exists already")
                 taken.add(rule.id)
+        # Rules of one file may name each other in any order: checked as one set, up front.
+        check_references([*([] if replace else self.list()), *incoming])
         if replace:
             self.clear()
-        return [self.add(rule) for rule in incoming]
+        added: builtins.list[FaultRule] = []
+        for rule in incoming:
+            if rule.id is None:
+                rule = rule.model_copy(update={"id": self._next_id()})
+            self._entries[_id(rule)] = self._entry(rule)
+            added.append(rule)
+        self._reindex()
+        return added
 
     # ------------------------------------------------------------------ helpers
 
@@ -271,11 +360,14 @@ class FaultEngine:
             raise UnknownRuleError(rule_id, self._entries) from None
 
     def _entry(self, rule: FaultRule) -> _Entry:
+        trigger, condition = _trigger_parts(rule)
         return _Entry(
             rule=rule,
             compiled=compile_match(rule.match, api_keys()),
             stats=RuleStats(),
             dosage=DosageState(activated_at=self._clock()),
+            trigger=trigger,
+            condition=condition,
         )
 
     def _next_id(self) -> str:
@@ -283,6 +375,16 @@ class FaultEngine:
             candidate = f"r{next(self._ids)}"
             if candidate not in self._entries:
                 return candidate
+
+
+def _trigger_parts(rule: FaultRule) -> tuple[TriggerState | None, CompiledCondition | None]:
+    """A rule's `when`, compiled: the event state (fresh) and the group condition."""
+    when = rule.when
+    if when is None:
+        return None, None
+    trigger = TriggerState.of(when) if (when.after or when.until) else None
+    condition = compile_condition(when.group) if when.group is not None else None
+    return trigger, condition
 
 
 def _as_rule(rule: FaultRule | Mapping[str, Any]) -> FaultRule:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import difflib
 import functools
 import operator
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -41,7 +40,7 @@ from faults.actions.error import ErrorAction
 from faults.actions.error_after_forward import ErrorAfterForwardAction
 from faults.actions.throttle import ThrottleAction
 from faults.body_fields import BODY_FIELDS, apis_carrying
-from faults.model_base import NAME_OR_NUMBER, StrictModel
+from faults.model_base import NAME_OR_NUMBER, RULE_ID_PATTERN, StrictModel
 from faults.names import (
     api_hint,
     api_keys,
@@ -52,6 +51,7 @@ from faults.names import (
     show,
 )
 from faults.patterns import PatternError, compile_glob, compile_regex
+from faults.triggers import When
 
 # The names callers imported from here before actions and codec names had modules of their own.
 __all__ = [
@@ -79,7 +79,6 @@ __all__ = [
 # Bounds on what a rule may carry, so that rules stay small whatever a caller sends.
 MAX_ID_CHARS = 1024  # group, member and instance ids
 MAX_DESCRIPTION_CHARS = 1024
-RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 # --------------------------------------------------------------------------- match
@@ -416,6 +415,13 @@ class FaultRule(StrictModel):
     match: Match = Field(default_factory=Match, validate_default=True)
     action: Action
     dosage: Dosage = Field(default_factory=Dosage)
+    when: When | None = Field(
+        default=None, description="Triggers evaluated in the proxy: armed after an event or "
+        "another rule's injection, disarmed by another, under a condition on the group's live "
+        "state. Absent: armed from the start.")
+    chain: StrictBool = Field(
+        default=False, description="After this rule acts, later rules may act on the same "
+        "request too, in rule order (e.g. a delay, then an error).")
 
     @model_validator(mode="before")
     @classmethod

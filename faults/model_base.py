@@ -9,6 +9,7 @@ imports the actions to build its union of them).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -16,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, WithJsonSchema, model_validator
 
 from faults.distributions import MAX_DELAY_MS
 from faults.names import show
+
+# A rule id: usable in a URL path segment as it is. Rules and the triggers naming them share it.
+RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 # JSON-schema hints only: the validators enforce these ranges with messages that say what to
 # write instead, so the schema documents them without pydantic's generic wording winning.

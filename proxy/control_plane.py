@@ -23,6 +23,7 @@ from proxy.events import EventLog, EventLogOptions
 from proxy.exchange import ExchangeObserver
 from proxy.groups import GroupStateModel
 from proxy.observers import ClientIdCounter, CoordinationMetrics, GroupMetrics
+from proxy.trigger_feed import TriggerFeed
 
 if TYPE_CHECKING:
     from faults.engine import FaultEngine
@@ -89,6 +90,7 @@ class ControlPlane:
     engine: FaultEngine | None = None
     events: EventLog | None = None
     groups: GroupStateModel | None = None
+    triggers: TriggerFeed | None = None
     _admin: AdminServer | None = field(default=None, repr=False)
 
     async def start(self, proxy: ProxyInfo) -> None:
@@ -103,6 +105,7 @@ class ControlPlane:
             engine=self.engine,
             events=self.events,
             groups=self.groups,
+            holds=self.triggers.holds if self.triggers is not None else None,
             proxy=proxy,
             token=self.options.admin_token,
             allowed_hosts=allowed_hosts(self.options.admin_allowed_hosts,
@@ -149,11 +152,14 @@ def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
     # the group model sees them (it hears every coordination exchange already).
     groups.listeners.append(ConsoleLog())
     decider: FaultDecider = ClientIdCounter(engine) if options.metrics_client_ids else engine
+    # After the group model among the observers: triggers read the state it just folded.
+    triggers = TriggerFeed(engine, groups)
     return ControlPlane(
         options=options,
         decider=decider,
-        observers=[events, groups, CoordinationMetrics()],
+        observers=[events, groups, triggers, CoordinationMetrics()],
         engine=engine,
         events=events,
         groups=groups,
+        triggers=triggers,
     )

@@ -18,6 +18,7 @@ import uvloop
 from faults.decision import FaultDecider
 from proxy.config import ProxyConfig
 from proxy.exchange import ExchangeObserver
+from proxy.pipeline.host import TriggerHooks
 from proxy.server import ProxyServer
 
 T = TypeVar("T")
@@ -25,10 +26,12 @@ T = TypeVar("T")
 
 class EmbeddedProxy:
     def __init__(self, config: ProxyConfig, decider: FaultDecider | None = None,
-                 observers: Iterable[ExchangeObserver] = ()) -> None:
+                 observers: Iterable[ExchangeObserver] = (),
+                 triggers: TriggerHooks | None = None) -> None:
         self.config = config
         self._decider = decider
         self._observers = list(observers)
+        self._triggers = triggers
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: ProxyServer | None = None
         self._thread: threading.Thread | None = None
@@ -52,7 +55,8 @@ class EmbeddedProxy:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            self.server = ProxyServer(self.config, self._decider, self._observers)
+            self.server = ProxyServer(self.config, self._decider, self._observers,
+                                      self._triggers)
             await self.server.start()
         except BaseException as exc:
             self._error = exc

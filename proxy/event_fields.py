@@ -23,7 +23,7 @@ import structlog
 
 import codec
 from codec import ApiKey, consumer_protocol
-from faults.decision import ActionKind
+from faults.decision import SEQUENCE, ActionKind, Decision
 from proxy.exchange import Exchange
 
 JOIN_GROUP = ApiKey.JOIN_GROUP
@@ -392,6 +392,20 @@ def fault_of(exchange: Exchange) -> dict[str, Any] | None:
     decision = exchange.decision
     if not decision.is_fault:
         return None
+    if decision.action == SEQUENCE:
+        # Rules with `chain`: one fault per rule, in the order they acted.
+        stages = [_fault_fields(stage) for stage in decision.plan]
+        merged: dict[str, Any] = {"rule": decision.rule_id, "action": "sequence",
+                                  "rules": [stage["rule"] for stage in stages],
+                                  "stages": stages}
+        errors = [stage["error"] for stage in stages if "error" in stage]
+        if errors:
+            merged["error"] = errors[-1]
+        return merged
+    return _fault_fields(decision)
+
+
+def _fault_fields(decision: Decision) -> dict[str, Any]:
     fault: dict[str, Any] = {"rule": decision.rule_id, "action": str(decision.action)}
     if decision.error_code is not None:
         fault["error"] = error_name(decision.error_code)
@@ -400,6 +414,8 @@ def fault_of(exchange: Exchange) -> dict[str, Any] | None:
         fault["side"] = str(decision.side)
     if decision.action is ActionKind.CLOSE:
         fault["close"] = f"{decision.close_when}/{decision.close_mode}"
+    if decision.action == "hold":
+        fault["side"] = str(decision.side)
     return fault
 
 

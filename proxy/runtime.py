@@ -89,7 +89,7 @@ async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     control = build_control_plane(control_options)
-    server = ProxyServer(config, control.decider, control.observers)
+    server = ProxyServer(config, control.decider, control.observers, control.triggers)
     with _bind_errors(config.listen_host, config.port, "--port"):
         await server.start()
     try:

@@ -25,6 +25,7 @@ from proxy.exchange import ExchangeObserver
 from proxy.listeners import BOOTSTRAP_NODE, ListenerSet, ProtocolFactory
 from proxy.pipeline import limits
 from proxy.pipeline.connection import ClientSide, Connection
+from proxy.pipeline.host import TriggerHooks
 from proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
@@ -32,10 +33,14 @@ log = structlog.get_logger("kcp.server")
 
 class ProxyServer:
     def __init__(self, config: ProxyConfig, decider: FaultDecider | None = None,
-                 observers: Iterable[ExchangeObserver] = ()) -> None:
+                 observers: Iterable[ExchangeObserver] = (),
+                 triggers: TriggerHooks | None = None) -> None:
         self.config = config
         self.decider = decider
         self.observers: list[ExchangeObserver] = list(observers)
+        # In-proxy triggers and holds (`proxy.trigger_feed.TriggerFeed`, also among the
+        # observers); None: rules with `when` never arm on events and holds time out at once.
+        self.triggers = triggers
         self.address_map = AddressMap()
         self.listeners = ListenerSet(config.listen_host, self._factory,
                                      config.max_brokers, config.listen_backlog)

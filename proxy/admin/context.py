@@ -14,6 +14,7 @@ from fastapi import Request
 from proxy.admin.guard import DEFAULT_MAX_BODY_BYTES, LOCAL_HOSTS
 from proxy.events import EventLog
 from proxy.groups import GroupStateModel
+from proxy.holds import HoldRegistry
 
 if TYPE_CHECKING:
     from faults.engine import FaultEngine
@@ -30,6 +31,7 @@ class AdminContext:
     engine: FaultEngine
     events: EventLog
     groups: GroupStateModel
+    holds: HoldRegistry | None = None  # the data plane's parked requests/responses
     proxy: ProxyInfoLike | None = None  # set when the data plane starts
     token: str | None = None
     stream_keepalive_s: float = 15.0

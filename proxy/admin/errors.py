@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from faults.engine import DuplicateRuleError, RuleLimitError, UnknownRuleError
+from faults.engine import DuplicateRuleError, RuleLimitError, TriggerError, UnknownRuleError
 from faults.model import ACTION_TYPES
 
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
@@ -76,6 +76,15 @@ async def _on_duplicate_rule(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
+async def _on_trigger_error(request: Request, exc: Exception) -> JSONResponse:
+    """A rule set whose triggers cannot work: shaped like a validation error of the body,
+    with the field to fix (``when.after.rule``) as its location."""
+    assert isinstance(exc, TriggerError)
+    message = str(exc).removeprefix(f"{exc.field}: ")
+    errors = [{"loc": ["body", *exc.field.split(".")], "msg": message, "type": "value_error"}]
+    return JSONResponse(status_code=422, content=_validation_payload(errors))
+
+
 async def _on_value_error(request: Request, exc: Exception) -> JSONResponse:
     """Engine-level rejections (e.g. a patch that names an unknown field) are the caller's."""
     return JSONResponse(status_code=422, content={"detail": str(exc), "message": str(exc)})
@@ -112,4 +121,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(UnknownRuleError, _on_unknown_rule)
     app.add_exception_handler(DuplicateRuleError, _on_duplicate_rule)
     app.add_exception_handler(RuleLimitError, _on_duplicate_rule)  # 409 too: the set is full
+    app.add_exception_handler(TriggerError, _on_trigger_error)
     app.add_exception_handler(ValueError, _on_value_error)

@@ -73,6 +73,9 @@ class ExchangeBuilder:
     def _end_written(self, ctx: RequestContext) -> None:
         """An observed request's response has been written to the client."""
         action = ctx.decision.action
+        if ctx.written_as is not None:
+            self.end_exchange(ctx, ctx.written_as)
+            return
         self.end_exchange(ctx, "ok" if action is ActionKind.FORWARD
                           else executor_for(action).written_outcome)
 

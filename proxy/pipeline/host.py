@@ -8,9 +8,9 @@ written down in one place.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from faults.decision import FaultDecider
+from faults.decision import FaultDecider, RequestView
 from proxy.config import ProxyConfig
 from proxy.exchange import ExchangeObserver
 
@@ -32,6 +32,27 @@ class FrameTap(Protocol):
         """A whole response frame as the broker sent it."""
 
 
+class HoldParking(Protocol):
+    """Where holds wait (`proxy.holds.HoldRegistry`), as the pipeline sees it."""
+
+    def park(self, *, rule_id: str | None, connection: int, api: str | None,
+             correlation_id: int, plan: Any, resume: Callable[[], None],
+             expire: Callable[[], None]) -> object: ...
+
+
+class TriggerHooks(Protocol):
+    """Where the pipeline reports coordination requests for in-proxy triggers, and parks
+    holds (`proxy.trigger_feed.TriggerFeed`): before a request is decided and after its
+    decision was carried out."""
+
+    def request_arrived(self, request: RequestView) -> None: ...
+
+    def request_dispatched(self, request: RequestView) -> None: ...
+
+    @property
+    def holds(self) -> HoldParking: ...
+
+
 class ProxyHost(Protocol[ConnT]):
     """The server as a connection sees it.
 
@@ -47,6 +68,9 @@ class ProxyHost(Protocol[ConnT]):
 
     @property
     def observers(self) -> Sequence[ExchangeObserver]: ...
+
+    @property
+    def triggers(self) -> TriggerHooks | None: ...
 
     @property
     def response_transforms(self) -> Mapping[int, ResponseTransform]:

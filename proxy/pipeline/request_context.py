@@ -41,7 +41,7 @@ class RequestContext:
         "_body", "_decoded", "api_key", "api_version", "body_offset", "broker_node",
         "client_host", "client_id", "connection_id", "correlation_id", "decision",
         "exchange_wanted", "forwarded_at", "frame", "observed", "ready_at", "response_body",
-        "slot", "started_at", "started_mono",
+        "slot", "started_at", "started_mono", "written_as",
     )
 
     def __init__(self, conn: ConnectionFacts, frame: bytes, hdr: codec.RequestHeader,
@@ -66,6 +66,9 @@ class RequestContext:
         self.exchange_wanted = False
         self.observed = True  # False: too large to decode for observers (see exchanges)
         self.response_body: dict[str, Any] | None = None
+        # The outcome observers get once the slot is written, when an executor knows better
+        # than its kind's default (a hold that timed out into an error, a sequence).
+        self.written_as: str | None = None
 
     def body(self) -> dict[str, Any] | None:
         """Decoded request body, decoded at most once; None when the codec cannot."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 
 import structlog
 
@@ -19,7 +20,7 @@ from codec import api_label
 from faults.decision import PASS, ActionKind, Decision
 from proxy.pipeline.executors import executor_for
 from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
-from proxy.pipeline.host import FrameTap
+from proxy.pipeline.host import FrameTap, TriggerHooks
 from proxy.pipeline.request_context import RequestContext
 from proxy.pipeline.writer import Writer
 from proxy.roles import COORDINATION_API_KEYS
@@ -100,6 +101,15 @@ class RequestPath(Writer):
         else:
             self.too_large_to_observe(ctx, size)
 
+    def _observe_request(self, ctx: RequestContext, size: int) -> TriggerHooks | None:
+        """A coordination request the observers get: decoded, and reported to the trigger
+        feed before it is decided; returns the feed, to report it again once dispatched."""
+        self._want_exchange(ctx, size)
+        triggers = self.server.triggers
+        if triggers is not None:
+            triggers.request_arrived(ctx)
+        return triggers
+
     def _on_request(self, frame: bytes) -> None:
         if self.raw_sasl:
             if not self._looks_like_request(frame):
@@ -120,26 +130,23 @@ class RequestPath(Writer):
             flexible = codec.is_flexible(PRODUCE, hdr.api_version)
             expects_response = produce_acks(frame, ctx.body_offset, hdr.api_version,
                                             flexible) != 0
+        triggers = None
         if hdr.api_key in COORDINATION_API_KEYS and self.server.observers:
-            self._want_exchange(ctx, len(frame))
+            triggers = self._observe_request(ctx, len(frame))
         if hdr.api_key == API_VERSIONS and hdr.header_size is None and expects_response:
             self._unsupported_api_versions(ctx)
             return
-        pre = self._predecided
-        if pre is not None and pre[0] == hdr.correlation_id:
-            self._predecided = None
-            decision = pre[1]
-        else:
-            decision = self._decide(ctx)
-        ctx.decision = decision
+        ctx.decision = decision = self._decision_for(ctx)
         if expects_response:
             ctx.slot = self.slots.allocate(hdr.correlation_id, hdr.api_key, hdr.api_version, ctx)
         if ctx.exchange_wanted:
             self.open_exchanges[id(ctx)] = ctx
         if decision.action is ActionKind.FORWARD:
             self.forward(ctx)
-            return
-        executor_for(decision.action).on_request(self, ctx, decision, expects_response)
+        else:
+            executor_for(decision.action).on_request(self, ctx, decision, expects_response)
+        if triggers is not None:
+            triggers.request_dispatched(ctx)
 
     def _unsupported_api_versions(self, ctx: RequestContext) -> None:
         """An ApiVersions version the codec does not know (a client newer than the proxy):
@@ -153,6 +160,14 @@ class RequestPath(Writer):
         slot = self.slots.allocate(ctx.correlation_id, API_VERSIONS, ctx.api_version, ctx)
         slot.data = with_size(payload)
         self._flush()
+
+    def _decision_for(self, ctx: RequestContext) -> Decision:
+        """The decision cut-through made from the header alone, else the decider's."""
+        pre = self._predecided
+        if pre is not None and pre[0] == ctx.correlation_id:
+            self._predecided = None
+            return pre[1]
+        return self._decide(ctx)
 
     def _decide(self, ctx: RequestContext) -> Decision:
         decider = self.server.decider
@@ -188,6 +203,36 @@ class RequestPath(Writer):
 
     def now(self) -> float:
         return self.loop.time()
+
+    def schedule(self, at: float, callback: Callable[[], None]) -> None:
+        """Run `callback` at loop time `at`, unless the connection has closed by then."""
+        def fire() -> None:
+            self._timers.remove(handle)  # a long-lived connection keeps no spent timers
+            if not self.closed:
+                callback()
+        handle = self.loop.call_at(at, fire)
+        self._timers.append(handle)
+
+    def park(self, ctx: RequestContext, decision: Decision, resume: Callable[[], None],
+             expire: Callable[[], None]) -> None:
+        """Hold `ctx` (its request or response: the executor decides which) until the hold's
+        `until`, a release or its timeout; then `resume` or, on timeout, `expire` (neither
+        runs once the connection has closed)."""
+        def unless_closed(callback: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                if not self.closed:
+                    callback()
+            return run
+
+        triggers = self.server.triggers
+        if triggers is None:  # a server without a trigger feed cannot hold: time out now
+            log.warning("hold_unavailable", conn=self.id, rule=decision.rule_id)
+            expire()
+            return
+        triggers.holds.park(rule_id=decision.rule_id, connection=self.id,
+                            api=api_label(ctx.api_key), correlation_id=ctx.correlation_id,
+                            plan=decision.plan, resume=unless_closed(resume),
+                            expire=unless_closed(expire))
 
     def throttle(self, bytes_per_s: int | None) -> None:
         self.throttle_bps = bytes_per_s

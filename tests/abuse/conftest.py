@@ -75,7 +75,7 @@ def target(kafka_cluster: KafkaCluster, tmp_path: Path) -> Iterator[TargetFactor
         cfg = ProxyConfig(parse_bootstrap(kafka_cluster.bootstrap_servers),
                           listen_host="127.0.0.1", port=0, **config)
         proxy = EmbeddedProxy(cfg, cp.decider if cp else None,
-                              cp.observers if cp else ()).start()
+                              cp.observers if cp else (), cp.triggers if cp else None).start()
         made = Target(proxy, cp)
         started.append(made)
         if cp is not None:

@@ -3,6 +3,7 @@ registry that finds it by action kind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 from faults.decision import CloseMode, Decision
@@ -50,6 +51,17 @@ class FaultTarget(Protocol):
         """Pace all later writes to the client at `bytes_per_s` (None: no cap)."""
         ...
 
+    def schedule(self, at: float, callback: Callable[[], None]) -> None:
+        """Run `callback` at loop time `at` (`now()`), unless the connection has closed."""
+        ...
+
+    def park(self, ctx: RequestContext, decision: Decision, resume: Callable[[], None],
+             expire: Callable[[], None]) -> None:
+        """Start a hold (`decision.plan` is its `HoldPlan`): `resume` when it ends by its
+        `until`, a release or a timeout with on_timeout release; `expire` on any other
+        timeout. Neither runs once the connection has closed."""
+        ...
+
 
 class Executor:
     """Carries out one action kind; one subclass per kind, each in its own module.
@@ -82,6 +94,7 @@ def answer_with_error(conn: FaultTarget, ctx: RequestContext, decision: Decision
     if data is None:
         conn.close("error_synthesis_failed")
     else:
+        ctx.written_as = "error_injected"
         conn.fill_slot(ctx, data)
 
 

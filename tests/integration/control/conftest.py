@@ -32,7 +32,7 @@ async def chaos(kafka_cluster: KafkaCluster, tmp_path: Path) -> AsyncIterator[Ch
     config = ProxyConfig(
         parse_bootstrap(kafka_cluster.bootstrap_servers), listen_host="127.0.0.1", port=0
     )
-    proxy = EmbeddedProxy(config, cp.decider, cp.observers).start()
+    proxy = EmbeddedProxy(config, cp.decider, cp.observers, cp.triggers).start()
     assert proxy.loop is not None and proxy.server is not None
     try:
         await asyncio.wrap_future(

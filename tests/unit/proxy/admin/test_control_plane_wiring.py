@@ -19,6 +19,7 @@ from proxy.control_plane import ControlPlaneOptions, build_control_plane
 from proxy.events import EventLog, EventLogOptions
 from proxy.groups import GroupStateModel
 from proxy.observers import ClientIdCounter, CoordinationMetrics
+from proxy.trigger_feed import TriggerFeed
 
 
 @dataclass
@@ -66,7 +67,7 @@ def test_build_loads_rules_and_counts_injections(tmp_path: Path) -> None:
     assert cp.engine is not None and [r.id for r in cp.engine.list()] == ["wired"]
     assert cp.decider is cp.engine
     kinds = {type(o) for o in cp.observers}
-    assert kinds == {EventLog, GroupStateModel, CoordinationMetrics}
+    assert kinds == {EventLog, GroupStateModel, TriggerFeed, CoordinationMetrics}
 
     counter = metrics.faults_injected_total.labels("wired", "error")
     before = counter._value.get()
