@@ -10,7 +10,7 @@ from proxy.admin import errors
 from proxy.admin.auth import OPEN_PATHS, BearerAuthMiddleware
 from proxy.admin.context import AdminContext
 from proxy.admin.guard import AdminGuardMiddleware
-from proxy.admin.routes import events, faults, groups, system
+from proxy.admin.routes import events, faults, groups, holds, system
 from proxy.admin.schemas import ApiError
 
 DESCRIPTION = (
@@ -36,7 +36,7 @@ def create_app(ctx: AdminContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (faults, groups, events, system):
+    for module in (faults, holds, groups, events, system):
         app.include_router(module.router)
     if ctx.token:
         app.add_middleware(BearerAuthMiddleware, token=ctx.token)

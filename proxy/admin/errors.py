@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faults.engine import DuplicateRuleError, RuleLimitError, TriggerError, UnknownRuleError
 from faults.model import ACTION_TYPES
+from proxy.holds import UnknownHoldError
 
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
 
@@ -72,6 +73,10 @@ async def _on_unknown_rule(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(exc)})
 
 
+async def _on_unknown_hold(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+
 async def _on_duplicate_rule(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": str(exc)})
 
@@ -119,6 +124,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(ValidationError, _on_model_validation)
     app.add_exception_handler(UnknownRuleError, _on_unknown_rule)
+    app.add_exception_handler(UnknownHoldError, _on_unknown_hold)
     app.add_exception_handler(DuplicateRuleError, _on_duplicate_rule)
     app.add_exception_handler(RuleLimitError, _on_duplicate_rule)  # 409 too: the set is full
     app.add_exception_handler(TriggerError, _on_trigger_error)

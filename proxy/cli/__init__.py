@@ -73,11 +73,13 @@ def register_entry_points(target: typer.Typer) -> list[str]:
 # come where the lab's commands always were, so `--help` lists commands in the same order.
 from proxy.cli import decode as _decode  # noqa: E402
 from proxy.cli import faults_cmd as _faults_cmd  # noqa: E402
+from proxy.cli import holds_cmd as _holds_cmd  # noqa: E402
 from proxy.cli import observe_cmd as _observe_cmd  # noqa: E402
 from proxy.cli import run as _run  # noqa: E402
 
 _decode.register(app)
 _faults_cmd.register(app)
+_holds_cmd.register(app)
 register_entry_points(app)
 _observe_cmd.register(app)
 _run.register(app)

@@ -224,7 +224,7 @@ def tail(
             return
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def table(rows: list[list[str]], header: list[str]) -> str:
     rows = [[safe(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     lines = [
@@ -234,7 +234,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _dash(value: Any) -> str:
+def dash(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
@@ -265,15 +265,15 @@ def groups(
                 g["group_id"],
                 g["kind"],
                 g["state"],
-                _dash(g.get("generation")),
-                _dash(g.get("leader")),
+                dash(g.get("generation")),
+                dash(g.get("leader")),
                 str(g["member_count"]),
                 str(g["rebalance_count"]),
                 _rebalance_ms(g),
             ]
             for g in listed
         ]
-        typer.echo(_table(rows, header) if rows else "no groups seen yet")
+        typer.echo(table(rows, header) if rows else "no groups seen yet")
         return
     with admin_client(admin_url, token) as client:
         detail = client.group(group_id)
@@ -282,8 +282,8 @@ def groups(
         return
     typer.echo(safe(
         f"group {detail['group_id']} ({detail['kind']}): {detail['state']}, "
-        f"generation {_dash(detail.get('generation'))}, leader {_dash(detail.get('leader'))}, "
-        f"protocol {_dash(detail.get('protocol_type'))}/{_dash(detail.get('protocol'))}, "
+        f"generation {dash(detail.get('generation'))}, leader {dash(detail.get('leader'))}, "
+        f"protocol {dash(detail.get('protocol_type'))}/{dash(detail.get('protocol'))}, "
         f"{detail['rebalance_count']} rebalances (last {_rebalance_ms(detail)} ms)"
     ))
     if detail.get("last_error"):
@@ -291,16 +291,16 @@ def groups(
     rows = [
         [
             m["member_id"],
-            _dash(m.get("instance_id")),
-            _dash(m.get("client_id")),
-            _dash(m.get("client_host")),
-            _dash(m.get("generation")),
+            dash(m.get("instance_id")),
+            dash(m.get("client_id")),
+            dash(m.get("client_host")),
+            dash(m.get("generation")),
             _parts(m.get("assignment")) if m.get("assignment") is not None else "-",
         ]
         for m in detail["members"]
     ]
     header = ["MEMBER", "INSTANCE", "CLIENT", "HOST", "GEN", "ASSIGNMENT"]
-    typer.echo(_table(rows, header) if rows else "no members")
+    typer.echo(table(rows, header) if rows else "no members")
 
 
 def register(app: typer.Typer) -> None:

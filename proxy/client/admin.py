@@ -230,6 +230,18 @@ class AdminClient:
 
     # ------------------------------------------------------------------ groups and events
 
+    def holds(self) -> list[dict[str, Any]]:
+        """Requests and responses parked by `hold` rules right now."""
+        return list(self._json("GET", "/holds"))
+
+    def release_hold(self, hold_id: int) -> dict[str, Any]:
+        """Continue one parked exchange as if its hold's `until` had happened."""
+        return dict(self._json("POST", f"/holds/{int(hold_id)}/release", json={}))
+
+    def release_rule_holds(self, rule_id: str) -> dict[str, Any]:
+        """Release every hold of one rule: {"released": n, "holds": [...]}."""
+        return dict(self._json("POST", f"{_rule_path(rule_id)}/release", json={}))
+
     def groups(self) -> list[dict[str, Any]]:
         return list(self._json("GET", "/groups"))
 

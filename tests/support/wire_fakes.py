@@ -201,8 +201,8 @@ class Collect:
 
 
 async def start_proxy(upstream: FakeCluster, decider: Any = None, observers: Any = (),
-                      **config: Any) -> ProxyServer:
+                      triggers: Any = None, **config: Any) -> ProxyServer:
     server = ProxyServer(ProxyConfig([(upstream.host, upstream.port)], port=0, **config),
-                         decider, observers)
+                         decider, observers, triggers)
     await server.start(discover=False)  # the fake is no cluster; tests count what it receives
     return server
