@@ -26,6 +26,7 @@ from faults.dosage import DosageState, admit
 from faults.loader import Format, dump_rules
 from faults.match import CompiledMatch, compile_match
 from faults.model import FaultRule, api_keys
+from faults.realism import rule_warnings
 from faults.trigger_state import TriggerError, TriggerState, check_references
 from faults.triggers import CompiledCondition, GroupView, compile_condition, request_event
 
@@ -80,11 +81,6 @@ class RuleStats:
         return {"matched": self.matched, "injected": self.injected}
 
 
-def _stats_json(entry: _Entry) -> dict[str, Any]:
-    out: dict[str, Any] = entry.stats.to_json()
-    if entry.trigger is not None:
-        out.update(entry.trigger.to_json())
-    return out
 
 
 @dataclass
@@ -314,7 +310,9 @@ class FaultEngine:
     def rule_json(self, rule_id: str) -> dict[str, Any]:
         """The rule as the admin API returns it: every field, plus `stats`."""
         entry = self._get(rule_id)
-        return {**entry.rule.to_json(), "stats": _stats_json(entry)}
+        return {**entry.rule.to_json(), "stats": entry.stats.to_json(),
+                "trigger": entry.trigger.to_json() if entry.trigger is not None else None,
+                "warnings": rule_warnings(entry.rule)}
 
     def list_json(self) -> builtins.list[dict[str, Any]]:
         return [self.rule_json(rule_id) for rule_id in self._entries]

@@ -387,6 +387,9 @@ class Dosage(StrictModel):
 # --------------------------------------------------------------------------- rule
 
 
+_READ_ONLY = frozenset({"stats", "trigger", "warnings"})
+
+
 class FaultRule(StrictModel):
     """One rule. `id` is assigned by the engine when absent."""
 
@@ -426,9 +429,10 @@ class FaultRule(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _drop_stats(cls, data: Any) -> Any:
-        # A rule as the API returns it carries read-only stats; accept it back unchanged.
-        if isinstance(data, Mapping) and "stats" in data:
-            data = {k: v for k, v in data.items() if k != "stats"}
+        # A rule as the API returns it carries read-only stats, trigger state and warnings;
+        # accept it back unchanged.
+        if isinstance(data, Mapping) and not _READ_ONLY.isdisjoint(data):
+            data = {k: v for k, v in data.items() if k not in _READ_ONLY}
         return data
 
     @field_validator("id")

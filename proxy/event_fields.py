@@ -24,6 +24,7 @@ import structlog
 import codec
 from codec import ApiKey, consumer_protocol
 from faults.decision import SEQUENCE, ActionKind, Decision
+from faults.realism import is_synthetic
 from proxy.exchange import Exchange
 
 JOIN_GROUP = ApiKey.JOIN_GROUP
@@ -394,21 +395,26 @@ def fault_of(exchange: Exchange) -> dict[str, Any] | None:
         return None
     if decision.action == SEQUENCE:
         # Rules with `chain`: one fault per rule, in the order they acted.
-        stages = [_fault_fields(stage) for stage in decision.plan]
+        stages = [_fault_fields(stage, exchange) for stage in decision.plan]
         merged: dict[str, Any] = {"rule": decision.rule_id, "action": "sequence",
                                   "rules": [stage["rule"] for stage in stages],
                                   "stages": stages}
         errors = [stage["error"] for stage in stages if "error" in stage]
         if errors:
             merged["error"] = errors[-1]
+        if any(stage.get("synthetic") for stage in stages):
+            merged["synthetic"] = True
         return merged
-    return _fault_fields(decision)
+    return _fault_fields(decision, exchange)
 
 
-def _fault_fields(decision: Decision) -> dict[str, Any]:
+def _fault_fields(decision: Decision, exchange: Exchange) -> dict[str, Any]:
     fault: dict[str, Any] = {"rule": decision.rule_id, "action": str(decision.action)}
     if decision.error_code is not None:
         fault["error"] = error_name(decision.error_code)
+        # An error no real broker sends on this API and version: say so on every event.
+        fault["synthetic"] = is_synthetic(api_name(exchange.api_key), exchange.api_version,
+                                          decision.error_code)
     if decision.action is ActionKind.DELAY:
         fault["delay_ms"] = round(decision.delay_s * 1000, 3)
         fault["side"] = str(decision.side)

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from faults.model import Action, Dosage, Match
+from faults.triggers import When
 
 TopicPartitions = dict[str, list[int]]
 
@@ -136,6 +137,12 @@ class RuleStats(BaseModel):
     injected: int = Field(description="Faults actually applied.")
 
 
+class TriggerStats(BaseModel):
+    armed: bool = Field(description="Armed now (a rule without when.after is from the start).")
+    disarmed: bool = Field(description="Disarmed for good by when.until (until re-enabled).")
+    trigger_events: int = Field(description="Events of when.after seen so far.")
+
+
 class RuleOut(BaseModel):
     """A stored rule (its id always set) with its statistics; PUT accepts it back as is."""
 
@@ -145,7 +152,15 @@ class RuleOut(BaseModel):
     match: Match
     action: Action
     dosage: Dosage
+    when: When | None = None
+    chain: bool = False
     stats: RuleStats
+    trigger: TriggerStats | None = Field(
+        None, description="Rules with when.after or when.until: their trigger's state.")
+    warnings: list[str] = Field(
+        default_factory=list, description="What a real broker would never do that this rule "
+        "does (an error it never returns on that API): results resting on it are robustness "
+        "findings, not races. See docs/broker-errors.md.")
 
 
 class ConnectionInfo(BaseModel):

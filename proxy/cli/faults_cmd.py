@@ -179,7 +179,10 @@ def _post_rules(admin_url: str, token: str | None, rules: list[Any]) -> None:
             if index:
                 typer.echo(f"({index} of {len(rules)} rules were added before this one)", err=True)
             raise
-        typer.echo(safe(f"added {summarize(response.json())}"))
+        added = response.json()
+        typer.echo(safe(f"added {summarize(added)}"))
+        for warning in added.get("warnings") or ():
+            typer.echo(safe(f"warning: {warning}"), err=True)
 
 
 def _match(help_text: str, *names: str) -> Any:

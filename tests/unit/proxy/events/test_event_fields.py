@@ -151,7 +151,9 @@ def test_fault_fields(build: SimpleNamespace) -> None:
     injected = Decision(action=ActionKind.ERROR, rule_id="r1", error_code=16)
     ex = build.sync("g1", "m-1", 4, {}, error=16, outcome="error_injected", decision=injected)
     ev = event_fields(ex)
-    assert ev["fault"] == {"rule": "r1", "action": "error", "error": "NOT_COORDINATOR"}
+    # NOT_COORDINATOR is an answer a real broker gives on this API: not synthetic.
+    assert ev["fault"] == {"rule": "r1", "action": "error", "error": "NOT_COORDINATOR",
+                           "synthetic": False}
     assert ev["outcome"] == "error_injected" and ev["error"] == "NOT_COORDINATOR"
 
     delayed = Decision(action=ActionKind.DELAY, rule_id="slow", delay_s=0.25, side=Side.RESPONSE)

@@ -123,8 +123,8 @@ async def test_a_rule_armed_by_another_rules_injection(rig: Rig) -> None:
     assert error_of(await member.recv(), HB, HB_V) == 0  # delayed, answered by the broker
     await member.send(heartbeat(2))
     assert error_of(await member.recv(), HB, HB_V) == NOT_COORDINATOR
-    stats = rig.engine.rule_json("then-fail")["stats"]
-    assert stats["armed"] is True and stats["injected"] == 1
+    shown = rig.engine.rule_json("then-fail")
+    assert shown["trigger"]["armed"] is True and shown["stats"]["injected"] == 1
 
 
 async def test_a_rule_disarmed_by_an_event(rig: Rig) -> None:
