@@ -212,21 +212,16 @@ async def test_a_kip848_member_leaves_by_its_own_heartbeat(
     assert conn.calls == ANSWERED
 
 
-async def test_an_offset_commit_of_a_kip848_member_falls_back_to_its_leave(
+async def test_an_offset_commit_names_its_member_and_instance(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    channel = SideChannel(monkeypatch, remove=SideChannelResult(
-        "LeaveGroup", "UNKNOWN_MEMBER_ID", 0.001, version=5))
+    channel = SideChannel(monkeypatch)
     conn = Conn()
     commit = _ctx(OFFSET_COMMIT, 9, {"group_id": "g", "generation_id_or_member_epoch": 4,
-                                     "member_id": "m-848", "group_instance_id": None,
+                                     "member_id": "m-1", "group_instance_id": "i-1",
                                      "topics": []})
-    with capture_logs() as logs:
-        executor_for(ActionKind.ERROR).on_request(conn, commit, CONSISTENT, True)
-        await _settle()
-    assert channel.calls == [("remove_member", BROKER, "g", "m-848", None),
-                             ("leave_consumer_group", BROKER, "g", "m-848")]
-    (line,) = [e for e in logs if e["event"] == "broker_consistent_removal"]
-    assert line["via"] == "ConsumerGroupHeartbeat v1"
+    executor_for(ActionKind.ERROR).on_request(conn, commit, CONSISTENT, True)
+    await _settle()
+    assert channel.calls == [("remove_member", BROKER, "g", "m-1", "i-1")]
     assert conn.calls == ANSWERED
 
 
