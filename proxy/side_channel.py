@@ -20,6 +20,7 @@ client connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections import OrderedDict
 from collections.abc import Callable
@@ -201,7 +202,10 @@ async def _pick_version(channel: _Channel, address: Address, api_key: int,
         while len(_versions) > VERSIONS_CACHE_SIZE:
             _versions.popitem(last=False)
     else:
-        _versions.move_to_end(address)
+        # Proxies on other threads' loops (embedded, in tests) share the cache: the entry may
+        # be gone by now, which only costs its place in the order.
+        with contextlib.suppress(KeyError):
+            _versions.move_to_end(address)
     api = codec.api_name(api_key)
     if api_key not in ranges:
         raise _Unusable(f"{_show(address)} does not offer {api}")

@@ -68,14 +68,14 @@ def _remove_then_answer(conn: FaultTarget, ctx: RequestContext, decision: Decisi
     which answers when it is done."""
     member, why_not = _member_of(ctx)
     address = conn.upstream_addr
+    if member is not None and address is None:
+        why_not = "the connection has no broker yet"
     if member is None or address is None:
-        if why_not is None and member is not None:
-            why_not = "the connection has no broker yet"
-        if why_not is None:
-            log.debug("broker_consistent_nothing_to_remove", **_fields(ctx, decision, None,
-                                                                       address))
-        else:
+        if why_not is not None:
             _warn(ctx, decision, member, address, why_not, latency_s=None)
+        else:
+            log.debug("broker_consistent_nothing_to_remove",
+                      **_fields(ctx, decision, None, address))
         answer_with_error(conn, ctx, decision)
         return
     task = asyncio.get_running_loop().create_task(
@@ -120,7 +120,7 @@ async def _remove_and_answer(conn: FaultTarget, ctx: RequestContext, decision: D
     try:
         result = await _remove(member, address)
     except Exception as exc:  # the side channel does not raise; the client is answered anyway
-        log.exception("broker_consistency_failed", conn=ctx.connection_id)
+        log.exception("side_channel_raised", conn=ctx.connection_id)
         _warn(ctx, decision, member, address, f"internal error: {exc!r}", latency_s=None)
     else:
         _log_result(ctx, decision, member, address, result)

@@ -231,3 +231,18 @@ async def test_a_plain_error_never_asks_the_broker(monkeypatch: pytest.MonkeyPat
     plain = Decision(ActionKind.ERROR, "r1", error_code=25)
     executor_for(ActionKind.ERROR).on_request(conn, _heartbeat(), plain, True)
     assert conn.calls == ANSWERED and channel.calls == []
+
+
+async def test_a_side_channel_bug_still_answers_the_client(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> SideChannelResult:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(side_channel, "remove_member", broken)
+    conn = Conn()
+    with capture_logs() as logs:
+        executor_for(ActionKind.ERROR).on_request(conn, _heartbeat(), CONSISTENT, True)
+        await _settle()
+    assert conn.calls == ANSWERED
+    (warning,) = [e for e in logs if e["event"] == "broker_consistency_failed"]
+    assert warning["reason"] == "internal error: RuntimeError('bug')"
