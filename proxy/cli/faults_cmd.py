@@ -80,7 +80,8 @@ def summarize_match(match: dict[str, Any]) -> str:
 def summarize_action(action: dict[str, Any]) -> str:
     kind = str(action.get("type"))
     if kind in ("error", "error_after_forward"):
-        return f"{kind} {action.get('error')}"
+        consistent = ", broker-consistent" if action.get("broker_consistent") else ""
+        return f"{kind} {action.get('error')}{consistent}"
     if kind in ("drop_request", "drop_response"):
         after = action.get("close_after_ms")
         return kind if after is None else f"{kind}, close after {_fmt_ms(after)}"

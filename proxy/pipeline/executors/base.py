@@ -13,6 +13,16 @@ from proxy.pipeline.request_context import RequestContext
 class FaultTarget(Protocol):
     """The connection as an executor sees it; the rest of its state is none of its business."""
 
+    @property
+    def upstream_addr(self) -> tuple[str, int] | None:
+        """The broker this connection forwards to, (host, port); None until it is connected."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """The connection has ended: nothing filled into a slot will reach the client."""
+        ...
+
     def applied(self, decision: Decision) -> None:
         """Confirm that the injection happened (the engine counts and doses from this)."""
         ...

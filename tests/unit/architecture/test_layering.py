@@ -21,7 +21,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 # What the pipeline may use outside itself (see proxy/pipeline/__init__.py).
 PIPELINE_MAY_IMPORT = frozenset({"faults.decision", "proxy.metrics", "proxy.exchange",
-                                 "proxy.config", "proxy.versions", "proxy.roles"})
+                                 "proxy.config", "proxy.versions", "proxy.roles",
+                                 "proxy.side_channel"})
 
 MODULES = our_modules()
 GRAPH = import_graph(MODULES)

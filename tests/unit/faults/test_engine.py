@@ -164,7 +164,8 @@ def test_rule_json_is_the_rule_plus_stats() -> None:
     engine.add(sync_error(id="a"))
     body = engine.rule_json("a")
     assert body["id"] == "a"
-    assert body["action"] == {"type": "error", "error": "NOT_COORDINATOR"}
+    assert body["action"] == {"type": "error", "error": "NOT_COORDINATOR",
+                              "broker_consistent": False}
     assert body["match"]["apis"] == ["SyncGroup"] and body["match"]["group_id"] is None
     assert body["dosage"]["probability"] == 1.0
     assert body["stats"] == {"matched": 0, "injected": 0}

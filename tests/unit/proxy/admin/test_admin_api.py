@@ -33,7 +33,9 @@ async def test_fault_crud(client: httpx.AsyncClient) -> None:
     assert r.status_code == 201
     body = r.json()
     assert body["id"] == "sync-nc" and body["stats"] == {"matched": 0, "injected": 0}
-    assert body["action"] == {"type": "error", "error": "NOT_COORDINATOR"}
+    # The API shows every field of the action, defaults included.
+    assert body["action"] == {"type": "error", "error": "NOT_COORDINATOR",
+                              "broker_consistent": False}
 
     r = await client.post("/faults", json={"match": ANY, "action": {"type": "drop_response"}})
     assert r.status_code == 201

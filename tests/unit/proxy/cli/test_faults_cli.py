@@ -497,3 +497,10 @@ def test_export_rejects_unknown_format(api: Recorder) -> None:
 def test_match_summary_shows_any_only_when_it_is_said() -> None:
     assert faults_cmd.summarize_match({"apis": ["SyncGroup"], "any": False}) == "SyncGroup"
     assert faults_cmd.summarize_match({"apis": None, "any": True}) == "any"
+
+
+def test_a_broker_consistent_error_says_so_in_its_summary() -> None:
+    action = {"type": "error", "error": "UNKNOWN_MEMBER_ID", "broker_consistent": True}
+    assert faults_cmd.summarize_action(action) == "error UNKNOWN_MEMBER_ID, broker-consistent"
+    plain = {**action, "broker_consistent": False}
+    assert faults_cmd.summarize_action(plain) == "error UNKNOWN_MEMBER_ID"
