@@ -62,6 +62,7 @@ def test_a_real_coordinator_move_and_kill_through_the_proxy(
     # The brokers' own answer: the coordinator changed with the move, and again with the kill.
     assert move["coordinator_before"] != move["coordinator_after"]
     assert move["leader_after"] == move["coordinator_after"]
+    assert sorted(move["replicas_before"]) == sorted(move["replicas_after"]) == [1, 2, 3]
     assert kill["stopped_node"] == kill["coordinator_before"] == move["coordinator_after"]
     assert kill["coordinator_after"] != kill["stopped_node"]
     assert restart["started_nodes"] == [kill["stopped_node"]]
