@@ -5,8 +5,10 @@ matrix.md/json to a fresh ./matrix-out/<time> directory (the committed docs/ onl
 `scenario run` plays one scenario file against a proxy that is already running (the user's
 own clients are the members), so a cell of the matrix can be reproduced by hand: rules are
 installed, timed steps fire on the clock, proxy-event triggers fire from the proxy's event
-log. Steps that need the matrix's harness processes (starting or stopping members,
-harness-event triggers) are reported as skipped rather than faked.
+log. Steps that need the matrix's harness processes (starting, stopping, killing, pausing or
+resuming members, harness-event triggers) or brokers the runner started (stop_broker,
+restart_broker) are reported as skipped rather than faked; `produce_rate` runs with
+`--bootstrap` and `--topic`, `move_coordinator` with `--bootstrap` and `--group`.
 
 The product CLI does not import this module: it is declared in the `kafka_chaos_proxy.cli`
 entry-point group (pyproject.toml), and `proxy.cli` calls `register_matrix(app)` and
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -156,11 +158,14 @@ def list_scenarios(
 
 
 class _CliActions:
-    """`scenario run` has no harnesses: it can produce (with --bootstrap) but not manage
-    members."""
+    """`scenario run` has no harnesses and owns no brokers: it can produce (with --bootstrap
+    and --topic) and move a group's coordinator (with --bootstrap and --group), but not
+    manage members or stop brokers."""
 
-    def __init__(self, bootstrap: str | None, topic: str | None) -> None:
+    def __init__(self, bootstrap: str | None, topic: str | None, group: str | None) -> None:
         self.producer = None
+        self.rates: list[Any] = []
+        self.topology: Any = None
         if bootstrap and topic:
             try:
                 from lab.matrix.produce import SequenceProducer
@@ -171,6 +176,17 @@ class _CliActions:
                       "pip install 'kafka-chaos-proxy[lab]'")
 
             self.producer = SequenceProducer(bootstrap, topic)
+        if bootstrap and group:
+            from lab.matrix.topology import ClusterView, TopologyControl
+            from proxy.real_kafka.probe import metadata_brokers
+
+            host, _, port = bootstrap.split(",")[0].rpartition(":")
+
+            def nodes() -> dict[int, tuple[str, int]]:
+                return {b.node_id: (b.host, b.port) for b in metadata_brokers(host, int(port))}
+
+            self.topology = TopologyControl(group, ClusterView(nodes), None,
+                                            log=lambda m: typer.echo(f"  {m}"))
 
     def produce(self, count: int) -> None:
         if self.producer is None:
@@ -179,11 +195,58 @@ class _CliActions:
         self.producer.produce(count)
         typer.echo(f"  produced {count} records")
 
+    def produce_rate(self, records_per_s: float, duration_s: float) -> None:
+        if self.producer is None:
+            typer.echo(f"  skipped: produce {records_per_s:g}/s for {duration_s:g} s "
+                       "(needs --bootstrap and --topic)")
+            return
+        from lab.matrix.produce import RateProduction
+
+        rate = RateProduction(self.producer, records_per_s, duration_s)
+        self.rates.append(rate)
+        rate.start()
+        typer.echo(f"  producing {records_per_s:g} records/s for {duration_s:g} s")
+
     def start_members(self, count: int) -> None:
         typer.echo(f"  skipped: start {count} member(s) (only the matrix runner has harnesses)")
 
     def stop_members(self, indexes: list[int]) -> None:
         typer.echo(f"  skipped: stop members {indexes} (only the matrix runner has harnesses)")
+
+    def kill_members(self, indexes: list[int]) -> None:
+        typer.echo(f"  skipped: kill members {indexes} (only the matrix runner has harnesses)")
+
+    def pause_members(self, indexes: list[int], ms: int) -> None:
+        typer.echo(f"  skipped: pause members {indexes} for {ms} ms (only the matrix runner "
+                   "has harnesses)")
+
+    def resume_members(self, indexes: list[int]) -> None:
+        typer.echo(f"  skipped: resume members {indexes} (only the matrix runner has "
+                   "harnesses)")
+
+    def move_coordinator(self, step: int) -> None:
+        if self.topology is None:
+            typer.echo("  skipped: move_coordinator (needs --bootstrap and --group)")
+            return
+        self.topology.move_coordinator(step)
+
+    def stop_broker(self, step: int, node: str | int, mode: str) -> None:
+        typer.echo(f"  skipped: stop_broker {node} ({mode}) (only the matrix runner owns "
+                   "brokers)")
+
+    def restart_broker(self, step: int, node: str | int) -> None:
+        typer.echo(f"  skipped: restart_broker {node} (only the matrix runner owns brokers)")
+
+    def busy(self) -> bool:
+        return any(r.busy() for r in self.rates) or (
+            self.topology is not None and self.topology.busy())
+
+    def close(self) -> None:
+        for rate in self.rates:
+            rate.stop()
+        if self.topology is not None:
+            self.topology.drain()
+            self.topology.close()
 
 
 @scenario_app.command("run")
@@ -196,6 +259,9 @@ def run_scenario(
     bootstrap: Annotated[str | None, typer.Option(
         help="Broker (not proxy) HOST:PORT for the scenario's produce steps.")] = None,
     topic: Annotated[str | None, typer.Option(help="Topic for produce steps.")] = None,
+    group: Annotated[str | None, typer.Option(
+        help="Consumer group whose coordinator move_coordinator steps move (with --bootstrap)."
+    )] = None,
     keep_rules: Annotated[bool, typer.Option(
         help="Leave the scenario's rules installed at the end.")] = False,
 ) -> None:
@@ -210,15 +276,15 @@ def run_scenario(
     admin = AdminClient(admin_url, token)
     if not admin.healthy():
         _fail(f"no proxy answers at {admin_url}/healthz")
-    driver = ScenarioDriver(scenario, admin, _CliActions(bootstrap, topic),
-                            log=lambda m: typer.echo(m))
+    actions = _CliActions(bootstrap, topic, group)
+    driver = ScenarioDriver(scenario, admin, actions, log=lambda m: typer.echo(m))
     last_seq = max((int(e.get("seq", 0)) for e in admin.events(limit=1)), default=0)
     now = time.time()
     driver.install_initial(now)
     driver.begin(now)
     end = now + (duration if duration is not None else scenario.outcome.max_duration_s)
     try:
-        while time.time() < end and driver.pending():
+        while time.time() < end and (driver.pending() or actions.busy()):
             for event in admin.events(since=last_seq, limit=1000):
                 last_seq = max(last_seq, int(event.get("seq", 0)))
                 driver.on_proxy_event(event, time.time())
@@ -227,6 +293,7 @@ def run_scenario(
     except KeyboardInterrupt:
         typer.echo("interrupted")
     finally:
+        actions.close()
         pending = driver.pending()
         if pending:
             typer.echo(f"steps not fired: {pending}")

@@ -13,6 +13,12 @@ steps exist for what a rule cannot express: starting a member to force a rebalan
 records after a fault so that a consumer that silently stopped is visible as missing records,
 or arming a rule only after the group is stable.
 
+Beyond rules, a step can change what the group runs on and who is in it: the topology
+(`setup.brokers: 3`, then `move_coordinator`, `stop_broker`, `restart_broker`: a real
+coordinator failover, not a synthesized NOT_COORDINATOR), member processes (`kill_members`,
+`pause_members`, `resume_members`: SIGKILL, SIGSTOP/SIGCONT of the harness) and continuous
+production in the background (`produce_rate`). docs/scenarios.md documents every key.
+
 Pure: parses and validates, never talks to a proxy. Imports only `faults.model`.
 """
 
@@ -33,6 +39,15 @@ HARNESS_EVENTS = ("started", "assigned", "revoked", "lost", "record", "commit", 
                   "consume_returned", "exited")
 MAX_MEMBERS = 8
 MAX_RECORDS = 100_000
+#: Bounds of one `produce_rate` step. The product is bounded too: every record becomes an
+#: event line per consuming member, and the runner keeps them in memory for the verdict.
+MAX_RATE_PER_S = 10_000
+MAX_RATE_DURATION_S = 600
+MAX_RATE_RECORDS = 1_000_000
+MAX_PAUSE_MS = 600_000
+BROKER_COUNTS = (1, 3)
+#: Kafka's legal characters for a group.instance.id (and its length bound).
+INSTANCE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 
 
 class ScenarioError(ValueError):
@@ -41,6 +56,24 @@ class ScenarioError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemberOverride(_Strict):
+    """Settings of one member that differ from the group's (`setup.members.overrides`).
+
+    Only settings every harness accepts as a flag (tests/clients/README.md). An absent key
+    keeps the group's setting; `group_instance_id: null` makes this member dynamic in a static
+    group, a string makes it static with exactly that id (two members given the same id is
+    how a scenario stages a fenced instance).
+    """
+
+    session_timeout_ms: int | None = Field(default=None, ge=1000, le=300_000)
+    heartbeat_interval_ms: int | None = Field(default=None, ge=100, le=60_000)
+    rebalance_timeout_ms: int | None = Field(default=None, ge=1000, le=300_000)
+    commit: Literal["auto", "manual"] | None = None
+    group_instance_id: str | None = Field(default=None, pattern=INSTANCE_ID_PATTERN)
+    #: sarama's Consumer.Return.Errors; accepted and ignored by the other harnesses.
+    return_errors: bool | None = None
 
 
 class Members(_Strict):
@@ -55,6 +88,8 @@ class Members(_Strict):
     rebalance_timeout_ms: int = Field(default=10000, ge=1000, le=300_000)
     #: Seconds between starting consecutive initial members, so joins happen in a known order.
     start_stagger_s: float = Field(default=0.0, ge=0.0, le=30.0)
+    #: Per-member settings by member index (initial members and those started by steps).
+    overrides: dict[int, MemberOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Members:
@@ -63,11 +98,55 @@ class Members(_Strict):
                 f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
                 f"session_timeout_ms ({self.session_timeout_ms}); clients reject it otherwise"
             )
+        for index in sorted(self.overrides):
+            if not 0 <= index < MAX_MEMBERS * 2:
+                raise ValueError(f"overrides: {index} is not a member index")
+            settings = self.settings(index)
+            if settings.heartbeat_interval_ms >= settings.session_timeout_ms:
+                raise ValueError(
+                    f"overrides.{index}: heartbeat_interval_ms "
+                    f"({settings.heartbeat_interval_ms}) must be below session_timeout_ms "
+                    f"({settings.session_timeout_ms})")
         return self
+
+    def settings(self, index: int) -> MemberSettings:
+        """What member `index` runs with: the group's settings, then its override."""
+        override = self.overrides.get(index)
+        given = override.model_dump(exclude_unset=True) if override is not None else {}
+        return MemberSettings(
+            session_timeout_ms=given.get("session_timeout_ms") or self.session_timeout_ms,
+            heartbeat_interval_ms=given.get("heartbeat_interval_ms")
+            or self.heartbeat_interval_ms,
+            rebalance_timeout_ms=given.get("rebalance_timeout_ms") or self.rebalance_timeout_ms,
+            commit=given.get("commit") or self.commit,
+            static=given["group_instance_id"] is not None if "group_instance_id" in given
+            else self.membership == "static",
+            group_instance_id=given.get("group_instance_id"),
+            return_errors=given.get("return_errors"),
+        )
+
+
+class MemberSettings(BaseModel):
+    """One member's effective settings (`Members.settings`). `group_instance_id` None with
+    `static` set means "the runner names the instance", as for the group's static members."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    rebalance_timeout_ms: int
+    commit: Literal["auto", "manual"]
+    static: bool
+    group_instance_id: str | None = None
+    return_errors: bool | None = None
 
 
 class Setup(_Strict):
     members: Members = Field(default_factory=Members)
+    #: Brokers the scenario runs on: 1, or 3 (a KRaft cluster where topics are replicated
+    #: three times with min.insync.replicas 2, so one broker can go away without losing
+    #: acknowledged records). Topology steps need 3.
+    brokers: Literal[1, 3] = 1
     partitions: int = Field(default=3, ge=1, le=64)
     #: Records produced before the members start (keys and values carry a sequence number).
     records: int = Field(default=60, ge=0, le=MAX_RECORDS)
@@ -117,10 +196,77 @@ class Trigger(_Strict):
         return "proxy" if self.api is not None else "harness"
 
 
+def _node_ref(value: Any, word: str) -> Any:
+    """A node id (an int >= 0) or the one word the key allows, or an error that says so."""
+    if value == word or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"{value!r} is neither a node id nor {word!r}")
+
+
+class StopBroker(_Strict):
+    """Stop one broker: `node` is a node id or `coordinator` (the group's coordinator at that
+    moment, asked of the brokers); `graceful` is a controlled shutdown (SIGTERM), `kill` a
+    SIGKILL."""
+
+    node: Literal["coordinator"] | int
+    mode: Literal["graceful", "kill"] = "graceful"
+
+    @field_validator("node", mode="before")
+    @classmethod
+    def _node_ref(cls, value: Any) -> Any:
+        return _node_ref(value, "coordinator")
+
+
+class RestartBroker(_Strict):
+    """Start a stopped broker again: a node id, or `stopped` (every broker this run stopped
+    that is not running)."""
+
+    node: Literal["stopped"] | int
+
+    @field_validator("node", mode="before")
+    @classmethod
+    def _node_ref(cls, value: Any) -> Any:
+        return _node_ref(value, "stopped")
+
+
+class PauseMembers(_Strict):
+    """SIGSTOP the members' harness processes, SIGCONT them `ms` later: a GC pause or a poll
+    loop that is too slow, as the group sees it."""
+
+    members: list[int] = Field(min_length=1, max_length=MAX_MEMBERS * 2)
+    ms: int = Field(ge=1, le=MAX_PAUSE_MS)
+
+
+class ProduceRate(_Strict):
+    """Produce continuously in the background: `records_per_s` for `duration_s`, with
+    sequence numbers continuing those already produced."""
+
+    records_per_s: float = Field(gt=0, le=MAX_RATE_PER_S)
+    duration_s: float = Field(gt=0, le=MAX_RATE_DURATION_S)
+
+    @model_validator(mode="after")
+    def _bounded_total(self) -> ProduceRate:
+        if self.records > MAX_RATE_RECORDS:
+            raise ValueError(f"records_per_s x duration_s is {self.records} records; at most "
+                             f"{MAX_RATE_RECORDS} per step")
+        if self.records < 1:
+            raise ValueError("records_per_s x duration_s is less than one record")
+        return self
+
+    @property
+    def records(self) -> int:
+        return int(self.records_per_s * self.duration_s)
+
+
+#: The step keys that change the brokers, in the order a step applies them.
+TOPOLOGY_KEYS = ("move_coordinator", "stop_broker", "restart_broker")
+
+
 class Step(_Strict):
     """When (`at` seconds after the members start, or `on` an event; neither means before the
-    members start) and what: add rules, remove rules by id, produce records, start or stop
-    members."""
+    members start) and what: add rules, remove rules by id, produce records (at once or at a
+    rate), start, stop, kill, pause or resume members, move the coordinator, stop or restart
+    a broker."""
 
     description: str = ""
     at: float | None = Field(default=None, ge=0.0, le=3600.0)
@@ -133,6 +279,16 @@ class Step(_Strict):
     produce: int = Field(default=0, ge=0, le=MAX_RECORDS)
     start_members: int = Field(default=0, ge=0, le=MAX_MEMBERS)
     stop_members: list[int] = Field(default_factory=list)
+    #: SIGKILL these members' harness processes (the evidence says the scenario killed them).
+    kill_members: list[int] = Field(default_factory=list)
+    pause_members: PauseMembers | None = None
+    #: SIGCONT now (ends a pause early).
+    resume_members: list[int] = Field(default_factory=list)
+    produce_rate: ProduceRate | None = None
+    #: Move the group coordinator to another broker for real (needs setup.brokers: 3).
+    move_coordinator: bool = False
+    stop_broker: StopBroker | None = None
+    restart_broker: RestartBroker | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -173,9 +329,30 @@ class Step(_Strict):
         if self.after_s and self.on is None:
             raise ValueError("after_s delays an 'on' step; for a timed step use 'at'")
         if not (self.add or self.remove or self.produce or self.start_members
-                or self.stop_members):
-            raise ValueError("a step must add, remove, produce, start_members or stop_members")
+                or self.stop_members or self.member_control or self.produce_rate
+                or self.topology):
+            raise ValueError("a step must add, remove, produce, produce_rate, start_members, "
+                             "stop_members, kill_members, pause_members, resume_members, "
+                             "move_coordinator, stop_broker or restart_broker")
         return self
+
+    @property
+    def member_control(self) -> bool:
+        return bool(self.kill_members or self.pause_members or self.resume_members)
+
+    @property
+    def topology(self) -> list[str]:
+        """The topology keys this step uses, in the order it applies them."""
+        return [key for key in TOPOLOGY_KEYS if getattr(self, key)]
+
+    def member_indexes(self) -> list[tuple[str, int]]:
+        """(field, index) of every member this step names, for validation."""
+        named = [("stop_members", i) for i in self.stop_members]
+        named += [("kill_members", i) for i in self.kill_members]
+        if self.pause_members is not None:
+            named += [("pause_members.members", i) for i in self.pause_members.members]
+        named += [("resume_members", i) for i in self.resume_members]
+        return named
 
     @property
     def before_start(self) -> bool:
@@ -235,18 +412,50 @@ class Scenario(_Strict):
             for rid in step.remove:
                 if rid not in ids:
                     raise ValueError(f"steps[{i}]: removes {rid!r}, which no earlier step adds")
-        total_members = self.setup.members.count + sum(s.start_members for s in self.steps)
+        total_members = self.total_members
         for i, step in enumerate(self.steps):
-            for idx in step.stop_members:
-                if not 0 <= idx < total_members:
-                    raise ValueError(f"steps[{i}]: stop_members index {idx} is not a member "
-                                     f"(0..{total_members - 1})")
-            if step.on is not None and step.on.member is not None and \
-                    step.on.member >= total_members:
-                raise ValueError(f"steps[{i}]: trigger member {step.on.member} does not exist")
+            self._check_members(i, step)
+            self._check_topology(i, step)
+            if step.produce_rate is not None and step.at is not None and \
+                    step.at + step.produce_rate.duration_s > self.outcome.max_duration_s:
+                raise ValueError(
+                    f"steps[{i}].produce_rate: produces until "
+                    f"{step.at + step.produce_rate.duration_s:g} s, past "
+                    f"outcome.max_duration_s ({self.outcome.max_duration_s:g})")
+        for index in self.setup.members.overrides:
+            if index >= total_members:
+                raise ValueError(f"setup.members.overrides: {index} is not a member "
+                                 f"(0..{total_members - 1})")
         if self.outcome.stall_bound_s >= self.outcome.max_duration_s:
             raise ValueError("outcome.stall_bound_s must be below outcome.max_duration_s")
         return self
+
+    def _check_members(self, i: int, step: Step) -> None:
+        total_members = self.total_members
+        for key, idx in step.member_indexes():
+            if not 0 <= idx < total_members:
+                raise ValueError(f"steps[{i}]: {key} index {idx} is not a member "
+                                 f"(0..{total_members - 1})")
+        if step.on is not None and step.on.member is not None and \
+                step.on.member >= total_members:
+            raise ValueError(f"steps[{i}]: trigger member {step.on.member} does not exist")
+
+    def _check_topology(self, i: int, step: Step) -> None:
+        brokers = self.setup.brokers
+        for key in step.topology:
+            if brokers == 1:
+                raise ValueError(f"steps[{i}].{key}: needs setup.brokers: 3 (this scenario "
+                                 "runs on 1 broker)")
+        for key, ref in (("stop_broker", step.stop_broker), ("restart_broker",
+                                                             step.restart_broker)):
+            node = ref.node if ref is not None else None
+            if isinstance(node, int) and not 1 <= node <= brokers:
+                raise ValueError(f"steps[{i}].{key}.node: {node} is not a broker; the "
+                                 f"brokers are nodes 1..{brokers}")
+        if step.restart_broker is not None and step.restart_broker.node == "stopped" and \
+                not any(s.stop_broker for s in self.steps):
+            raise ValueError(f"steps[{i}].restart_broker.node: 'stopped', but no step has "
+                             "a stop_broker")
 
     @property
     def protocol(self) -> str:
@@ -262,7 +471,15 @@ class Scenario(_Strict):
 
     @property
     def total_records(self) -> int:
-        return self.setup.records + sum(s.produce for s in self.steps)
+        """Records the scenario means to produce (`produce_rate` steps at their nominal count;
+        the run's evidence counts what was delivered)."""
+        return self.setup.records + sum(
+            s.produce + (s.produce_rate.records if s.produce_rate is not None else 0)
+            for s in self.steps)
+
+    @property
+    def changes_topology(self) -> bool:
+        return any(s.topology for s in self.steps)
 
     def rules(self) -> list[FaultRule]:
         return [FaultRule.model_validate(r) for s in self.steps for r in s.add]

@@ -10,6 +10,12 @@ When is a run over (checked every POLL_S, all bounded by `max_duration_s`):
 - every produced record was consumed, no step is pending and nothing new happened for
   `settle_s` (late duplicates arrive within that);
 - nothing new happened for `stall_bound_s` while records are outstanding (a stall).
+Continuous production and topology actions still under way count as pending steps: a run does
+not end in the middle of a failover it started.
+
+Teardown puts the cluster back as the run found it: continuous production stops, paused
+members are resumed (a stopped process cannot act on SIGTERM), every broker the run stopped is
+started again, so the next cell on a shared 3-broker cluster starts whole.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import queue
 import secrets
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -29,15 +36,22 @@ from lab.matrix.classify import Outcome, RunEvidence, classify
 from lab.matrix.clients import ClientSpec
 from lab.matrix.driver import ScenarioDriver
 from lab.matrix.members import Member
-from lab.matrix.produce import SequenceProducer, create_topic
+from lab.matrix.produce import RateProduction, SequenceProducer, create_topic
 from lab.matrix.proxyproc import ProxyProcess, listener_failure
+from lab.matrix.topology import ClusterView, NodeControl, TopologyControl, annotate_with_proxy
 from lab.scenario import Scenario
 from proxy.client import AdminClient
+from proxy.real_kafka.cluster import KafkaCluster
+from proxy.real_kafka.probe import metadata_brokers
 
 POLL_S = 0.25
 #: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.
 HARNESS_RUNTIME_MARGIN_S = 30.0
 EVENTS_PAGE = 1000
+#: Topics on a 3-broker cluster: three replicas, and a write needs two of them, so acks=all
+#: records survive the loss of any one broker.
+REPLICATION_3 = 3
+MIN_INSYNC_3 = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,9 @@ class RunRequest:
     kafka_bootstrap: str
     artifacts: Path  # this run's evidence directory
     seed: int
+    #: The cluster behind `kafka_bootstrap`, when the runner has it (node addresses, and node
+    #: control for stop/restart steps on a local cluster).
+    cluster: KafkaCluster | None = None
 
 
 def _slug(text: str, limit: int) -> str:
@@ -73,6 +90,87 @@ class _RunActions:
             if i < len(self.run.members):
                 self.run.members[i].request_stop()
 
+    def _members(self, indexes: list[int], what: str) -> list[Member]:
+        missing = [i for i in indexes if i >= len(self.run.members)]
+        if missing:
+            raise RuntimeError(f"{what}: member(s) {missing} not started yet")
+        return [self.run.members[i] for i in indexes]
+
+    def kill_members(self, indexes: list[int]) -> None:
+        for member in self._members(indexes, "kill"):
+            member.kill()
+
+    def pause_members(self, indexes: list[int], ms: int) -> None:
+        for member in self._members(indexes, "pause"):
+            if member.pause():
+                timer = threading.Timer(ms / 1000.0, member.resume)
+                timer.daemon = True
+                self.run.timers.append(timer)
+                timer.start()
+
+    def resume_members(self, indexes: list[int]) -> None:
+        for member in self._members(indexes, "resume"):
+            member.resume()
+
+    def produce_rate(self, records_per_s: float, duration_s: float) -> None:
+        rate = RateProduction(self.run.producer, records_per_s, duration_s)
+        self.run.rates.append(rate)
+        rate.start()
+
+    def _topology(self) -> TopologyControl:
+        if self.run.topology is None:
+            raise RuntimeError("topology steps need setup.brokers: 3")
+        return self.run.topology
+
+    def move_coordinator(self, step: int) -> None:
+        self._topology().move_coordinator(step)
+
+    def stop_broker(self, step: int, node: str | int, mode: str) -> None:
+        self._topology().stop_broker(step, node, mode)
+
+    def restart_broker(self, step: int, node: str | int) -> None:
+        self._topology().restart_broker(step, node)
+
+
+def member_flags(scenario: Scenario, index: int, *, bootstrap: str, topic: str, group: str,
+                 client_prefix: str, protocol: str) -> list[str]:
+    """The harness contract's flags for member `index`: the group's settings with the
+    member's override (`setup.members.overrides`) applied."""
+    m = scenario.setup.members.settings(index)
+    flags = [
+        "--bootstrap", bootstrap,
+        "--topic", topic,
+        "--group", group,
+        "--client-id", f"{client_prefix}-m{index}",
+        "--session-timeout-ms", str(m.session_timeout_ms),
+        "--heartbeat-interval-ms", str(m.heartbeat_interval_ms),
+        "--rebalance-timeout-ms", str(m.rebalance_timeout_ms),
+        "--commit", m.commit,
+        "--protocol", protocol,
+        "--max-runtime-s", str(int(scenario.outcome.max_duration_s + HARNESS_RUNTIME_MARGIN_S)),
+    ]
+    if m.static:
+        flags += ["--instance-id", m.group_instance_id or f"{client_prefix}-i{index}"]
+    if m.return_errors is not None:
+        flags += ["--return-errors", "true" if m.return_errors else "false"]
+    return flags
+
+
+def _cluster_view(req: RunRequest) -> tuple[ClusterView, NodeControl | None]:
+    """Where admin requests go, and what stops brokers: the runner's cluster when it has one,
+    else the brokers the bootstrap address lists (no node control then)."""
+    cluster = req.cluster
+    if cluster is not None and cluster.nodes:
+        control = cluster.control
+        return ClusterView(lambda: dict(cluster.nodes),
+                           control.is_running if control is not None else None), control
+
+    def from_bootstrap() -> dict[int, tuple[str, int]]:
+        host, _, port = req.kafka_bootstrap.split(",")[0].rpartition(":")
+        return {b.node_id: (b.host, b.port) for b in metadata_brokers(host, int(port))}
+
+    return ClusterView(from_bootstrap), None
+
 
 class CellRun:
     def __init__(self, req: RunRequest) -> None:
@@ -91,27 +189,19 @@ class CellRun:
         self.last_seq = 0  # the admin API pages forward from `since` (exclusive); seqs start at 1
         self.notes: list[str] = []
         self.command: list[str] = []
+        self.rates: list[RateProduction] = []
+        self.timers: list[threading.Timer] = []
+        self.topology: TopologyControl | None = None
+        if req.scenario.changes_topology:
+            view, control = _cluster_view(req)
+            self.topology = TopologyControl(self.group, view, control, log=self.notes.append)
 
     # -- members
 
     def member_flags(self, index: int) -> list[str]:
-        m = self.req.scenario.setup.members
-        flags = [
-            "--bootstrap", self.proxy.bootstrap,
-            "--topic", self.topic,
-            "--group", self.group,
-            "--client-id", f"{self.client_prefix}-m{index}",
-            "--session-timeout-ms", str(m.session_timeout_ms),
-            "--heartbeat-interval-ms", str(m.heartbeat_interval_ms),
-            "--rebalance-timeout-ms", str(m.rebalance_timeout_ms),
-            "--commit", m.commit,
-            "--protocol", self.req.protocol,
-            "--max-runtime-s", str(int(self.req.scenario.outcome.max_duration_s
-                                       + HARNESS_RUNTIME_MARGIN_S)),
-        ]
-        if m.membership == "static":
-            flags += ["--instance-id", f"{self.client_prefix}-i{index}"]
-        return flags
+        return member_flags(self.req.scenario, index, bootstrap=self.proxy.bootstrap,
+                            topic=self.topic, group=self.group,
+                            client_prefix=self.client_prefix, protocol=self.req.protocol)
 
     def start_member(self) -> Member:
         index = len(self.members)
@@ -148,7 +238,11 @@ class CellRun:
         infra_error: str | None = None
         try:
             self.command = req.client.command()
-            create_topic(req.kafka_bootstrap, self.topic, scenario.setup.partitions)
+            if scenario.setup.brokers == 3:
+                create_topic(req.kafka_bootstrap, self.topic, scenario.setup.partitions,
+                             replication=REPLICATION_3, min_insync=MIN_INSYNC_3)
+            else:
+                create_topic(req.kafka_bootstrap, self.topic, scenario.setup.partitions)
             if scenario.setup.records:
                 self.producer.produce(scenario.setup.records)
             admin = self.proxy.start()
@@ -165,6 +259,10 @@ class CellRun:
             infra_error = f"{type(exc).__name__}: {exc}"
             self.notes.append(traceback.format_exc())
         finally:
+            for rate in self.rates:
+                rate.stop()
+            for timer in self.timers:
+                timer.cancel()
             for member in self.members:
                 member.request_stop()
             for member in self.members:
@@ -175,8 +273,30 @@ class CellRun:
                 except Exception as exc:
                     self.notes.append(f"final event fetch failed: {exc}")
             proxy_rc = self.proxy.stop()
+            self._restore_topology()
         t_end = time.time()
         return self._verdict(driver, infra_error, proxy_rc, t_begin, t_end)
+
+    def _restore_topology(self) -> None:
+        """Let topology actions finish (bounded), then start every broker the run stopped."""
+        if self.topology is None:
+            return
+        if not self.topology.drain():
+            self.notes.append("a topology action was still under way at the end of the run")
+        try:
+            restarted = self.topology.restore()
+            if restarted:
+                self.notes.append(f"teardown restarted broker(s) {restarted}")
+        except Exception as exc:
+            self.notes.append(f"teardown could not restart brokers: {exc}")
+        self.topology.close()
+
+    def _busy(self) -> list[str]:
+        """Work the run started that is still going on (counts as pending steps)."""
+        busy = [f"produce_rate {r.records_per_s:g}/s" for r in self.rates if r.busy()]
+        if self.topology is not None and self.topology.busy():
+            busy.append("topology action")
+        return busy
 
     def _monitor(self, driver: ScenarioDriver, admin: AdminClient) -> None:
         start = time.time()
@@ -223,13 +343,14 @@ class CellRun:
         """Why the run ends now ("" for the normal end), or None to go on."""
         outcome = self.req.scenario.outcome
         all_in = self.producer.expected() <= consumed
+        pending = driver.pending() + self._busy()
         if self.members and not any(m.alive() for m in self.members):
             return "every member process ended"
-        if all_in and not driver.pending() and idle >= outcome.settle_s:
+        if all_in and not pending and idle >= outcome.settle_s:
             return ""
         if not all_in and idle >= outcome.stall_bound_s:
             return f"no progress for {outcome.stall_bound_s:g} s"
-        if driver.pending() and all_in and idle >= outcome.stall_bound_s:
+        if pending and all_in and idle >= outcome.stall_bound_s:
             return "steps pending and nothing happening"
         if elapsed >= outcome.max_duration_s:
             return f"max_duration_s {outcome.max_duration_s:g} reached"
@@ -258,6 +379,11 @@ class CellRun:
             str(ev.get("library")): str(ev.get("version"))
             for m in evidence.members for ev in m.events if ev.get("event") == "started"
         }
+        topology: list[dict[str, Any]] = []
+        if self.topology is not None:
+            topology = self.topology.report()
+            annotate_with_proxy(topology, events, self.group)
+        control = [{"member": m.index, **c} for m in evidence.members for c in m.control]
         result = {
             "client": req.client.name,
             "scenario": scenario.name,
@@ -276,6 +402,16 @@ class CellRun:
             "notes": self.notes[-20:],
             **verdict,
         }
+        if req.scenario.setup.brokers != 1:
+            result["brokers"] = req.scenario.setup.brokers
+        if topology:
+            result["topology"] = topology
+        if control:
+            result["member_control"] = control
+        if self.rates:
+            result["produce_rate"] = [r.report() for r in self.rates]
+        if self.producer.failures:
+            result["produce_failures"] = self.producer.failures[:20]
         self._write(result, events)
         return result
 

@@ -52,6 +52,11 @@ class MemberRun:
     stop_requested_at: float | None = None
     #: The runner had to SIGKILL it after the graceful-close bound.
     killed_hard: bool = False
+    #: A scenario step SIGKILLed it at this time (`kill_members`): its end is the scenario's
+    #: doing, never a client failure.
+    killed_by_scenario_at: float | None = None
+    #: Signals scenario steps sent it (kill, pause, resume), for the evidence.
+    control: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -150,12 +155,19 @@ def member_end(member: MemberRun) -> str:
     """How a member ended, from the runner's point of view.
 
     running (still up when the run ended, or stopped by the runner), crashed, returned_nil,
-    returned_error, died (process gone without saying how).
+    returned_error, died (process gone without saying how), killed_by_scenario (a step
+    SIGKILLed it before it ended by itself).
     """
     exited = _exit_event(member)
     how = exited.get("how") if exited else None
     if how == "crashed":
         return "crashed"
+    killed_at = member.killed_by_scenario_at
+    if killed_at is not None:
+        if exited is not None and float(exited.get("ts", 0.0)) < killed_at \
+                and how in ("returned_nil", "returned_error"):
+            return str(how)
+        return "killed_by_scenario"
     if member.stop_requested_at is not None:
         if exited is not None and float(exited.get("ts", 0.0)) < member.stop_requested_at \
                 and how in ("returned_nil", "returned_error"):
@@ -208,7 +220,9 @@ def _member_ends(members: Sequence[MemberRun]) -> _Ends:
             exited = _exit_event(member)
             ends.exits.append({"member": member.index, "end": end,
                                "returncode": member.returncode,
-                               "error": exited.get("error") if exited else None})
+                               "error": exited.get("error") if exited else None,
+                               **({"killed_by_scenario_at": member.killed_by_scenario_at}
+                                  if end == "killed_by_scenario" else {})})
         if end == "crashed":
             ends.crashed.append(member.index)
         elif end in ("returned_nil", "returned_error", "died"):

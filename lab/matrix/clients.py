@@ -56,7 +56,10 @@ class ClientSpec:
         """Why the client cannot run the scenario at all (an n/a cell), or None."""
         if self.protocol_for(scenario.applicable_protocols) is None:
             return f"{self.name} does not speak {' or '.join(scenario.applicable_protocols)}"
-        if scenario.setup.members.membership == "static" and not self.static_membership:
+        members = scenario.setup.members
+        any_static = members.membership == "static" or any(
+            members.settings(i).static for i in members.overrides)
+        if any_static and not self.static_membership:
             return f"{self.library} has no static membership (group.instance.id)"
         return None
 

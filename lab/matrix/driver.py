@@ -9,6 +9,13 @@ and keeps step firing reproducible from a recorded event stream.
 Trigger counting starts when the scenario starts, not when the previous step fired: a trigger
 names events ("the 2nd SyncGroup of generation 2"), and the proxy's event order is the single
 source of truth for that.
+
+What a step does, in order: remove rules, add rules (so a rule the step arms is in place before
+anything else it makes happen), produce, start, stop, kill, pause and resume members, start
+continuous production, then the topology actions (move the coordinator, stop a broker, restart
+one). Each is tried on its own: one that fails is recorded on the step and the others still
+happen. Topology actions are handed to the host, which does them in order without blocking
+the driver (a failover takes seconds).
 """
 
 from __future__ import annotations
@@ -21,13 +28,28 @@ from lab.scenario import Scenario, Step, Trigger
 
 
 class StepActions(Protocol):
-    """What a step can make happen besides rule changes; the host decides how."""
+    """What a step can make happen besides rule changes; the host decides how (and says why
+    not, by raising, where it cannot)."""
 
     def produce(self, count: int) -> None: ...
 
     def start_members(self, count: int) -> None: ...
 
     def stop_members(self, indexes: list[int]) -> None: ...
+
+    def kill_members(self, indexes: list[int]) -> None: ...
+
+    def pause_members(self, indexes: list[int], ms: int) -> None: ...
+
+    def resume_members(self, indexes: list[int]) -> None: ...
+
+    def produce_rate(self, records_per_s: float, duration_s: float) -> None: ...
+
+    def move_coordinator(self, step: int) -> None: ...
+
+    def stop_broker(self, step: int, node: str | int, mode: str) -> None: ...
+
+    def restart_broker(self, step: int, node: str | int) -> None: ...
 
 
 class RuleSink(Protocol):
@@ -170,18 +192,47 @@ class ScenarioDriver:
                 self.rules.add_rule(dict(rule))
             except Exception as exc:
                 errors.append(f"add {rule.get('id')}: {exc}")
-        try:
-            if step.produce:
-                self.actions.produce(step.produce)
-            if step.start_members:
-                self.actions.start_members(step.start_members)
-            if step.stop_members:
-                self.actions.stop_members(list(step.stop_members))
-        except Exception as exc:
-            errors.append(f"action: {exc}")
+        for name, act in self._actions(state):
+            try:
+                act()
+            except Exception as exc:
+                errors.append(f"{name}: {exc}")
         state.error = "; ".join(errors) or None
         self.log(f"step {state.index} fired ({reason}): {step.description}"
                  + (f" [errors: {state.error}]" if state.error else ""))
+
+    def _actions(self, state: StepState) -> list[tuple[str, Callable[[], None]]]:
+        """The step's side effects, in the order they happen."""
+        step, a = state.step, self.actions
+        out: list[tuple[str, Callable[[], None]]] = []
+        if step.produce:
+            out.append(("produce", lambda: a.produce(step.produce)))
+        if step.start_members:
+            out.append(("start_members", lambda: a.start_members(step.start_members)))
+        if step.stop_members:
+            out.append(("stop_members", lambda: a.stop_members(list(step.stop_members))))
+        if step.kill_members:
+            out.append(("kill_members", lambda: a.kill_members(list(step.kill_members))))
+        if step.pause_members is not None:
+            pause = step.pause_members
+            out.append(("pause_members",
+                        lambda: a.pause_members(list(pause.members), pause.ms)))
+        if step.resume_members:
+            out.append(("resume_members", lambda: a.resume_members(list(step.resume_members))))
+        if step.produce_rate is not None:
+            rate = step.produce_rate
+            out.append(("produce_rate",
+                        lambda: a.produce_rate(rate.records_per_s, rate.duration_s)))
+        if step.move_coordinator:
+            out.append(("move_coordinator", lambda: a.move_coordinator(state.index)))
+        if step.stop_broker is not None:
+            stop = step.stop_broker
+            out.append(("stop_broker", lambda: a.stop_broker(state.index, stop.node, stop.mode)))
+        if step.restart_broker is not None:
+            restart = step.restart_broker
+            out.append(("restart_broker",
+                        lambda: a.restart_broker(state.index, restart.node)))
+        return out
 
     def report(self) -> list[dict[str, Any]]:
         return [

@@ -1,4 +1,9 @@
-"""The whole matrix: every selected client x scenario, N runs each, under one real broker.
+"""The whole matrix: every selected client x scenario, N runs each, on real brokers.
+
+Brokers: a scenario runs on `setup.brokers` brokers (1 or 3). `ClusterPool` starts each size
+once, when the first cell that needs it runs, and reuses it for every later such cell (a
+3-broker cluster costs three JVMs; starting one per cell would cost more than the cells). A
+cell that stops brokers restarts them in its teardown, so the next cell finds the cluster whole.
 
 Bounded three ways: each run by its scenario's `max_duration_s` (plus set-up and teardown), the
 whole matrix by `max_total_s` (cells not reached are reported as not run, never silently
@@ -12,6 +17,7 @@ sharing two CPU cores would change each other's timings — and so their outcome
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -27,6 +33,7 @@ from lab.matrix.proxyproc import listener_failure
 from lab.matrix.publish import publish_evidence
 from lab.matrix.report import write_report
 from lab.scenario import Scenario
+from proxy.real_kafka.cluster import KafkaCluster
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
 INFRA_RETRY_PAUSE_S = 5.0
@@ -100,7 +107,92 @@ def load_results(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[str, Any]:
+class ClusterPool:
+    """One cluster per broker count, started on first use and kept for the whole matrix.
+
+    `given` are clusters someone else owns (a test fixture, the broker of `run_matrix`'s
+    bootstrap): used as they are, never stopped here. A cluster that does not start after
+    `BROKER_START_ATTEMPTS` is remembered as unavailable, so its cells fail fast.
+    """
+
+    def __init__(self, version: str | None = None, given: dict[int, KafkaCluster] | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        self.version = version
+        self.clusters: dict[int, KafkaCluster] = dict(given or {})
+        self.unavailable: dict[int, str] = {}
+        self.log = log
+        self._stack = contextlib.ExitStack()
+
+    def get(self, brokers: int) -> KafkaCluster:
+        if brokers in self.clusters:
+            return self.clusters[brokers]
+        if brokers in self.unavailable:
+            raise RuntimeError(self.unavailable[brokers])
+        from proxy.real_kafka import provide_kafka
+
+        for attempt in range(1, BROKER_START_ATTEMPTS + 1):
+            try:
+                cluster = self._stack.enter_context(
+                    provide_kafka(nodes=brokers, version=self.version))
+            except Exception as exc:
+                if attempt < BROKER_START_ATTEMPTS and "start" in type(exc).__name__.lower():
+                    self.log(f"{brokers}-broker cluster start failed ({exc}); "
+                             f"attempt {attempt + 1}")
+                    continue
+                self.unavailable[brokers] = (f"the {brokers}-broker cluster did not start: "
+                                             f"{type(exc).__name__}: {exc}")[:500]
+                raise RuntimeError(self.unavailable[brokers]) from exc
+            self.log(f"matrix: {brokers}-broker cluster up ({cluster.bootstrap_servers})")
+            self.clusters[brokers] = cluster
+            return cluster
+        raise AssertionError("unreachable")
+
+    def kafka_version(self) -> str:
+        for cluster in self.clusters.values():
+            return cluster.version
+        return self.version or "unknown"
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> ClusterPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _infra_result(spec: ClientSpec, scenario: Scenario, run: int, protocol: str,
+                  detail: str) -> dict[str, Any]:
+    """A run that could not start (its cluster is unavailable): not a client result."""
+    return {"client": spec.name, "scenario": scenario.name,
+            "scenario_version": scenario.version, "run": run, "protocol": protocol,
+            "outcome": "infra_error", "detail": detail, "duration_s": 0.0, "expected": 0,
+            "consumed": 0, "missing": 0, "duplicates": 0, "errors": [], "injections": 0,
+            "first_injection_at": None, "time_to_recover_s": None, "member_exits": [],
+            "steps": [], "notes": []}
+
+
+def run_matrix(opts: MatrixOptions, bootstrap: str | None = None,
+               kafka_version: str | None = None, *,
+               clusters: ClusterPool | None = None) -> dict[str, Any]:
+    """Run the plan. The brokers come from `clusters`; `bootstrap` (a broker someone else
+    runs) serves the 1-broker scenarios, and 3-broker ones start a cluster of their own."""
+    own_pool = clusters is None
+    if clusters is None:
+        given = {} if bootstrap is None else {1: KafkaCluster(
+            bootstrap_servers=bootstrap, nodes={}, version=kafka_version or "unknown",
+            log_paths=[], kind="external")}
+        clusters = ClusterPool(opts.kafka_version, given, log=opts.log)
+    try:
+        return _run_plan(opts, clusters, kafka_version)
+    finally:
+        if own_pool:
+            clusters.close()
+
+
+def _run_plan(opts: MatrixOptions, clusters: ClusterPool,
+              kafka_version: str | None) -> dict[str, Any]:
     opts.artifacts.mkdir(parents=True, exist_ok=True)
     results_path = opts.artifacts / "results.jsonl"
     # An infra_error says nothing about the client: on resume such runs are done again.
@@ -141,22 +233,13 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
             unavailable[spec.name] = f"{type(exc).__name__}: {exc}"[:500]
             opts.log(f"client {spec.name} unavailable: {unavailable[spec.name]}")
             continue
-        req = RunRequest(
-            client=spec, scenario=scenario, run=run, protocol=protocol,
-            kafka_bootstrap=bootstrap,
-            artifacts=opts.artifacts / spec.name / scenario.name / str(run),
-            seed=seed_for(spec.name, scenario.name, run),
-        )
-        shutil.rmtree(req.artifacts, ignore_errors=True)  # evidence of this run only
-        result = run_cell_once(req)
-        if result["outcome"] == "infra_error":
-            # Not a client result (a proxy that failed to start, a broker hiccup): once more.
-            opts.log(f"{spec.name} x {scenario.name} #{run}: infra_error, retrying once: "
-                     f"{result['detail'][:200]}")
-            time.sleep(INFRA_RETRY_PAUSE_S)
-            shutil.rmtree(req.artifacts, ignore_errors=True)
-            result = run_cell_once(req)
-        result["kafka_version"] = kafka_version
+        try:
+            cluster = clusters.get(scenario.setup.brokers)
+        except Exception as exc:
+            result = _infra_result(spec, scenario, run, protocol, str(exc))
+        else:
+            result = _run_cell(opts, spec, scenario, run, protocol, cluster)
+        result["kafka_version"] = kafka_version or clusters.kafka_version()
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result, default=str) + "\n")
@@ -166,11 +249,33 @@ def run_matrix(opts: MatrixOptions, bootstrap: str, kafka_version: str) -> dict[
     total = time.monotonic() - t0
     summary = write_report(
         results, out_dir=opts.out, artifacts=_evidence_root(opts), clients=opts.clients,
-        scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
+        scenarios=opts.scenarios, runs=opts.runs,
+        kafka_version=kafka_version or clusters.kafka_version(),
         unavailable=unavailable, not_run=not_run, wall_time_s=total,
     )
     opts.log(f"matrix: {len(results)} runs in {total:.0f} s; report in {opts.out}")
     return summary
+
+
+def _run_cell(opts: MatrixOptions, spec: ClientSpec, scenario: Scenario, run: int,
+              protocol: str, cluster: KafkaCluster) -> dict[str, Any]:
+    """One run of a cell, retried once if it was an infra_error."""
+    req = RunRequest(
+        client=spec, scenario=scenario, run=run, protocol=protocol,
+        kafka_bootstrap=cluster.bootstrap_servers,
+        artifacts=opts.artifacts / spec.name / scenario.name / str(run),
+        seed=seed_for(spec.name, scenario.name, run), cluster=cluster,
+    )
+    shutil.rmtree(req.artifacts, ignore_errors=True)  # evidence of this run only
+    result = run_cell_once(req)
+    if result["outcome"] == "infra_error":
+        # Not a client result (a proxy that failed to start, a broker hiccup): once more.
+        opts.log(f"{spec.name} x {scenario.name} #{run}: infra_error, retrying once: "
+                 f"{result['detail'][:200]}")
+        time.sleep(INFRA_RETRY_PAUSE_S)
+        shutil.rmtree(req.artifacts, ignore_errors=True)
+        result = run_cell_once(req)
+    return result
 
 
 def _evidence_root(opts: MatrixOptions) -> Path:
@@ -198,20 +303,9 @@ def report_only(opts: MatrixOptions) -> dict[str, Any]:
 
 
 def run_with_broker(opts: MatrixOptions) -> dict[str, Any]:
-    """Start (or find) the broker once for the whole matrix."""
-    from proxy.real_kafka import provide_kafka
-
-    for attempt in range(1, BROKER_START_ATTEMPTS + 1):
-        try:
-            with provide_kafka(nodes=1, version=opts.kafka_version) as cluster:
-                return run_matrix(opts, cluster.bootstrap_servers, cluster.version)
-        except Exception as exc:
-            # Only a failed start is retried: once run_matrix has begun, it does not raise
-            # for a run's failure (those are infra_error results).
-            if attempt == BROKER_START_ATTEMPTS or "start" not in type(exc).__name__.lower():
-                raise
-            opts.log(f"broker start failed ({exc}); attempt {attempt + 1}")
-    raise AssertionError("unreachable")
+    """Start (or find) the brokers the scenarios need, once each for the whole matrix."""
+    with ClusterPool(opts.kafka_version, log=opts.log) as clusters:
+        return run_matrix(opts, clusters=clusters)
 
 
 def select(names: Iterable[str] | None, known: Iterable[str], what: str) -> list[str]:
