@@ -10,6 +10,12 @@ required.
 
 Continuing means: a parked request is forwarded (or, in a `chain` of rules, handed to the next
 rule's action, e.g. an error); a parked response is delivered.
+
+What a hold cannot do: let the client hear anything else on that connection meanwhile. Kafka
+answers a connection's requests in order, so every answer behind the held one waits, a
+Heartbeat's REBALANCE_IN_PROGRESS included: a member whose heartbeats share the connection with a
+held commit cannot learn of a rebalance until the hold ends. Wait for events of *other*
+connections (another member's JoinGroup), or arm the hold only once the member already knows.
 """
 
 from __future__ import annotations

@@ -69,6 +69,8 @@ class StepState:
     fired_at: float | None = None
     reason: str = ""
     error: str | None = None
+    #: The step's rules were installed up front with an in-proxy trigger (`compiled_rules`).
+    rules_in_proxy: bool = False
 
 
 def proxy_event_matches(trigger: Trigger, event: Mapping[str, Any]) -> bool:
@@ -86,6 +88,27 @@ def proxy_event_matches(trigger: Trigger, event: Mapping[str, Any]) -> bool:
     if trigger.error is not None and str(event.get("error") or "") != trigger.error.upper():
         return False
     return not (trigger.injected is not None and bool(event.get("fault")) != trigger.injected)
+
+
+def compiled_rules(step: Step) -> list[dict[str, Any]] | None:
+    """The step's rules, each armed inside the proxy by the step's own proxy trigger; None
+    when the step cannot be compiled (no rules, a harness or timed trigger, `after_s`, or a
+    rule that has a `when.after` of its own)."""
+    trigger = step.on
+    if (trigger is None or trigger.kind != "proxy" or step.after_s or not step.add
+            or any((rule.get("when") or {}).get("after") for rule in step.add)):
+        return None
+    pattern: dict[str, Any] = {"api": trigger.api}
+    for key in ("generation_id", "member_epoch", "error", "injected"):
+        value = getattr(trigger, key)
+        if value is not None:
+            pattern[key] = value
+    out = []
+    for rule in step.add:
+        when = dict(rule.get("when") or {})
+        when["after"], when["count"] = pattern, trigger.occurrence
+        out.append({**rule, "when": when})
+    return out
 
 
 def harness_event_matches(trigger: Trigger, member: int, event: Mapping[str, Any]) -> bool:
@@ -118,10 +141,22 @@ class ScenarioDriver:
         self.states = [StepState(i, step) for i, step in enumerate(self.scenario.steps)]
 
     def install_initial(self, now: float) -> None:
-        """Steps without `at`/`on`: applied before any member starts."""
+        """Steps without `at`/`on`: applied before any member starts. Rules of steps on a
+        proxy event (without after_s) are installed now too, armed by that event inside the
+        proxy (`when.after`), so they act on the very next request: no polling slop."""
         for state in self.states:
             if state.step.before_start:
                 self._fire(state, now, "before start")
+        for state in self.states:
+            compiled = compiled_rules(state.step)
+            if compiled is None:
+                continue
+            state.rules_in_proxy = True
+            for rule in compiled:
+                try:
+                    self.rules.add_rule(rule)
+                except Exception as exc:
+                    state.error = f"add {rule.get('id')}: {exc}"
 
     def begin(self, now: float) -> None:
         """The members have been started: timed steps count from here."""
@@ -187,7 +222,7 @@ class ScenarioDriver:
                 self.rules.remove_rule(rule_id, missing_ok=True)  # gone is what we wanted
             except Exception as exc:
                 errors.append(f"remove {rule_id}: {exc}")
-        for rule in step.add:
+        for rule in () if state.rules_in_proxy else step.add:
             try:
                 self.rules.add_rule(dict(rule))
             except Exception as exc:

@@ -86,3 +86,35 @@ def test_a_failing_action_is_recorded_and_later_steps_still_run() -> None:
     d.begin(0.0)
     d.tick(10.0)
     assert rec.calls[-1] == ("stop", [0])
+
+
+def test_rules_of_a_proxy_triggered_step_are_armed_inside_the_proxy() -> None:
+    class Keep(Recorder):
+        rules: list[dict[str, Any]] = []
+
+        def add_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
+            self.rules.append(rule)
+            return super().add_rule(rule)
+
+    scenario = parse_scenario({
+        "name": "c", "version": 1, "description": "c",
+        "steps": [
+            {"add": [RULE]},
+            {"on": {"api": "SyncGroup", "injected": True, "occurrence": 2},
+             "add": [{"id": "r2", "match": {"apis": ["Heartbeat"]},
+                      "action": {"type": "error", "error": "NOT_COORDINATOR"}}],
+             "produce": 5},
+        ],
+    })
+    rec = Keep()
+    d = ScenarioDriver(scenario, rec, rec)
+    d.install_initial(0.0)
+    # Both rules go in before the members start; r2 waits for its event in the proxy.
+    assert [r["id"] for r in rec.rules] == ["r1", "r2"]
+    assert rec.rules[1]["when"] == {"after": {"api": "SyncGroup", "injected": True},
+                                    "count": 2}
+    d.begin(1.0)
+    for seq in (1, 2):
+        d.on_proxy_event({"seq": seq, "api": "SyncGroup", "fault": {"rule": "r1"}}, 2.0)
+    # The step's other actions still fire from the event stream; its rule is not added twice.
+    assert rec.calls[-1] == ("produce", 5) and rec.calls.count(("add", "r2")) == 1
