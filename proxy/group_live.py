@@ -64,7 +64,6 @@ class GroupLiveState:
         if not group_id:
             return
         live = self._get(group_id)
-        self._sync_stability(group_id, live)
         if len(live.pending) < MAX_PENDING_JOINS:
             live.pending.add((request.connection_id, request.correlation_id))
         if not live.round_open:
@@ -102,7 +101,9 @@ class GroupLiveState:
         state = self.groups.get(group_id)
         if state is None:
             return
-        if state.state == "stable":
+        # Stable again only once no join of ours is open either: the model folds exchanges as
+        # they end, so between two JoinGroups of one round it may still say "stable".
+        if state.state == "stable" and not live.round_open and not live.pending:
             live.been_stable = True
             live.rebalancing = False
         elif state.state == "rebalancing":

@@ -1,0 +1,65 @@
+"""A hold armed by a real client's own coordination, through the matrix's cell runner:
+`offsetcommit-held-during-join` for aiokafka against the real broker.
+
+The proxy holds member 0's first OffsetCommit after its Heartbeat was answered
+REBALANCE_IN_PROGRESS, until member 0's JoinGroup arrives (at most 5 s). What the evidence must
+show, whichever way the client behaves: the hold began on exactly that commit (after that
+Heartbeat answer, in the proxy's own event order), it ended by its `until` only if member 0's
+JoinGroup really arrived while the commit was held and by its timeout only if none did, and no
+record was lost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
+from lab.scenario import load_scenario
+from proxy.real_kafka.cluster import KafkaCluster
+
+CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
+SCENARIO = "offsetcommit-held-during-join"
+CLIENT = "aiokafka"
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_commit_is_held_until_the_members_join_or_its_timeout(
+        kafka_cluster: KafkaCluster, tmp_path: Path) -> None:
+    scenario = load_scenario(CATALOG / f"{SCENARIO}.yaml")
+    opts = MatrixOptions(clients=[CLIENT], scenarios=[scenario], runs=1,
+                         out=tmp_path / "docs", artifacts=tmp_path / "artifacts",
+                         max_total_s=240.0, log=lambda m: None)
+    with ClusterPool(given={1: kafka_cluster}, log=lambda m: None) as clusters:
+        run_matrix(opts, clusters=clusters)
+    run_dir = tmp_path / "artifacts" / CLIENT / SCENARIO / "1"
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["outcome"] != "infra_error", result["detail"]
+    assert result["missing"] == 0, result["detail"]
+
+    log = _lines(run_dir / "proxy.log")
+    started = [e for e in log if e.get("event") == "hold_started"]
+    ended = [e for e in log if e.get("event") == "hold_ended"]
+    assert [e["rule"] for e in started] == ["held-commit"]  # exactly one commit was held
+    assert len(ended) == 1 and ended[0]["how"] in ("until", "timeout")
+
+    events = [e for e in json.loads((run_dir / "proxy-events.json").read_text())
+              if (e.get("client_id") or "").endswith("-m0")]
+    (held,) = [e for e in events if (e.get("fault") or {}).get("rule") == "held-commit"]
+    assert held["api"] == "OffsetCommit" and held["fault"]["action"] == "hold"
+    told = [e for e in events if e["api"] == "Heartbeat"
+            and e.get("error") == "REBALANCE_IN_PROGRESS"]
+    # Armed by the first such answer: the held commit came after it (answered = ts + latency).
+    assert told and held["ts"] >= min(e["ts"] + e["latency_ms"] / 1000 for e in told) - 0.001
+    held_until = held["ts"] + held["latency_ms"] / 1000
+    joined_meanwhile = [e for e in events if e["api"] == "JoinGroup"
+                        and held["ts"] < e["ts"] < held_until]
+    if ended[0]["how"] == "until":
+        assert joined_meanwhile, "the hold ended by its until without a JoinGroup of member 0"
+    else:
+        assert not joined_meanwhile  # the client waited for its commit before it rejoined
+        assert held["latency_ms"] >= 5000
