@@ -415,6 +415,8 @@ def _fault_fields(decision: Decision, exchange: Exchange) -> dict[str, Any]:
         # An error no real broker sends on this API and version: say so on every event.
         fault["synthetic"] = is_synthetic(api_name(exchange.api_key), exchange.api_version,
                                           decision.error_code)
+        if getattr(decision.plan, "broker_consistent", False):
+            fault["broker_consistent"] = True  # the broker was made to agree first
     if decision.action is ActionKind.DELAY:
         fault["delay_ms"] = round(decision.delay_s * 1000, 3)
         fault["side"] = str(decision.side)
