@@ -163,7 +163,7 @@ def _ts(ev: Event) -> float:
 
 
 def _r(value: float) -> float:
-    return round(value, 3)
+    return round(float(value), 3)
 
 
 def _rel(evidence: RunEvidence, ts: float | None) -> float | None:
