@@ -73,7 +73,19 @@ def load_source(path: Path) -> Source:
 
 
 def check_sources(sources: list[Source]) -> None:
-    """Refuse duplicate runs, the same shard twice, and shards of different splits."""
+    """Refuse shards of different splits, the same shard twice, and any run found twice."""
+    counts = {s.shard.count for s in sources if s.shard is not None}
+    if len(counts) > 1:
+        raise MergeError("the directories come from different splits (--shard K/N with N = "
+                         f"{', '.join(str(n) for n in sorted(counts))}): merge one split")
+    shards: dict[str, Path] = {}
+    for source in sources:
+        if source.shard is not None:
+            name = str(source.shard)
+            if name in shards:
+                raise MergeError(f"shard {name} is given twice: {shards[name]} and "
+                                 f"{source.path}")
+            shards[name] = source.path
     seen: dict[tuple[str, str, int], Path] = {}
     dups: list[str] = []
     for source in sources:
@@ -91,18 +103,6 @@ def check_sources(sources: list[Source]) -> None:
             f"{len(dups)} runs appear more than once: " + "; ".join(dups[:SHOWN]) + more
             + ". Every run must come from one directory: merge the shards of one split, "
             "each once (each --shard K/N with its own --artifacts).")
-    shards: dict[str, Path] = {}
-    counts = {s.shard.count for s in sources if s.shard is not None}
-    if len(counts) > 1:
-        raise MergeError("the directories come from different splits (--shard K/N with N = "
-                         f"{', '.join(str(n) for n in sorted(counts))}): merge one split")
-    for source in sources:
-        if source.shard is not None:
-            name = str(source.shard)
-            if name in shards:
-                raise MergeError(f"shard {name} is given twice: {shards[name]} and "
-                                 f"{source.path}")
-            shards[name] = source.path
 
 
 def prepare_target(target: Path, sources: list[Source]) -> None:
