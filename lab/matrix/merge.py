@@ -28,6 +28,7 @@ from lab.matrix.clients import CLIENTS
 from lab.matrix.publish import publish_evidence
 from lab.matrix.report import write_report
 from lab.matrix.shards import (
+    PLAN_FILE,
     Shard,
     load_results,
     read_plan,
@@ -69,7 +70,12 @@ class Source:
 def load_source(path: Path) -> Source:
     if not (path / RESULTS).is_file():
         raise MergeError(f"{path} has no {RESULTS}: not the --artifacts directory of a matrix")
-    return Source(path, read_plan(path), load_results(path / RESULTS))
+    source = Source(path, read_plan(path), load_results(path / RESULTS))
+    try:
+        _ = source.shard  # checked once here, so later uses cannot fail
+    except ValueError as exc:
+        raise MergeError(f"{path}/{PLAN_FILE}: {exc}") from None
+    return source
 
 
 def check_sources(sources: list[Source]) -> None:
@@ -173,13 +179,17 @@ def planned(sources: list[Source], catalog: dict[str, Scenario]
     unknown = sorted(c for c in clients if c not in CLIENTS)
     if unknown:
         raise MergeError(f"unknown client(s) {', '.join(unknown)} in the merged directories")
-    missing = sorted(s for s in scenarios if s not in catalog)
+    order = {name: i for i, name in enumerate(catalog)}
+    return ([c for c in CLIENTS if c in clients],
+            sorted(scenarios, key=lambda n: (order.get(n, len(order)), n)), max(runs, 1))
+
+
+def in_catalog(names: list[str], catalog: dict[str, Scenario]) -> list[Scenario]:
+    missing = [n for n in names if n not in catalog]
     if missing:
         raise MergeError(f"scenario(s) {', '.join(missing)} of the merged runs are not in the "
                          "catalog: point --scenarios-dir at the catalog they ran from")
-    order = list(catalog)
-    return ([c for c in CLIENTS if c in clients],
-            sorted(scenarios, key=order.index), max(runs, 1))
+    return [catalog[n] for n in names]
 
 
 def not_run_reason(sources: list[Source]) -> Callable[[str, str], str]:
@@ -243,11 +253,12 @@ def merge_matrix(dirs: list[Path], *, out: Path, artifacts: Path,
     check_sources(sources)  # before anything is written
     all_clients, all_scenarios, all_runs = planned(sources, catalog)
     chosen_clients = clients or all_clients
-    chosen = [catalog[name] for name in (scenarios or all_scenarios)]
+    chosen = in_catalog(scenarios or all_scenarios, catalog)
     per_cell = runs or all_runs
     results = merge_into(sources, artifacts)
     names = {s.name for s in chosen}
-    kept = [r for r in results if r["client"] in chosen_clients and r["scenario"] in names]
+    kept = [r for r in results if r["client"] in chosen_clients and r["scenario"] in names
+            and int(r["run"]) <= per_cell]
     write_plan(artifacts, merged_plan_record(sources, chosen_clients, chosen, per_cell))
     evidence = artifacts
     if publish is not None:

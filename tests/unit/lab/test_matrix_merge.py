@@ -88,6 +88,18 @@ def test_the_same_shard_twice_and_mixed_splits_are_refused(tmp_path: Path) -> No
         merge(tmp_path, [halves[0], again])
 
 
+def test_runs_of_scenarios_the_catalog_lacks_are_refused(tmp_path: Path) -> None:
+    dirs = shard_dirs(tmp_path)
+    with pytest.raises(MergeError, match="s3 of the merged runs are not in the catalog"):
+        merge_matrix(dirs, out=tmp_path / "r", artifacts=tmp_path / "m",
+                     catalog={n: s for n, s in CATALOG.items() if n != "s3"},
+                     log=lambda m: None)
+    plan = dirs[0] / "matrix-plan.json"
+    plan.write_text(plan.read_text().replace('"1/2"', '"9/2"'))
+    with pytest.raises(MergeError, match=r"matrix-plan\.json: --shard 9/2: K must be"):
+        merge(tmp_path, dirs)
+
+
 def test_cells_of_a_shard_not_merged_are_not_run(tmp_path: Path) -> None:
     dirs = shard_dirs(tmp_path, 2, only={1})
     summary = merge(tmp_path, dirs)
