@@ -82,9 +82,10 @@ def matrix(
         help="Also refresh the matrix section of this README (between its matrix markers).")
     ] = None,
     shard: Annotated[str | None, typer.Option(
+        metavar="K/N", show_default=False,
         help="Run only shard K of N (e.g. 2/4): the cells are split by a hash of client and "
              "scenario, all runs of a cell in one shard. Give each shard its own --artifacts; "
-             "join them with `kafka-chaos-proxy matrix-merge`.", show_default=False)] = None,
+             "join them with `kafka-chaos-proxy matrix-merge`.")] = None,
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
     try:
@@ -142,7 +143,7 @@ def matrix(
 def matrix_merge(
     dirs: Annotated[list[Path], typer.Argument(
         help="The --artifacts directories of the matrix runs to merge (e.g. one per shard).",
-        show_default=False)],
+        metavar="DIR", show_default=False)],
     out: Annotated[Path | None, typer.Option(
         help="Where the merged matrix.md/json are written. Default: a fresh directory "
              "./matrix-out/<UTC time>, never the committed docs/.", show_default=False)
