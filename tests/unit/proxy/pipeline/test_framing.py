@@ -85,8 +85,10 @@ def _feed_one_frame(size: int, chunk: int = 64 * 1024) -> tuple[float, bytes]:
 def test_assembly_cost_is_linear_in_frame_size() -> None:
     """Joining every chunk on each `partial()` made a 100 MiB frame cost ~40 s of CPU; the
     ratio of two sizes in one run says linear (4) from quadratic (16) on any machine."""
-    small_s, small = _feed_one_frame(25 << 20)
-    large_s, large = _feed_one_frame(100 << 20)
+    # The best of three per size: a busy machine (another job on the other core) only ever
+    # adds time, so the minimum is the closest to the code's own cost.
+    small_s, small = min((_feed_one_frame(25 << 20) for _ in range(3)), key=lambda r: r[0])
+    large_s, large = min((_feed_one_frame(100 << 20) for _ in range(3)), key=lambda r: r[0])
     assert len(small) == 25 << 20 and len(large) == 100 << 20
     assert large[:4] == struct.pack(">i", (100 << 20) - 4)
     assert large_s / max(small_s, 1e-4) < 8, (small_s, large_s)

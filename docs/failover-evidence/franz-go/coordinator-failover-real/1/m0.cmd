@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:35715 --topic mx-coordinator-failover-real-57a882 --group mx-franz-go-coordinator-failover-real-57a882 --client-id franz-go-57a882-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

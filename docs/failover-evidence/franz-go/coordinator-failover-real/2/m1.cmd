@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:50261 --topic mx-coordinator-failover-real-a1ada7 --group mx-franz-go-coordinator-failover-real-a1ada7 --client-id franz-go-a1ada7-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

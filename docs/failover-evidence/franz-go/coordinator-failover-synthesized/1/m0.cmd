@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:60005 --topic mx-coordinator-failover-synthesized-bc3d1b --group mx-franz-go-coordinator-failover-synthesized-bc3d1b --client-id franz-go-bc3d1b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:54627 --topic mx-coordinator-failover-synthesized-207d4f --group mx-franz-go-coordinator-failover-synthesized-207d4f --client-id franz-go-207d4f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105
