@@ -29,10 +29,12 @@ from typing import Any
 
 from lab.matrix.cell import RunRequest, run_cell_once
 from lab.matrix.clients import CLIENTS, ClientSpec
+from lab.matrix.control import CONTROL_SCENARIO, FaultFreeControl, control_summary
 from lab.matrix.proxyproc import listener_failure
 from lab.matrix.publish import publish_evidence
 from lab.matrix.report import write_report
-from lab.scenario import Scenario
+from lab.paths import scenarios_dir
+from lab.scenario import Scenario, load_scenario
 from proxy.real_kafka.cluster import KafkaCluster
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
@@ -205,6 +207,7 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool,
     with results_path.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, default=str) + "\n" for r in results)
     done = {(r["client"], r["scenario"], r["run"]) for r in results}
+    controls = _controls(opts, clusters, results)
     t0 = time.monotonic()
     not_run: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}
@@ -239,6 +242,7 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool,
             result = _infra_result(spec, scenario, run, protocol, str(exc))
         else:
             result = _run_cell(opts, spec, scenario, run, protocol, cluster)
+            controls.attach(result, spec)
         result["kafka_version"] = kafka_version or clusters.kafka_version()
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
@@ -276,6 +280,31 @@ def _run_cell(opts: MatrixOptions, spec: ClientSpec, scenario: Scenario, run: in
         shutil.rmtree(req.artifacts, ignore_errors=True)
         result = run_cell_once(req)
     return result
+
+
+def _controls(opts: MatrixOptions, clusters: ClusterPool,
+              results: list[dict[str, Any]]) -> FaultFreeControl:
+    """The matrix's fault-free controls (lab.matrix.control): a run that fails an expectation
+    without its fault firing gets the client's `baseline-no-fault` run once, under the same
+    protocol, as `artifacts/CLIENT/baseline-no-fault/control-PROTOCOL`; results of a resumed
+    matrix bring the controls they already had."""
+
+    def run(spec: ClientSpec, protocol: str) -> dict[str, Any]:
+        baseline = next((s for s in opts.scenarios if s.name == CONTROL_SCENARIO), None)
+        if baseline is None:
+            baseline = load_scenario(scenarios_dir() / f"{CONTROL_SCENARIO}.yaml")
+        cluster = clusters.get(baseline.setup.brokers)
+        evidence = f"{spec.name}/{CONTROL_SCENARIO}/control-{protocol}"
+        req = RunRequest(client=spec, scenario=baseline, run=0, protocol=protocol,
+                         kafka_bootstrap=cluster.bootstrap_servers,
+                         artifacts=opts.artifacts / evidence,
+                         seed=seed_for(spec.name, CONTROL_SCENARIO, 0), cluster=cluster)
+        shutil.rmtree(req.artifacts, ignore_errors=True)
+        return control_summary(run_cell_once(req), evidence)
+
+    controls = FaultFreeControl(run, log=opts.log)
+    controls.seed(results)
+    return controls
 
 
 def _evidence_root(opts: MatrixOptions) -> Path:
