@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.scenario import ScenarioError, load_scenario, parse_scenario
+from lab.scenario import ScenarioError, load_catalog, load_scenario, parse_scenario
+
+CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
 
 
 def doc(expect: Any = None, **extra: Any) -> dict[str, Any]:
@@ -100,3 +102,22 @@ def test_mistakes_are_one_line_naming_the_field(expect: Any, message: str) -> No
     assert text.startswith(f"x.yaml: {message}"), text
     assert "\n" not in text
 
+
+def test_catalog_expectations_follow_the_descriptions() -> None:
+    catalog = load_catalog(CATALOG)
+    for name in ("static-fenced-instance-id-heartbeat", "static-fenced-instance-id-joingroup",
+                 "static-fenced-instance-id-syncgroup"):
+        s = catalog[name]
+        assert "must stop" in s.description and s.version >= 2
+        assert [e.describe() for e in s.expectations] == [
+            "terminal_error FENCED_INSTANCE_ID, member stops"]
+    umid = catalog["heartbeat-unknown-member-id"]
+    assert {"no_app_errors", "rejoins new member id", "no_loss"} <= {
+        e.describe() for e in umid.expectations}
+    for s in catalog.values():
+        if "retriable" in s.description.lower() and "or report it" not in s.description:
+            assert "no_app_errors" in [e.name for e in s.expectations], s.name
+        if "must stop" not in s.description and s.expect is not None:
+            # Every other explicit set keeps what the default set checks.
+            assert {"no_loss", "max_silence_s", "duplicates_within_bound"} <= {
+                e.name for e in s.expectations}, s.name
