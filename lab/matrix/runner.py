@@ -11,6 +11,9 @@ dropped), and builds by `lab.matrix.builds`. Results are appended to `results.js
 run ends, so an interrupted matrix still leaves a report of what ran, and `--resume` skips runs
 already recorded.
 
+A run that fails an expectation without its fault firing gets the client's `baseline-no-fault`
+run once as a fault-free control (`_controls`, lab.matrix.control).
+
 Cells run one at a time on purpose: coordination races depend on timing, and two cells
 sharing two CPU cores would change each other's timings — and so their outcomes.
 """
