@@ -2,6 +2,8 @@
 
 `matrix` runs client libraries through the scenario catalog against a real broker and writes
 matrix.md/json to a fresh ./matrix-out/<time> directory (the committed docs/ only when asked).
+`matrix --shard K/N` runs one shard of the cells (one CI job of N), and `matrix-merge` joins the
+shards' artifacts into one report (and, with --publish, the committed evidence).
 `scenario run` plays one scenario file against a proxy that is already running (the user's
 own clients are the members), so a cell of the matrix can be reproduced by hand: rules are
 installed, timed steps fire on the clock, proxy-event triggers fire from the proxy's event
@@ -46,16 +48,6 @@ def _catalog(directory: Path | None) -> dict[str, Scenario]:
     return load_catalog(scenarios_dir(directory))
 
 
-def fresh_out_dir(base: Path = Path("matrix-out")) -> Path:
-    """A directory under `base` no earlier run used: the time, and a suffix if need be."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    candidate, n = base / stamp, 1
-    while candidate.exists():
-        n += 1
-        candidate = base / f"{stamp}-{n}"
-    return candidate
-
-
 def matrix(
     clients: Annotated[list[str] | None, typer.Option(
         "--clients", help="Clients (comma-separated or repeated); default: all.")] = None,
@@ -89,21 +81,29 @@ def matrix(
     readme: Annotated[Path | None, typer.Option(
         help="Also refresh the matrix section of this README (between its matrix markers).")
     ] = None,
+    shard: Annotated[str | None, typer.Option(
+        metavar="K/N", show_default=False,
+        help="Run only shard K of N (e.g. 2/4): the cells are split by a hash of client and "
+             "scenario, all runs of a cell in one shard. Give each shard its own --artifacts; "
+             "join them with `kafka-chaos-proxy matrix-merge`.")] = None,
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
     try:
         from lab.matrix.clients import CLIENTS
-        from lab.matrix.runner import MatrixOptions, run_with_broker, select
+        from lab.matrix.runner import MatrixOptions, run_with_broker
         from lab.matrix.runner import report_only as write_report_only
     except ModuleNotFoundError as exc:
         if exc.name not in LAB_EXTRA_MODULES:
             raise
         _fail(f"the matrix needs the client libraries of the lab extra ({exc.name} is "
               "missing): pip install 'kafka-chaos-proxy[lab]'")
+    from lab.matrix.selection import fresh_out_dir, select
+    from lab.matrix.shards import Shard, load_results, resume_problem
 
     if order not in ("round", "cell", "findings-first"):
         _fail("--order must be round, cell or findings-first")
     try:
+        part = Shard.parse(shard) if shard is not None else None
         found = _catalog(catalog)
         client_names = select(clients, CLIENTS, "client")
         scenario_names = select(scenarios, found, "scenario")
@@ -111,6 +111,16 @@ def matrix(
             harness_dir()  # fail here, once, rather than as every client "unavailable"
     except (ScenarioError, LabPathError, ValueError) as exc:
         _fail(str(exc))
+    if part is not None and (publish is not None or readme is not None):
+        # One shard's evidence would replace the others' in the published tree.
+        _fail("--publish and --readme take the whole matrix: run the shards without them, "
+              "then `kafka-chaos-proxy matrix-merge DIR... --publish ...`")
+    if resume and not report_only:
+        kept = [r for r in load_results(artifacts / "results.jsonl")
+                if r.get("outcome") != "infra_error"]
+        problem = resume_problem(artifacts, part, kept)
+        if problem is not None:
+            _fail(problem)
     if out is None:
         # A run's report is a result to look at, not a change to the committed docs.
         out = fresh_out_dir()
@@ -118,9 +128,69 @@ def matrix(
     opts = MatrixOptions(
         clients=client_names, scenarios=[found[n] for n in scenario_names], runs=runs, out=out,
         artifacts=artifacts, max_total_s=max_total_s, kafka_version=kafka_version,
-        resume=resume, order=order, publish=publish, log=lambda m: typer.echo(m),
+        resume=resume, order=order, publish=publish, log=lambda m: typer.echo(m), shard=part,
     )
     summary = write_report_only(opts) if report_only else run_with_broker(opts)
+    if readme is not None:
+        from lab.matrix.report import embed_in_readme
+
+        try:
+            embed_in_readme(readme, summary, out)
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+
+
+def matrix_merge(
+    dirs: Annotated[list[Path], typer.Argument(
+        help="The --artifacts directories of the matrix runs to merge (e.g. one per shard).",
+        metavar="DIR", show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="Where the merged matrix.md/json are written. Default: a fresh directory "
+             "./matrix-out/<UTC time>, never the committed docs/.", show_default=False)
+    ] = None,
+    artifacts: Annotated[Path, typer.Option(
+        help="The merged evidence and results.jsonl (rebuilt on every merge; a directory "
+             "that is not an earlier merge's is never overwritten).")
+    ] = Path("artifacts/matrix-merged"),
+    publish: Annotated[Path | None, typer.Option(
+        help="Copy the merged compact evidence here and link the report's cells there, "
+             "e.g. docs/matrix-evidence.")] = None,
+    readme: Annotated[Path | None, typer.Option(
+        help="Also refresh the matrix section of this README (between its matrix markers).")
+    ] = None,
+    clients: Annotated[list[str] | None, typer.Option(
+        "--clients", help="Only these clients (default: every client the runs planned).")
+    ] = None,
+    scenarios: Annotated[list[str] | None, typer.Option(
+        "--scenarios", help="Only these scenarios (default: every scenario the runs planned).")
+    ] = None,
+    runs: Annotated[int | None, typer.Option(
+        min=1, max=50, help="Runs per cell (default: what the runs planned).")] = None,
+    catalog: Annotated[Path | None, typer.Option(
+        "--scenarios-dir", "--catalog", help=CATALOG_HELP)] = None,
+) -> None:
+    """Merge the results and evidence of several matrix runs (the shards of one matrix) into
+    one report; a run found in two directories is refused, cells none ran are not_run."""
+    from lab.matrix.clients import CLIENTS
+    from lab.matrix.merge import MergeError, merge_matrix
+    from lab.matrix.selection import fresh_out_dir, select
+
+    try:
+        found = _catalog(catalog)
+        client_names = select(clients, CLIENTS, "client") if clients else None
+        scenario_names = select(scenarios, found, "scenario") if scenarios else None
+    except (ScenarioError, LabPathError, ValueError) as exc:
+        _fail(str(exc))
+    if out is None:
+        out = fresh_out_dir()
+        typer.echo(f"report goes to {out}/ (--out to choose)")
+    try:
+        summary = merge_matrix(dirs, out=out, artifacts=artifacts, catalog=found,
+                               publish=publish, clients=client_names,
+                               scenarios=scenario_names, runs=runs,
+                               log=lambda m: typer.echo(m))
+    except MergeError as exc:
+        _fail(str(exc))
     if readme is not None:
         from lab.matrix.report import embed_in_readme
 
@@ -305,8 +375,9 @@ def run_scenario(
 
 
 def register_matrix(app: typer.Typer) -> None:
-    """Entry point `matrix`: add the `matrix` command to the CLI app."""
+    """Entry point `matrix`: add the `matrix` and `matrix-merge` commands to the CLI app."""
     app.command("matrix")(matrix)
+    app.command("matrix-merge")(matrix_merge)
 
 
 def register_scenario(app: typer.Typer) -> None:

@@ -287,6 +287,8 @@ class Step(_Strict):
     after_s: float = Field(default=0.0, ge=0.0, le=600.0)
     add: list[dict[str, Any]] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
+    #: Release every hold these rules have parked now (a step as a hold's gate).
+    release: list[str] = Field(default_factory=list)
     produce: int = Field(default=0, ge=0, le=MAX_RECORDS)
     start_members: int = Field(default=0, ge=0, le=MAX_MEMBERS)
     stop_members: list[int] = Field(default_factory=list)
@@ -339,10 +341,11 @@ class Step(_Strict):
             raise ValueError("a step has either 'at' or 'on', not both")
         if self.after_s and self.on is None:
             raise ValueError("after_s delays an 'on' step; for a timed step use 'at'")
-        if not (self.add or self.remove or self.produce or self.start_members
+        if not (self.add or self.remove or self.release or self.produce or self.start_members
                 or self.stop_members or self.member_control or self.produce_rate
                 or self.topology):
-            raise ValueError("a step must add, remove, produce, produce_rate, start_members, "
+            raise ValueError("a step must add, remove, release, produce, produce_rate, "
+                             "start_members, "
                              "stop_members, kill_members, pause_members, resume_members, "
                              "move_coordinator, stop_broker or restart_broker")
         return self
@@ -584,16 +587,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        ids: set[str] = set()
-        for i, step in enumerate(self.steps):
-            for rule in step.add:
-                rid = str(rule["id"])
-                if rid in ids:
-                    raise ValueError(f"steps[{i}]: rule id {rid!r} is added twice")
-                ids.add(rid)
-            for rid in step.remove:
-                if rid not in ids:
-                    raise ValueError(f"steps[{i}]: removes {rid!r}, which no earlier step adds")
+        self._check_rule_ids()
         total_members = self.total_members
         for i, step in enumerate(self.steps):
             self._check_members(i, step)
@@ -612,6 +606,22 @@ class Scenario(_Strict):
             raise ValueError("outcome.stall_bound_s must be below outcome.max_duration_s")
         self._check_expectations()
         return self
+
+    def _check_rule_ids(self) -> None:
+        """Every rule id is added once, and removed or released only after it was added."""
+        ids: set[str] = set()
+        for i, step in enumerate(self.steps):
+            for rule in step.add:
+                rid = str(rule["id"])
+                if rid in ids:
+                    raise ValueError(f"steps[{i}]: rule id {rid!r} is added twice")
+                ids.add(rid)
+            for verb, named in (("removes", step.remove), ("releases the holds of",
+                                                           step.release)):
+                for rid in named:
+                    if rid not in ids:
+                        raise ValueError(f"steps[{i}]: {verb} {rid!r}, which no earlier step "
+                                         "adds")
 
     def _check_expectations(self) -> None:
         total_members = self.total_members

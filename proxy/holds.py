@@ -73,7 +73,7 @@ class HoldRegistry:
         self.max_holds = max_holds
         self._holds: dict[int, Hold] = {}
         self._ids = itertools.count(1)
-        self.ended: dict[str, int] = {"until": 0, "released": 0, "timeout": 0}
+        self.ended: dict[str, int] = {"until": 0, "released": 0, "timeout": 0, "closed": 0}
 
     def __len__(self) -> int:
         return len(self._holds)
@@ -127,8 +127,13 @@ class HoldRegistry:
         return held
 
     def connection_closed(self, connection_id: int) -> None:
+        """The connection went (the client gave up, or a fault closed it): its holds end
+        without continuing, and the evidence says how they ended."""
         for hold in [h for h in self._holds.values() if h.connection == connection_id]:
             self._forget(hold)
+            self.ended["closed"] += 1
+            log.info("hold_ended", hold=hold.id, rule=hold.rule_id, conn=hold.connection,
+                     how="closed", held_ms=round((time.time() - hold.started_at) * 1000, 1))
 
     def list(self) -> list[dict[str, Any]]:
         return [h.to_json() for h in self._holds.values()]

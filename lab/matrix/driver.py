@@ -57,6 +57,8 @@ class RuleSink(Protocol):
 
     def remove_rule(self, rule_id: str, missing_ok: bool = False) -> None: ...
 
+    def release_rule_holds(self, rule_id: str) -> dict[str, Any]: ...
+
 
 @dataclass
 class StepState:
@@ -227,6 +229,11 @@ class ScenarioDriver:
                 self.rules.add_rule(dict(rule))
             except Exception as exc:
                 errors.append(f"add {rule.get('id')}: {exc}")
+        for rule_id in step.release:
+            try:
+                self.rules.release_rule_holds(rule_id)
+            except Exception as exc:
+                errors.append(f"release {rule_id}: {exc}")
         for name, act in self._actions(state):
             try:
                 act()

@@ -9,12 +9,23 @@ costs about a second, small next to a run.
 
 The proxy is launched the way a user launches it (`kafka-chaos-proxy run`), so the matrix also
 exercises the CLI.
+
+Ports: the bootstrap listener and every broker listener are ephemeral (`--port 0 --port-base 0`):
+the kernel picks them as it binds, so no range of consecutive ports has to be free and no other
+process can take one between a check and the bind. The bootstrap address is read from the first
+line of the proxy's banner (a line kept stable for tools); clients learn the broker listeners
+from Metadata as always. Only the admin API needs a port chosen beforehand (`--admin-port 0`
+means "no admin API"): one port, taken below the kernel's ephemeral range where outgoing
+connections never land, and if another process still wins it the proxy is started again on
+another port (`START_ATTEMPTS`), each failed start's log kept beside the run's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
@@ -28,8 +39,15 @@ from proxy.client import AdminClient
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-#: Consecutive ports kept free above the broker-listener base (broker N listens on base + N).
-PORT_SPAN = 8
+#: Starts of the proxy when its admin port was taken by another process in the meantime.
+START_ATTEMPTS = 3
+#: The banner's first line, which names the bootstrap listener the kernel picked.
+BANNER = re.compile(r"^kafka-chaos-proxy: bootstrap servers for clients: (\S+)\s*$", re.M)
+#: What the proxy says when a port it was told to bind is taken (proxy.runtime).
+ADMIN_PORT_TAKEN = "(--admin-port) is already in use"
+#: Lowest port considered for the admin API (well clear of the usual fixed service ports).
+ADMIN_PORT_FLOOR = 20000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 def _port_free(port: int) -> bool:
@@ -47,12 +65,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_port_outside(taken: set[int], attempts: int = 50) -> int:
-    for _ in range(attempts):
-        port = free_port()
-        if port not in taken:
-            return port
-    raise RuntimeError(f"no free port outside {sorted(taken)[:3]}... in {attempts} attempts")
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux default 32768)."""
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def admin_port(attempts: int = 50, rng: random.Random | None = None) -> int:
+    """A free port for the admin API, below the ephemeral range when there is room: there,
+    neither another proxy's ephemeral listeners nor the kernel's choice of a local port for an
+    outgoing connection (hundreds per matrix run) can land on it. Else any free port."""
+    rng = rng or random.Random()
+    low = _ephemeral_low()
+    if low - ADMIN_PORT_FLOOR >= 1000:
+        for _ in range(attempts):
+            port = rng.randrange(ADMIN_PORT_FLOOR, low)
+            if _port_free(port):
+                return port
+    return free_port()
+
+
+def bootstrap_from_log(text: str) -> str | None:
+    """HOST:PORT of the bootstrap listener, from the banner the proxy prints when ready."""
+    found = BANNER.search(text)
+    return found.group(1).split(",")[0] if found else None
 
 
 def listener_failure(log_path: Path) -> str | None:
@@ -68,13 +106,8 @@ def listener_failure(log_path: Path) -> str | None:
     return None
 
 
-def free_port_range(span: int = PORT_SPAN, attempts: int = 50) -> int:
-    """A base port with `span` free ports from it on (bounded attempts)."""
-    for _ in range(attempts):
-        base = free_port()
-        if base + span < 65535 and all(_port_free(base + i) for i in range(span + 1)):
-            return base
-    raise RuntimeError(f"no {span + 1} consecutive free ports found in {attempts} attempts")
+class _AdminPortTaken(RuntimeError):
+    """The admin port was free when chosen and taken by the time the proxy bound it."""
 
 
 def proxy_command() -> list[str]:
@@ -95,19 +128,22 @@ def child_env() -> dict[str, str]:
 
 
 class ProxyProcess:
-    """`kafka-chaos-proxy run` on free local ports, stopped (and reaped) by `stop()`."""
+    """`kafka-chaos-proxy run` on ephemeral listener ports, stopped (and reaped) by `stop()`.
+
+    The ports are known once `start()` returned: `bootstrap` from the proxy's banner,
+    `admin_url` from the port it was given.
+    """
 
     def __init__(self, upstream: str, workdir: Path, seed: int) -> None:
         self.upstream = upstream
         self.workdir = workdir
         self.seed = seed
-        self.port_base = free_port_range()
-        # The bootstrap and admin ports must not fall in the broker-listener range.
-        taken = set(range(self.port_base, self.port_base + PORT_SPAN + 1))
-        self.port = free_port_outside(taken)
-        self.admin_port = free_port_outside(taken | {self.port})
+        self.port = 0  # the bootstrap listener's, once started
+        self.admin_port = 0
         self.event_log = workdir / "proxy-events.jsonl"
         self.log_path = workdir / "proxy.log"
+        #: One line per start that failed and was retried (kept with the run's notes).
+        self.start_failures: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None
         self.admin: AdminClient | None = None
@@ -120,36 +156,71 @@ class ProxyProcess:
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 
-    def start(self) -> AdminClient:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [
+    def command(self) -> list[str]:
+        return [
             *proxy_command(), "run",
             "--bootstrap-server", self.upstream,
             "--listen-host", "127.0.0.1",
-            "--port", str(self.port),
-            "--port-base", str(self.port_base),
+            "--port", "0",
+            "--port-base", "0",
             "--admin-port", str(self.admin_port),
             "--seed", str(self.seed),
             "--event-log", str(self.event_log),
             "--log-format", "json",
         ]
+
+    def start(self) -> AdminClient:
+        """Start the proxy; a start that failed because its admin port was taken is retried on
+        another port (its log kept as proxy-start-N.log), any other failure raises."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.admin_port = admin_port()
+            try:
+                return self._start_once()
+            except _AdminPortTaken as exc:
+                kept = self.workdir / f"proxy-start-{attempt}.log"
+                with contextlib.suppress(OSError):
+                    self.log_path.replace(kept)
+                self.start_failures.append(f"proxy start {attempt}: {exc}; log in {kept.name}")
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeError(
+                        f"proxy did not start in {START_ATTEMPTS} attempts: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> AdminClient:
         self._log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=child_env(),
-            start_new_session=True,
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            env=child_env(), start_new_session=True,
         )
         self.admin = AdminClient(self.admin_url)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"proxy exited with {self._proc.returncode} on start; "
-                                   f"see {self.log_path}")
-            if self.admin.healthy() and self._listening():
+                self._log.close()
+                text = self._log_text()
+                last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
+                if ADMIN_PORT_TAKEN in text:
+                    self.admin.close()
+                    raise _AdminPortTaken(last.strip()[:300])
+                raise RuntimeError(f"proxy exited with {self._proc.returncode} on start "
+                                   f"({last.strip()[:300]}); see {self.log_path}")
+            if not self.port:
+                found = bootstrap_from_log(self._log_text())
+                if found is not None:
+                    self.port = int(found.rpartition(":")[2])
+            if self.port and self.admin.healthy() and self._listening():
                 return self.admin
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"proxy did not become healthy in {START_TIMEOUT_S:g} s; "
                            f"see {self.log_path}")
+
+    def _log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def _listening(self) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

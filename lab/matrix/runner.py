@@ -11,6 +11,16 @@ dropped), and builds by `lab.matrix.builds`. Results are appended to `results.js
 run ends, so an interrupted matrix still leaves a report of what ran, and `--resume` skips runs
 already recorded.
 
+Infrastructure failures never end the matrix: a run whose result is `infra_error` (a proxy
+that did not start, a broker hiccup, a harness build that failed, any exception of the run
+itself) is attempted up to `INFRA_ATTEMPTS` times in all, a short pause between, and every attempt
+is recorded in the result (`attempts`: number, outcome, infra reason) and in its evidence
+(`<run>/attempts/<n>/`). What cannot get better within the matrix is not retried: a cluster the
+pool could not start, a harness that failed its build on every attempt of an earlier run. Such
+runs are recorded as infra_error at once, and the matrix goes on with the next run.
+
+`shard` runs only the cells of one shard (`lab.matrix.shards`); `lab.matrix.merge` joins them.
+
 A run that fails an expectation without its fault firing gets the client's `baseline-no-fault`
 run once as a fault-free control (`_controls`, lab.matrix.control).
 
@@ -24,8 +34,9 @@ import contextlib
 import json
 import shutil
 import time
+import traceback
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +47,30 @@ from lab.matrix.control import CONTROL_SCENARIO, FaultFreeControl, control_summa
 from lab.matrix.proxyproc import listener_failure
 from lab.matrix.publish import publish_evidence
 from lab.matrix.report import write_report
+from lab.matrix.selection import fresh_out_dir
+from lab.matrix.shards import (
+    Shard,
+    load_results,
+    new_plan,
+    read_plan,
+    relabel_not_run,
+    resume_problem,
+    shard_of,
+    write_plan,
+)
 from lab.paths import scenarios_dir
 from lab.scenario import Scenario, load_scenario
 from proxy.real_kafka.cluster import KafkaCluster
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
+#: Attempts of a run whose result is infra_error (the first and two more).
+INFRA_ATTEMPTS = 3
 INFRA_RETRY_PAUSE_S = 5.0
 BROKER_START_ATTEMPTS = 3
+#: Where the evidence of a run's failed attempts is kept, inside the run's directory.
+ATTEMPTS_DIR = "attempts"
+
+RunOnce = Callable[[RunRequest], dict[str, Any]]
 
 
 @dataclass
@@ -50,7 +78,8 @@ class MatrixOptions:
     clients: list[str]
     scenarios: list[Scenario]
     runs: int = 5
-    out: Path = Path("docs")
+    #: Where matrix.md/json go; never the committed docs unless asked for.
+    out: Path = field(default_factory=fresh_out_dir)
     artifacts: Path = Path("artifacts/matrix")
     max_total_s: float = 3 * 3600.0
     kafka_version: str | None = None
@@ -63,6 +92,10 @@ class MatrixOptions:
     #: When set, compact evidence is copied here and the report's cells link to it.
     publish: Path | None = None
     log: Callable[[str], None] = field(default=print)
+    #: Only the cells of this shard (`--shard K/N`); None: every cell.
+    shard: Shard | None = None
+    infra_attempts: int = INFRA_ATTEMPTS
+    infra_retry_pause_s: float = INFRA_RETRY_PAUSE_S
 
 
 def seed_for(client: str, scenario: str, run: int) -> int:
@@ -74,6 +107,8 @@ def _plan(opts: MatrixOptions) -> list[tuple[ClientSpec, Scenario, int, str | No
     cells: list[tuple[ClientSpec, Scenario, str | None]] = []
     for scenario in opts.scenarios:
         for name in opts.clients:
+            if opts.shard is not None and not opts.shard.owns(name, scenario.name):
+                continue
             spec = CLIENTS[name]
             cells.append((spec, scenario, spec.protocol_for_scenario(scenario)))
     plan: list[tuple[ClientSpec, Scenario, int, str | None]] = []
@@ -96,20 +131,6 @@ def findings_first(rest: list[Planned], results: list[dict[str, Any]]) -> list[P
     hot.sort(key=lambda p: (p[1].name, p[0].name, p[2]))
     cold = [p for p in rest if p not in hot]
     return hot + cold
-
-
-def load_results(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short by an interrupted write
-    return out
 
 
 class ClusterPool:
@@ -168,21 +189,24 @@ class ClusterPool:
 
 
 def _infra_result(spec: ClientSpec, scenario: Scenario, run: int, protocol: str,
-                  detail: str) -> dict[str, Any]:
-    """A run that could not start (its cluster is unavailable): not a client result."""
+                  detail: str, infra: str = "run") -> dict[str, Any]:
+    """A run that could not start or did not finish for a reason that is not the client's:
+    `infra` says which (cluster, harness, exception, run)."""
     return {"client": spec.name, "scenario": scenario.name,
             "scenario_version": scenario.version, "run": run, "protocol": protocol,
-            "outcome": "infra_error", "detail": detail, "duration_s": 0.0, "expected": 0,
-            "consumed": 0, "missing": 0, "duplicates": 0, "errors": [], "injections": 0,
-            "first_injection_at": None, "time_to_recover_s": None, "member_exits": [],
-            "steps": [], "notes": []}
+            "outcome": "infra_error", "detail": detail, "infra": infra, "duration_s": 0.0,
+            "expected": 0, "consumed": 0, "missing": 0, "duplicates": 0, "errors": [],
+            "injections": 0, "first_injection_at": None, "time_to_recover_s": None,
+            "member_exits": [], "steps": [], "notes": []}
 
 
 def run_matrix(opts: MatrixOptions, bootstrap: str | None = None,
                kafka_version: str | None = None, *,
-               clusters: ClusterPool | None = None) -> dict[str, Any]:
+               clusters: ClusterPool | None = None,
+               run_once: RunOnce = run_cell_once) -> dict[str, Any]:
     """Run the plan. The brokers come from `clusters`; `bootstrap` (a broker someone else
-    runs) serves the 1-broker scenarios, and 3-broker ones start a cluster of their own."""
+    runs) serves the 1-broker scenarios, and 3-broker ones start a cluster of their own.
+    `run_once` runs one attempt of one run (the real one by default; tests give a fake)."""
     own_pool = clusters is None
     if clusters is None:
         given = {} if bootstrap is None else {1: KafkaCluster(
@@ -190,14 +214,14 @@ def run_matrix(opts: MatrixOptions, bootstrap: str | None = None,
             log_paths=[], kind="external")}
         clusters = ClusterPool(opts.kafka_version, given, log=opts.log)
     try:
-        return _run_plan(opts, clusters, kafka_version)
+        return _run_plan(opts, clusters, kafka_version, run_once)
     finally:
         if own_pool:
             clusters.close()
 
 
-def _run_plan(opts: MatrixOptions, clusters: ClusterPool,
-              kafka_version: str | None) -> dict[str, Any]:
+def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | None,
+              run_once: RunOnce) -> dict[str, Any]:
     opts.artifacts.mkdir(parents=True, exist_ok=True)
     results_path = opts.artifacts / "results.jsonl"
     # An infra_error says nothing about the client: on resume such runs are done again.
@@ -205,17 +229,28 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool,
                if r["outcome"] != "infra_error" and listener_failure(
                    opts.artifacts / r["client"] / r["scenario"] / str(r["run"]) / "proxy.log"
                ) is None] if opts.resume else []
+    previous = read_plan(opts.artifacts) if opts.resume else None
+    if opts.resume:
+        problem = resume_problem(opts.artifacts, opts.shard, results)
+        if problem is not None:
+            raise ValueError(problem)
     if results_path.exists():
         results_path.unlink()
     with results_path.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, default=str) + "\n" for r in results)
+    record = new_plan(shard=opts.shard, clients=opts.clients,
+                      scenarios=[(s.name, s.version) for s in opts.scenarios], runs=opts.runs,
+                      order=opts.order)
+    earlier_s = float((previous or {}).get("wall_time_s") or 0.0)
+    write_plan(opts.artifacts, record)
     done = {(r["client"], r["scenario"], r["run"]) for r in results}
-    controls = _controls(opts, clusters, results)
+    controls = _controls(opts, clusters, results, run_once)
     t0 = time.monotonic()
     not_run: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}
     plan = _plan(opts)
-    opts.log(f"matrix: {len(plan)} runs planned ({len(opts.clients)} clients x "
+    part = f"shard {opts.shard}: " if opts.shard is not None else ""
+    opts.log(f"matrix: {part}{len(plan)} runs planned ({len(opts.clients)} clients x "
              f"{len(opts.scenarios)} scenarios x {opts.runs}), budget {opts.max_total_s:g} s")
     reorder_at = sum(1 for p in plan if p[2] == 1) if opts.order == "findings-first" else -1
     i = 0
@@ -227,66 +262,164 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool,
         key = (spec.name, scenario.name, run)
         if protocol is None or key in done:
             continue
-        if spec.name in unavailable:
-            continue
         elapsed = time.monotonic() - t0
-        if elapsed + scenario.outcome.max_duration_s + RUN_OVERHEAD_S > opts.max_total_s:
+        if (spec.name not in unavailable and
+                elapsed + scenario.outcome.max_duration_s + RUN_OVERHEAD_S > opts.max_total_s):
             not_run.append({"client": spec.name, "scenario": scenario.name, "run": run})
             continue
-        try:
-            spec.command()  # builds Go/Java harnesses once (cached); fails fast if it can't
-        except Exception as exc:
-            unavailable[spec.name] = f"{type(exc).__name__}: {exc}"[:500]
-            opts.log(f"client {spec.name} unavailable: {unavailable[spec.name]}")
-            continue
-        try:
-            cluster = clusters.get(scenario.setup.brokers)
-        except Exception as exc:
-            result = _infra_result(spec, scenario, run, protocol, str(exc))
-        else:
-            result = _run_cell(opts, spec, scenario, run, protocol, cluster)
-            controls.attach(result, spec)
+        result = _run_with_retries(opts, clusters, spec, scenario, run, protocol, run_once,
+                                   unavailable, t0)
+        controls.attach(result, spec)
         result["kafka_version"] = kafka_version or clusters.kafka_version()
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result, default=str) + "\n")
+        tries = len(result.get("attempts", [])) or 1
         opts.log(f"[{i}/{len(plan)} {time.monotonic() - t0:6.0f}s] {spec.name} x "
-                 f"{scenario.name} #{run}: {result['outcome']} ({result['duration_s']:.0f} s) "
-                 f"{result['detail'][:160]}")
+                 f"{scenario.name} #{run}: {result['outcome']} "
+                 f"({float(result.get('duration_s') or 0.0):.0f} s"
+                 f"{f', attempt {tries}' if tries > 1 else ''}) "
+                 f"{str(result.get('detail', ''))[:160]}")
     total = time.monotonic() - t0
-    summary = write_report(
-        results, out_dir=opts.out, artifacts=_evidence_root(opts), clients=opts.clients,
-        scenarios=opts.scenarios, runs=opts.runs,
-        kafka_version=kafka_version or clusters.kafka_version(),
-        unavailable=unavailable, not_run=not_run, wall_time_s=total,
-    )
+    record.update(finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  wall_time_s=round(earlier_s + total, 1), results=len(results),
+                  not_run=len(not_run), unavailable_clients=unavailable)
+    write_plan(opts.artifacts, record)
+    summary = _write_report(opts, results, kafka_version or clusters.kafka_version(),
+                            unavailable, not_run, total)
     opts.log(f"matrix: {len(results)} runs in {total:.0f} s; report in {opts.out}")
     return summary
 
 
-def _run_cell(opts: MatrixOptions, spec: ClientSpec, scenario: Scenario, run: int,
-              protocol: str, cluster: KafkaCluster) -> dict[str, Any]:
-    """One run of a cell, retried once if it was an infra_error."""
+def _run_with_retries(opts: MatrixOptions, clusters: ClusterPool, spec: ClientSpec,
+                      scenario: Scenario, run: int, protocol: str, run_once: RunOnce,
+                      unavailable: dict[str, str], t0: float) -> dict[str, Any]:
+    """One run: attempted again while its result is infra_error (up to `infra_attempts` in
+    all, a pause between), each attempt recorded; never raises an `Exception`.
+
+    The evidence of a failed attempt moves to `<run>/attempts/<n>/`, so the run's directory
+    holds the last attempt's evidence and every earlier one beside it; `result.json` and the
+    result carry `attempts`: [{attempt, outcome, infra, reason}, ...].
+    """
+    run_dir = opts.artifacts / spec.name / scenario.name / str(run)
+    stash = run_dir.parent / f".{run}.{ATTEMPTS_DIR}"
+    shutil.rmtree(stash, ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)  # evidence of this run only
+    attempts: list[dict[str, Any]] = []
+    most = max(1, opts.infra_attempts)
+    for attempt in range(1, most + 1):
+        result, final = _attempt(opts, clusters, spec, scenario, run, protocol, run_once,
+                                 unavailable)
+        entry: dict[str, Any] = {"attempt": attempt, "outcome": result["outcome"]}
+        attempts.append(entry)
+        if result["outcome"] != "infra_error":
+            break
+        reason = str(result.get("detail", ""))[:500]
+        entry.update(infra=result.get("infra", "run"), reason=reason)
+        if final:
+            break
+        if attempt == most:
+            if result.get("infra") == "harness":
+                unavailable[spec.name] = reason.removeprefix("harness unavailable: ")
+                opts.log(f"client {spec.name} unavailable: {unavailable[spec.name]}")
+            break
+        elapsed = time.monotonic() - t0
+        if (elapsed + opts.infra_retry_pause_s + scenario.outcome.max_duration_s
+                + RUN_OVERHEAD_S > opts.max_total_s):
+            result.setdefault("notes", []).append(
+                "infra_error not retried: another attempt would exceed the time budget")
+            break
+        opts.log(f"{spec.name} x {scenario.name} #{run}: infra_error on attempt {attempt} of "
+                 f"{most}, trying again in {opts.infra_retry_pause_s:g} s: {reason[:200]}")
+        if run_dir.exists():
+            stash.mkdir(parents=True, exist_ok=True)
+            run_dir.replace(stash / str(attempt))
+        time.sleep(opts.infra_retry_pause_s)
+    result["attempts"] = attempts
+    _record_evidence(run_dir, stash, result)
+    return result
+
+
+def _attempt(opts: MatrixOptions, clusters: ClusterPool, spec: ClientSpec, scenario: Scenario,
+             run: int, protocol: str, run_once: RunOnce, unavailable: dict[str, str]
+             ) -> tuple[dict[str, Any], bool]:
+    """One attempt of a run and whether it is final (an infra_error that no retry can mend).
+    Whatever goes wrong becomes an infra_error result, never an exception of the matrix."""
+    def infra(detail: str, kind: str, final: bool = False,
+              notes: list[str] | None = None) -> tuple[dict[str, Any], bool]:
+        result = _infra_result(spec, scenario, run, protocol, detail[:1000], kind)
+        result["notes"] = notes or []
+        return result, final
+
+    brokers = scenario.setup.brokers
+    if spec.name in unavailable:
+        return infra(f"harness unavailable: {unavailable[spec.name]}", "harness", True)
+    if brokers in clusters.unavailable:
+        return infra(clusters.unavailable[brokers], "cluster", True)
+    try:
+        spec.command()  # builds Go/Java harnesses once (cached); fails fast if it can't
+    except Exception as exc:
+        return infra(f"harness unavailable: {type(exc).__name__}: {exc}", "harness")
+    try:
+        cluster = clusters.get(brokers)
+    except Exception as exc:  # the pool already tried BROKER_START_ATTEMPTS times; remembered
+        return infra(str(exc), "cluster", True)
     req = RunRequest(
         client=spec, scenario=scenario, run=run, protocol=protocol,
         kafka_bootstrap=cluster.bootstrap_servers,
         artifacts=opts.artifacts / spec.name / scenario.name / str(run),
         seed=seed_for(spec.name, scenario.name, run), cluster=cluster,
     )
-    shutil.rmtree(req.artifacts, ignore_errors=True)  # evidence of this run only
-    result = run_cell_once(req)
-    if result["outcome"] == "infra_error":
-        # Not a client result (a proxy that failed to start, a broker hiccup): once more.
-        opts.log(f"{spec.name} x {scenario.name} #{run}: infra_error, retrying once: "
-                 f"{result['detail'][:200]}")
-        time.sleep(INFRA_RETRY_PAUSE_S)
+    try:
         shutil.rmtree(req.artifacts, ignore_errors=True)
-        result = run_cell_once(req)
-    return result
+        result = run_once(req)
+    except Exception as exc:
+        return infra(f"the run raised {type(exc).__name__}: {exc}", "exception",
+                     notes=[traceback.format_exc()[-4000:]])
+    if result.get("outcome") == "infra_error":
+        result.setdefault("infra", "run")
+    return result, False
 
 
-def _controls(opts: MatrixOptions, clusters: ClusterPool,
-              results: list[dict[str, Any]]) -> FaultFreeControl:
+def _record_evidence(run_dir: Path, stash: Path, result: dict[str, Any]) -> None:
+    """The run's result.json with its attempts, the failed attempts' evidence inside it."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if stash.exists():
+            target = run_dir / ATTEMPTS_DIR
+            shutil.rmtree(target, ignore_errors=True)
+            stash.replace(target)
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    except OSError as exc:
+        result.setdefault("notes", []).append(f"evidence not fully written: {exc}")
+
+
+def _write_report(opts: MatrixOptions, results: list[dict[str, Any]], kafka_version: str,
+                  unavailable: dict[str, str], not_run: list[dict[str, Any]],
+                  wall_time_s: float) -> dict[str, Any]:
+    summary = write_report(
+        results, out_dir=opts.out, artifacts=_evidence_root(opts), clients=opts.clients,
+        scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
+        unavailable=unavailable, not_run=not_run, wall_time_s=wall_time_s,
+    )
+    shard = opts.shard
+    if shard is None:
+        return summary
+
+    def elsewhere(client: str, scenario: str) -> str | None:
+        if shard.owns(client, scenario):
+            return None
+        return (f"cell of shard {shard_of(client, scenario, shard.count)}/{shard.count}, "
+                f"not of this one ({shard})")
+
+    summary["shard"] = str(shard)
+    return relabel_not_run(summary, opts.out, elsewhere, heading=(
+        f"This report is shard {shard} of the matrix: the other shards' cells show not_run "
+        "here. `kafka-chaos-proxy matrix-merge` joins the shards' artifacts into one report."))
+
+
+def _controls(opts: MatrixOptions, clusters: ClusterPool, results: list[dict[str, Any]],
+              run_once: RunOnce) -> FaultFreeControl:
     """The matrix's fault-free controls (lab.matrix.control): a run that fails an expectation
     without its fault firing gets the client's `baseline-no-fault` run once, under the same
     protocol, as `artifacts/CLIENT/baseline-no-fault/control-PROTOCOL`; results of a resumed
@@ -303,7 +436,7 @@ def _controls(opts: MatrixOptions, clusters: ClusterPool,
                          artifacts=opts.artifacts / evidence,
                          seed=seed_for(spec.name, CONTROL_SCENARIO, 0), cluster=cluster)
         shutil.rmtree(req.artifacts, ignore_errors=True)
-        return control_summary(run_cell_once(req), evidence)
+        return control_summary(run_once(req), evidence)
 
     controls = FaultFreeControl(run, log=opts.log)
     controls.seed(results)
@@ -323,33 +456,15 @@ def report_only(opts: MatrixOptions) -> dict[str, Any]:
     """Rewrite the report from `results.jsonl` (e.g. of a matrix that was interrupted)."""
     results = load_results(opts.artifacts / "results.jsonl")
     wanted = {s.name for s in opts.scenarios}
-    results = [r for r in results if r["scenario"] in wanted and r["client"] in opts.clients]
+    results = [r for r in results if r["scenario"] in wanted and r["client"] in opts.clients
+               and (opts.shard is None or opts.shard.owns(r["client"], r["scenario"]))]
     kafka_version = next((str(r["kafka_version"]) for r in results if r.get("kafka_version")),
                          "unknown")
     wall = sum(float(r.get("duration_s", 0.0)) for r in results)
-    return write_report(
-        results, out_dir=opts.out, artifacts=_evidence_root(opts), clients=opts.clients,
-        scenarios=opts.scenarios, runs=opts.runs, kafka_version=kafka_version,
-        unavailable={}, not_run=[], wall_time_s=wall,
-    )
+    return _write_report(opts, results, kafka_version, {}, [], wall)
 
 
 def run_with_broker(opts: MatrixOptions) -> dict[str, Any]:
     """Start (or find) the brokers the scenarios need, once each for the whole matrix."""
     with ClusterPool(opts.kafka_version, log=opts.log) as clusters:
         return run_matrix(opts, clusters=clusters)
-
-
-def select(names: Iterable[str] | None, known: Iterable[str], what: str) -> list[str]:
-    known = list(known)
-    if not names:
-        return known
-    out: list[str] = []
-    for raw in names:
-        for name in (n.strip() for n in raw.split(",")):
-            if not name:
-                continue
-            if name not in known:
-                raise ValueError(f"unknown {what} {name!r}; known: {', '.join(known)}")
-            out.append(name)
-    return out

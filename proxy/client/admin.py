@@ -236,11 +236,11 @@ class AdminClient:
 
     def release_hold(self, hold_id: int) -> dict[str, Any]:
         """Continue one parked exchange as if its hold's `until` had happened."""
-        return dict(self._json("POST", f"/holds/{int(hold_id)}/release", json={}))
+        return dict(self._json("POST", f"/holds/{int(hold_id)}/release"))
 
     def release_rule_holds(self, rule_id: str) -> dict[str, Any]:
         """Release every hold of one rule: {"released": n, "holds": [...]}."""
-        return dict(self._json("POST", f"{_rule_path(rule_id)}/release", json={}))
+        return dict(self._json("POST", f"{_rule_path(rule_id)}/release"))
 
     def groups(self) -> list[dict[str, Any]]:
         return list(self._json("GET", "/groups"))

@@ -10,11 +10,14 @@ the same connection, which is what lets the commit land *during* the join.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from faults.actions.hold import HoldPlan
 from faults.decision import Decision, Side
 from proxy.pipeline.executors.base import Executor, FaultTarget, answer_with_error, register
 from proxy.pipeline.request_context import RequestContext
+
+if TYPE_CHECKING:
+    from faults.actions.hold import HoldPlan
 
 
 def hold_then(conn: FaultTarget, ctx: RequestContext, decision: Decision,

@@ -106,6 +106,8 @@ def _segment(tokens: list[str]) -> Verdict | None:
             return Verdict(True, f"{sub} against the test proxy")
         if sub == "matrix":
             return Verdict(False, "a matrix run: minutes to hours against its own broker")
+        if sub == "matrix-merge":
+            return Verdict(False, "merges the artifacts of matrix runs this test does not make")
         if sub == "run":
             return Verdict(False, "starts a second proxy")
     if head == "curl" and any("localhost:9190/" in t or "127.0.0.1:9190/" in t for t in rest):

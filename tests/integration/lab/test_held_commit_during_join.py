@@ -31,7 +31,9 @@ ENDS_BY = {"aiokafka": "timeout", "kafka-python": "until"}
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The JSON lines of a log (the proxy's banner and other plain lines are skipped)."""
+    return [json.loads(line) for line in path.read_text().splitlines()
+            if line.startswith("{")]
 
 
 @pytest.mark.parametrize("client", sorted(ENDS_BY))

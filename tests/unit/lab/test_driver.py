@@ -118,3 +118,23 @@ def test_rules_of_a_proxy_triggered_step_are_armed_inside_the_proxy() -> None:
         d.on_proxy_event({"seq": seq, "api": "SyncGroup", "fault": {"rule": "r1"}}, 2.0)
     # The step's other actions still fire from the event stream; its rule is not added twice.
     assert rec.calls[-1] == ("produce", 5) and rec.calls.count(("add", "r2")) == 1
+
+
+def test_a_step_releases_the_holds_of_a_rule() -> None:
+    class Releasing(Recorder):
+        def release_rule_holds(self, rule_id: str) -> dict[str, Any]:
+            self.calls.append(("release", rule_id))
+            return {"released": 1, "holds": []}
+
+    hold = {"id": "h", "match": {"apis": ["OffsetCommit"]},
+            "action": {"type": "hold", "timeout_ms": 10000}}
+    scenario = parse_scenario({
+        "name": "r", "version": 1, "description": "r",
+        "steps": [{"add": [hold]}, {"on": {"harness_event": "assigned"}, "release": ["h"]}],
+    })
+    rec = Releasing()
+    d = ScenarioDriver(scenario, rec, rec)
+    d.install_initial(0.0)
+    d.begin(0.0)
+    d.on_harness_event(0, {"event": "assigned", "partitions": {"t": [0]}}, 1.0)
+    assert rec.calls == [("add", "h"), ("release", "h")]

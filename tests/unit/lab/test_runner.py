@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.matrix.runner import MatrixOptions, _plan, findings_first, seed_for, select
+from lab.matrix.runner import MatrixOptions, _plan, findings_first, seed_for
+from lab.matrix.selection import select
 from lab.scenario import parse_scenario
 
 A = parse_scenario({"name": "a", "version": 1, "description": "a"})

@@ -81,3 +81,4 @@ async def test_a_closed_connection_forgets_its_holds_and_the_limit_is_kept() -> 
     registry.connection_closed(1)
     await asyncio.sleep(0.05)
     assert calls.log == ["expire"] and len(registry) == 1  # no timeout after the close
+    assert registry.ended["closed"] == 1

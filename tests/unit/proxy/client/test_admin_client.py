@@ -76,3 +76,23 @@ def test_sse_messages_skip_comments_and_join_data() -> None:
              "data: tail"]
     assert list(sse_messages(iter(lines))) == [("coordination", '{"a":\n1}'),
                                                ("message", "tail")]
+
+
+def test_holds_are_listed_and_released_by_id_or_rule() -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("content-type")))
+        if request.url.path == "/holds":
+            return httpx.Response(200, json=[{"id": 3}])
+        if request.url.path.endswith("/holds/3/release"):
+            return httpx.Response(200, json={"id": 3})
+        return httpx.Response(200, json={"released": 2, "holds": []})
+
+    with _client(handler) as client:
+        assert client.holds() == [{"id": 3}]
+        assert client.release_hold(3) == {"id": 3}
+        assert client.release_rule_holds("r1")["released"] == 2
+    assert seen == [("GET", "/holds", None),
+                    ("POST", "/holds/3/release", "application/json"),
+                    ("POST", "/faults/r1/release", "application/json")]

@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:50063 --topic mx-heartbeat-racing-rebalance-c79d8c --group mx-aiokafka-heartbeat-racing-rebalance-c79d8c --client-id aiokafka-c79d8c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

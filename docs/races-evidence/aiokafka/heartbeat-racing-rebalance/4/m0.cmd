@@ -1,0 +1,1 @@
+/work/main/.venv/bin/python -u /work/main/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:43423 --topic mx-heartbeat-racing-rebalance-fee7df --group mx-aiokafka-heartbeat-racing-rebalance-fee7df --client-id aiokafka-fee7df-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

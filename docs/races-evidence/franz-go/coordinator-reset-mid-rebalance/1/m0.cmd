@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44371 --topic mx-coordinator-reset-mid-rebalance-d96a5f --group mx-franz-go-coordinator-reset-mid-rebalance-d96a5f --client-id franz-go-d96a5f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39229 --topic mx-coordinator-reset-mid-rebalance-28865e --group mx-franz-go-coordinator-reset-mid-rebalance-28865e --client-id franz-go-28865e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

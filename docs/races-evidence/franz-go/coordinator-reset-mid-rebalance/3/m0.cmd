@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43217 --topic mx-coordinator-reset-mid-rebalance-2a344b --group mx-franz-go-coordinator-reset-mid-rebalance-2a344b --client-id franz-go-2a344b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:49865 --topic mx-coordinator-reset-mid-rebalance-0950d9 --group mx-franz-go-coordinator-reset-mid-rebalance-0950d9 --client-id franz-go-0950d9-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:52723 --topic mx-coordinator-reset-mid-rebalance-fe9293 --group mx-franz-go-coordinator-reset-mid-rebalance-fe9293 --client-id franz-go-fe9293-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

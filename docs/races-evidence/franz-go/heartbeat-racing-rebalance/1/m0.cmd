@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:52519 --topic mx-heartbeat-racing-rebalance-9c5a29 --group mx-franz-go-heartbeat-racing-rebalance-9c5a29 --client-id franz-go-9c5a29-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39681 --topic mx-heartbeat-racing-rebalance-ab0821 --group mx-franz-go-heartbeat-racing-rebalance-ab0821 --client-id franz-go-ab0821-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

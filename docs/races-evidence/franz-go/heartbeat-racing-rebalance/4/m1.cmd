@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38441 --topic mx-heartbeat-racing-rebalance-974931 --group mx-franz-go-heartbeat-racing-rebalance-974931 --client-id franz-go-974931-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:58667 --topic mx-offsetcommit-held-during-join-f2b59a --group mx-franz-go-offsetcommit-held-during-join-f2b59a --client-id franz-go-f2b59a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

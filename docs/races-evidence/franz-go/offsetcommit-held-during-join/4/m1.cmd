@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:49049 --topic mx-offsetcommit-held-during-join-5606d6 --group mx-franz-go-offsetcommit-held-during-join-5606d6 --client-id franz-go-5606d6-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:35945 --topic mx-offsetcommit-held-during-join-723adb --group mx-franz-go-offsetcommit-held-during-join-723adb --client-id franz-go-723adb-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

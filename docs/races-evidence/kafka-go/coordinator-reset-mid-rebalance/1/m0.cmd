@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:45727 --topic mx-coordinator-reset-mid-rebalance-2e1e9a --group mx-kafka-go-coordinator-reset-mid-rebalance-2e1e9a --client-id kafka-go-2e1e9a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

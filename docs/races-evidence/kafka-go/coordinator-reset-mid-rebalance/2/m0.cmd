@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35535 --topic mx-coordinator-reset-mid-rebalance-bf2cec --group mx-kafka-go-coordinator-reset-mid-rebalance-bf2cec --client-id kafka-go-bf2cec-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

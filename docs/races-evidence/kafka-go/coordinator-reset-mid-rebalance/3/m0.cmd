@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38659 --topic mx-coordinator-reset-mid-rebalance-3a72b6 --group mx-kafka-go-coordinator-reset-mid-rebalance-3a72b6 --client-id kafka-go-3a72b6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:56889 --topic mx-coordinator-reset-mid-rebalance-dd00f7 --group mx-kafka-go-coordinator-reset-mid-rebalance-dd00f7 --client-id kafka-go-dd00f7-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

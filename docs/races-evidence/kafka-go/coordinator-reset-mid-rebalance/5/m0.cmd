@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:58621 --topic mx-coordinator-reset-mid-rebalance-ee681b --group mx-kafka-go-coordinator-reset-mid-rebalance-ee681b --client-id kafka-go-ee681b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:53875 --topic mx-heartbeat-racing-rebalance-bc6f35 --group mx-kafka-go-heartbeat-racing-rebalance-bc6f35 --client-id kafka-go-bc6f35-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:57135 --topic mx-heartbeat-racing-rebalance-fcb57c --group mx-kafka-go-heartbeat-racing-rebalance-fcb57c --client-id kafka-go-fcb57c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:49243 --topic mx-heartbeat-racing-rebalance-155ea5 --group mx-kafka-go-heartbeat-racing-rebalance-155ea5 --client-id kafka-go-155ea5-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

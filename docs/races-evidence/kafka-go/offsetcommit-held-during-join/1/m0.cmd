@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35213 --topic mx-offsetcommit-held-during-join-5370d6 --group mx-kafka-go-offsetcommit-held-during-join-5370d6 --client-id kafka-go-5370d6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:53915 --topic mx-offsetcommit-held-during-join-178cb4 --group mx-kafka-go-offsetcommit-held-during-join-178cb4 --client-id kafka-go-178cb4-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

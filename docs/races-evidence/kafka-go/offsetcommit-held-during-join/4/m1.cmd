@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:46245 --topic mx-offsetcommit-held-during-join-8fe7ad --group mx-kafka-go-offsetcommit-held-during-join-8fe7ad --client-id kafka-go-8fe7ad-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

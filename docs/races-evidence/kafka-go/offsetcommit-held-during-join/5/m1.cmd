@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:56819 --topic mx-offsetcommit-held-during-join-5c9b52 --group mx-kafka-go-offsetcommit-held-during-join-5c9b52 --client-id kafka-go-5c9b52-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42431 --topic mx-coordinator-reset-mid-rebalance-3cf52a --group mx-sarama-coordinator-reset-mid-rebalance-3cf52a --client-id sarama-3cf52a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

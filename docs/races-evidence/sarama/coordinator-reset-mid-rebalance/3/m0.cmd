@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46771 --topic mx-coordinator-reset-mid-rebalance-89111e --group mx-sarama-coordinator-reset-mid-rebalance-89111e --client-id sarama-89111e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36735 --topic mx-coordinator-reset-mid-rebalance-241fe5 --group mx-sarama-coordinator-reset-mid-rebalance-241fe5 --client-id sarama-241fe5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:57077 --topic mx-coordinator-reset-mid-rebalance-f42a10 --group mx-sarama-coordinator-reset-mid-rebalance-f42a10 --client-id sarama-f42a10-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:33937 --topic mx-heartbeat-racing-rebalance-1831fb --group mx-sarama-heartbeat-racing-rebalance-1831fb --client-id sarama-1831fb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

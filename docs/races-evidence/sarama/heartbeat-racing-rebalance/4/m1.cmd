@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34079 --topic mx-heartbeat-racing-rebalance-ea34a3 --group mx-sarama-heartbeat-racing-rebalance-ea34a3 --client-id sarama-ea34a3-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

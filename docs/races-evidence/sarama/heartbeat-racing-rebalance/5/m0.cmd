@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:57361 --topic mx-heartbeat-racing-rebalance-5d55e2 --group mx-sarama-heartbeat-racing-rebalance-5d55e2 --client-id sarama-5d55e2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:53135 --topic mx-offsetcommit-held-during-join-e221c1 --group mx-sarama-offsetcommit-held-during-join-e221c1 --client-id sarama-e221c1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

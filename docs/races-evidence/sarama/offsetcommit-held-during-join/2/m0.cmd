@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:57237 --topic mx-offsetcommit-held-during-join-e54f42 --group mx-sarama-offsetcommit-held-during-join-e54f42 --client-id sarama-e54f42-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42761 --topic mx-offsetcommit-held-during-join-61b8a6 --group mx-sarama-offsetcommit-held-during-join-61b8a6 --client-id sarama-61b8a6-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

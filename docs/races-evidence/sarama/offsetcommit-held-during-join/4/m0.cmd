@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:56119 --topic mx-offsetcommit-held-during-join-804306 --group mx-sarama-offsetcommit-held-during-join-804306 --client-id sarama-804306-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

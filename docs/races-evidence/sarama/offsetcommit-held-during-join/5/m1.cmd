@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42673 --topic mx-offsetcommit-held-during-join-909adf --group mx-sarama-offsetcommit-held-during-join-909adf --client-id sarama-909adf-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105
