@@ -26,6 +26,8 @@ started again, so the next cell on a shared 3-broker cluster starts whole.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import queue
 import re
@@ -419,7 +421,8 @@ class CellRun:
                 open_silence_s=self._open_silence(now))
             try:
                 evidence = self._evidence(driver, now)
-                verdict = judge(self.req.scenario, observe(evidence), classify(evidence), progress)
+                verdict = judge(self.req.scenario, observe(evidence, self._produced_at()),
+                                classify(evidence), progress)
                 self._pending = [f"{e.name}: {e.reason}" for e in verdict.pending()]
             except Exception as exc:  # the final verdict reports it; do not hold the run
                 self.notes.append(f"judging during the run failed: {type(exc).__name__}: {exc}")
@@ -444,6 +447,23 @@ class CellRun:
             if quiet > max(2 * heartbeat, MIN_OPEN_SILENCE_S):
                 longest = max(longest, quiet)
         return longest
+
+    def _produced_at(self) -> dict[tuple[str, int, int], float]:
+        """When each delivered record was produced (epoch seconds), from the producer's
+        batches: record seq N belongs to the batch whose running count first exceeds N. For
+        the observations' freeze, which otherwise cannot tell a frozen consumer from one
+        waiting for records not produced yet."""
+        production = getattr(self.producer, "production", None)
+        if production is None:  # a stand-in producer (tests)
+            return {}
+        delivered, batches = production()
+        ends = list(itertools.accumulate(count for _, count in batches))
+        out: dict[tuple[str, int, int], float] = {}
+        for key, seq in delivered.items():
+            i = bisect.bisect_right(ends, seq)
+            if i < len(batches):
+                out[key] = batches[i][0]
+        return out
 
     def _evidence(self, driver: ScenarioDriver | None, ended_at: float) -> RunEvidence:
         scenario = self.req.scenario
@@ -516,7 +536,7 @@ class CellRun:
         A judge that fails makes the run an infra_error (not a client result), with the
         reason in the notes."""
         try:
-            observations = observe(evidence)
+            observations = observe(evidence, self._produced_at())
             verdict = judge(self.req.scenario, observations, classification)
         except Exception as exc:
             self.notes.append(traceback.format_exc())
