@@ -61,10 +61,11 @@ class FaultFreeControl:
                 self.cache.setdefault((str(result["client"]), str(control["protocol"])),
                                       control)
 
-    def attach(self, result: dict[str, Any], spec: ClientSpec) -> None:
-        """Give a run that failed without a fault its control (running it if need be)."""
+    def attach(self, result: dict[str, Any], spec: ClientSpec) -> bool:
+        """Give a run that failed without a fault its control (running it if need be); True
+        if the result got one."""
         if not needs_control(result):
-            return
+            return False
         key = (spec.name, str(result.get("protocol")))
         if key not in self.cache:
             self.log(f"{spec.name}: failed without a fault in {result.get('scenario')}; "
@@ -77,3 +78,4 @@ class FaultFreeControl:
                      "detail": f"{type(exc).__name__}: {exc}"}, "")
             self.log(f"{spec.name}: fault-free control {self.cache[key]['verdict']}")
         result["control"] = self.cache[key]
+        return True

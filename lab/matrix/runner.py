@@ -244,7 +244,7 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
     earlier_s = float((previous or {}).get("wall_time_s") or 0.0)
     write_plan(opts.artifacts, record)
     done = {(r["client"], r["scenario"], r["run"]) for r in results}
-    controls = _controls(opts, clusters, results, run_once)
+    attach_control = _controls(opts, clusters, results, run_once)
     t0 = time.monotonic()
     not_run: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}
@@ -269,7 +269,7 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
             continue
         result = _run_with_retries(opts, clusters, spec, scenario, run, protocol, run_once,
                                    unavailable, t0)
-        controls.attach(result, spec)
+        attach_control(result, spec)
         result["kafka_version"] = kafka_version or clusters.kafka_version()
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
@@ -419,11 +419,12 @@ def _write_report(opts: MatrixOptions, results: list[dict[str, Any]], kafka_vers
 
 
 def _controls(opts: MatrixOptions, clusters: ClusterPool, results: list[dict[str, Any]],
-              run_once: RunOnce) -> FaultFreeControl:
+              run_once: RunOnce) -> Callable[[dict[str, Any], ClientSpec], None]:
     """The matrix's fault-free controls (lab.matrix.control): a run that fails an expectation
     without its fault firing gets the client's `baseline-no-fault` run once, under the same
-    protocol, as `artifacts/CLIENT/baseline-no-fault/control-PROTOCOL`; results of a resumed
-    matrix bring the controls they already had."""
+    protocol, as `artifacts/CLIENT/baseline-no-fault/control-PROTOCOL`, and its result.json is
+    written again with the control; results of a resumed matrix bring the controls they
+    already had."""
 
     def run(spec: ClientSpec, protocol: str) -> dict[str, Any]:
         baseline = next((s for s in opts.scenarios if s.name == CONTROL_SCENARIO), None)
@@ -440,7 +441,14 @@ def _controls(opts: MatrixOptions, clusters: ClusterPool, results: list[dict[str
 
     controls = FaultFreeControl(run, log=opts.log)
     controls.seed(results)
-    return controls
+
+    def attach(result: dict[str, Any], spec: ClientSpec) -> None:
+        if controls.attach(result, spec):
+            run_dir = opts.artifacts / spec.name / str(result["scenario"]) / str(result["run"])
+            if run_dir.is_dir():
+                (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+
+    return attach
 
 
 def _evidence_root(opts: MatrixOptions) -> Path:

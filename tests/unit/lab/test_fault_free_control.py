@@ -3,8 +3,11 @@ cached, seeded from a resumed matrix, and never turning the run into not_exercis
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from lab.matrix.cell import RunRequest
 from lab.matrix.clients import CLIENTS
 from lab.matrix.control import FaultFreeControl, control_summary, needs_control
 
@@ -78,3 +81,42 @@ def test_a_resumed_matrix_reuses_the_controls_it_already_ran() -> None:
     fresh = result("fails_without_fault", "s9")
     controls.attach(fresh, KPY)
     assert fresh["control"]["verdict"] == "pass"
+
+
+def test_the_matrix_runs_the_control_once_and_records_it(tmp_path: Path) -> None:
+    """Through the matrix loop, with scripted runs: two runs of `a` fail without their fault;
+    the client's baseline-no-fault (from the catalog: not among the matrix's scenarios) runs
+    once, beside the evidence, and both runs carry its verdict."""
+    from tests.support.matrix_fakes import FakeRuns, options, results, run, scenario
+
+    verdicts = {"a": "fails_without_fault", "baseline-no-fault": "fail"}
+
+    class Judged(FakeRuns):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dirs: list[Path] = []
+
+        def __call__(self, req: RunRequest) -> dict[str, Any]:
+            out = super().__call__(req)
+            out["verdict"] = verdicts.get(req.scenario.name, "pass")
+            out["expectations"] = [{"name": "no_loss", "status": "fail",
+                                    "reason": f"{req.scenario.name}: 60 of 60 never consumed"}]
+            self.dirs.append(req.artifacts)
+            return out
+
+    fake = Judged()
+    opts = options(tmp_path, ["aiokafka"], [scenario("a")], runs=2)
+    summary = run(opts, fake)
+
+    assert fake.calls == [("aiokafka", "a", 1), ("aiokafka", "baseline-no-fault", 0),
+                          ("aiokafka", "a", 2)]
+    assert fake.dirs[1] == opts.artifacts / "aiokafka" / "baseline-no-fault" / "control-classic"
+    first, second = results(opts.artifacts)
+    assert first["verdict"] == second["verdict"] == "fails_without_fault"
+    assert first["control"] == second["control"]
+    assert first["control"]["fails_without_any_fault"] is True
+    assert first["control"]["reasons"] == ["baseline-no-fault: 60 of 60 never consumed"]
+    written = json.loads((opts.artifacts / "aiokafka" / "a" / "1" / "result.json").read_text())
+    assert written["control"] == first["control"]
+    [cell] = summary["cells"]
+    assert cell["verdict"] == "fails_without_fault" and cell["control"]["verdict"] == "fail"
