@@ -4,6 +4,7 @@ numbers in the reason; the run's verdict; realism; what is still pending while a
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,34 @@ def test_a_finished_run_has_nothing_pending() -> None:
     s = scenario("no_loss", FENCED, {"max_silence_s": 15})
     verdict = judge(s, observations(lost=5), classification(ttr=None))
     assert not verdict.pending()
+
+
+# -- on recorded runs (tests/fixtures/evidence), through the real observations
+
+
+def test_recorded_runs_judged_against_the_catalog() -> None:
+    from lab.matrix.classify import classify
+    from lab.matrix.observations import observe
+    from lab.scenario import load_catalog
+    from tests.unit.lab.test_observations import FIXTURES, load_run
+
+    catalog = load_catalog(Path(__file__).resolve().parents[3] / "scenarios")
+
+    def judged(name: str, scenario: str) -> Verdict:
+        evidence = load_run(FIXTURES / name)
+        return judge(catalog[scenario], observe(evidence), classify(evidence))
+
+    stuck = judged("kafka-python-coordinator-reset-mid-rebalance-2",
+                   "coordinator-reset-mid-rebalance")
+    assert stuck.verdict == "fail"
+    reasons = {e.name: e.reason for e in stuck.failing()}
+    assert reasons["no_loss"] == "90 of 90 records never consumed"
+    assert reasons["max_silence_s"].startswith("member 0 silent ")
+    clean = judged("java-classic-coordinator-reset-mid-rebalance-1",
+                   "coordinator-reset-mid-rebalance")
+    assert clean.verdict == "pass" and not clean.robustness_only
+    # ILLEGAL_GENERATION injected while the broker still holds the member: robustness only.
+    rejoined = judged("aiokafka-heartbeat-illegal-generation-1", "heartbeat-illegal-generation")
+    assert rejoined.verdict == "pass" and rejoined.robustness_only
+    assert [e.reason for e in rejoined.expectations if e.name == "rejoins"] == [
+        "member 0 rejoined (1x)"]
