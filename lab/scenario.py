@@ -1,9 +1,11 @@
 """Scenarios: named, versioned scripts of fault rules that reproduce one coordination race.
 
 A scenario says how to set the group up (members, protocol, commit mode, timeouts, partitions,
-records), which rules to add or remove and when, and what "the client coped" means (recovery
-and stall bounds). The same file drives `kafka-chaos-proxy scenario run` against any proxy and
-one column of the client matrix, so a race found in the matrix is reproducible by hand.
+records), which rules to add or remove and when, and what a correct client does (`expect:`, one
+typed expectation a line, judged by `lab.matrix.verdict`; without it a default set built from
+the recovery and stall bounds). The same file drives `kafka-chaos-proxy scenario run` against
+any proxy and one column of the client matrix, so a race found in the matrix is reproducible by
+hand.
 
 Why rules that match deterministically are preferred over timed steps: "the SyncGroup of
 generation 2" is a property of the request (match.generation_id, dosage.skip_first and
@@ -24,15 +26,24 @@ Pure: parses and validates, never talks to a proxy. Imports only `faults.model`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from faults.model import FaultRule, resolve_api
+from faults.model import FaultRule, resolve_api, resolve_error
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 HARNESS_EVENTS = ("started", "assigned", "revoked", "lost", "record", "commit", "error",
@@ -379,6 +390,156 @@ class OutcomeCriteria(_Strict):
     expect_injection: bool = True
 
 
+#: Expectations that are a yes/no property of the run (`- no_loss: true`).
+FLAG_EXPECTATIONS = ("no_loss", "no_app_errors", "duplicates_within_bound",
+                     "no_offset_regression", "no_invalid_commits")
+#: Expectations that are a bound in seconds (`- max_silence_s: 15`).
+BOUND_EXPECTATIONS = ("recovers_within_s", "max_silence_s", "max_unassigned_s")
+#: Expectations with options (`- terminal_error: {kinds: [...], member_stops: true}`).
+OPTION_EXPECTATIONS = ("terminal_error", "rejoins")
+EXPECTATION_NAMES = FLAG_EXPECTATIONS + BOUND_EXPECTATIONS + OPTION_EXPECTATIONS
+MAX_BOUND_S = 600.0
+
+
+ExpectationName = Literal["no_loss", "no_app_errors", "duplicates_within_bound",
+                          "no_offset_regression", "no_invalid_commits", "recovers_within_s",
+                          "max_silence_s", "max_unassigned_s", "terminal_error", "rejoins"]
+
+
+class TerminalError(_Strict):
+    """`terminal_error`: a distinct error reaches the application and (`member_stops`) the
+    member then stops consuming. `kinds`: Kafka error names, one of which it must be (empty:
+    any error); `members`: the members that must show it (empty: at least one member)."""
+
+    kinds: list[str] = Field(default_factory=list, max_length=8)
+    member_stops: bool = True
+    members: list[int] = Field(default_factory=list, max_length=MAX_MEMBERS * 2)
+
+    @field_validator("kinds")
+    @classmethod
+    def _kafka_errors(cls, kinds: list[str]) -> list[str]:
+        out = []
+        for i, kind in enumerate(kinds):
+            try:
+                out.append(resolve_error(kind))
+            except ValueError as exc:
+                raise ValueError(f"[{i}]: {exc}") from None
+        return out
+
+
+class Rejoins(_Strict):
+    """`rejoins`: the member joins the group again after the fault (`new_member_id`: with a
+    member id the broker newly handed out); `members` as for `terminal_error`."""
+
+    new_member_id: bool = False
+    members: list[int] = Field(default_factory=list, max_length=MAX_MEMBERS * 2)
+
+
+class Expectation(_Strict):
+    """One line of `expect:`, e.g. `- max_silence_s: 15`. Written and dumped as that one-key
+    mapping; `bound_s` holds a bound, `terminal`/`rejoin` the options."""
+
+    name: ExpectationName
+    bound_s: float | None = None
+    terminal: TerminalError | None = None
+    rejoin: Rejoins | None = None
+
+    @model_serializer
+    def _as_written(self) -> dict[str, Any]:
+        if self.bound_s is not None:
+            return {self.name: self.bound_s}
+        if self.terminal is not None:
+            return {self.name: self.terminal.model_dump()}
+        if self.rejoin is not None:
+            return {self.name: self.rejoin.model_dump()}
+        return {self.name: True}
+
+    def describe(self) -> str:
+        """As a reader would say it: `max_silence_s 15`, `terminal_error FENCED_INSTANCE_ID,
+        member stops`."""
+        if self.bound_s is not None:
+            return f"{self.name} {self.bound_s:g}"
+        scope: list[int] = []
+        extra: list[str] = []
+        if self.terminal is not None:
+            extra = ["/".join(self.terminal.kinds) or "any error"]
+            extra += ["member stops"] if self.terminal.member_stops else []
+            scope = self.terminal.members
+        if self.rejoin is not None:
+            extra = ["new member id"] if self.rejoin.new_member_id else []
+            scope = self.rejoin.members
+        if scope:
+            extra.append(f"members {scope}")
+        return " ".join([self.name, ", ".join(extra)]).strip()
+
+    @property
+    def members(self) -> list[int]:
+        option = self.terminal or self.rejoin
+        return list(option.members) if option is not None else []
+
+    @classmethod
+    def parse(cls, item: Any, where: str) -> Expectation:
+        """One `expect:` entry; a mistake is a ValueError that starts with `where`."""
+        if isinstance(item, Expectation):
+            return item
+        if isinstance(item, str):  # `- no_loss` alone means `- no_loss: true`
+            item = {item: True}
+        if not isinstance(item, Mapping) or len(item) != 1:
+            raise ValueError(f"{where}: an expectation is one key with its value, e.g. "
+                             "`- no_loss: true` or `- max_silence_s: 15`")
+        ((name, value),) = item.items()
+        if name not in EXPECTATION_NAMES:
+            raise ValueError(f"{where}: unknown expectation {name!r}; one of "
+                             f"{', '.join(EXPECTATION_NAMES)}")
+        return cls._parse_value(cast(ExpectationName, name), value, f"{where}.{name}")
+
+    @classmethod
+    def _parse_value(cls, name: ExpectationName, value: Any, here: str) -> Expectation:
+        if name in FLAG_EXPECTATIONS:
+            if value is not True:
+                raise ValueError(f"{here}: the only value is true (leave the line out "
+                                 f"rather than expect the opposite), not {_yaml(value)}")
+            return cls(name=name)
+        if name in BOUND_EXPECTATIONS:
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not 0 < value <= MAX_BOUND_S:
+                raise ValueError(f"{here}: a number of seconds above 0 and at most "
+                                 f"{MAX_BOUND_S:g}, not {_yaml(value)}")
+            return cls(name=name, bound_s=float(value))
+        option: type[TerminalError] | type[Rejoins] = (
+            TerminalError if name == "terminal_error" else Rejoins)
+        if value is True or value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{here}: a mapping of options ({', '.join(option.model_fields)})"
+                             f", or true for the defaults, not {_yaml(value)}")
+        try:
+            parsed = option.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(f"{here}.{_first_error(exc)}") from None
+        if isinstance(parsed, TerminalError):
+            return cls(name=name, terminal=parsed)
+        return cls(name=name, rejoin=parsed)
+
+
+def _yaml(value: Any) -> str:
+    """A value as the scenario file spells it (`false`, not Python's `False`)."""
+    try:
+        return json.dumps(value)[:60]
+    except (TypeError, ValueError):
+        return repr(value)[:60]
+
+
+def default_expectations(outcome: OutcomeCriteria) -> list[Expectation]:
+    """What a scenario without `expect:` is judged against: nothing lost, every record within
+    `recovery_bound_s` of the first injection, no member silent longer than `stall_bound_s`,
+    duplicates within the at-least-once bound (docs/scenarios.md, expect)."""
+    return [Expectation(name="no_loss"),
+            Expectation(name="recovers_within_s", bound_s=outcome.recovery_bound_s),
+            Expectation(name="max_silence_s", bound_s=outcome.stall_bound_s),
+            Expectation(name="duplicates_within_bound")]
+
+
 class Scenario(_Strict):
     name: str
     version: int = Field(ge=1)
@@ -394,6 +555,27 @@ class Scenario(_Strict):
     setup: Setup = Field(default_factory=Setup)
     steps: list[Step] = Field(default_factory=list)
     outcome: OutcomeCriteria = Field(default_factory=OutcomeCriteria)
+    #: What a correct client does, one typed expectation a line; None: the default set
+    #: (`default_expectations`). Use `expectations` for the effective list.
+    expect: list[Expectation] | None = None
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _expectations(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("a list of expectations, one a line, e.g. `- no_loss: true`")
+        if not value:
+            raise ValueError("an empty list judges nothing; leave expect out for the "
+                             "default set")
+        out: list[Expectation] = []
+        for i, item in enumerate(value):
+            parsed = Expectation.parse(item, f"[{i}]")
+            if any(e.name == parsed.name for e in out):
+                raise ValueError(f"[{i}]: {parsed.name} is given twice")
+            out.append(parsed)
+        return out
 
     @field_validator("name")
     @classmethod
@@ -422,6 +604,7 @@ class Scenario(_Strict):
                                  f"(0..{total_members - 1})")
         if self.outcome.stall_bound_s >= self.outcome.max_duration_s:
             raise ValueError("outcome.stall_bound_s must be below outcome.max_duration_s")
+        self._check_expectations()
         return self
 
     def _check_rule_ids(self) -> None:
@@ -439,6 +622,30 @@ class Scenario(_Strict):
                     if rid not in ids:
                         raise ValueError(f"steps[{i}]: {verb} {rid!r}, which no earlier step "
                                          "adds")
+
+    def _check_expectations(self) -> None:
+        total_members = self.total_members
+        for i, expectation in enumerate(self.expect or []):
+            for index in expectation.members:
+                if not 0 <= index < total_members:
+                    raise ValueError(f"expect[{i}].{expectation.name}.members: {index} is "
+                                     f"not a member (0..{total_members - 1})")
+
+    @property
+    def expectations(self) -> list[Expectation]:
+        """The expectations the runs are judged against: `expect:`, else the default set."""
+        if self.expect is not None:
+            return list(self.expect)
+        return default_expectations(self.outcome)
+
+    @property
+    def member_timeout_s(self) -> float:
+        """The longest session or rebalance timeout of any member: how long a run must go on
+        after the last injection for every member to have shown its own timeout."""
+        m = self.setup.members
+        longest = max(max(s.session_timeout_ms, s.rebalance_timeout_ms)
+                      for s in (m.settings(i) for i in range(self.total_members)))
+        return longest / 1000.0
 
     def _check_members(self, i: int, step: Step) -> None:
         total_members = self.total_members
@@ -499,6 +706,8 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    if loc and msg.startswith("["):  # a list validator naming the item: expect[2].max_...
+        return f"{loc}{msg}"
     return f"{loc}: {msg}" if loc else msg
 
 

@@ -5,11 +5,17 @@ scenario's rules, the harness processes, and a monitor loop that feeds the scena
 decides when the run is over. Everything the verdict rests on is written to the run's evidence
 directory (harness lines, proxy events, produced records, fired steps, the verdict itself).
 
-When is a run over (checked every POLL_S, all bounded by `max_duration_s`):
-- every member process has ended on its own;
-- every produced record was consumed, no step is pending and nothing new happened for
-  `settle_s` (late duplicates arrive within that);
-- nothing new happened for `stall_bound_s` while records are outstanding (a stall).
+When is a run over (checked every POLL_S, all bounded by `max_duration_s`): as soon as every
+expectation of the scenario is decided (`lab.matrix.verdict`), but never before every member has
+had the chance to show its own timeout. In order:
+- every member process has ended (nothing more can happen);
+- `max_duration_s` is reached;
+- steps are pending and nothing new happened for `stall_bound_s`, the members' timeouts shown
+  (the scenario cannot go on: what its steps wait for is not happening);
+- the run's activity is over (no step pending, `Scenario.member_timeout_s` passed since the last
+  injection, no new record for `settle_s`: late duplicates arrive within that) and the judge,
+  asked at most every JUDGE_EVERY_S, has no expectation pending (records outstanding until a
+  stall, a member silent right now, a terminal error not seen yet...).
 Continuous production and topology actions still under way count as pending steps: a run does
 not end in the middle of a failover it started.
 
@@ -20,25 +26,30 @@ started again, so the next cell on a shared 3-broker cluster starts whole.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import queue
+import re
 import secrets
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lab.matrix.classify import Outcome, RunEvidence, classify
+from lab.matrix.classify import Classification, Outcome, RunEvidence, classify
 from lab.matrix.clients import ClientSpec
 from lab.matrix.driver import ScenarioDriver
 from lab.matrix.members import Member
+from lab.matrix.observations import observe
 from lab.matrix.produce import RateProduction, SequenceProducer, create_topic
 from lab.matrix.proxyproc import ProxyProcess, listener_failure
 from lab.matrix.topology import ClusterView, NodeControl, TopologyControl, annotate_with_proxy
+from lab.matrix.verdict import Progress, judge
 from lab.scenario import Scenario
 from proxy.client import AdminClient
 from proxy.real_kafka.cluster import KafkaCluster
@@ -52,6 +63,13 @@ EVENTS_PAGE = 1000
 #: records survive the loss of any one broker.
 REPLICATION_3 = 3
 MIN_INSYNC_3 = 2
+#: How often, at most, a run that could end asks the judge whether anything is pending.
+JUDGE_EVERY_S = 1.0
+#: A live member not heard from on the wire for two heartbeat intervals (at least this long) is
+#: in a silence that may still grow past a bound. KIP-848 members heartbeat at the broker's
+#: interval (group.consumer.heartbeat.interval.ms, 5 s by default).
+MIN_OPEN_SILENCE_S = 3.0
+KIP848_HEARTBEAT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,14 @@ class CellRun:
         self.rates: list[RateProduction] = []
         self.timers: list[threading.Timer] = []
         self.topology: TopologyControl | None = None
+        self.t_begin = time.time()
+        #: From the proxy's events: injections, and when each member was last heard on the wire.
+        self.first_injection_at: float | None = None
+        self.last_injection_at: float | None = None
+        self.heard: dict[int, float] = {}
+        self._member_id = re.compile(rf"^{re.escape(self.client_prefix)}-m(\d+)")
+        self._judged_at = 0.0
+        self._pending: list[str] = []
         if req.scenario.changes_topology:
             view, control = _cluster_view(req)
             self.topology = TopologyControl(self.group, view, control, log=self.notes.append)
@@ -232,7 +258,7 @@ class CellRun:
     def execute(self) -> dict[str, Any]:
         req, scenario = self.req, self.req.scenario
         self.dir.mkdir(parents=True, exist_ok=True)
-        t_begin = time.time()
+        t_begin = self.t_begin = time.time()
         driver: ScenarioDriver | None = None
         admin: AdminClient | None = None
         infra_error: str | None = None
@@ -305,6 +331,7 @@ class CellRun:
         while True:
             now = time.time()
             for event in self.poll_proxy(admin):
+                self._note_wire(event)
                 driver.on_proxy_event(event, now)
             if self._drain_inbox(driver, now, consumed):
                 last_progress = now
@@ -314,7 +341,8 @@ class CellRun:
                 last_progress = max(last_progress, fired)
             if not self.proxy.alive():
                 raise RuntimeError("the proxy process died during the run")
-            reason = self._stop_reason(driver, consumed, now - start, now - last_progress)
+            reason = self._stop_reason(driver, consumed, now - start, now - last_progress,
+                                       now=now)
             if reason is not None:
                 if reason:
                     self.notes.append(reason)
@@ -338,43 +366,130 @@ class CellRun:
                     consumed.add(key)
                     progress = True
 
+    def _note_wire(self, event: dict[str, Any]) -> None:
+        """Injections and who was heard, from one proxy event."""
+        ts = float(event.get("ts") or 0.0)
+        if event.get("fault"):
+            if self.first_injection_at is None:
+                self.first_injection_at = ts
+            self.last_injection_at = max(self.last_injection_at or ts, ts)
+        match = self._member_id.match(str(event.get("client_id") or ""))
+        if match:
+            index = int(match.group(1))
+            self.heard[index] = max(self.heard.get(index, ts), ts)
+
     def _stop_reason(self, driver: ScenarioDriver, consumed: set[tuple[str, int, int]],
-                     elapsed: float, idle: float) -> str | None:
-        """Why the run ends now ("" for the normal end), or None to go on."""
+                     elapsed: float, idle: float, *, now: float | None = None) -> str | None:
+        """Why the run ends now ("" for the normal end: every expectation decided), or None to
+        go on (the rules are in the module doc)."""
+        now = time.time() if now is None else now
         outcome = self.req.scenario.outcome
-        all_in = self.producer.expected() <= consumed
         pending = driver.pending() + self._busy()
         if self.members and not any(m.alive() for m in self.members):
             return "every member process ended"
-        if all_in and not pending and idle >= outcome.settle_s:
-            return ""
-        if not all_in and idle >= outcome.stall_bound_s:
-            return f"no progress for {outcome.stall_bound_s:g} s"
-        if pending and all_in and idle >= outcome.stall_bound_s:
-            return "steps pending and nothing happening"
         if elapsed >= outcome.max_duration_s:
-            return f"max_duration_s {outcome.max_duration_s:g} reached"
-        return None
+            waiting = f"; still pending: {'; '.join(self._pending)}" if self._pending else ""
+            return f"max_duration_s {outcome.max_duration_s:g} reached{waiting}"
+        shown = self._timeouts_shown(now)
+        if pending:
+            if shown and idle >= outcome.stall_bound_s:
+                return f"steps pending and nothing happening for {outcome.stall_bound_s:g} s"
+            return None
+        if not shown or idle < outcome.settle_s:
+            return None
+        if self._expectations_pending(driver, now, idle):
+            return None
+        return ""
 
-    def _verdict(self, driver: ScenarioDriver | None, infra_error: str | None,
-                 proxy_rc: int | None, t_begin: float, t_end: float) -> dict[str, Any]:
-        req, scenario = self.req, self.req.scenario
-        events = [self.proxy_events[k] for k in sorted(self.proxy_events)]
-        evidence = RunEvidence(
+    def _timeouts_shown(self, now: float) -> bool:
+        """Has every member had the chance to show its own timeout after the last injection?"""
+        last = self.last_injection_at
+        return last is None or now - last >= self.req.scenario.member_timeout_s
+
+    def _expectations_pending(self, driver: ScenarioDriver, now: float, idle: float) -> bool:
+        """Ask the judge (at most every JUDGE_EVERY_S) whether waiting could still decide an
+        expectation; what is pending is kept for the notes."""
+        if now - self._judged_at >= JUDGE_EVERY_S:
+            self._judged_at = now
+            t0 = self.t_begin
+            changes = [t for t in (self.last_injection_at, driver.last_fired_at) if t is not None]
+            progress = Progress(
+                elapsed_s=now - t0, idle_s=idle,
+                first_injection_s=(self.first_injection_at - t0
+                                   if self.first_injection_at is not None else None),
+                last_change_s=max(changes, default=t0) - t0,
+                open_silence_s=self._open_silence(now))
+            try:
+                evidence = self._evidence(driver, now)
+                verdict = judge(self.req.scenario, observe(evidence, self._produced_at()),
+                                classify(evidence), progress)
+                self._pending = [f"{e.name}: {e.reason}" for e in verdict.pending()]
+            except Exception as exc:  # the final verdict reports it; do not hold the run
+                self.notes.append(f"judging during the run failed: {type(exc).__name__}: {exc}")
+                self._pending = []
+        return bool(self._pending)
+
+    def _open_silence(self, now: float) -> float:
+        """The longest silence on the wire still going on among live, unpaused members that
+        the scenario did not kill (0 if each was heard within two heartbeat intervals)."""
+        longest = 0.0
+        consumer = self.req.protocol == "consumer"
+        for m in self.members:
+            if not m.alive() or m.paused or m.killed_by_scenario_at is not None:
+                continue
+            events = m.snapshot()[:1]
+            since = max(self.heard.get(m.index, 0.0),
+                        float(events[0].get("ts") or now) if events else now)
+            heartbeat = (KIP848_HEARTBEAT_S if consumer else
+                         self.req.scenario.setup.members.settings(m.index).heartbeat_interval_ms
+                         / 1000.0)
+            quiet = now - since
+            if quiet > max(2 * heartbeat, MIN_OPEN_SILENCE_S):
+                longest = max(longest, quiet)
+        return longest
+
+    def _produced_at(self) -> dict[tuple[str, int, int], float]:
+        """When each delivered record was produced (epoch seconds), from the producer's
+        batches: record seq N belongs to the batch whose running count first exceeds N. For
+        the observations' freeze, which otherwise cannot tell a frozen consumer from one
+        waiting for records not produced yet."""
+        production = getattr(self.producer, "production", None)
+        if production is None:  # a stand-in producer (tests)
+            return {}
+        delivered, batches = production()
+        ends = list(itertools.accumulate(count for _, count in batches))
+        out: dict[tuple[str, int, int], float] = {}
+        for key, seq in delivered.items():
+            i = bisect.bisect_right(ends, seq)
+            if i < len(batches):
+                out[key] = batches[i][0]
+        return out
+
+    def _evidence(self, driver: ScenarioDriver | None, ended_at: float) -> RunEvidence:
+        scenario = self.req.scenario
+        return RunEvidence(
             members=[m.to_run() for m in self.members],
             expected=self.producer.expected(),
-            proxy_events=events,
-            started_at=t_begin,
-            ended_at=t_end,
+            proxy_events=[self.proxy_events[k] for k in sorted(self.proxy_events)],
+            started_at=self.t_begin,
+            ended_at=ended_at,
             expect_injection=scenario.outcome.expect_injection,
             recovery_bound_s=scenario.outcome.recovery_bound_s,
             pending_steps=driver.pending() if driver else [],
         )
-        verdict = classify(evidence).to_json()
+
+    def _verdict(self, driver: ScenarioDriver | None, infra_error: str | None,
+                 proxy_rc: int | None, t_begin: float, t_end: float) -> dict[str, Any]:
+        req, scenario = self.req, self.req.scenario
+        self.t_begin = t_begin
+        evidence = self._evidence(driver, t_end)
+        events = evidence.proxy_events
+        classification = classify(evidence)
         infra_error = infra_error or listener_failure(self.proxy.log_path)
         if infra_error is not None:
-            verdict["outcome"] = Outcome.INFRA_ERROR.value
-            verdict["detail"] = f"{infra_error}; {verdict['detail']}"
+            classification = replace(classification, outcome=Outcome.INFRA_ERROR,
+                                     detail=f"{infra_error}; {classification.detail}")
+        judged = self._judge(evidence, classification)
         versions = {
             str(ev.get("library")): str(ev.get("version"))
             for m in evidence.members for ev in m.events if ev.get("event") == "started"
@@ -400,7 +515,8 @@ class CellRun:
             "proxy_returncode": proxy_rc,
             "steps": driver.report() if driver else [],
             "notes": self.notes[-20:],
-            **verdict,
+            **classification.to_json(),
+            **judged,
         }
         if req.scenario.setup.brokers != 1:
             result["brokers"] = req.scenario.setup.brokers
@@ -414,6 +530,20 @@ class CellRun:
             result["produce_failures"] = self.producer.failures[:20]
         self._write(result, events)
         return result
+
+    def _judge(self, evidence: RunEvidence, classification: Classification) -> dict[str, Any]:
+        """`verdict`, `expectations`, `robustness_only` and the `observations` they rest on.
+        A judge that fails makes the run an infra_error (not a client result), with the
+        reason in the notes."""
+        try:
+            observations = observe(evidence, self._produced_at())
+            verdict = judge(self.req.scenario, observations, classification)
+        except Exception as exc:
+            self.notes.append(traceback.format_exc())
+            return {"verdict": Outcome.INFRA_ERROR.value, "expectations": [],
+                    "robustness_only": False, "observations": None,
+                    "judge_error": f"{type(exc).__name__}: {exc}"}
+        return {**verdict.to_json(), "observations": observations.to_json()}
 
     def _write(self, result: dict[str, Any], events: list[dict[str, Any]]) -> None:
         (self.dir / "proxy-events.json").write_text(json.dumps(events, indent=1, default=str))

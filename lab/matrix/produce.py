@@ -116,6 +116,12 @@ class SequenceProducer:
         with self._lock:
             return set(self.delivered)
 
+    def production(self) -> tuple[dict[RecordKey, int], list[tuple[float, int]]]:
+        """A consistent copy of the delivered records' sequence numbers and the batches
+        (time, count) they were produced in, taken while deliveries may still arrive."""
+        with self._lock:
+            return dict(self.delivered), list(self.produced_at)
+
 
 class RecordSink(Protocol):
     def send(self, count: int) -> None: ...

@@ -1,9 +1,15 @@
 """docs/matrix.md and docs/matrix.json from the runs' results.
 
-A cell shows the modal outcome and how many of its runs agreed (k/N): one reproduction in ten
-is not a reproduction, so a cell whose runs disagree says so instead of showing its most
-dramatic run. Every cell links to its evidence directory, and the JSON carries every run's
-outcome, so the table can be checked, not just believed.
+A cell shows the modal verdict against the scenario's expectations and how many of its runs
+gave it (k/N): one reproduction in ten is not a reproduction, so a cell whose runs disagree says
+so instead of showing its most dramatic run. A failing cell names the one or two observations
+that matter (the reasons of its most frequent failing expectations, with their numbers), marks a
+finding that rests only on unrealistic faults `robustness`, and a run that failed without its
+fault says what the fault-free control found. Every cell links to its evidence directory, and
+the JSON carries every run's verdict and outcome, so the table can be checked, not just
+believed. The classifier's older `outcome` stays in the notes, as evidence.
+
+Deterministic: the same results give the same markdown (ties go to the first run).
 """
 
 from __future__ import annotations
@@ -19,7 +25,25 @@ from typing import Any
 
 from lab.matrix.classify import modal
 from lab.matrix.clients import CLIENTS
+from lab.matrix.verdict import RUN_VERDICTS
 from lab.scenario import Scenario
+
+VERDICT_HELP = {
+    "pass": "every expectation of the scenario held",
+    "fail": "an expectation failed; the cell names the observations behind it",
+    "undecided": "nothing failed, but an expectation could not be decided (e.g. a member that "
+                 "never ran)",
+    "fails_without_fault": "an expectation failed although the fault never fired; the "
+                           "client's `baseline-no-fault` was run as a fault-free control, and "
+                           "if that fails too the cell says the client fails without any fault",
+    "not_exercised": "the fault never fired and nothing failed: the run says nothing about "
+                     "the client",
+    "infra_error": "the run itself failed (proxy, broker, harness build); not a client result",
+}
+assert tuple(VERDICT_HELP) == RUN_VERDICTS
+#: The cell's findings: reasons of this many failing expectations, each at most this long.
+FINDINGS = 2
+FINDING_CHARS = 90
 
 OUTCOME_HELP = {
     "recovered": "consumption resumed and every record was consumed exactly once",
@@ -32,6 +56,61 @@ OUTCOME_HELP = {
     "not_injected": "the fault never fired (the client never sent the matching request)",
     "infra_error": "the run itself failed (proxy, broker, harness build); not a client result",
 }
+
+
+def run_verdict(result: dict[str, Any]) -> str:
+    """A run's verdict; results written before verdicts existed are `unjudged`."""
+    if result.get("verdict"):
+        return str(result["verdict"])
+    return "infra_error" if result.get("outcome") == "infra_error" else "unjudged"
+
+
+def _findings(runs: list[dict[str, Any]], status: str) -> list[str]:
+    """The reasons of the most frequent expectations with `status` over `runs` (ties: the
+    scenario's order), each from the first run that has it."""
+    counts: Counter[str] = Counter()
+    order: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    for r in runs:
+        for i, e in enumerate(r.get("expectations") or []):
+            if e.get("status") != status:
+                continue
+            name = str(e.get("name"))
+            counts[name] += 1
+            order.setdefault(name, i)
+            reasons.setdefault(name, str(e.get("reason") or name))
+    names = sorted(counts, key=lambda n: (-counts[n], order[n]))[:FINDINGS]
+    return [_short(reasons[n]) for n in names]
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= FINDING_CHARS else text[:FINDING_CHARS - 3] + "..."
+
+
+def _verdict_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    verdicts = [run_verdict(r) for r in runs]
+    verdict, agree = modal(verdicts)
+    modal_runs = [r for r in runs if run_verdict(r) == verdict]
+    findings: list[str] = []
+    if verdict in ("fail", "fails_without_fault"):
+        findings = _findings(modal_runs, "fail")
+    elif verdict == "undecided":
+        findings = _findings(modal_runs, "undecided")
+    control = next((r["control"] for r in modal_runs if r.get("control")), None)
+    failing = list(dict.fromkeys(
+        _short(str(e.get("reason"))) for r in runs for e in r.get("expectations") or []
+        if e.get("status") == "fail"))
+    return {
+        "verdict": verdict,
+        "verdict_agree": agree,
+        "verdicts": verdicts,
+        "findings": findings,
+        "failing_reasons": failing[:6],
+        "robustness_only": verdict == "fail" and all(r.get("robustness_only")
+                                                     for r in modal_runs),
+        "control": control,
+    }
 
 
 def _cell_summary(runs: list[dict[str, Any]], planned: int) -> dict[str, Any]:
@@ -56,6 +135,7 @@ def _cell_summary(runs: list[dict[str, Any]], planned: int) -> dict[str, Any]:
         "errors": errors[:12],
         "detail": modal_runs[0]["detail"] if modal_runs else "",
         "durations_s": [r.get("duration_s") for r in runs],
+        **_verdict_summary(runs),
     }
 
 
@@ -93,13 +173,14 @@ def write_report(
             cell: dict[str, Any] = {"client": client, "scenario": scenario.name,
                                     "evidence": evidence}
             if protocol is None:
-                cell.update(outcome="n/a", agree=0, runs=0, planned=0,
-                            detail=spec.not_applicable_reason(scenario))
+                cell.update(outcome="n/a", verdict="n/a", agree=0, verdict_agree=0, runs=0,
+                            planned=0, detail=spec.not_applicable_reason(scenario))
             elif (client, scenario.name) in by_cell:
                 cell.update(_cell_summary(by_cell[(client, scenario.name)], runs))
             else:
                 reason = unavailable.get(client, "not reached within the time budget")
-                cell.update(outcome="not_run", agree=0, runs=0, planned=runs, detail=reason)
+                cell.update(outcome="not_run", verdict="not_run", agree=0, verdict_agree=0,
+                            runs=0, planned=runs, detail=reason)
             cells.append(cell)
     versions = _versions(results)
     summary = {
@@ -111,11 +192,14 @@ def write_report(
         "library_versions": versions,
         "clients": clients,
         "scenarios": [{"name": s.name, "version": s.version, "description": s.description,
-                       "tags": s.tags, "protocols": s.applicable_protocols} for s in scenarios],
+                       "tags": s.tags, "protocols": s.applicable_protocols,
+                       "expect": [e.describe() for e in s.expectations],
+                       "default_expect": s.expect is None} for s in scenarios],
         "cells": cells,
         "unavailable_clients": unavailable,
         "not_run": not_run,
         "outcome_meanings": OUTCOME_HELP,
+        "verdict_meanings": VERDICT_HELP,
     }
     (out_dir / "matrix.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     (out_dir / "matrix.md").write_text(render_markdown(summary))
@@ -123,16 +207,24 @@ def write_report(
 
 
 def _cell_text(cell: dict[str, Any], link_prefix: str = "") -> str:
-    outcome = cell["outcome"]
-    if outcome in ("n/a", "not_run"):
-        return outcome
-    text = f"{outcome} {cell['agree']}/{cell['runs']}"
-    if outcome == "duplicates" and cell.get("duplicates"):
-        dups = sorted(set(cell["duplicates"]))
-        text += f" (dup {dups[0]}" + (f"-{dups[-1]}" if len(dups) > 1 else "") + ")"
+    """`[fail 5/5: member 1 silent 27.3 s > 15 s](evidence/) robustness`: the modal verdict,
+    k/N, the observations behind a failure, the fault-free control's word when the client
+    failed without a fault, and whether the finding rests only on unrealistic faults."""
+    verdict = cell.get("verdict") or cell["outcome"]
+    if verdict in ("n/a", "not_run"):
+        return str(verdict)
+    text = f"{verdict} {cell.get('verdict_agree', cell['agree'])}/{cell['runs']}"
+    notes = list(cell.get("findings") or [])
+    control = cell.get("control") or {}
+    if verdict == "fails_without_fault" and control.get("fails_without_any_fault"):
+        notes.append("fails without any fault (baseline-no-fault fails too)")
+    if notes:
+        text += ": " + "; ".join(notes)
     if cell["runs"] < cell.get("planned", cell["runs"]):
         text += f" [{cell['runs']} of {cell['planned']} runs]"
-    return f"[{text}]({link_prefix}{cell['evidence']}/)"
+    text = text.replace("|", "\\|")
+    mark = " robustness" if cell.get("robustness_only") else ""
+    return f"[{text}]({link_prefix}{cell['evidence']}/){mark}"
 
 
 def matrix_table(summary: dict[str, Any], link_prefix: str = "") -> list[str]:
@@ -161,14 +253,41 @@ def embed_in_readme(readme: Path, summary: dict[str, Any], report_dir: Path) -> 
         raise ValueError(f"{readme} has no '{README_START}' ... '{README_END}' section")
     prefix = os.path.relpath(report_dir, readme.parent).replace(os.sep, "/") + "/"
     body = [
-        f"Kafka {summary['kafka_version']}; {summary['total_runs']} runs; `k/N` = runs that "
-        f"gave the modal outcome. Outcomes, notes per cell and library versions: "
-        f"[{prefix}matrix.md]({prefix}matrix.md).",
+        f"Kafka {summary['kafka_version']}; {summary['total_runs']} runs; each cell: the "
+        f"modal verdict against the scenario's expectations, `k/N` = runs that gave it, the "
+        f"observations behind a failure; `robustness`: the finding rests only on faults a real "
+        f"broker would not produce. Expectations, verdicts, notes per cell and library "
+        f"versions: [{prefix}matrix.md]({prefix}matrix.md).",
         "",
         *matrix_table(summary, prefix),
     ]
     new = text[: start + len(README_START)] + "\n" + "\n".join(body) + "\n" + text[end:]
     readme.write_text(new)
+
+
+def _cell_note(c: dict[str, Any]) -> str:
+    """One client's line under a scenario: verdict, what failed, the control, the classifier's
+    outcome and detail (evidence)."""
+    text = f"- **{c['client']}** ({c.get('protocol')}):"
+    if c.get("verdict"):
+        text += f" {c['verdict']} {c.get('verdict_agree')}/{c['runs']}"
+        if c.get("robustness_only"):
+            text += " (robustness: only unrealistic faults injected)"
+        text += "."
+        if c.get("failing_reasons"):
+            text += f" Failed: {'; '.join(c['failing_reasons'])}."
+        control = c.get("control")
+        if control:
+            found = f" ({'; '.join(control['reasons'])})" if control.get("reasons") else ""
+            text += (f" Fault-free control ({control.get('scenario')}, "
+                     f"{control.get('protocol')}): {control.get('verdict')}{found}.")
+        text += " Classifier:"
+    text += f" {c['outcome']} {c['agree']}/{c['runs']}, {c['detail']}."
+    if c.get("time_to_recover_s_median") is not None:
+        text += f" Median time to recover: {c['time_to_recover_s_median']} s."
+    if c.get("errors"):
+        text += f" Errors surfaced: {', '.join(c['errors'][:6])}."
+    return text
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
@@ -178,9 +297,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "# Client x coordination-fault matrix",
         "",
         "Generated by `kafka-chaos-proxy matrix` (do not edit by hand). Each cell: the modal "
-        "outcome over the runs, `k/N` = how many runs gave it, linked to the evidence "
-        "directory (harness JSON lines per member, the proxy's coordination events, produced "
-        "records, fired steps, verdict per run).",
+        "verdict against the scenario's expectations (what a correct client does, listed "
+        "under each scenario below), `k/N` = how many runs gave it, the one or two "
+        "observations behind a failure, linked to the evidence directory (harness JSON lines "
+        "per member, the proxy's coordination events, produced records, fired steps, "
+        "observations and verdict per run).",
         "",
         f"- Kafka broker: {summary['kafka_version']}",
         f"- Runs per cell: {summary['runs_per_cell']}; runs executed: {summary['total_runs']}; "
@@ -199,21 +320,34 @@ def render_markdown(summary: dict[str, Any]) -> str:
         spec = CLIENTS[client]
         version = summary["library_versions"].get(client, spec.library)
         lines.append(f"| {client} | {version} |")
-    lines += ["", "## Outcomes", ""]
-    lines += [f"- **{k}**: {v}" for k, v in OUTCOME_HELP.items()]
-    lines += ["- **n/a**: the client cannot run the scenario (group protocol, static membership)",
+    lines += ["", "## Verdicts", ""]
+    lines += [f"- **{k}**: {v}" for k, v in VERDICT_HELP.items()]
+    lines += ["- **unjudged**: a run recorded before verdicts existed (its outcome is in the "
+              "notes)",
+              "- **n/a**: the client cannot run the scenario (group protocol, static membership)",
               "- **not_run**: not reached (time budget) or the client's harness was unavailable",
+              "- **robustness** (after a cell): every injection of its failing runs was one a "
+              "real broker would not produce (an error no broker returns on that API and "
+              "version, or one that leaves client and broker disagreeing, such as "
+              "UNKNOWN_MEMBER_ID while the broker still holds the member): a robustness "
+              "finding, not a race",
+              "",
+              "A scenario without `expect:` is judged against the default set: no_loss, "
+              "recovers_within_s = its recovery bound, max_silence_s = its stall bound, "
+              "duplicates_within_bound (docs/scenarios.md).",
               "", "## Matrix", ""]
     lines += matrix_table(summary)
     split = [c for c in summary["cells"]
-             if c.get("runs") and c["agree"] < c["runs"]]
+             if c.get("runs") and c.get("verdict_agree", c["agree"]) < c["runs"]]
     lines += ["", "## Cells whose runs disagree", ""]
     if not split:
-        lines.append("None: every cell that ran gave the same outcome in every run.")
+        lines.append("None: every cell that ran gave the same verdict in every run.")
     for c in split:
-        counts = Counter(c["outcomes"])
+        counts = Counter(c.get("verdicts") or c["outcomes"])
         lines.append(f"- {c['client']} x `{c['scenario']}`: "
                      + ", ".join(f"{k} {v}/{c['runs']}" for k, v in counts.most_common()))
+    lines += ["", "## Classifier outcomes (evidence in the notes)", ""]
+    lines += [f"- **{k}**: {v}" for k, v in OUTCOME_HELP.items()]
     lines += ["", "## Notes per cell", ""]
     for s in summary["scenarios"]:
         notes = [cells[(s["name"], c)] for c in clients
@@ -224,13 +358,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines.append("")
         lines.append(s["description"])
         lines.append("")
-        for c in notes:
-            extra = ""
-            if c.get("time_to_recover_s_median") is not None:
-                extra += f" Median time to recover: {c['time_to_recover_s_median']} s."
-            if c.get("errors"):
-                extra += f" Errors surfaced: {', '.join(c['errors'][:6])}."
-            lines.append(f"- **{c['client']}** ({c.get('protocol')}): {c['detail']}.{extra}")
+        if s.get("expect"):
+            default = " (the default set)" if s.get("default_expect") else ""
+            lines.append(f"Expected{default}: {'; '.join(s['expect'])}.")
+            lines.append("")
+        lines += [_cell_note(c) for c in notes]
         lines.append("")
     if summary["unavailable_clients"]:
         lines += ["## Clients not available", ""]

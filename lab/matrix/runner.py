@@ -21,6 +21,9 @@ runs are recorded as infra_error at once, and the matrix goes on with the next r
 
 `shard` runs only the cells of one shard (`lab.matrix.shards`); `lab.matrix.merge` joins them.
 
+A run that fails an expectation without its fault firing gets the client's `baseline-no-fault`
+run once as a fault-free control (`_controls`, lab.matrix.control).
+
 Cells run one at a time on purpose: coordination races depend on timing, and two cells
 sharing two CPU cores would change each other's timings — and so their outcomes.
 """
@@ -40,6 +43,7 @@ from typing import Any
 
 from lab.matrix.cell import RunRequest, run_cell_once
 from lab.matrix.clients import CLIENTS, ClientSpec
+from lab.matrix.control import CONTROL_SCENARIO, FaultFreeControl, control_summary
 from lab.matrix.proxyproc import listener_failure
 from lab.matrix.publish import publish_evidence
 from lab.matrix.report import write_report
@@ -54,7 +58,8 @@ from lab.matrix.shards import (
     shard_of,
     write_plan,
 )
-from lab.scenario import Scenario
+from lab.paths import scenarios_dir
+from lab.scenario import Scenario, load_scenario
 from proxy.real_kafka.cluster import KafkaCluster
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
@@ -239,6 +244,7 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
     earlier_s = float((previous or {}).get("wall_time_s") or 0.0)
     write_plan(opts.artifacts, record)
     done = {(r["client"], r["scenario"], r["run"]) for r in results}
+    attach_control = _controls(opts, clusters, results, run_once)
     t0 = time.monotonic()
     not_run: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}
@@ -263,6 +269,7 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
             continue
         result = _run_with_retries(opts, clusters, spec, scenario, run, protocol, run_once,
                                    unavailable, t0)
+        attach_control(result, spec)
         result["kafka_version"] = kafka_version or clusters.kafka_version()
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
@@ -409,6 +416,39 @@ def _write_report(opts: MatrixOptions, results: list[dict[str, Any]], kafka_vers
     return relabel_not_run(summary, opts.out, elsewhere, heading=(
         f"This report is shard {shard} of the matrix: the other shards' cells show not_run "
         "here. `kafka-chaos-proxy matrix-merge` joins the shards' artifacts into one report."))
+
+
+def _controls(opts: MatrixOptions, clusters: ClusterPool, results: list[dict[str, Any]],
+              run_once: RunOnce) -> Callable[[dict[str, Any], ClientSpec], None]:
+    """The matrix's fault-free controls (lab.matrix.control): a run that fails an expectation
+    without its fault firing gets the client's `baseline-no-fault` run once, under the same
+    protocol, as `artifacts/CLIENT/baseline-no-fault/control-PROTOCOL`, and its result.json is
+    written again with the control; results of a resumed matrix bring the controls they
+    already had."""
+
+    def run(spec: ClientSpec, protocol: str) -> dict[str, Any]:
+        baseline = next((s for s in opts.scenarios if s.name == CONTROL_SCENARIO), None)
+        if baseline is None:
+            baseline = load_scenario(scenarios_dir() / f"{CONTROL_SCENARIO}.yaml")
+        cluster = clusters.get(baseline.setup.brokers)
+        evidence = f"{spec.name}/{CONTROL_SCENARIO}/control-{protocol}"
+        req = RunRequest(client=spec, scenario=baseline, run=0, protocol=protocol,
+                         kafka_bootstrap=cluster.bootstrap_servers,
+                         artifacts=opts.artifacts / evidence,
+                         seed=seed_for(spec.name, CONTROL_SCENARIO, 0), cluster=cluster)
+        shutil.rmtree(req.artifacts, ignore_errors=True)
+        return control_summary(run_once(req), evidence)
+
+    controls = FaultFreeControl(run, log=opts.log)
+    controls.seed(results)
+
+    def attach(result: dict[str, Any], spec: ClientSpec) -> None:
+        if controls.attach(result, spec):
+            run_dir = opts.artifacts / spec.name / str(result["scenario"]) / str(result["run"])
+            if run_dir.is_dir():
+                (run_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+
+    return attach
 
 
 def _evidence_root(opts: MatrixOptions) -> Path:

@@ -3,7 +3,9 @@
 `syncgroup-not-coordinator` (NOT_COORDINATOR on the first SyncGroup) is deterministic: the rule
 matches the first SyncGroup whatever the timing, so the outcome is a property of the client.
 The expected outcomes are what these clients were measured to do (docs/matrix.md): each finds
-the coordinator again, rejoins and consumes every record exactly once.
+the coordinator again, rejoins and consumes every record exactly once, so each run passes the
+scenario's expectations (no error reaches the application, nothing lost, no member silent,
+no duplicates beyond the at-least-once bound).
 """
 
 from __future__ import annotations
@@ -41,10 +43,19 @@ def test_one_scenario_three_languages(kafka_cluster: KafkaCluster, tmp_path: Pat
     for client, expected in MEASURED.items():
         cell = cells[client]
         assert (cell["outcome"], cell["agree"], cell["runs"]) == (expected, 1, 1), cell
+        assert (cell["verdict"], cell["verdict_agree"]) == ("pass", 1), cell
 
         run_dir = tmp_path / "artifacts" / client / SCENARIO / "1"
         result = json.loads((run_dir / "result.json").read_text())
         assert result["injections"] == 1
+        # The verdict: every expectation of the scenario judged, each with its reason.
+        assert result["verdict"] == "pass", result["expectations"]
+        assert [e["name"] for e in result["expectations"]] == [
+            e.name for e in scenario.expectations]
+        assert all(e["status"] == "pass" and e["reason"] for e in result["expectations"])
+        assert result["observations"]["injections"] == 1
+        assert result["observations"]["lost"] == 0
+        assert result["robustness_only"] is False  # NOT_COORDINATOR on SyncGroup is real
         assert (result["missing"], result["duplicates"]) == (0, 0)
         # The verdict is backed by the proxy's record of the injected fault ...
         proxy_events = json.loads((run_dir / "proxy-events.json").read_text())
@@ -62,4 +73,4 @@ def test_one_scenario_three_languages(kafka_cluster: KafkaCluster, tmp_path: Pat
         assert len(records) == result["expected"] == scenario.total_records
 
     report = (tmp_path / "docs" / "matrix.md").read_text()
-    assert f"`{SCENARIO}`" in report and "recovered 1/1" in report
+    assert f"`{SCENARIO}`" in report and "[pass 1/1](" in report
