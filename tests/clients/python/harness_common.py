@@ -167,6 +167,7 @@ class Emitter:
         self.client = client
         self._lock = threading.Lock()
         self.exited = False
+        self.exit_how: str | None = None
 
     def emit(self, event: str, **fields: Any) -> None:
         line = {"ts": time.time(), "client": self.client, "event": event, **fields}
@@ -180,6 +181,7 @@ class Emitter:
         if self.exited:
             return
         self.exited = True
+        self.exit_how = how
         self.emit("exited", how=how, error=error)
 
 
@@ -244,6 +246,8 @@ def run_reporting_crash(emitter: Emitter, consume: Callable[[], None]) -> None:
         consume()
     except BaseException as exc:
         _report_crash(emitter, exc)
+    if emitter.exit_how == "returned_error":
+        sys.exit(1)  # the contract's status, as the Go and Java harnesses end
 
 
 def _report_crash(emitter: Emitter, exc: BaseException) -> NoReturn:
