@@ -2,8 +2,11 @@
 
 A plain poll loop: subscribe with a ConsumerRebalanceListener (including KIP-429
 `on_partitions_lost`), `poll` in a loop, synchronous `commit` after each batch when
-`--commit manual` (or `both`), and with `--commit-in-revoke` a synchronous commit of what was
-processed in `on_partitions_revoked`. Auto-commits report through
+`--commit manual` (or `both`), and with `--commit-in-revoke` a commit of what was processed in
+`on_partitions_revoked`, awaited before the rebalance goes on. kafka-python 3 runs listeners
+on its IO loop and refuses a blocking `commit()` there, so that listener is its
+`AsyncConsumerRebalanceListener` awaiting `commit_async` (what the library's own error message
+prescribes). Auto-commits report through
 `default_offset_commit_callback`, which the library otherwise discards, so every commit mode
 leaves `commit` events. kafka-python does not speak the KIP-848 `consumer` protocol, which
 the harness says instead of falling back.
@@ -34,7 +37,12 @@ from harness_common import (
     stop_on_signals,
     unsupported,
 )
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import (
+    AsyncConsumerRebalanceListener,
+    ConsumerRebalanceListener,
+    KafkaConsumer,
+    TopicPartition,
+)
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
@@ -55,12 +63,10 @@ ASSIGNORS: dict[str, Any] = {
 class Listener(ConsumerRebalanceListener):
     """Reports every assignment change the library announces, with the generation it joined."""
 
-    def __init__(self, emitter: Emitter, processed: Processed | None = None,
-                 commit_in_revoke: bool = False) -> None:
+    def __init__(self, emitter: Emitter, processed: Processed | None = None) -> None:
         self.emitter = emitter
         self.consumer: KafkaConsumer | None = None
         self.processed = processed
-        self.commit_in_revoke = commit_in_revoke
 
     def _membership(self) -> tuple[int | None, str | None]:
         coordinator = getattr(self.consumer, "_coordinator", None)
@@ -75,18 +81,6 @@ class Listener(ConsumerRebalanceListener):
         return (int(generation) if generation is not None else None), (member_id or None)
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        if self.commit_in_revoke and self.processed is not None and self.consumer is not None:
-            done = {TopicPartition(t, p): off for (t, p), off in
-                    self.processed.take(revoked).items()}
-            if done:
-                try:
-                    self.consumer.commit({tp: OffsetAndMetadata(off, "", -1)
-                                          for tp, off in done.items()})
-                    self.emitter.emit("commit", ok=True, error=None,
-                                      offsets=offsets_by_topic(done), in_revoke=True)
-                except Exception as exc:
-                    self.emitter.emit("commit", ok=False, error=error_text(exc),
-                                      offsets=offsets_by_topic(done), in_revoke=True)
         self.emitter.emit("revoked", partitions=partitions_by_topic(revoked))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
@@ -104,6 +98,35 @@ class Listener(ConsumerRebalanceListener):
         if self.processed is not None:
             self.processed.take(lost)  # gone without a chance to commit
         self.emitter.emit("lost", partitions=partitions_by_topic(lost))
+
+
+class CommittingListener(AsyncConsumerRebalanceListener):
+    """--commit-in-revoke: the same events as `Listener`, and the processed offsets of the
+    revoked partitions committed (and awaited) in `on_partitions_revoked`, before `revoked`."""
+
+    def __init__(self, inner: Listener) -> None:
+        self.inner = inner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        inner = self.inner
+        done = {TopicPartition(t, p): off for (t, p), off in
+                (inner.processed.take(revoked) if inner.processed is not None else {}).items()}
+        if done and inner.consumer is not None:
+            try:
+                await inner.consumer.commit_async(
+                    {tp: OffsetAndMetadata(off, "", -1) for tp, off in done.items()})
+                inner.emitter.emit("commit", ok=True, error=None,
+                                   offsets=offsets_by_topic(done), in_revoke=True)
+            except Exception as exc:
+                inner.emitter.emit("commit", ok=False, error=error_text(exc),
+                                   offsets=offsets_by_topic(done), in_revoke=True)
+        inner.on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.inner.on_partitions_assigned(assigned)
+
+    async def on_partitions_lost(self, lost: Any) -> None:
+        self.inner.on_partitions_lost(lost)
 
 
 def _auto_commit_callback(emitter: Emitter) -> Any:
@@ -165,7 +188,7 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
         return
     deadline = time.monotonic() + args.max_runtime_s
     processed = Processed()
-    listener = Listener(emitter, processed, args.commit_in_revoke)
+    listener = Listener(emitter, processed)
     try:
         consumer = KafkaConsumer(**config)
     except (KafkaConfigurationError, Exception) as exc:
@@ -173,7 +196,8 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
         emitter.exit("returned_error", error_text(exc))
         return
     listener.consumer = consumer
-    consumer.subscribe([args.topic], listener=listener)
+    consumer.subscribe([args.topic], listener=CommittingListener(listener)
+                       if args.commit_in_revoke else listener)
 
     how, final_error = "max_runtime", None
     last_error: str | None = None
