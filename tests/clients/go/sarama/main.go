@@ -42,7 +42,7 @@ func main() {
 		"library": library, "version": harness.ModuleVersion(library), "protocol": f.Protocol,
 	})
 	cfg := config(f)
-	em.Config(f, effective(f, cfg))
+	em.Config(f, effective(cfg))
 	if f.Protocol == "consumer" {
 		em.Refuse("sarama implements only the classic group protocol, not KIP-848 (--protocol consumer)")
 	}
@@ -162,7 +162,7 @@ func config(f harness.Flags) *sarama.Config {
 }
 
 // effective is what the `config` event adds to the options: sarama's own values.
-func effective(f harness.Flags, cfg *sarama.Config) map[string]any {
+func effective(cfg *sarama.Config) map[string]any {
 	assignors := []string{}
 	for _, s := range cfg.Consumer.Group.Rebalance.GroupStrategies {
 		assignors = append(assignors, s.Name())
