@@ -69,34 +69,74 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Values of the harness options (docs/scenarios.md says which clients support which).
+CommitMode = Literal["auto", "manual", "both"]
+Assignor = Literal["range", "roundrobin", "sticky", "cooperative-sticky"]
+ConsumeMode = Literal["loop", "once"]
+MAX_PROCESSING_DELAY_MS = 60_000
+
+
 class MemberOverride(_Strict):
     """Settings of one member that differ from the group's (`setup.members.overrides`).
 
-    Only settings every harness accepts as a flag (tests/clients/README.md). An absent key
-    keeps the group's setting; `group_instance_id: null` makes this member dynamic in a static
-    group, a string makes it static with exactly that id (two members given the same id is
-    how a scenario stages a fenced instance).
+    Every key of `Members` that describes one consumer can be overridden. An absent key (or
+    null) keeps the group's setting, except `group_instance_id`: null makes this member
+    dynamic in a static group, a string makes it static with exactly that id (two members
+    given the same id is how a scenario stages a fenced instance), and `assignor` /
+    `request_timeout_ms`, where null is the library's default.
     """
 
     session_timeout_ms: int | None = Field(default=None, ge=1000, le=300_000)
     heartbeat_interval_ms: int | None = Field(default=None, ge=100, le=60_000)
     rebalance_timeout_ms: int | None = Field(default=None, ge=1000, le=300_000)
-    commit: Literal["auto", "manual"] | None = None
+    request_timeout_ms: int | None = Field(default=None, ge=1000, le=300_000)
+    commit: CommitMode | None = None
+    commit_in_revoke: bool | None = None
+    assignor: Assignor | None = None
+    processing_delay_ms: int | None = Field(default=None, ge=0, le=MAX_PROCESSING_DELAY_MS)
+    async_processing: bool | None = None
+    consume_mode: ConsumeMode | None = None
+    sarama_return_errors: bool | None = None
     group_instance_id: str | None = Field(default=None, pattern=INSTANCE_ID_PATTERN)
-    #: sarama's Consumer.Return.Errors; accepted and ignored by the other harnesses.
-    return_errors: bool | None = None
+
+
+#: Override keys where an explicit null means "the library's default", not "the group's".
+_NULL_IS_LIBRARY_DEFAULT = ("assignor", "request_timeout_ms")
 
 
 class Members(_Strict):
-    """The consumers of the group at the start of the scenario (more can join in steps)."""
+    """The consumers of the group at the start of the scenario (more can join in steps).
+
+    Besides the group's shape (count, membership, protocol), these are the harness options
+    every member runs with unless `overrides` says otherwise. Unset optional ones
+    (`request_timeout_ms`, `assignor`) leave the library's default; the others default to
+    what the libraries do by default (sarama's Return.Errors false) or to the plain
+    application (a consume loop, no processing delay).
+    """
 
     count: int = Field(default=1, ge=1, le=MAX_MEMBERS)
     membership: Literal["dynamic", "static"] = "dynamic"
     protocol: Literal["classic", "consumer"] = "classic"
-    commit: Literal["auto", "manual"] = "auto"
+    #: auto: the library's auto-commit; manual: explicit commits after each poll/batch;
+    #: both: auto-commit on AND the explicit commits.
+    commit: CommitMode = "auto"
+    #: Commit the processed offsets in the revoke callback (on top of `commit`).
+    commit_in_revoke: bool = False
     session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100, le=60_000)
     rebalance_timeout_ms: int = Field(default=10000, ge=1000, le=300_000)
+    #: The client's request timeout (the library setting per client: docs/scenarios.md).
+    request_timeout_ms: int | None = Field(default=None, ge=1000, le=300_000)
+    #: The client-side partition assignor (classic protocol only); None: library default.
+    assignor: Assignor | None = None
+    #: Time the application spends on each record before it counts as processed.
+    processing_delay_ms: int = Field(default=0, ge=0, le=MAX_PROCESSING_DELAY_MS)
+    #: sarama: a goroutine per message, MarkMessage when each finishes (out of order).
+    async_processing: bool = False
+    #: sarama: `loop` calls Consume again after each return, `once` calls it a single time.
+    consume_mode: ConsumeMode = "loop"
+    #: sarama's Consumer.Return.Errors (the library default is false).
+    sarama_return_errors: bool = False
     #: Seconds between starting consecutive initial members, so joins happen in a known order.
     start_stagger_s: float = Field(default=0.0, ge=0.0, le=30.0)
     #: Per-member settings by member index (initial members and those started by steps).
@@ -109,6 +149,7 @@ class Members(_Strict):
                 f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
                 f"session_timeout_ms ({self.session_timeout_ms}); clients reject it otherwise"
             )
+        self._check_member("", self._merge({}))
         for index in sorted(self.overrides):
             if not 0 <= index < MAX_MEMBERS * 2:
                 raise ValueError(f"overrides: {index} is not a member index")
@@ -118,22 +159,33 @@ class Members(_Strict):
                     f"overrides.{index}: heartbeat_interval_ms "
                     f"({settings.heartbeat_interval_ms}) must be below session_timeout_ms "
                     f"({settings.session_timeout_ms})")
+            self._check_member(f"overrides.{index}: ", settings)
         return self
+
+    def _check_member(self, where: str, m: MemberSettings) -> None:
+        if m.assignor is not None and self.protocol == "consumer":
+            raise ValueError(f"{where}assignor: a client-side assignor is a classic-protocol "
+                             "setting; under protocol consumer (KIP-848) the broker assigns")
 
     def settings(self, index: int) -> MemberSettings:
         """What member `index` runs with: the group's settings, then its override."""
         override = self.overrides.get(index)
-        given = override.model_dump(exclude_unset=True) if override is not None else {}
+        return self._merge(override.model_dump(exclude_unset=True) if override is not None
+                           else {})
+
+    def _merge(self, given: dict[str, Any]) -> MemberSettings:
+        def pick(key: str) -> Any:
+            if key in _NULL_IS_LIBRARY_DEFAULT and key in given:
+                return given[key]
+            value = given.get(key)
+            return getattr(self, key) if value is None else value
+
+        static = given["group_instance_id"] is not None if "group_instance_id" in given \
+            else self.membership == "static"
         return MemberSettings(
-            session_timeout_ms=given.get("session_timeout_ms") or self.session_timeout_ms,
-            heartbeat_interval_ms=given.get("heartbeat_interval_ms")
-            or self.heartbeat_interval_ms,
-            rebalance_timeout_ms=given.get("rebalance_timeout_ms") or self.rebalance_timeout_ms,
-            commit=given.get("commit") or self.commit,
-            static=given["group_instance_id"] is not None if "group_instance_id" in given
-            else self.membership == "static",
+            **{key: pick(key) for key in _MEMBER_KEYS},
+            static=static,
             group_instance_id=given.get("group_instance_id"),
-            return_errors=given.get("return_errors"),
         )
 
 
@@ -146,10 +198,20 @@ class MemberSettings(BaseModel):
     session_timeout_ms: int
     heartbeat_interval_ms: int
     rebalance_timeout_ms: int
-    commit: Literal["auto", "manual"]
+    request_timeout_ms: int | None = None
+    commit: CommitMode
+    commit_in_revoke: bool = False
+    assignor: Assignor | None = None
+    processing_delay_ms: int = 0
+    async_processing: bool = False
+    consume_mode: ConsumeMode = "loop"
+    sarama_return_errors: bool = False
     static: bool
     group_instance_id: str | None = None
-    return_errors: bool | None = None
+
+
+#: The per-member settings `Members` carries as group defaults (all but the instance id).
+_MEMBER_KEYS = tuple(k for k in MemberOverride.model_fields if k != "group_instance_id")
 
 
 class Setup(_Strict):

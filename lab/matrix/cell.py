@@ -50,7 +50,7 @@ from lab.matrix.produce import RateProduction, SequenceProducer, create_topic
 from lab.matrix.proxyproc import ProxyProcess, listener_failure
 from lab.matrix.topology import ClusterView, NodeControl, TopologyControl, annotate_with_proxy
 from lab.matrix.verdict import Progress, judge
-from lab.scenario import Scenario
+from lab.scenario import MemberSettings, Scenario
 from proxy.client import AdminClient
 from proxy.real_kafka.cluster import KafkaCluster
 from proxy.real_kafka.probe import metadata_brokers
@@ -169,8 +169,28 @@ def member_flags(scenario: Scenario, index: int, *, bootstrap: str, topic: str, 
     ]
     if m.static:
         flags += ["--instance-id", m.group_instance_id or f"{client_prefix}-i{index}"]
-    if m.return_errors is not None:
-        flags += ["--return-errors", "true" if m.return_errors else "false"]
+    return flags + option_flags(m)
+
+
+def option_flags(m: MemberSettings) -> list[str]:
+    """The harness options (tests/clients/README.md) that differ from the harnesses'
+    defaults, which are the scenario format's defaults: a member's command line names only
+    what the scenario asked for, and its `config` event lists everything it ran with."""
+    flags: list[str] = []
+    if m.request_timeout_ms is not None:
+        flags += ["--request-timeout-ms", str(m.request_timeout_ms)]
+    if m.assignor is not None:
+        flags += ["--assignor", m.assignor]
+    if m.commit_in_revoke:
+        flags += ["--commit-in-revoke", "true"]
+    if m.processing_delay_ms:
+        flags += ["--processing-delay-ms", str(m.processing_delay_ms)]
+    if m.async_processing:
+        flags += ["--async-processing", "true"]
+    if m.consume_mode != "loop":
+        flags += ["--consume-mode", m.consume_mode]
+    if m.sarama_return_errors:
+        flags += ["--return-errors", "true"]
     return flags
 
 

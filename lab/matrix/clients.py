@@ -19,7 +19,46 @@ from typing import TYPE_CHECKING
 from lab.paths import harness_dir
 
 if TYPE_CHECKING:
-    from lab.scenario import Scenario
+    from lab.scenario import MemberSettings, Scenario
+
+ALL_ASSIGNORS = ("range", "roundrobin", "sticky", "cooperative-sticky")
+
+
+@dataclass(frozen=True)
+class HarnessOptions:
+    """Which harness options (`setup.members`, docs/scenarios.md) a client's harness can
+    honour. A member asking for anything else makes the cell n/a with the reason, and the
+    harness itself refuses it too (an `error` and `exited how=returned_error`), so an option
+    is never silently ignored. Plain values (commit auto/manual/both, a processing delay, the
+    consume loop) every harness supports."""
+
+    #: Client-side assignors it can be given (classic protocol).
+    assignors: tuple[str, ...] = ALL_ASSIGNORS
+    #: Why `request_timeout_ms` cannot be set (None: it can).
+    no_request_timeout: str | None = None
+    #: Why `commit_in_revoke` cannot be honoured (None: it can).
+    no_commit_in_revoke: str | None = None
+    #: `consume_mode: once` (a library with a Consume call that runs a whole session).
+    consume_once: bool = False
+    #: `async_processing: true` (a goroutine per message marking when it finishes).
+    async_processing: bool = False
+
+    def unsupported(self, m: MemberSettings, library: str) -> str | None:
+        """Why a member with settings `m` cannot run on this harness, or None."""
+        if m.assignor is not None and m.assignor not in self.assignors:
+            return (f"{library} has no {m.assignor} assignor (it has "
+                    f"{', '.join(self.assignors)})")
+        if m.request_timeout_ms is not None and self.no_request_timeout:
+            return f"request_timeout_ms: {self.no_request_timeout}"
+        if m.commit_in_revoke and self.no_commit_in_revoke:
+            return f"commit_in_revoke: {self.no_commit_in_revoke}"
+        if m.consume_mode == "once" and not self.consume_once:
+            return (f"consume_mode once: {library} has no Consume call that runs a whole "
+                    "group session (only sarama does)")
+        if m.async_processing and not self.async_processing:
+            return (f"async_processing: not supported by the {library} harness (sarama "
+                    "only: a goroutine per message with MarkMessage)")
+        return None
 
 
 def python_harness_dir() -> Path:
@@ -38,6 +77,7 @@ class ClientSpec:
     command: Callable[[], list[str]]
     #: Whether the library has static membership (group.instance.id); kafka-go does not.
     static_membership: bool = True
+    options: HarnessOptions = HarnessOptions()
 
     def protocol_for(self, applicable: list[str]) -> str | None:
         """The protocol to run a scenario under, or None if the client speaks none of them."""
@@ -61,7 +101,28 @@ class ClientSpec:
             members.settings(i).static for i in members.overrides)
         if any_static and not self.static_membership:
             return f"{self.library} has no static membership (group.instance.id)"
-        return None
+        return self.unsupported_options(scenario)
+
+    def unsupported_options(self, scenario: Scenario) -> str | None:
+        """The first member setting this client's harness cannot honour, said in one line
+        ("member 1: ..." when only some members ask for it), or None."""
+        members = scenario.setup.members
+        protocol = self.protocol_for(scenario.applicable_protocols)
+        reasons: list[tuple[int, str]] = []
+        for index in range(scenario.total_members):
+            m = members.settings(index)
+            reason = self.options.unsupported(m, self.library)
+            if reason is None and m.assignor is not None and protocol == "consumer":
+                reason = (f"assignor {m.assignor}: {self.name} runs this scenario under "
+                          "protocol consumer (KIP-848), where the broker assigns")
+            if reason is not None:
+                reasons.append((index, reason))
+        if not reasons:
+            return None
+        index, reason = reasons[0]
+        if len(reasons) == scenario.total_members:
+            return reason
+        return f"member {index}: {reason}"
 
 
 def _python(script: str, module: str) -> Callable[[], list[str]]:
@@ -94,17 +155,26 @@ CLIENTS: dict[str, ClientSpec] = {
     spec.name: spec
     for spec in (
         ClientSpec("aiokafka", "python", "aiokafka", ("classic",),
-                   _python("aiokafka_harness.py", "aiokafka")),
+                   _python("aiokafka_harness.py", "aiokafka"),
+                   options=HarnessOptions(assignors=("range", "roundrobin", "sticky"))),
         ClientSpec("kafka-python", "python", "kafka-python", ("classic",),
                    _python("kafka_python_harness.py", "kafka")),
         ClientSpec("confluent-kafka", "python", "confluent-kafka (librdkafka)",
-                   ("classic", "consumer"), _python("confluent_harness.py", "confluent_kafka")),
+                   ("classic", "consumer"), _python("confluent_harness.py", "confluent_kafka"),
+                   options=HarnessOptions(
+                       assignors=("range", "roundrobin", "cooperative-sticky"))),
         ClientSpec("java-classic", "java", "org.apache.kafka:kafka-clients", ("classic",), _java),
         ClientSpec("java-consumer", "java", "org.apache.kafka:kafka-clients", ("consumer",),
                    _java),
-        ClientSpec("sarama", "go", "github.com/IBM/sarama", ("classic",), _go("sarama")),
+        ClientSpec("sarama", "go", "github.com/IBM/sarama", ("classic",), _go("sarama"),
+                   options=HarnessOptions(consume_once=True, async_processing=True)),
         ClientSpec("kafka-go", "go", "github.com/segmentio/kafka-go", ("classic",),
-                   _go("kafka-go"), static_membership=False),
+                   _go("kafka-go"), static_membership=False,
+                   options=HarnessOptions(
+                       assignors=("range", "roundrobin"),
+                       no_request_timeout="kafka-go's Reader does not expose its request "
+                       "timeouts (the group coordinator's is fixed at 5 s)",
+                       no_commit_in_revoke="kafka-go's Reader has no revoke callback")),
         ClientSpec("franz-go", "go", "github.com/twmb/franz-go", ("classic", "consumer"),
                    _go("franz-go")),
     )

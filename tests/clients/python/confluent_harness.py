@@ -5,8 +5,11 @@ wires every channel it offers: `on_assign`/`on_revoke`/`on_lost` for membership,
 auto-commit results, `error_cb` for client-level errors (a fatal one ends the run as
 `returned_error`, because the handle is unusable after it), message errors from `consume`, and
 the library log (WARNING+) as `log` events. Manual commits are synchronous and reported from
-their own result. `--protocol consumer` selects KIP-848 (`group.protocol=consumer`), under which
+their own result; with `--commit-in-revoke`, `on_revoke` commits what was processed
+(synchronously). `--protocol consumer` selects KIP-848 (`group.protocol=consumer`), under which
 the session and heartbeat settings belong to the broker and must not be set by the client.
+`--request-timeout-ms` is librdkafka's `socket.timeout.ms` (its timeout for broker requests;
+its `request.timeout.ms` is a producer setting).
 """
 
 from __future__ import annotations
@@ -23,15 +26,26 @@ from harness_common import (
     MAX_SAME_ERROR_IN_A_ROW,
     Emitter,
     LogForwarder,
+    Processed,
+    auto_commit,
+    config_event,
     error_text,
+    explicit_commit,
     parse_args,
     partitions_by_topic,
+    refuse,
     run_reporting_crash,
     stop_on_signals,
+    unsupported,
 )
 
 CLIENT = "confluent-kafka"
 CONSUME_TIMEOUT_S = 0.2
+#: librdkafka's names are Kafka's; it has no eager "sticky" assignor.
+ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
+#: librdkafka's defaults for what the `config` event reports when the harness sets nothing.
+DEFAULT_SOCKET_TIMEOUT_MS = 60000
+DEFAULT_ASSIGNMENT_STRATEGY = "range,roundrobin"
 
 
 def kafka_error_text(err: Any) -> str:
@@ -64,7 +78,7 @@ def build_config(args: Any, emitter: Emitter, fatal: threading.Event) -> dict[st
             fatal.set()
 
     def on_commit(err: KafkaError | None, partitions: list[Any]) -> None:
-        if args.commit != "auto":
+        if not auto_commit(args):
             return  # manual commits are synchronous and reported from their own result
         error = kafka_error_text(err) if err is not None else _partition_errors(partitions)
         emitter.emit("commit", ok=error is None, error=error, offsets=_tp_offsets(partitions))
@@ -78,7 +92,7 @@ def build_config(args: Any, emitter: Emitter, fatal: threading.Event) -> dict[st
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group,
         "client.id": args.client_id,
-        "enable.auto.commit": args.commit == "auto",
+        "enable.auto.commit": auto_commit(args),
         "auto.commit.interval.ms": AUTO_COMMIT_INTERVAL_MS,
         "auto.offset.reset": "earliest" if args.from_beginning else "latest",
         "group.protocol": args.protocol,
@@ -93,6 +107,10 @@ def build_config(args: Any, emitter: Emitter, fatal: threading.Event) -> dict[st
         config["max.poll.interval.ms"] = max(args.rebalance_timeout_ms, args.session_timeout_ms)
     if args.instance_id:
         config["group.instance.id"] = args.instance_id
+    if args.request_timeout_ms is not None:
+        config["socket.timeout.ms"] = args.request_timeout_ms
+    if args.assignor is not None:
+        config["partition.assignment.strategy"] = args.assignor
     return config
 
 
@@ -101,14 +119,25 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
                  version=f"{confluent_kafka.__version__} (librdkafka "
                  f"{confluent_kafka.libversion()[0]})", protocol=args.protocol)
     fatal = threading.Event()
+    config = build_config(args, emitter, fatal)
+    strategy = config.get("partition.assignment.strategy", DEFAULT_ASSIGNMENT_STRATEGY)
+    config_event(emitter, args, library_config=config,
+                 assignors=str(strategy).split(",") if args.protocol == "classic" else [],
+                 request_timeout_ms=config.get("socket.timeout.ms", DEFAULT_SOCKET_TIMEOUT_MS))
+    reason = unsupported(args, "confluent-kafka", ASSIGNORS)
+    if reason is not None:
+        refuse(emitter, reason)
+        return
+    processed = Processed()
     try:
-        consumer = Consumer(build_config(args, emitter, fatal))
+        consumer = Consumer(config)
     except Exception as exc:
         emitter.emit("error", error=kafka_error_text(exc), source="start")
         emitter.exit("returned_error", kafka_error_text(exc))
         return
 
     def on_assign(c: Any, partitions: list[Any]) -> None:
+        processed.take(partitions)  # a fresh start from the committed offset
         try:
             member_id: str | None = c.memberid()
         except Exception:
@@ -117,9 +146,23 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
                      generation=None, member_id=member_id or None)
 
     def on_revoke(c: Any, partitions: list[Any]) -> None:
+        if args.commit_in_revoke:
+            done = [TopicPartition(t, p, off) for (t, p), off in
+                    processed.take(partitions).items()]
+            if done:
+                offsets = _tp_offsets(done)
+                try:
+                    result = c.commit(offsets=done, asynchronous=False)
+                    error = _partition_errors(result or [])
+                    emitter.emit("commit", ok=error is None, error=error, offsets=offsets,
+                                 in_revoke=True)
+                except Exception as exc:
+                    emitter.emit("commit", ok=False, error=kafka_error_text(exc),
+                                 offsets=offsets, in_revoke=True)
         emitter.emit("revoked", partitions=partitions_by_topic(partitions))
 
     def on_lost(c: Any, partitions: list[Any]) -> None:
+        processed.take(partitions)  # gone without a chance to commit
         emitter.emit("lost", partitions=partitions_by_topic(partitions))
 
     consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
@@ -166,10 +209,13 @@ def consume(args: Any, emitter: Emitter, stop: threading.Event) -> None:
                     msg.offset() or 0
                 )
                 emitter.emit("record", topic=topic, partition=partition, offset=offset)
+                if args.processing_delay_ms:  # the application's time on one record
+                    stop.wait(args.processing_delay_ms / 1000)
+                processed.done(topic, partition, offset)
                 consumed[(topic, partition)] = offset + 1
             if consumed:
                 last_error, same_in_a_row = None, 0
-            if args.commit == "manual" and consumed:
+            if explicit_commit(args) and consumed:
                 tps = [TopicPartition(t, p, off) for (t, p), off in consumed.items()]
                 offsets = _tp_offsets(tps)
                 try:

@@ -29,8 +29,18 @@ AUTO_COMMIT_INTERVAL_MS = 1000
 EXIT_HOWS = ("returned_nil", "returned_error", "crashed", "killed", "max_runtime")
 
 
+ASSIGNORS = ("range", "roundrobin", "sticky", "cooperative-sticky")
+
+
+def _bool(value: str) -> bool:
+    if value not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
+    return value == "true"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The harness contract's flags; flags a library cannot honour are accepted and ignored."""
+    """The harness contract's flags. `--return-errors` is sarama's and ignored here; an
+    option a library cannot honour is refused by the harness (see `unsupported`)."""
     p = argparse.ArgumentParser(description="Kafka consumer harness (matrix contract)")
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)
@@ -39,13 +49,111 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--session-timeout-ms", type=int, default=6000)
     p.add_argument("--heartbeat-interval-ms", type=int, default=1000)
     p.add_argument("--rebalance-timeout-ms", type=int, default=10000)
-    p.add_argument("--commit", choices=("auto", "manual"), default="auto")
+    p.add_argument("--commit", choices=("auto", "manual", "both"), default="auto")
     p.add_argument("--instance-id", default=None)
     p.add_argument("--protocol", choices=("classic", "consumer"), default="classic")
     p.add_argument("--max-runtime-s", type=float, default=60.0)
-    p.add_argument("--return-errors", choices=("true", "false"), default="true")
+    p.add_argument("--return-errors", choices=("true", "false"), default="false")
     p.add_argument("--from-beginning", action="store_true", default=True)
-    return p.parse_args(argv)
+    p.add_argument("--request-timeout-ms", type=int, default=None)
+    p.add_argument("--assignor", choices=ASSIGNORS, default=None)
+    p.add_argument("--commit-in-revoke", type=_bool, default=False)
+    p.add_argument("--processing-delay-ms", type=int, default=0)
+    p.add_argument("--async-processing", type=_bool, default=False)
+    p.add_argument("--consume-mode", choices=("loop", "once"), default="loop")
+    args = p.parse_args(argv)
+    if args.processing_delay_ms < 0 or (args.request_timeout_ms or 0) < 0:
+        p.error("--processing-delay-ms and --request-timeout-ms must be >= 0")
+    return args
+
+
+def auto_commit(args: argparse.Namespace) -> bool:
+    """The library's auto-commit is on (--commit auto or both)."""
+    return bool(args.commit in ("auto", "both"))
+
+
+def explicit_commit(args: argparse.Namespace) -> bool:
+    """The harness commits after each batch itself (--commit manual or both)."""
+    return bool(args.commit in ("manual", "both"))
+
+
+def unsupported(args: argparse.Namespace, library: str,
+                assignors: tuple[str, ...] = ASSIGNORS) -> str | None:
+    """Why `library`'s harness cannot honour these options, or None. None of the Python
+    libraries has a Consume call that runs a whole session or a goroutine-style processing
+    model the harness could use, so `--consume-mode once` and `--async-processing` are
+    refused everywhere (sarama only)."""
+    if args.async_processing:
+        return "--async-processing is supported by the sarama harness only"
+    if args.consume_mode == "once":
+        return (f"{library} has no Consume call that runs a group session; "
+                "--consume-mode once is unsupported")
+    if args.assignor is not None and args.protocol == "consumer":
+        return ("--assignor is a classic-protocol setting; under KIP-848 "
+                "(group.protocol=consumer) the broker assigns")
+    if args.assignor is not None and args.assignor not in assignors:
+        return f"{library} has no {args.assignor} assignor (it has {', '.join(assignors)})"
+    return None
+
+
+def config_event(emitter: Emitter, args: argparse.Namespace, *, assignors: list[str],
+                 request_timeout_ms: int | None, library_config: Mapping[str, Any],
+                 **extra: Any) -> None:
+    """The `config` event (second line, after `started`): the options this member runs with,
+    the library's effective assignors and request timeout, and the settings it was given."""
+    emitter.emit(
+        "config", protocol=args.protocol, commit=args.commit,
+        commit_in_revoke=args.commit_in_revoke, session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=args.heartbeat_interval_ms,
+        rebalance_timeout_ms=args.rebalance_timeout_ms, request_timeout_ms=request_timeout_ms,
+        assignors=assignors, processing_delay_ms=args.processing_delay_ms,
+        async_processing=args.async_processing, consume_mode=args.consume_mode,
+        instance_id=args.instance_id, from_beginning=args.from_beginning,
+        library_config={k: _plain(v) for k, v in library_config.items() if not callable(v)
+                        or isinstance(v, type)},
+        **extra)
+
+
+def _plain(value: Any) -> Any:
+    """A library setting as JSON: classes by their name, sequences as lists."""
+    if isinstance(value, type):
+        return getattr(value, "name", value.__name__)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class Processed:
+    """What the application has finished with: the next offset per partition, which
+    `--commit-in-revoke` commits in the revoke callback. Assigned and lost partitions start
+    afresh (what they had is not this member's to commit any more)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    def done(self, topic: str, partition: int, offset: int) -> None:
+        with self._lock:
+            key = (topic, partition)
+            self.offsets[key] = max(self.offsets.get(key, 0), offset + 1)
+
+    def take(self, tps: Iterable[Any]) -> dict[tuple[str, int], int]:
+        """Remove and return the offsets of these partitions (TopicPartition-like)."""
+        with self._lock:
+            out: dict[tuple[str, int], int] = {}
+            for tp in tps:
+                key = (str(tp.topic), int(tp.partition))
+                if key in self.offsets:
+                    out[key] = self.offsets.pop(key)
+            return out
+
+
+def refuse(emitter: Emitter, reason: str) -> None:
+    """An option this library cannot honour: said, never silently downgraded."""
+    emitter.emit("error", error=reason, source="config")
+    emitter.exit("returned_error", reason)
 
 
 class Emitter:
@@ -59,6 +167,7 @@ class Emitter:
         self.client = client
         self._lock = threading.Lock()
         self.exited = False
+        self.exit_how: str | None = None
 
     def emit(self, event: str, **fields: Any) -> None:
         line = {"ts": time.time(), "client": self.client, "event": event, **fields}
@@ -72,6 +181,7 @@ class Emitter:
         if self.exited:
             return
         self.exited = True
+        self.exit_how = how
         self.emit("exited", how=how, error=error)
 
 
@@ -136,6 +246,8 @@ def run_reporting_crash(emitter: Emitter, consume: Callable[[], None]) -> None:
         consume()
     except BaseException as exc:
         _report_crash(emitter, exc)
+    if emitter.exit_how == "returned_error":
+        sys.exit(1)  # the contract's status, as the Go and Java harnesses end
 
 
 def _report_crash(emitter: Emitter, exc: BaseException) -> NoReturn:

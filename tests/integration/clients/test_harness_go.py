@@ -93,7 +93,7 @@ def test_classic_only_libraries_refuse_consumer_protocol(
     running.append(proc)
     proc.wait_for(lambda ev: bool(of(ev, "exited")), "exited")
     assert proc.proc.wait(timeout=30) == 1
-    assert [e["event"] for e in proc.events] == ["started", "error", "exited"]
+    assert [e["event"] for e in proc.events] == ["started", "config", "error", "exited"]
     assert proc.events[-1]["how"] == "returned_error"
     assert "KIP-848" in proc.events[-1]["error"]
 

@@ -103,5 +103,5 @@ def test_unsupported_protocol_is_said_not_hidden(script: str) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["started", "error", "exited"]
+    assert [e["event"] for e in events] == ["started", "config", "error", "exited"]
     assert events[-1]["how"] == "returned_error"

@@ -114,7 +114,7 @@ def test_member_flags_apply_the_overrides() -> None:
         "name": "o", "version": 1, "description": "o",
         "setup": {"members": {"count": 3, "session_timeout_ms": 10000, "overrides": {
             1: {"session_timeout_ms": 45000, "heartbeat_interval_ms": 3000, "commit": "manual",
-                "group_instance_id": "fixed-id", "return_errors": False}}}}})
+                "group_instance_id": "fixed-id", "sarama_return_errors": True}}}}})
 
     def flags(i: int) -> dict[str, str]:
         argv = member_flags(scenario, i, bootstrap="b:1", topic="t", group="g",
@@ -126,7 +126,7 @@ def test_member_flags_apply_the_overrides() -> None:
     assert "--instance-id" not in zero and "--return-errors" not in zero
     assert (one["--session-timeout-ms"], one["--heartbeat-interval-ms"], one["--commit"]) == \
         ("45000", "3000", "manual")
-    assert one["--instance-id"] == "fixed-id" and one["--return-errors"] == "false"
+    assert one["--instance-id"] == "fixed-id" and one["--return-errors"] == "true"
     static = parse_scenario({"name": "s", "version": 1, "description": "s",
                              "setup": {"members": {"count": 2, "membership": "static",
                                                    "overrides": {1: {"group_instance_id":

@@ -120,14 +120,15 @@ def test_member_overrides_merge_with_the_group_settings() -> None:
     s = parse_scenario(doc([], brokers=1, members={
         "count": 3, "membership": "static", "commit": "auto",
         "overrides": {1: {"session_timeout_ms": 30000, "heartbeat_interval_ms": 3000,
-                          "commit": "manual", "return_errors": False},
+                          "commit": "manual", "sarama_return_errors": True},
                       2: {"group_instance_id": None}}}))
     m = s.setup.members
     zero, one, two = m.settings(0), m.settings(1), m.settings(2)
     assert (zero.session_timeout_ms, zero.commit, zero.static) == (6000, "auto", True)
     assert (one.session_timeout_ms, one.heartbeat_interval_ms, one.commit) == \
         (30000, 3000, "manual")
-    assert one.static and one.group_instance_id is None and one.return_errors is False
+    assert one.static and one.group_instance_id is None and one.sarama_return_errors
+    assert not zero.sarama_return_errors  # sarama's own default
     assert not two.static  # explicit null: this member is dynamic in a static group
     dyn = parse_scenario(doc([], brokers=1, members={
         "count": 2, "overrides": {0: {"group_instance_id": "shared"},

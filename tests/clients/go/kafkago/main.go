@@ -40,23 +40,8 @@ func main() {
 	em.Emit("started", map[string]any{
 		"library": library, "version": harness.ModuleVersion(library), "protocol": f.Protocol,
 	})
-	for _, unsupported := range []struct {
-		bad bool
-		msg string
-	}{
-		{f.Protocol == "consumer", "kafka-go implements only the classic group protocol, not KIP-848 (--protocol consumer)"},
-		{f.InstanceID != "", "kafka-go's Reader has no static membership (group.instance.id); --instance-id is unsupported"},
-	} {
-		if unsupported.bad {
-			err := errors.New(unsupported.msg)
-			em.Error(err, "harness")
-			em.Finish("returned_error", err)
-		}
-	}
-
-	run := harness.NewRun(f.MaxRuntimeS, em)
 	stderr := log.New(os.Stderr, "[kafka-go] ", log.LstdFlags|log.Lmicroseconds)
-	tr := &tracker{em: em, log: stderr, reportCommits: f.Commit == "auto"}
+	tr := &tracker{em: em, log: stderr, reportCommits: f.AutoCommit()}
 	cfg := kafka.ReaderConfig{
 		Brokers:           []string{f.Bootstrap},
 		GroupID:           f.Group,
@@ -74,15 +59,35 @@ func main() {
 	if f.FromBeginning {
 		cfg.StartOffset = kafka.FirstOffset
 	}
-	manual := f.Commit == "manual"
-	if !manual {
+	if f.AutoCommit() {
 		// kafka-go's auto-commit: ReadMessage marks, a background loop commits each tick
-		// and reports failures only to the ErrorLogger.
+		// and reports failures only to the ErrorLogger. With --commit both the harness
+		// also calls CommitMessages, which then only queues for that loop.
 		cfg.CommitInterval = autoCommitInterval
 	}
+	switch f.Assignor {
+	case "range":
+		cfg.GroupBalancers = []kafka.GroupBalancer{kafka.RangeGroupBalancer{}}
+	case "roundrobin":
+		cfg.GroupBalancers = []kafka.GroupBalancer{kafka.RoundRobinGroupBalancer{}}
+	}
+	em.Config(f, effective(cfg))
+	if msg := harness.Unsupported(
+		harness.Check{Bad: f.Protocol == "consumer", Msg: "kafka-go implements only the classic group protocol, not KIP-848 (--protocol consumer)"},
+		harness.Check{Bad: f.InstanceID != "", Msg: "kafka-go's Reader has no static membership (group.instance.id); --instance-id is unsupported"},
+		harness.Check{Bad: f.Assignor == "sticky" || f.Assignor == "cooperative-sticky", Msg: "kafka-go has no " + f.Assignor + " group balancer (it has range and roundrobin)"},
+		harness.Check{Bad: f.RequestTimeoutMs > 0, Msg: "kafka-go's Reader does not expose its request timeouts; --request-timeout-ms is unsupported"},
+		harness.Check{Bad: f.CommitInRevoke, Msg: "kafka-go's Reader has no revoke callback; --commit-in-revoke is unsupported"},
+		harness.Check{Bad: f.AsyncProcessing, Msg: "--async-processing is supported by the sarama harness only"},
+		harness.Check{Bad: f.ConsumeMode == "once", Msg: "kafka-go has no Consume call that runs a group session; --consume-mode once is unsupported"},
+	); msg != "" {
+		em.Refuse(msg)
+	}
+
+	run := harness.NewRun(f.MaxRuntimeS, em)
 	reader := kafka.NewReader(cfg)
 
-	how, exitErr := consume(run, reader, manual, em)
+	how, exitErr := consume(run, reader, f, em)
 	if closeErr := harness.CloseWithin(reader.Close); closeErr != nil {
 		em.Error(closeErr, "Close")
 	}
@@ -92,9 +97,37 @@ func main() {
 	em.Finish(how, exitErr)
 }
 
-// consume reads until the run stops or the reader is closed under us.
-func consume(run *harness.Run, reader *kafka.Reader, manual bool, em *harness.Emitter) (string, error) {
+// effective is what the `config` event adds to the options: the Reader's settings.
+func effective(cfg kafka.ReaderConfig) map[string]any {
+	balancers := cfg.GroupBalancers
+	if len(balancers) == 0 { // what NewReader puts there
+		balancers = []kafka.GroupBalancer{kafka.RangeGroupBalancer{}, kafka.RoundRobinGroupBalancer{}}
+	}
+	assignors := []string{}
+	for _, b := range balancers {
+		assignors = append(assignors, b.ProtocolName())
+	}
+	return map[string]any{
+		"assignors":          assignors,
+		"request_timeout_ms": nil, // not configurable through the Reader
+		"library_config": map[string]any{
+			"CommitInterval":    cfg.CommitInterval.String(),
+			"SessionTimeout":    cfg.SessionTimeout.String(),
+			"HeartbeatInterval": cfg.HeartbeatInterval.String(),
+			"RebalanceTimeout":  cfg.RebalanceTimeout.String(),
+			"MaxWait":           cfg.MaxWait.String(),
+			"Dialer.Timeout":    cfg.Dialer.Timeout.String(),
+			"StartOffset":       cfg.StartOffset,
+		},
+	}
+}
+
+// consume reads until the run stops or the reader is closed under us. --commit manual
+// fetches and commits each message; auto reads (the library commits); both reads and also
+// commits explicitly.
+func consume(run *harness.Run, reader *kafka.Reader, f harness.Flags, em *harness.Emitter) (string, error) {
 	var streak harness.ErrorStreak
+	manual := f.Commit == "manual"
 	for {
 		var msg kafka.Message
 		var err error
@@ -122,15 +155,18 @@ func consume(run *harness.Run, reader *kafka.Reader, manual bool, em *harness.Em
 			"topic": msg.Topic, "partition": msg.Partition, "offset": msg.Offset,
 		})
 		streak.Reset()
-		if manual {
-			commit(reader, msg, em)
+		harness.Sleep(run.Ctx, f.ProcessingDelay())
+		if f.ExplicitCommit() {
+			// Under --commit both, CommitMessages only queues for the auto-commit loop and
+			// returns nil: the event says it did not see the outcome.
+			commit(reader, msg, em, !f.AutoCommit())
 		}
 	}
 }
 
 // commit runs with its own deadline rather than the run context, so a SIGTERM arriving
 // mid-commit lets the commit finish (as a graceful consumer would) instead of cancelling it.
-func commit(reader *kafka.Reader, msg kafka.Message, em *harness.Emitter) {
+func commit(reader *kafka.Reader, msg kafka.Message, em *harness.Emitter, confirmed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), harness.CloseTimeout)
 	defer cancel()
 	err := reader.CommitMessages(ctx, msg)
@@ -138,10 +174,14 @@ func commit(reader *kafka.Reader, msg kafka.Message, em *harness.Emitter) {
 	if err != nil {
 		errText = err.Error()
 	}
-	em.Emit("commit", map[string]any{
+	fields := map[string]any{
 		"ok": err == nil, "error": errText,
 		"offsets": map[string]map[string]int64{msg.Topic: {fmt.Sprint(msg.Partition): msg.Offset + 1}},
-	})
+	}
+	if !confirmed {
+		fields["confirmed"] = false
+	}
+	em.Emit("commit", fields)
 }
 
 // tracker turns the Reader's log calls into assigned/revoked/error events. It matches on

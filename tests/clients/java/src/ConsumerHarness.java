@@ -70,6 +70,15 @@ public final class ConsumerHarness {
         LogTap.install();
         OUT.emit("started", "library", LIBRARY, "version", AppInfoParser.getVersion(),
                 "protocol", f.protocol);
+        emitConfig(f);
+        String unsupported = f.unsupported();
+        if (unsupported != null) {
+            // No silent downgrade: an option this client cannot honour ends the run.
+            OUT.emit("error", "error", unsupported, "source", "harness");
+            OUT.emit("exited", "how", "returned_error", "error", unsupported);
+            System.exit(1);
+            return;
+        }
         int status;
         ConsumerHarness harness;
         try {
@@ -108,6 +117,9 @@ public final class ConsumerHarness {
 
     final Flags f;
     final KafkaConsumer<byte[], byte[]> consumer;
+    /** Next offset per partition of what the application has finished processing; only the
+     *  poll thread touches it (the rebalance callbacks run inside poll()). */
+    final Map<TopicPartition, OffsetAndMetadata> processed = new HashMap<>();
 
     ConsumerHarness(Flags f) {
         this.f = f;
@@ -178,10 +190,13 @@ public final class ConsumerHarness {
                 for (ConsumerRecord<byte[], byte[]> r : records) {
                     OUT.emit("record", "topic", r.topic(), "partition", r.partition(),
                             "offset", r.offset());
-                    next.put(new TopicPartition(r.topic(), r.partition()),
-                            new OffsetAndMetadata(r.offset() + 1));
+                    process();
+                    TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                    OffsetAndMetadata done = new OffsetAndMetadata(r.offset() + 1);
+                    next.put(tp, done);
+                    processed.put(tp, done);
                 }
-                if (f.manualCommit && !next.isEmpty()) {
+                if (f.explicitCommit() && !next.isEmpty()) {
                     commit(next);
                 }
             }
@@ -204,16 +219,43 @@ public final class ConsumerHarness {
         return exitStatus;
     }
 
+    /** --processing-delay-ms: the application's time on one record. A stop request cuts it
+     *  short (the close must stay within the runner's bound); a rebalance does not. */
+    void process() {
+        long end = System.nanoTime() + f.processingDelayMs * 1_000_000L;
+        while (stopReason.get() == null) {
+            long left = (end - System.nanoTime()) / 1_000_000L;
+            if (left <= 0) {
+                return;
+            }
+            sleepQuietly(Math.min(left, 50));
+        }
+    }
+
     void commit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        commit(offsets, false);
+    }
+
+    void commit(Map<TopicPartition, OffsetAndMetadata> offsets, boolean inRevoke) {
+        Object[] revoke = inRevoke ? new Object[] {"in_revoke", true} : new Object[0];
         try {
             consumer.commitSync(offsets);
-            OUT.emit("commit", "ok", true, "error", null, "offsets", offsetsJson(offsets));
+            OUT.emit("commit", concat(new Object[] {"ok", true, "error", null, "offsets",
+                    offsetsJson(offsets)}, revoke));
         } catch (WakeupException e) {
             // A stop request interrupted the commit: the outcome is unknown, say so.
-            OUT.emit("commit", "ok", false, "error", describe(e), "offsets", offsetsJson(offsets));
+            OUT.emit("commit", concat(new Object[] {"ok", false, "error", describe(e),
+                    "offsets", offsetsJson(offsets)}, revoke));
         } catch (RuntimeException e) {
-            OUT.emit("commit", "ok", false, "error", describe(e), "offsets", offsetsJson(offsets));
+            OUT.emit("commit", concat(new Object[] {"ok", false, "error", describe(e),
+                    "offsets", offsetsJson(offsets)}, revoke));
         }
+    }
+
+    static Object[] concat(Object[] a, Object[] b) {
+        Object[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     static Properties config(Flags f) {
@@ -224,7 +266,13 @@ public final class ConsumerHarness {
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, f.fromBeginning ? "earliest" : "latest");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, Boolean.toString(!f.manualCommit));
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, Boolean.toString(f.autoCommit()));
+        if (f.requestTimeoutMs > 0) {
+            p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, Integer.toString(f.requestTimeoutMs));
+        }
+        if (f.assignor != null) {
+            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, ASSIGNORS.get(f.assignor));
+        }
         // The Java client's rebalance timeout is max.poll.interval.ms (both protocols).
         p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, Integer.toString(f.rebalanceTimeoutMs));
         p.put("group.protocol", f.protocol);
@@ -236,11 +284,63 @@ public final class ConsumerHarness {
         if (f.instanceId != null) {
             p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, f.instanceId);
         }
-        if (!f.manualCommit) {
+        if (f.autoCommit()) {
             // Auto-commits have no callback; an interceptor sees each successful one.
             p.put(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, CommitObserver.class.getName());
         }
         return p;
+    }
+
+    /** Kafka's assignor names (what --assignor takes) and the classes behind them. */
+    static final Map<String, String> ASSIGNORS = Map.of(
+            "range", "org.apache.kafka.clients.consumer.RangeAssignor",
+            "roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+            "sticky", "org.apache.kafka.clients.consumer.StickyAssignor",
+            "cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
+
+    /** The `config` event: the options, and what the client makes of them (its effective
+     *  values, defaults included, as ConsumerConfig resolves them). */
+    static void emitConfig(Flags f) {
+        Properties p = config(f);
+        Map<String, Object> library = new TreeMap<>();
+        p.forEach((k, v) -> library.put(String.valueOf(k), String.valueOf(v)));
+        Object requestTimeout = f.requestTimeoutMs > 0 ? f.requestTimeoutMs : null;
+        List<String> assignors = new ArrayList<>();
+        try {
+            ConsumerConfig resolved = new ConsumerConfig(p);
+            requestTimeout = resolved.getInt(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG);
+            library.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, requestTimeout);
+            library.put(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG,
+                    resolved.getInt(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG));
+            if (f.protocol.equals("classic")) {
+                // The default is a list of Class objects, a configured value a list of names.
+                Object strategies = resolved.values().get(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
+                for (Object o : strategies instanceof List ? (List<?>) strategies : List.of()) {
+                    String cls = o instanceof Class ? ((Class<?>) o).getName() : String.valueOf(o);
+                    String name = cls;
+                    for (Map.Entry<String, String> e : ASSIGNORS.entrySet()) {
+                        if (e.getValue().equals(cls)) {
+                            name = e.getKey();
+                        }
+                    }
+                    assignors.add(name);
+                }
+            }
+        } catch (RuntimeException e) {
+            // The client will reject this configuration itself; the event shows what was asked.
+            if (f.assignor != null) {
+                assignors.add(f.assignor);
+            }
+        }
+        OUT.emit("config", "protocol", f.protocol, "commit", f.commit,
+                "commit_in_revoke", f.commitInRevoke,
+                "session_timeout_ms", f.protocol.equals("classic") ? f.sessionTimeoutMs : null,
+                "heartbeat_interval_ms", f.protocol.equals("classic") ? f.heartbeatIntervalMs : null,
+                "rebalance_timeout_ms", f.rebalanceTimeoutMs, "request_timeout_ms", requestTimeout,
+                "assignors", assignors, "processing_delay_ms", f.processingDelayMs,
+                "async_processing", f.asyncProcessing, "consume_mode", f.consumeMode,
+                "instance_id", f.instanceId, "from_beginning", f.fromBeginning,
+                "library_config", library);
     }
 
     // --- library callbacks -------------------------------------------------------------
@@ -250,16 +350,31 @@ public final class ConsumerHarness {
     final class Listener implements ConsumerRebalanceListener {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            partitions.forEach(processed::remove); // a fresh start from the committed offset
             lifecycle("assigned", partitions);
         }
 
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            if (f.commitInRevoke) {
+                // The documented place: commit what was processed before the partitions go.
+                Map<TopicPartition, OffsetAndMetadata> done = new HashMap<>();
+                for (TopicPartition tp : partitions) {
+                    OffsetAndMetadata om = processed.remove(tp);
+                    if (om != null) {
+                        done.put(tp, om);
+                    }
+                }
+                if (!done.isEmpty()) {
+                    commit(done, true);
+                }
+            }
             lifecycle("revoked", partitions);
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            partitions.forEach(processed::remove); // gone without a chance to commit
             lifecycle("lost", partitions);
         }
 
@@ -336,11 +451,43 @@ public final class ConsumerHarness {
         int sessionTimeoutMs = 6000;
         int heartbeatIntervalMs = 1000;
         int rebalanceTimeoutMs = 10000;
-        boolean manualCommit;
+        int requestTimeoutMs;
+        /** auto, manual or both (auto-commit on and explicit commits). */
+        String commit = "auto";
+        boolean commitInRevoke;
+        String assignor;
+        int processingDelayMs;
+        boolean asyncProcessing;
+        String consumeMode = "loop";
         String instanceId;
         String protocol = "classic";
         double maxRuntimeS = 60;
         boolean fromBeginning = true;
+
+        boolean autoCommit() {
+            return commit.equals("auto") || commit.equals("both");
+        }
+
+        boolean explicitCommit() {
+            return commit.equals("manual") || commit.equals("both");
+        }
+
+        /** Why these options cannot run on KafkaConsumer, or null. */
+        String unsupported() {
+            if (asyncProcessing) {
+                return "--async-processing is supported by the sarama harness only "
+                        + "(KafkaConsumer is single-threaded)";
+            }
+            if (consumeMode.equals("once")) {
+                return "KafkaConsumer has no Consume call that runs a group session; "
+                        + "--consume-mode once is unsupported";
+            }
+            if (assignor != null && protocol.equals("consumer")) {
+                return "--assignor is a classic-protocol setting; under KIP-848 "
+                        + "(group.protocol=consumer) the broker assigns";
+            }
+            return null;
+        }
 
         static Flags parse(String[] argv) {
             Flags f = new Flags();
@@ -375,10 +522,27 @@ public final class ConsumerHarness {
                     case "heartbeat-interval-ms": f.heartbeatIntervalMs = Integer.parseInt(value); break;
                     case "rebalance-timeout-ms": f.rebalanceTimeoutMs = Integer.parseInt(value); break;
                     case "commit":
-                        if (!value.equals("auto") && !value.equals("manual")) {
-                            throw new IllegalArgumentException("--commit must be auto or manual");
+                        if (!value.equals("auto") && !value.equals("manual") && !value.equals("both")) {
+                            throw new IllegalArgumentException("--commit must be auto, manual or both");
                         }
-                        f.manualCommit = value.equals("manual");
+                        f.commit = value;
+                        break;
+                    case "request-timeout-ms": f.requestTimeoutMs = Integer.parseInt(value); break;
+                    case "assignor":
+                        if (!ASSIGNORS.containsKey(value)) {
+                            throw new IllegalArgumentException("--assignor must be one of "
+                                    + new TreeMap<>(ASSIGNORS).keySet());
+                        }
+                        f.assignor = value;
+                        break;
+                    case "commit-in-revoke": f.commitInRevoke = parseBool(name, value); break;
+                    case "processing-delay-ms": f.processingDelayMs = Integer.parseInt(value); break;
+                    case "async-processing": f.asyncProcessing = parseBool(name, value); break;
+                    case "consume-mode":
+                        if (!value.equals("loop") && !value.equals("once")) {
+                            throw new IllegalArgumentException("--consume-mode must be loop or once");
+                        }
+                        f.consumeMode = value;
                         break;
                     case "instance-id": f.instanceId = value; break;
                     case "protocol":
@@ -400,6 +564,10 @@ public final class ConsumerHarness {
             }
             if (!(f.maxRuntimeS > 0)) {
                 throw new IllegalArgumentException("--max-runtime-s must be > 0");
+            }
+            if (f.processingDelayMs < 0 || f.requestTimeoutMs < 0) {
+                throw new IllegalArgumentException(
+                        "--processing-delay-ms and --request-timeout-ms must be >= 0");
             }
             return f;
         }

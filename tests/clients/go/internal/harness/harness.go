@@ -9,11 +9,13 @@ package harness
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,12 +32,102 @@ type Flags struct {
 	SessionTimeoutMs    int
 	HeartbeatIntervalMs int
 	RebalanceTimeoutMs  int
-	Commit              string // "auto" or "manual"
+	Commit              string // "auto", "manual" or "both" (auto-commit and explicit commits)
 	InstanceID          string // empty: dynamic membership
 	Protocol            string // "classic" or "consumer" (KIP-848)
 	MaxRuntimeS         float64
 	ReturnErrors        bool
 	FromBeginning       bool
+	RequestTimeoutMs    int    // 0: the library's default
+	Assignor            string // empty: the library's default
+	CommitInRevoke      bool   // commit the processed offsets in the revoke callback
+	ProcessingDelayMs   int    // per record, before it counts as processed
+	AsyncProcessing     bool   // sarama: a goroutine per message
+	ConsumeMode         string // "loop" or "once" (sarama's Consume)
+}
+
+// Assignors are the --assignor values (Kafka's names for the client-side assignors).
+var Assignors = []string{"range", "roundrobin", "sticky", "cooperative-sticky"}
+
+// AutoCommit reports whether the library's auto-commit is on (--commit auto or both).
+func (f Flags) AutoCommit() bool { return f.Commit == "auto" || f.Commit == "both" }
+
+// ExplicitCommit reports whether the harness commits itself (--commit manual or both).
+func (f Flags) ExplicitCommit() bool { return f.Commit == "manual" || f.Commit == "both" }
+
+// ProcessingDelay is --processing-delay-ms as a duration.
+func (f Flags) ProcessingDelay() time.Duration {
+	return time.Duration(f.ProcessingDelayMs) * time.Millisecond
+}
+
+// RequestTimeout is --request-timeout-ms as a duration (0: not given).
+func (f Flags) RequestTimeout() time.Duration {
+	return time.Duration(f.RequestTimeoutMs) * time.Millisecond
+}
+
+// Options are the contract's harness options as the `config` event reports them; a harness
+// adds what the library makes of them (effective assignors, timeouts, library settings).
+func (f Flags) Options() map[string]any {
+	var instance any
+	if f.InstanceID != "" {
+		instance = f.InstanceID
+	}
+	return map[string]any{
+		"protocol": f.Protocol, "commit": f.Commit, "commit_in_revoke": f.CommitInRevoke,
+		"session_timeout_ms": f.SessionTimeoutMs, "heartbeat_interval_ms": f.HeartbeatIntervalMs,
+		"rebalance_timeout_ms": f.RebalanceTimeoutMs, "processing_delay_ms": f.ProcessingDelayMs,
+		"async_processing": f.AsyncProcessing, "consume_mode": f.ConsumeMode,
+		"instance_id": instance, "from_beginning": f.FromBeginning,
+	}
+}
+
+// Config emits the `config` event (second line, after `started`): the options, merged with
+// the library's effective values in extra (which win).
+func (e *Emitter) Config(f Flags, extra map[string]any) {
+	fields := f.Options()
+	for k, v := range extra {
+		fields[k] = v
+	}
+	e.Emit("config", fields)
+}
+
+// Refuse ends a run whose options the library cannot honour: an `error` (source harness)
+// and `exited how=returned_error`, status 1; never a silent downgrade.
+func (e *Emitter) Refuse(msg string) {
+	err := errors.New(msg)
+	e.Error(err, "harness")
+	e.Finish("returned_error", err)
+}
+
+// Unsupported is the message of the first check that holds, or "" (then see Refuse).
+func Unsupported(checks ...Check) string {
+	for _, c := range checks {
+		if c.Bad {
+			return c.Msg
+		}
+	}
+	return ""
+}
+
+// Check is one option a harness cannot honour: Bad when the flags ask for it.
+type Check struct {
+	Bad bool
+	Msg string
+}
+
+// Sleep waits d, or less when the run is stopped: a processing delay must not hold up the
+// graceful close past the runner's bound. A rebalance does not cut it short (pass the run's
+// context, not a session's): a slow application holds up the rebalance, as it would.
+func Sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // SessionTimeout and friends convert the millisecond flags for library configs.
@@ -65,16 +157,24 @@ func ParseFlags() Flags {
 	fs.IntVar(&f.SessionTimeoutMs, "session-timeout-ms", 6000, "session timeout")
 	fs.IntVar(&f.HeartbeatIntervalMs, "heartbeat-interval-ms", 1000, "heartbeat interval")
 	fs.IntVar(&f.RebalanceTimeoutMs, "rebalance-timeout-ms", 10000, "rebalance timeout")
-	fs.StringVar(&f.Commit, "commit", "auto", "auto|manual")
+	fs.StringVar(&f.Commit, "commit", "auto", "auto|manual|both")
 	fs.StringVar(&f.InstanceID, "instance-id", "", "group.instance.id (static membership)")
 	fs.StringVar(&f.Protocol, "protocol", "classic", "classic|consumer (KIP-848)")
 	fs.Float64Var(&f.MaxRuntimeS, "max-runtime-s", 60, "stop after this many seconds")
-	returnErrors := fs.String("return-errors", "true", "sarama Consumer.Return.Errors (true|false)")
+	returnErrors := fs.String("return-errors", "false", "sarama Consumer.Return.Errors (true|false)")
 	// A bool flag: bare --from-beginning (as the Python harnesses take it) or =false.
 	fs.BoolVar(&f.FromBeginning, "from-beginning", true, "auto.offset.reset=earliest")
+	fs.IntVar(&f.RequestTimeoutMs, "request-timeout-ms", 0, "request timeout (0: library default)")
+	fs.StringVar(&f.Assignor, "assignor", "", "range|roundrobin|sticky|cooperative-sticky (default: the library's)")
+	commitInRevoke := fs.String("commit-in-revoke", "false", "commit processed offsets in the revoke callback (true|false)")
+	fs.IntVar(&f.ProcessingDelayMs, "processing-delay-ms", 0, "time spent on each record")
+	asyncProcessing := fs.String("async-processing", "false", "a goroutine per message (true|false)")
+	fs.StringVar(&f.ConsumeMode, "consume-mode", "loop", "loop|once")
 	_ = fs.Parse(os.Args[1:])
 
 	f.ReturnErrors = parseBool(fs, "return-errors", *returnErrors)
+	f.CommitInRevoke = parseBool(fs, "commit-in-revoke", *commitInRevoke)
+	f.AsyncProcessing = parseBool(fs, "async-processing", *asyncProcessing)
 	for name, val := range map[string]string{
 		"bootstrap": f.Bootstrap, "topic": f.Topic, "group": f.Group, "client-id": f.ClientID,
 	} {
@@ -82,8 +182,17 @@ func ParseFlags() Flags {
 			usageError(fs, "--%s is required", name)
 		}
 	}
-	if f.Commit != "auto" && f.Commit != "manual" {
-		usageError(fs, "--commit must be auto or manual, got %q", f.Commit)
+	if f.Commit != "auto" && f.Commit != "manual" && f.Commit != "both" {
+		usageError(fs, "--commit must be auto, manual or both, got %q", f.Commit)
+	}
+	if f.Assignor != "" && !slices.Contains(Assignors, f.Assignor) {
+		usageError(fs, "--assignor must be one of %s, got %q", strings.Join(Assignors, ", "), f.Assignor)
+	}
+	if f.ConsumeMode != "loop" && f.ConsumeMode != "once" {
+		usageError(fs, "--consume-mode must be loop or once, got %q", f.ConsumeMode)
+	}
+	if f.ProcessingDelayMs < 0 || f.RequestTimeoutMs < 0 {
+		usageError(fs, "--processing-delay-ms and --request-timeout-ms must be >= 0")
 	}
 	if f.Protocol != "classic" && f.Protocol != "consumer" {
 		usageError(fs, "--protocol must be classic or consumer, got %q", f.Protocol)
