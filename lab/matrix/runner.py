@@ -124,10 +124,21 @@ def _plan(opts: MatrixOptions) -> list[tuple[ClientSpec, Scenario, int, str | No
 Planned = tuple[ClientSpec, Scenario, int, str | None]
 
 
+def run_line(result: dict[str, Any]) -> str:
+    """One run in the progress log: its verdict, and the reasons of what did not pass."""
+    verdict = result.get("verdict") or result.get("outcome")
+    failing = [f"{e['name']}: {e['reason']}" for e in result.get("expectations") or ()
+               if e.get("status") != "pass"]
+    tail = "; ".join(failing) if failing else str(result.get("detail", ""))
+    return f"{verdict} {tail[:200]}".rstrip()
+
+
 def findings_first(rest: list[Planned], results: list[dict[str, Any]]) -> list[Planned]:
-    """Runs 2..N reordered: cells with a first-run finding first, in cell order."""
-    first = {(r["client"], r["scenario"]): r["outcome"] for r in results if r["run"] == 1}
-    hot = [p for p in rest if first.get((p[0].name, p[1].name), "recovered") != "recovered"]
+    """Runs 2..N reordered: cells whose first run did not pass first, in cell order."""
+    first = {(r["client"], r["scenario"]): r.get("verdict") or r["outcome"]
+             for r in results if r["run"] == 1}
+    hot = [p for p in rest if first.get((p[0].name, p[1].name), "pass")
+           not in ("pass", "recovered")]
     hot.sort(key=lambda p: (p[1].name, p[0].name, p[2]))
     cold = [p for p in rest if p not in hot]
     return hot + cold
@@ -276,10 +287,9 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
             f.write(json.dumps(result, default=str) + "\n")
         tries = len(result.get("attempts", [])) or 1
         opts.log(f"[{i}/{len(plan)} {time.monotonic() - t0:6.0f}s] {spec.name} x "
-                 f"{scenario.name} #{run}: {result['outcome']} "
+                 f"{scenario.name} #{run}: {run_line(result)} "
                  f"({float(result.get('duration_s') or 0.0):.0f} s"
-                 f"{f', attempt {tries}' if tries > 1 else ''}) "
-                 f"{str(result.get('detail', ''))[:160]}")
+                 f"{f', attempt {tries}' if tries > 1 else ''})")
     total = time.monotonic() - t0
     record.update(finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   wall_time_s=round(earlier_s + total, 1), results=len(results),
