@@ -50,7 +50,7 @@ from faults.names import (
     resolve_error,
     show,
 )
-from faults.patterns import PatternError, compile_glob, compile_regex
+from faults.patterns import checked, compile_glob, compile_regex
 from faults.triggers import When
 
 # The names callers imported from here before actions and codec names had modules of their own.
@@ -166,22 +166,12 @@ class Match(StrictModel):
     @field_validator("client_id_regex")
     @classmethod
     def _check_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_regex(value)
-            except PatternError as exc:
-                raise ValueError(f"client_id_regex {show(value)}: {exc}") from None
-        return value
+        return checked(value, "client_id_regex", compile_regex)
 
     @field_validator("client_id")
     @classmethod
     def _check_glob(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_glob(value)
-            except PatternError as exc:
-                raise ValueError(f"client_id {show(value)}: {exc}") from None
-        return value
+        return checked(value, "client_id", compile_glob)
 
     @field_validator("group_id", "member_id", "group_instance_id")
     @classmethod

@@ -10,9 +10,12 @@ rule is validated and stored, never on the data path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import re2
+
+from faults.names import show
 
 MAX_PATTERN_CHARS = 256
 _PROGRAM_MEMORY_BYTES = 1 << 20  # RE2's own cap on what one compiled pattern may use
@@ -141,3 +144,15 @@ def compile_glob(text: str) -> ClientIdPattern:
     except re2.error as exc:
         raise PatternError(f"not a usable glob: {exc}") from None
     return pattern
+
+
+def checked(value: str | None, field: str, compile: Callable[[str], ClientIdPattern]
+            ) -> str | None:
+    """`value` unchanged if `compile` (a glob or a regex) accepts it; otherwise the
+    ValueError a model's field validator raises, naming `field`."""
+    if value is not None:
+        try:
+            compile(value)
+        except PatternError as exc:
+            raise ValueError(f"{field} {show(value)}: {exc}") from None
+    return value

@@ -33,11 +33,18 @@ from faults.body_fields import BODY_FIELDS, body_values
 from faults.decision import RequestView
 from faults.model_base import NAME_OR_NUMBER, RULE_ID_PATTERN, StrictModel
 from faults.names import api_names, resolve_api, resolve_error, show
-from faults.patterns import ClientIdPattern, PatternError, compile_glob
+from faults.patterns import ClientIdPattern, checked, compile_glob
 
 Phase = Literal["request", "response", "injected"]
 OUTCOMES = ("ok", "error_injected", "dropped", "closed", "upstream_closed")
 MAX_COUNT = 100_000
+
+
+def check_count(value: int) -> int:
+    """A trigger's or a hold's `count`: 1..MAX_COUNT, or the validator's message."""
+    if not 1 <= value <= MAX_COUNT:
+        raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {value}")
+    return value
 
 
 class EventPattern(StrictModel):
@@ -91,12 +98,7 @@ class EventPattern(StrictModel):
     @field_validator("client_id")
     @classmethod
     def _check_glob(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_glob(value)
-            except PatternError as exc:
-                raise ValueError(f"client_id {show(value)}: {exc}") from None
-        return value
+        return checked(value, "client_id", compile_glob)
 
     @model_validator(mode="after")
     def _consistent(self) -> EventPattern:
@@ -148,13 +150,8 @@ class GroupCondition(StrictModel):
 
     @field_validator("unassigned")
     @classmethod
-    def _check_glob(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_glob(value)
-            except PatternError as exc:
-                raise ValueError(f"unassigned {show(value)}: {exc}") from None
-        return value
+    def _check_unassigned(cls, value: str | None) -> str | None:
+        return checked(value, "unassigned", compile_glob)
 
     @model_validator(mode="after")
     def _says_something(self) -> GroupCondition:
@@ -180,9 +177,7 @@ class When(StrictModel):
     @field_validator("count")
     @classmethod
     def _check_count(cls, value: int) -> int:
-        if not 1 <= value <= MAX_COUNT:
-            raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {value}")
-        return value
+        return check_count(value)
 
     @model_validator(mode="after")
     def _says_something(self) -> When:

@@ -30,7 +30,13 @@ from faults.decision import Decision, Side
 from faults.distributions import MAX_DELAY_MS
 from faults.model_base import NAME_OR_NUMBER
 from faults.names import error_code_of, resolve_error
-from faults.triggers import MAX_COUNT, CompiledPattern, EventPattern, compile_pattern
+from faults.triggers import (
+    MAX_COUNT,
+    CompiledPattern,
+    EventPattern,
+    check_count,
+    compile_pattern,
+)
 
 KIND = "hold"
 OnTimeout = Literal["release", "drop", "error", "close"]
@@ -72,9 +78,7 @@ class HoldAction(ActionModel):
     @field_validator("count")
     @classmethod
     def _check_count(cls, value: int) -> int:
-        if not 1 <= value <= MAX_COUNT:
-            raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {value}")
-        return value
+        return check_count(value)
 
     @field_validator("error", mode="before")
     @classmethod
