@@ -146,6 +146,10 @@ class Observations:
     # -- added beyond the contract
     #: When the longest freeze began; None when there was none.
     longest_freeze_from: float | None = None
+    #: Records a member killed by the scenario had been delivered but not yet processed when
+    #: it died, whose offset its stored commits had already passed, and that no member was
+    #: delivered after the kill: processed by no one (see `_lost_in_processing`).
+    lost_in_processing: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON, keys in field order (members as dicts in member order)."""
@@ -771,6 +775,70 @@ def _injection_counts(proxy_events: Sequence[Event]) -> tuple[int, int, int]:
 # -- the whole --------------------------------------------------------------------------------
 
 
+def _processing_model(run: MemberRun) -> tuple[float, bool] | None:
+    """(processing delay in s, asynchronous?) from the member's `config` event; None when the
+    harness said nothing or the member processes instantly."""
+    config = next((ev for ev in run.events if ev.get("event") == "config"), None)
+    if config is None:
+        return None
+    delay_ms = _int(config.get("processing_delay_ms")) or 0
+    return (delay_ms / 1000.0, bool(config.get("async_processing"))) if delay_ms > 0 else None
+
+
+def async_delay_s(topic: str, partition: int, offset: int, delay_s: float) -> float:
+    """The sarama harness's processing time of one message under async_processing: between
+    0.5 and 1.5 times the delay, a fixed function of topic, partition and offset (fnv-1a 32
+    of "topic/partition/offset"; `asyncDelay` in tests/clients/go/sarama/main.go)."""
+    h = 0x811C9DC5
+    for byte in f"{topic}/{partition}/{offset}".encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return delay_s / 2 + delay_s * (h % 1000) / 1000
+
+
+def _finish_times(run: MemberRun, delay_s: float, is_async: bool) -> dict[RecordKey, float]:
+    """When each record delivered to the member finished processing: sequential processing
+    starts each record once the one before it finished; asynchronous processing starts each
+    on delivery."""
+    out: dict[RecordKey, float] = {}
+    busy_until = 0.0
+    for ev in run.events:
+        if ev.get("event") != "record":
+            continue
+        key = _record_key(ev)
+        if is_async:
+            out[key] = _ts(ev) + async_delay_s(key[0], key[1], key[2], delay_s)
+        else:
+            busy_until = max(busy_until, _ts(ev)) + delay_s
+            out[key] = busy_until
+    return out
+
+
+def _lost_in_processing(evidence: RunEvidence, frames: Sequence[_Member],
+                        stored: Sequence[_Stored]) -> int:
+    """Records delivered to a member the scenario killed, unfinished at the kill (by the
+    harness's processing model, `_finish_times`), below an offset the member's own stored
+    commits had reached before the kill, and delivered to nobody after it. The harness emits
+    `record` on delivery, so `lost` (never delivered) cannot see these: the claim "a crash
+    after ReadMessage loses committed-but-unprocessed records" is this count."""
+    lost = 0
+    for m in frames:
+        killed = m.run.killed_by_scenario_at
+        model = _processing_model(m.run)
+        if killed is None or model is None:
+            continue
+        finishes = _finish_times(m.run, *model)
+        reached: dict[TopicPartition, int] = {}
+        for s in stored:
+            if s.client_id == m.client_id and s.ts <= killed:
+                reached[s.tp] = s.offset
+        later = {_record_key(ev) for run in evidence.members for ev in run.events
+                 if ev.get("event") == "record" and _ts(ev) > killed}
+        lost += sum(1 for key, done in finishes.items()
+                    if done > killed and key[2] < reached.get((key[0], key[1]), 0)
+                    and key not in later)
+    return lost
+
+
 def _observe_member(evidence: RunEvidence, m: _Member, own: list[Interval],
                     others: list[list[Interval]]) -> MemberObservations:
     silence, silence_from = _silence(m)
@@ -854,4 +922,5 @@ def observe(evidence: RunEvidence,
         synthetic_injections=synthetic,
         broker_disagreeing_injections=disagreeing,
         longest_freeze_from=_rel(evidence, freeze_from),
+        lost_in_processing=_lost_in_processing(evidence, frames, stored),
     )

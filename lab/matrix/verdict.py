@@ -244,6 +244,16 @@ def _no_offset_regression(run: _Run, e: Expectation) -> Result:
     return PASS, "no committed offset went backward", False
 
 
+def _no_processing_loss(run: _Run, e: Expectation) -> Result:
+    """No record committed but never processed by anyone (a member the scenario killed with
+    records in processing whose offsets its commits had passed)."""
+    lost = run.obs.lost_in_processing
+    if lost:
+        return (FAIL, f"{lost} record(s) committed but processed by no one (delivered to a "
+                      "member killed before it finished them, never delivered again)", False)
+    return PASS, "every record committed was processed by someone", False
+
+
 def _per_member(run: _Run, value: Callable[[MemberObservations], int],
                 what: Callable[[MemberObservations], str], none: str) -> Result:
     hits = [f"member {m.index}: {what(m)}" for m in run.obs.members if value(m) > 0]
@@ -352,6 +362,7 @@ CHECKS: dict[str, Callable[[_Run, Expectation], Result]] = {
     "duplicates_within_bound": _duplicates,
     "no_offset_regression": _no_offset_regression,
     "no_invalid_commits": _no_invalid_commits,
+    "no_processing_loss": _no_processing_loss,
     "no_app_errors": _no_app_errors,
     "terminal_error": _terminal_error,
     "rejoins": _rejoins,

@@ -590,3 +590,30 @@ def test_freeze_counts_only_outstanding_records() -> None:
     missing = run([member], expected={*keys, (T, 0, 4)})
     assert observe(missing, {**produced, (T, 0, 4): 10.0}).longest_freeze_s == pytest.approx(
         10.0)
+
+
+def test_records_committed_but_unprocessed_at_a_kill_are_lost_in_processing() -> None:
+    # Member 0 processes 2 s a record, in order; its commit of offset 3 is stored at 8 s and
+    # the scenario kills it at 10 s: offset 2 (delivered at 9 s, done at 11 s) was committed
+    # and never processed; offset 3 was not committed, so its successor reads it again.
+    config = {"ts": 0.0, "event": "config", "processing_delay_ms": 2000}
+    records = [{"ts": t, "event": "record", "topic": "t", "partition": 0, "offset": o}
+               for t, o in ((5.0, 0), (7.0, 1), (9.0, 2), (9.5, 3))]
+    member = MemberRun(index=0, events=[config, *records], killed_by_scenario_at=10.0)
+    successor = MemberRun(index=1, events=[
+        {"ts": 12.0, "event": "record", "topic": "t", "partition": 0, "offset": 3}])
+    commit = {"ts": 8.0, "api": "OffsetCommit", "client_id": "app-m0", "group": "g",
+              "outcome": "ok", "offsets": {"t": {"0": {"offset": 3, "error": None}}}}
+    evidence = RunEvidence(members=[member, successor],
+                           expected={("t", 0, o) for o in range(4)}, proxy_events=[commit],
+                           started_at=0.0, ended_at=20.0)
+    observed = observe(evidence)
+    assert observed.lost_in_processing == 1 and observed.lost == 0
+
+
+def test_the_sarama_harness_async_delay_is_reproduced() -> None:
+    from lab.matrix.observations import async_delay_s
+
+    # Between 0.5 and 1.5 times the delay, and different from message to message.
+    delays = [async_delay_s("t", p, o, 2.0) for p in range(2) for o in range(50)]
+    assert all(1.0 <= d < 3.0 for d in delays) and len(set(delays)) > 40
