@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:42085 --topic mx-field-b1-autocommit-before-processing-9bb5e5 --group mx-kafka-go-field-b1-autocommit-before-processing-9bb5e5 --client-id kafka-go-9bb5e5-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

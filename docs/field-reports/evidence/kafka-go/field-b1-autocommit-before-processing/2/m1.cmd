@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40491 --topic mx-field-b1-autocommit-before-processing-2c5bf9 --group mx-kafka-go-field-b1-autocommit-before-processing-2c5bf9 --client-id kafka-go-2c5bf9-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

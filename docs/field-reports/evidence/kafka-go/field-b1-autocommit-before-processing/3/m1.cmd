@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43593 --topic mx-field-b1-autocommit-before-processing-7b31af --group mx-kafka-go-field-b1-autocommit-before-processing-7b31af --client-id kafka-go-7b31af-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

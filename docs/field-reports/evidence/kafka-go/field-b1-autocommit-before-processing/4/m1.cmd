@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:37683 --topic mx-field-b1-autocommit-before-processing-8355e9 --group mx-kafka-go-field-b1-autocommit-before-processing-8355e9 --client-id kafka-go-8355e9-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

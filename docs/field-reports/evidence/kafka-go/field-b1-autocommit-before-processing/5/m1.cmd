@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:42125 --topic mx-field-b1-autocommit-before-processing-108030 --group mx-kafka-go-field-b1-autocommit-before-processing-108030 --client-id kafka-go-108030-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38793 --topic mx-field-b2-autocommit-and-commitmessages-4a5ff7 --group mx-kafka-go-field-b2-autocommit-and-commitmessages-4a5ff7 --client-id kafka-go-4a5ff7-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38611 --topic mx-field-b2-autocommit-and-commitmessages-c80c1e --group mx-kafka-go-field-b2-autocommit-and-commitmessages-c80c1e --client-id kafka-go-c80c1e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35545 --topic mx-field-b2-autocommit-and-commitmessages-e30354 --group mx-kafka-go-field-b2-autocommit-and-commitmessages-e30354 --client-id kafka-go-e30354-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

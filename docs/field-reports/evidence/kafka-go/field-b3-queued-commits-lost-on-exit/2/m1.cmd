@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:46315 --topic mx-field-b3-queued-commits-lost-on-exit-63bfcf --group mx-kafka-go-field-b3-queued-commits-lost-on-exit-63bfcf --client-id kafka-go-63bfcf-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33025 --topic mx-field-b3-queued-commits-lost-on-exit-78bdf9 --group mx-kafka-go-field-b3-queued-commits-lost-on-exit-78bdf9 --client-id kafka-go-78bdf9-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

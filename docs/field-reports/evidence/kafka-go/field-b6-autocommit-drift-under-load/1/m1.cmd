@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:45121 --topic mx-field-b6-autocommit-drift-under-load-adc872 --group mx-kafka-go-field-b6-autocommit-drift-under-load-adc872 --client-id kafka-go-adc872-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

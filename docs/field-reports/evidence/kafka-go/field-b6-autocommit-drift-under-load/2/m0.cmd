@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:36743 --topic mx-field-b6-autocommit-drift-under-load-7b399e --group mx-kafka-go-field-b6-autocommit-drift-under-load-7b399e --client-id kafka-go-7b399e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

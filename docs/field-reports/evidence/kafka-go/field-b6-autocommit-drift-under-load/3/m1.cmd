@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38267 --topic mx-field-b6-autocommit-drift-under-load-e5347b --group mx-kafka-go-field-b6-autocommit-drift-under-load-e5347b --client-id kafka-go-e5347b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44393 --topic mx-field-b6-autocommit-drift-under-load-a9713d --group mx-kafka-go-field-b6-autocommit-drift-under-load-a9713d --client-id kafka-go-a9713d-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38215 --topic mx-field-a2-nil-userdata-f7c176 --group mx-sarama-field-a2-nil-userdata-f7c176 --client-id sarama-f7c176-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

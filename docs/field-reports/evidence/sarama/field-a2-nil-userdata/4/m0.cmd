@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36011 --topic mx-field-a2-nil-userdata-1f4aae --group mx-sarama-field-a2-nil-userdata-1f4aae --client-id sarama-1f4aae-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:40741 --topic mx-field-a4-heartbeat-in-flight-rejoin-0e4f8e --group mx-sarama-field-a4-heartbeat-in-flight-rejoin-0e4f8e --client-id sarama-0e4f8e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 110 --assignor cooperative-sticky

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:45857 --topic mx-field-a4-heartbeat-in-flight-rejoin-b3d29b --group mx-sarama-field-a4-heartbeat-in-flight-rejoin-b3d29b --client-id sarama-b3d29b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 110 --assignor cooperative-sticky

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42799 --topic mx-field-b4-commit-in-revoke-a28c9a --group mx-sarama-field-b4-commit-in-revoke-a28c9a --client-id sarama-a28c9a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 100 --commit-in-revoke true --processing-delay-ms 20

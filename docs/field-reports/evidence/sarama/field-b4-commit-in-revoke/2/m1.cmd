@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:44317 --topic mx-field-b4-commit-in-revoke-864f87 --group mx-sarama-field-b4-commit-in-revoke-864f87 --client-id sarama-864f87-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 100 --commit-in-revoke true --processing-delay-ms 20

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46175 --topic mx-field-b4-commit-in-revoke-e2c22b --group mx-sarama-field-b4-commit-in-revoke-e2c22b --client-id sarama-e2c22b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 100 --commit-in-revoke true --processing-delay-ms 20

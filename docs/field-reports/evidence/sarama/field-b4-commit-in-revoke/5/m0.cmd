@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35483 --topic mx-field-b4-commit-in-revoke-aa4b84 --group mx-sarama-field-b4-commit-in-revoke-aa4b84 --client-id sarama-aa4b84-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 100 --commit-in-revoke true --processing-delay-ms 20

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41981 --topic mx-field-b5-async-mark-past-inflight-5bf3e3 --group mx-sarama-field-b5-async-mark-past-inflight-5bf3e3 --client-id sarama-5bf3e3-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/main/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42645 --topic mx-field-b5-async-mark-past-inflight-fdd751 --group mx-sarama-field-b5-async-mark-past-inflight-fdd751 --client-id sarama-fdd751-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105
