@@ -14,9 +14,11 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 Event = dict[str, Any]
 
@@ -135,6 +137,16 @@ class HarnessProcess:
         tail = self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
         events = "\n".join(json.dumps(e) for e in self.events[-40:])
         return f"events (last 40):\n{events}\nbad lines: {self.bad_lines[:5]}\nstderr tail:\n{tail}"
+
+
+@pytest.fixture
+def running() -> Iterator[list[HarnessProcess]]:
+    """Harness processes started by a test; closed at teardown whatever happened (tests
+    append what they start). Available to every test through tests/conftest.py."""
+    procs: list[HarnessProcess] = []
+    yield procs
+    for proc in procs:
+        proc.close()
 
 
 def of(events: list[Event], kind: str) -> list[Event]:

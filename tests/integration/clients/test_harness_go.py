@@ -9,7 +9,6 @@ that uses it is wrong, so the plain run is checked event by event.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,6 @@ _LIBRARIES = {
     "franz-go": "github.com/twmb/franz-go",
 }
 
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[list[HarnessProcess]]:
-    """Harness processes started by a test; killed at teardown whatever happened."""
-    procs: list[HarnessProcess] = []
-    yield procs
-    for proc in procs:
-        proc.close()
 
 
 def _run_plain(

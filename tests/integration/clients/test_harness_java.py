@@ -7,7 +7,6 @@ on SIGTERM with the contract's event stream (tests/clients/README.md).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ pytestmark = [
                        reason="JDK or Maven not installed"),
 ]
 
-
-@pytest.fixture
-def running() -> Iterator[list[HarnessProcess]]:
-    """Harness processes started by a test; killed at teardown whatever happened."""
-    procs: list[HarnessProcess] = []
-    yield procs
-    for proc in procs:
-        proc.close()
 
 
 def _run(commit: str, protocol: str, kafka_bootstrap: str, unique_name: str, tmp_path: Path,

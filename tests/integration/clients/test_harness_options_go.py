@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,6 @@ pytestmark = [
 #: Bound for each wait here (a join, a rebalance of at most the 10 s rebalance timeout).
 STEP_S = 60.0
 
-
-@pytest.fixture
-def running() -> Iterator[list[HarnessProcess]]:
-    procs: list[HarnessProcess] = []
-    yield procs
-    for proc in procs:
-        proc.close()
 
 
 def test_sarama_consume_once_stops_after_the_session_ends(

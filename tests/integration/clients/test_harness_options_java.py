@@ -7,7 +7,6 @@ the client's first default assignor), before the revoke is reported.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,6 @@ pytestmark = [
 
 STEP_S = 60.0
 
-
-@pytest.fixture
-def running() -> Iterator[list[HarnessProcess]]:
-    procs: list[HarnessProcess] = []
-    yield procs
-    for proc in procs:
-        proc.close()
 
 
 def test_java_commit_in_revoke_and_processing_delay(

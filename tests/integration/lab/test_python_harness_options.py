@@ -6,7 +6,6 @@ processed in the revoke callback when a second member's join takes partitions aw
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,6 @@ STEP_S = 60.0
 DELAY_MS = 100
 RECORDS = 10
 
-
-@pytest.fixture
-def running() -> Iterator[list[HarnessProcess]]:
-    procs: list[HarnessProcess] = []
-    yield procs
-    for proc in procs:
-        proc.close()
 
 
 @pytest.mark.parametrize("script", ["aiokafka_harness.py", "kafka_python_harness.py",
