@@ -25,15 +25,14 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import ConsumerStoppedError, IllegalStateError
 from harness_common import (
-    AUTO_COMMIT_INTERVAL_MS,
     MAX_SAME_ERROR_IN_A_ROW,
     Emitter,
     Processed,
-    auto_commit,
     config_event,
     error_text,
     explicit_commit,
     forward_library_logs,
+    keyword_config,
     offsets_by_topic,
     parse_args,
     partitions_by_topic,
@@ -96,20 +95,8 @@ class Listener(ConsumerRebalanceListener):
 
 
 def consumer_config(args: Any) -> dict[str, Any]:
-    config: dict[str, Any] = dict(
-        bootstrap_servers=args.bootstrap,
-        group_id=args.group,
-        client_id=args.client_id,
-        group_instance_id=args.instance_id,
-        session_timeout_ms=args.session_timeout_ms,
-        heartbeat_interval_ms=args.heartbeat_interval_ms,
-        rebalance_timeout_ms=args.rebalance_timeout_ms,
-        enable_auto_commit=auto_commit(args),
-        auto_commit_interval_ms=AUTO_COMMIT_INTERVAL_MS,
-        auto_offset_reset="earliest" if args.from_beginning else "latest",
-    )
-    if args.request_timeout_ms is not None:
-        config["request_timeout_ms"] = args.request_timeout_ms
+    config = keyword_config(args)
+    config["rebalance_timeout_ms"] = args.rebalance_timeout_ms
     if args.assignor in ASSIGNORS:
         config["partition_assignment_strategy"] = (ASSIGNORS[args.assignor],)
     return config

@@ -72,6 +72,26 @@ def auto_commit(args: argparse.Namespace) -> bool:
     return bool(args.commit in ("auto", "both"))
 
 
+def keyword_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings kafka-python and aiokafka name alike (aiokafka took kafka-python's
+    keyword API): group, member, timeouts, commits, where to start. Each harness adds what
+    only its library has (the rebalance timeout's name, callbacks, assignors)."""
+    config: dict[str, Any] = dict(
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        client_id=args.client_id,
+        group_instance_id=args.instance_id,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=args.heartbeat_interval_ms,
+        enable_auto_commit=auto_commit(args),
+        auto_commit_interval_ms=AUTO_COMMIT_INTERVAL_MS,
+        auto_offset_reset="earliest" if args.from_beginning else "latest",
+    )
+    if args.request_timeout_ms is not None:
+        config["request_timeout_ms"] = args.request_timeout_ms
+    return config
+
+
 def explicit_commit(args: argparse.Namespace) -> bool:
     """The harness commits after each batch itself (--commit manual or both)."""
     return bool(args.commit in ("manual", "both"))

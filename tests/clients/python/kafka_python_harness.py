@@ -20,15 +20,14 @@ from typing import Any
 
 import kafka
 from harness_common import (
-    AUTO_COMMIT_INTERVAL_MS,
     MAX_SAME_ERROR_IN_A_ROW,
     Emitter,
     Processed,
-    auto_commit,
     config_event,
     error_text,
     explicit_commit,
     forward_library_logs,
+    keyword_config,
     offsets_by_topic,
     parse_args,
     partitions_by_topic,
@@ -146,22 +145,10 @@ def _auto_commit_callback(emitter: Emitter) -> Any:
 
 
 def consumer_config(args: Any, emitter: Emitter) -> dict[str, Any]:
-    config: dict[str, Any] = dict(
-        bootstrap_servers=args.bootstrap,
-        group_id=args.group,
-        client_id=args.client_id,
-        group_instance_id=args.instance_id,
-        session_timeout_ms=args.session_timeout_ms,
-        heartbeat_interval_ms=args.heartbeat_interval_ms,
-        # kafka-python sends max_poll_interval_ms as the JoinGroup rebalance timeout.
-        max_poll_interval_ms=args.rebalance_timeout_ms,
-        enable_auto_commit=auto_commit(args),
-        auto_commit_interval_ms=AUTO_COMMIT_INTERVAL_MS,
-        default_offset_commit_callback=_auto_commit_callback(emitter),
-        auto_offset_reset="earliest" if args.from_beginning else "latest",
-    )
-    if args.request_timeout_ms is not None:
-        config["request_timeout_ms"] = args.request_timeout_ms
+    config = keyword_config(args)
+    # kafka-python sends max_poll_interval_ms as the JoinGroup rebalance timeout.
+    config["max_poll_interval_ms"] = args.rebalance_timeout_ms
+    config["default_offset_commit_callback"] = _auto_commit_callback(emitter)
     if args.assignor is not None:
         config["partition_assignment_strategy"] = (ASSIGNORS[args.assignor],)
     return config
