@@ -199,10 +199,9 @@ class FaultEngine:
     def add(self, rule: FaultRule | Mapping[str, Any]) -> FaultRule:
         """Store a rule at the end of the order; assigns an id (r1, r2, ...) when it has none."""
         rule = _as_rule(rule)
-        if rule.id is None:
-            rule = rule.model_copy(update={"id": self._next_id()})
-        elif rule.id in self._entries:
+        if rule.id in self._entries:
             raise DuplicateRuleError(f"a rule with id {rule.id!r} exists already")
+        rule = self._identified(rule)
         self._check_room(1)
         check_references([*self.list(), rule])
         self._store(self._entry(rule))
@@ -341,9 +340,7 @@ class FaultEngine:
         if replace:
             self.clear()
         added: builtins.list[FaultRule] = []
-        for rule in incoming:
-            if rule.id is None:
-                rule = rule.model_copy(update={"id": self._next_id()})
+        for rule in map(self._identified, incoming):
             self._entries[_id(rule)] = self._entry(rule)
             added.append(rule)
         self._reindex()
@@ -367,6 +364,10 @@ class FaultEngine:
             trigger=trigger,
             condition=condition,
         )
+
+    def _identified(self, rule: FaultRule) -> FaultRule:
+        """The rule with its own id, or the next free one (r1, r2, ...) when it has none."""
+        return rule if rule.id is not None else rule.model_copy(update={"id": self._next_id()})
 
     def _next_id(self) -> str:
         while True:
