@@ -72,6 +72,9 @@ class HoldRegistry:
     def __init__(self, max_holds: int = DEFAULT_MAX_HOLDS) -> None:
         self.max_holds = max_holds
         self._holds: dict[int, Hold] = {}
+        # The holds an event can end (those with `until`): what every event looks at, so a
+        # registry full of plain timed holds costs a coordination request nothing.
+        self._waiting: dict[int, Hold] = {}
         self._ids = itertools.count(1)
         self.ended: dict[str, int] = {"until": 0, "released": 0, "timeout": 0, "closed": 0}
 
@@ -81,7 +84,7 @@ class HoldRegistry:
     @property
     def waiting(self) -> bool:
         """Whether a trigger event can end a hold (some hold has `until`)."""
-        return any(h.plan.until is not None for h in self._holds.values())
+        return bool(self._waiting)
 
     def park(self, *, rule_id: str | None, connection: int, api: str | None,
              correlation_id: int, plan: HoldPlan, resume: Callable[[], None],
@@ -95,6 +98,8 @@ class HoldRegistry:
         hold = Hold(next(self._ids), rule_id, connection, api, correlation_id,
                     str(plan.side), plan, resume, expire)
         self._holds[hold.id] = hold
+        if plan.until is not None:
+            self._waiting[hold.id] = hold
         hold.timer = asyncio.get_running_loop().call_later(plan.timeout_s, self._timeout, hold.id)
         log.info("hold_started", hold=hold.id, rule=rule_id, conn=connection, api=api,
                  side=hold.side, timeout_ms=round(plan.timeout_s * 1000))
@@ -102,11 +107,10 @@ class HoldRegistry:
 
     def notify(self, event: Mapping[str, Any]) -> None:
         """A trigger event: end the holds whose `until` it completes."""
-        if not self._holds:
-            return
-        for hold in list(self._holds.values()):
+        for hold in list(self._waiting.values()):
             until = hold.plan.until
-            if until is None or hold.id not in self._holds or _own(hold, event):
+            # Ended meanwhile (a continuation earlier in this loop), or its own request.
+            if until is None or hold.id not in self._waiting or _own(hold, event):
                 continue
             if until.matches(event):
                 hold.seen += 1
@@ -146,6 +150,7 @@ class HoldRegistry:
 
     def _forget(self, hold: Hold) -> None:
         self._holds.pop(hold.id, None)
+        self._waiting.pop(hold.id, None)
         if hold.timer is not None:
             hold.timer.cancel()
 
