@@ -28,9 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import codec
-from codec import messages
-from codec.consumer_protocol import encode_assignment, encode_subscription
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import messages
+from kafka_chaos_proxy.codec.consumer_protocol import encode_assignment, encode_subscription
 
 try:
     from kio.index import load_payload_module

@@ -71,7 +71,7 @@ class ProxyProcess:
 @contextlib.contextmanager
 def run_proxy(upstream: str, log_path: Path) -> Iterator[ProxyProcess]:
     port, base = free_port(), free_port()
-    cmd = [sys.executable, "-c", "from proxy.cli import main; main()", "run",
+    cmd = [sys.executable, "-c", "from kafka_chaos_proxy.proxy.cli import main; main()", "run",
            "--bootstrap-server", upstream, "--port", str(port), "--port-base", str(base),
            "--no-admin", "--log-format", "json"]
     with open(log_path, "wb") as log:
@@ -289,7 +289,7 @@ def main() -> None:
     if args.bootstrap:
         results = bench(args.bootstrap, args)
     else:
-        from proxy.real_kafka import provide_kafka
+        from kafka_chaos_proxy.proxy.real_kafka import provide_kafka
 
         with provide_kafka() as cluster:
             results = bench(cluster.bootstrap_servers, args)

@@ -2,7 +2,8 @@
 
 What lives here:
 
-* ``schema``       generated facts from Kafka's JSON specs (``python -m codec.generate``),
+* ``schema``       generated facts from Kafka's JSON specs
+                   (``python -m kafka_chaos_proxy.codec.generate``),
                    with the ``ApiKey`` and ``ErrorCode`` enums
 * ``generate``     the generator that writes ``schema``
 * ``api``          api keys/names, supported versions, flexible versions, header versions
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codec.api import (
+from kafka_chaos_proxy.codec.api import (
     API_NAMES,
     Direction,
     api_key_of,
@@ -37,16 +38,16 @@ from codec.api import (
     stable_versions,
     supported_versions,
 )
-from codec.error_codes import ERROR_CODES, error_code, error_label, error_name
-from codec.errors import CodecError, UnknownApiError, UnknownErrorCodeError
-from codec.headers import (
+from kafka_chaos_proxy.codec.error_codes import ERROR_CODES, error_code, error_label, error_name
+from kafka_chaos_proxy.codec.errors import CodecError, UnknownApiError, UnknownErrorCodeError
+from kafka_chaos_proxy.codec.headers import (
     RequestHeader,
     encode_request_header,
     encode_response_header,
     parse_request_header,
     parse_response_header,
 )
-from codec.messages import (
+from kafka_chaos_proxy.codec.messages import (
     decode_body,
     decode_body_prefix,
     decode_named,
@@ -55,7 +56,7 @@ from codec.messages import (
     encode_body_prefix,
     encode_named,
 )
-from codec.schema import ApiKey, ErrorCode
+from kafka_chaos_proxy.codec.schema import ApiKey, ErrorCode
 
 
 def decode_request(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader, dict[str, Any]]:

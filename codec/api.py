@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from codec import schema
-from codec.errors import UnknownApiError
-from codec.schema import ApiKey
+from kafka_chaos_proxy.codec import schema
+from kafka_chaos_proxy.codec.errors import UnknownApiError
+from kafka_chaos_proxy.codec.schema import ApiKey
 
 
 class Direction(StrEnum):

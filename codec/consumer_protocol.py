@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from codec.errors import CodecError
+from kafka_chaos_proxy.codec.errors import CodecError
 
 SUBSCRIPTION = "ConsumerProtocolSubscription"
 ASSIGNMENT = "ConsumerProtocolAssignment"

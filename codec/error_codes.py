@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from codec.errors import UnknownErrorCodeError
-from codec.schema import ERROR_CODES
+from kafka_chaos_proxy.codec.errors import UnknownErrorCodeError
+from kafka_chaos_proxy.codec.schema import ERROR_CODES
 
 _BY_CODE: dict[int, str] = {code: name for name, code in ERROR_CODES.items()}
 

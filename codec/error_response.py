@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from codec.errors import CodecError
-from codec.schema import ERROR_CODES, MESSAGES, F, Message
+from kafka_chaos_proxy.codec.errors import CodecError
+from kafka_chaos_proxy.codec.schema import ERROR_CODES, MESSAGES, F, Message
 
 _ERROR_NAMES: dict[int, str] = {code: name for name, code in ERROR_CODES.items()}
 _INT_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint16", "uint32"})

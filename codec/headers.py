@@ -18,8 +18,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from codec.api import API_NAMES, request_header_version, response_header_version
-from codec.errors import CodecError
+from kafka_chaos_proxy.codec.api import API_NAMES, request_header_version, response_header_version
+from kafka_chaos_proxy.codec.errors import CodecError
 
 _KEY_VER_CORR = struct.Struct(">hhi")
 _I16 = struct.Struct(">h")
@@ -28,7 +28,7 @@ _I32 = struct.Struct(">i")
 # (api_key, api_version) -> request header version, for every known pair.
 _REQ_HV: dict[tuple[int, int], int] = {}
 for _key in API_NAMES:
-    from codec.api import supported_versions as _sv
+    from kafka_chaos_proxy.codec.api import supported_versions as _sv
 
     _lo, _hi = _sv(_key)
     for _v in range(_lo, _hi + 1):

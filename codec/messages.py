@@ -24,10 +24,10 @@ from typing import Any
 
 from construct import Construct, ConstructError
 
-from codec import schema
-from codec.api import Direction, api_name, check_supported
-from codec.errors import CodecError, UnknownApiError
-from codec.primitives import (
+from kafka_chaos_proxy.codec import schema
+from kafka_chaos_proxy.codec.api import Direction, api_name, check_supported
+from kafka_chaos_proxy.codec.errors import CodecError, UnknownApiError
+from kafka_chaos_proxy.codec.primitives import (
     ZERO_UUID,
     Array,
     Bool,
@@ -40,7 +40,7 @@ from codec.primitives import (
     Uuid,
     int_con,
 )
-from codec.wire import Reader, WireError
+from kafka_chaos_proxy.codec.wire import Reader, WireError
 
 _INTS = frozenset({"int8", "int16", "int32", "int64", "uint16", "uint32"})
 _PRIMITIVES = _INTS | {"float64", "bool", "uuid", "string", "bytes", "records"}

@@ -42,7 +42,7 @@ from construct import (
     Int64sb,
 )
 
-from codec.wire import (
+from kafka_chaos_proxy.codec.wire import (
     MISSING,
     UNKNOWN_TAGS,
     Reader,
@@ -63,8 +63,8 @@ from codec.wire import (
 
 _ZERO_UUID = uuid.UUID(int=0)
 _HELPERS = (
-    "from codec.wire import MISSING, FIXED_ARRAYS, uvarint_at, uvarint_bytes, tags_at, "
-    "from_stream\nfrom uuid import UUID\n"
+    "from kafka_chaos_proxy.codec.wire import MISSING, FIXED_ARRAYS, uvarint_at, uvarint_bytes, "
+    "tags_at, from_stream\nfrom uuid import UUID\n"
     "kafka_i16 = struct.Struct('>h')\nkafka_i32 = struct.Struct('>i')"
 )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from faults.model import Dosage
+from kafka_chaos_proxy.faults.model import Dosage
 
 
 @dataclass

@@ -20,15 +20,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faults.actions import DecideContext, spec_for
-from faults.decision import PASS, SEQUENCE, Decision, RequestView
-from faults.dosage import DosageState, admit
-from faults.loader import Format, dump_rules
-from faults.match import CompiledMatch, compile_match
-from faults.model import FaultRule, api_keys
-from faults.realism import rule_warnings
-from faults.trigger_state import TriggerError, TriggerState, check_references
-from faults.triggers import CompiledCondition, GroupView, compile_condition, request_event
+from kafka_chaos_proxy.faults.actions import DecideContext, spec_for
+from kafka_chaos_proxy.faults.decision import PASS, SEQUENCE, Decision, RequestView
+from kafka_chaos_proxy.faults.dosage import DosageState, admit
+from kafka_chaos_proxy.faults.loader import Format, dump_rules
+from kafka_chaos_proxy.faults.match import CompiledMatch, compile_match
+from kafka_chaos_proxy.faults.model import FaultRule, api_keys
+from kafka_chaos_proxy.faults.realism import rule_warnings
+from kafka_chaos_proxy.faults.trigger_state import TriggerError, TriggerState, check_references
+from kafka_chaos_proxy.faults.triggers import (
+    CompiledCondition,
+    GroupView,
+    compile_condition,
+    request_event,
+)
 
 log = logging.getLogger(__name__)
 

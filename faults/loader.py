@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from faults.model import FaultRule, describe_errors
+from kafka_chaos_proxy.faults.model import FaultRule, describe_errors
 
 Format = Literal["yaml", "json"]
 FORMATS: tuple[Format, ...] = ("yaml", "json")

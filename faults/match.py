@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from faults.body_fields import BODY_FIELDS, body_values
-from faults.decision import RequestView
-from faults.patterns import ClientIdPattern, compile_glob, compile_regex
+from kafka_chaos_proxy.faults.body_fields import BODY_FIELDS, body_values
+from kafka_chaos_proxy.faults.decision import RequestView
+from kafka_chaos_proxy.faults.patterns import ClientIdPattern, compile_glob, compile_regex
 
 if TYPE_CHECKING:
-    from faults.model import Match
+    from kafka_chaos_proxy.faults.model import Match
 
 # `BODY_FIELDS` stays importable from here, where it lived before it had a module of its own.
 __all__ = ["BODY_FIELDS", "SPARED_APIS", "CompiledMatch", "body_values", "compile_match"]

@@ -30,18 +30,18 @@ from pydantic import (
     model_validator,
 )
 
-import codec
-from faults.actions import ACTIONS, ActionModel
-from faults.actions.close import CloseAction
-from faults.actions.delay import DelayAction
-from faults.actions.drop_request import DropRequestAction
-from faults.actions.drop_response import DropResponseAction
-from faults.actions.error import ErrorAction
-from faults.actions.error_after_forward import ErrorAfterForwardAction
-from faults.actions.throttle import ThrottleAction
-from faults.body_fields import BODY_FIELDS, apis_carrying
-from faults.model_base import NAME_OR_NUMBER, RULE_ID_PATTERN, StrictModel
-from faults.names import (
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.actions import ACTIONS, ActionModel
+from kafka_chaos_proxy.faults.actions.close import CloseAction
+from kafka_chaos_proxy.faults.actions.delay import DelayAction
+from kafka_chaos_proxy.faults.actions.drop_request import DropRequestAction
+from kafka_chaos_proxy.faults.actions.drop_response import DropResponseAction
+from kafka_chaos_proxy.faults.actions.error import ErrorAction
+from kafka_chaos_proxy.faults.actions.error_after_forward import ErrorAfterForwardAction
+from kafka_chaos_proxy.faults.actions.throttle import ThrottleAction
+from kafka_chaos_proxy.faults.body_fields import BODY_FIELDS, apis_carrying
+from kafka_chaos_proxy.faults.model_base import NAME_OR_NUMBER, RULE_ID_PATTERN, StrictModel
+from kafka_chaos_proxy.faults.names import (
     api_hint,
     api_keys,
     api_names,
@@ -50,8 +50,8 @@ from faults.names import (
     resolve_error,
     show,
 )
-from faults.patterns import checked, compile_glob, compile_regex
-from faults.triggers import When
+from kafka_chaos_proxy.faults.patterns import checked, compile_glob, compile_regex
+from kafka_chaos_proxy.faults.triggers import When
 
 # The names callers imported from here before actions and codec names had modules of their own.
 __all__ = [

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, WithJsonSchema, model_validator
 
-from faults.distributions import MAX_DELAY_MS
-from faults.names import show
+from kafka_chaos_proxy.faults.distributions import MAX_DELAY_MS
+from kafka_chaos_proxy.faults.names import show
 
 # A rule id: usable in a URL path segment as it is. Rules and the triggers naming them share it.
 RULE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")

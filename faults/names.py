@@ -12,7 +12,7 @@ import difflib
 import re
 from functools import lru_cache
 
-import codec
+from kafka_chaos_proxy import codec
 
 # APIs listed first when an unknown API name is reported: the ones rules are usually about.
 _COMMON_APIS = (

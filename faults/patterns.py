@@ -15,7 +15,7 @@ from typing import Protocol
 
 import re2
 
-from faults.names import show
+from kafka_chaos_proxy.faults.names import show
 
 MAX_PATTERN_CHARS = 256
 _PROGRAM_MEMORY_BYTES = 1 << 20  # RE2's own cap on what one compiled pattern may use

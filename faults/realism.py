@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import codec
-from faults.broker_errors import BROKER_ERRORS, broker_returns, why_not_at
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.broker_errors import BROKER_ERRORS, broker_returns, why_not_at
 
 if TYPE_CHECKING:
-    from faults.model import FaultRule
+    from kafka_chaos_proxy.faults.model import FaultRule
 
 # The actions that answer the client with `action.error`.
 ERROR_ACTIONS = frozenset({"error", "error_after_forward"})

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from faults.triggers import CompiledPattern, When, compile_pattern
+from kafka_chaos_proxy.faults.triggers import CompiledPattern, When, compile_pattern
 
 if TYPE_CHECKING:
-    from faults.model import FaultRule
+    from kafka_chaos_proxy.faults.model import FaultRule
 
 
 class TriggerError(ValueError):

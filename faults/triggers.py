@@ -29,11 +29,11 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
-from faults.body_fields import BODY_FIELDS, body_values
-from faults.decision import RequestView
-from faults.model_base import NAME_OR_NUMBER, RULE_ID_PATTERN, StrictModel
-from faults.names import api_names, resolve_api, resolve_error, show
-from faults.patterns import ClientIdPattern, checked, compile_glob
+from kafka_chaos_proxy.faults.body_fields import BODY_FIELDS, body_values
+from kafka_chaos_proxy.faults.decision import RequestView
+from kafka_chaos_proxy.faults.model_base import NAME_OR_NUMBER, RULE_ID_PATTERN, StrictModel
+from kafka_chaos_proxy.faults.names import api_names, resolve_api, resolve_error, show
+from kafka_chaos_proxy.faults.patterns import ClientIdPattern, checked, compile_glob
 
 Phase = Literal["request", "response", "injected"]
 OUTCOMES = ("ok", "error_injected", "dropped", "closed", "upstream_closed")

@@ -25,9 +25,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from lab.paths import SCENARIOS_DIR_ENV, LabPathError, harness_dir, scenarios_dir
-from lab.scenario import Scenario, ScenarioError, load_catalog, load_scenario
-from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token
+from kafka_chaos_proxy.lab.paths import SCENARIOS_DIR_ENV, LabPathError, harness_dir, scenarios_dir
+from kafka_chaos_proxy.lab.scenario import Scenario, ScenarioError, load_catalog, load_scenario
+from kafka_chaos_proxy.proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token
 
 EXIT_BAD_INPUT = 2
 #: Modules of the `[lab]` extra; without them the matrix cannot run, which deserves one line
@@ -89,16 +89,16 @@ def matrix(
 ) -> None:
     """Run the client x scenario matrix against a real broker and write the report."""
     try:
-        from lab.matrix.clients import CLIENTS
-        from lab.matrix.runner import MatrixOptions, run_with_broker
-        from lab.matrix.runner import report_only as write_report_only
+        from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+        from kafka_chaos_proxy.lab.matrix.runner import MatrixOptions, run_with_broker
+        from kafka_chaos_proxy.lab.matrix.runner import report_only as write_report_only
     except ModuleNotFoundError as exc:
         if exc.name not in LAB_EXTRA_MODULES:
             raise
         _fail(f"the matrix needs the client libraries of the lab extra ({exc.name} is "
               "missing): pip install 'kafka-chaos-proxy[lab]'")
-    from lab.matrix.selection import fresh_out_dir, select
-    from lab.matrix.shards import Shard, load_results, resume_problem
+    from kafka_chaos_proxy.lab.matrix.selection import fresh_out_dir, select
+    from kafka_chaos_proxy.lab.matrix.shards import Shard, load_results, resume_problem
 
     if order not in ("round", "cell", "findings-first"):
         _fail("--order must be round, cell or findings-first")
@@ -132,7 +132,7 @@ def matrix(
     )
     summary = write_report_only(opts) if report_only else run_with_broker(opts)
     if readme is not None:
-        from lab.matrix.report import embed_in_readme
+        from kafka_chaos_proxy.lab.matrix.report import embed_in_readme
 
         try:
             embed_in_readme(readme, summary, out)
@@ -171,9 +171,9 @@ def matrix_merge(
 ) -> None:
     """Merge the results and evidence of several matrix runs (the shards of one matrix) into
     one report; a run found in two directories is refused, cells none ran are not_run."""
-    from lab.matrix.clients import CLIENTS
-    from lab.matrix.merge import MergeError, merge_matrix
-    from lab.matrix.selection import fresh_out_dir, select
+    from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+    from kafka_chaos_proxy.lab.matrix.merge import MergeError, merge_matrix
+    from kafka_chaos_proxy.lab.matrix.selection import fresh_out_dir, select
 
     try:
         found = _catalog(catalog)
@@ -192,7 +192,7 @@ def matrix_merge(
     except MergeError as exc:
         _fail(str(exc))
     if readme is not None:
-        from lab.matrix.report import embed_in_readme
+        from kafka_chaos_proxy.lab.matrix.report import embed_in_readme
 
         try:
             embed_in_readme(readme, summary, out)
@@ -238,7 +238,7 @@ class _CliActions:
         self.topology: Any = None
         if bootstrap and topic:
             try:
-                from lab.matrix.produce import SequenceProducer
+                from kafka_chaos_proxy.lab.matrix.produce import SequenceProducer
             except ModuleNotFoundError as exc:
                 if exc.name not in LAB_EXTRA_MODULES:
                     raise
@@ -247,8 +247,8 @@ class _CliActions:
 
             self.producer = SequenceProducer(bootstrap, topic)
         if bootstrap and group:
-            from lab.matrix.topology import ClusterView, TopologyControl
-            from proxy.real_kafka.probe import metadata_brokers
+            from kafka_chaos_proxy.lab.matrix.topology import ClusterView, TopologyControl
+            from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
 
             host, _, port = bootstrap.split(",")[0].rpartition(":")
 
@@ -270,7 +270,7 @@ class _CliActions:
             typer.echo(f"  skipped: produce {records_per_s:g}/s for {duration_s:g} s "
                        "(needs --bootstrap and --topic)")
             return
-        from lab.matrix.produce import RateProduction
+        from kafka_chaos_proxy.lab.matrix.produce import RateProduction
 
         rate = RateProduction(self.producer, records_per_s, duration_s)
         self.rates.append(rate)
@@ -336,8 +336,8 @@ def run_scenario(
         help="Leave the scenario's rules installed at the end.")] = False,
 ) -> None:
     """Play a scenario against a running proxy: its clients are whatever connects to it."""
-    from lab.matrix.driver import ScenarioDriver
-    from proxy.client import AdminClient
+    from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
+    from kafka_chaos_proxy.proxy.client import AdminClient
 
     try:
         scenario = load_scenario(file)

@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from faults.model import FaultRule, resolve_api, resolve_error
+from kafka_chaos_proxy.faults.model import FaultRule, resolve_api, resolve_error
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 HARNESS_EVENTS = ("started", "assigned", "revoked", "lost", "record", "commit", "error",

@@ -32,7 +32,7 @@ from typing import BinaryIO, NamedTuple
 
 import structlog
 
-import codec
+from kafka_chaos_proxy import codec
 
 __all__ = [
     "MAGIC",

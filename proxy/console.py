@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from proxy.group_records import GroupState
+from kafka_chaos_proxy.proxy.group_records import GroupState
 
 _log = structlog.get_logger("kcp.console")
 

@@ -15,20 +15,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from faults.decision import PASS, Decision, FaultDecider, RequestView
-from faults.engine import DEFAULT_MAX_RULES
-from proxy import metrics
-from proxy.console import ConsoleLog
-from proxy.events import EventLog, EventLogOptions
-from proxy.exchange import ExchangeObserver
-from proxy.groups import GroupStateModel
-from proxy.observers import ClientIdCounter, CoordinationMetrics, GroupMetrics
-from proxy.trigger_feed import TriggerFeed
+from kafka_chaos_proxy.faults.decision import PASS, Decision, FaultDecider, RequestView
+from kafka_chaos_proxy.faults.engine import DEFAULT_MAX_RULES
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.console import ConsoleLog
+from kafka_chaos_proxy.proxy.events import EventLog, EventLogOptions
+from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.observers import ClientIdCounter, CoordinationMetrics, GroupMetrics
+from kafka_chaos_proxy.proxy.trigger_feed import TriggerFeed
 
 if TYPE_CHECKING:
-    from faults.engine import FaultEngine
-    from faults.model import FaultRule
-    from proxy.admin import AdminServer
+    from kafka_chaos_proxy.faults.engine import FaultEngine
+    from kafka_chaos_proxy.faults.model import FaultRule
+    from kafka_chaos_proxy.proxy.admin import AdminServer
 
 _log = structlog.get_logger(__name__)
 
@@ -97,8 +97,8 @@ class ControlPlane:
         """Start the admin HTTP server (if configured) on the running event loop."""
         if self.options.admin_port is None or self._admin is not None:
             return
-        from proxy.admin import AdminContext, AdminServer, create_app
-        from proxy.admin.guard import allowed_hosts
+        from kafka_chaos_proxy.proxy.admin import AdminContext, AdminServer, create_app
+        from kafka_chaos_proxy.proxy.admin.guard import allowed_hosts
 
         assert self.engine is not None and self.events is not None and self.groups is not None
         ctx = AdminContext(
@@ -134,11 +134,11 @@ def _count_injection(rule: FaultRule, decision: Decision) -> None:
 
 def build_control_plane(options: ControlPlaneOptions) -> ControlPlane:
     """Build the engine (with the rule file's rules) and the observers; nothing runs yet."""
-    from faults.engine import FaultEngine
+    from kafka_chaos_proxy.faults.engine import FaultEngine
 
     engine = FaultEngine(seed=options.seed, max_rules=options.max_rules)
     if options.faults_file is not None:
-        from faults.loader import load_rules_file
+        from kafka_chaos_proxy.faults.loader import load_rules_file
 
         engine.load(load_rules_file(options.faults_file))
     engine.on_injected.append(_count_injection)

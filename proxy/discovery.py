@@ -13,8 +13,8 @@ import contextlib
 import struct
 from typing import Any
 
-import codec
-from codec import ApiKey
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey
 
 _I32 = struct.Struct(">i")
 API_VERSIONS, METADATA = ApiKey.API_VERSIONS, ApiKey.METADATA

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import uvloop
 
-from faults.decision import FaultDecider
-from proxy.config import ProxyConfig
-from proxy.exchange import ExchangeObserver
-from proxy.pipeline.host import TriggerHooks
-from proxy.server import ProxyServer
+from kafka_chaos_proxy.faults.decision import FaultDecider
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
+from kafka_chaos_proxy.proxy.pipeline.host import TriggerHooks
+from kafka_chaos_proxy.proxy.server import ProxyServer
 
 T = TypeVar("T")
 

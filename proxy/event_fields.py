@@ -21,11 +21,11 @@ from typing import Any
 
 import structlog
 
-import codec
-from codec import ApiKey, consumer_protocol
-from faults.decision import SEQUENCE, ActionKind, Decision
-from faults.realism import is_synthetic
-from proxy.exchange import Exchange
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey, consumer_protocol
+from kafka_chaos_proxy.faults.decision import SEQUENCE, ActionKind, Decision
+from kafka_chaos_proxy.faults.realism import is_synthetic
+from kafka_chaos_proxy.proxy.exchange import Exchange
 
 JOIN_GROUP = ApiKey.JOIN_GROUP
 SYNC_GROUP = ApiKey.SYNC_GROUP

@@ -24,9 +24,9 @@ from typing import IO, Any
 
 import structlog
 
-from proxy import metrics
-from proxy.event_fields import event_fields, iso_time
-from proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.event_fields import event_fields, iso_time
+from kafka_chaos_proxy.proxy.exchange import Exchange
 
 Event = dict[str, Any]
 

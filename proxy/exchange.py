@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from faults.decision import PASS, Decision
+from kafka_chaos_proxy.faults.decision import PASS, Decision
 
 
 @dataclass(slots=True)

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from faults.decision import RequestView
-from faults.patterns import ClientIdPattern
-from faults.triggers import request_group
-from proxy.groups import GroupStateModel
+from kafka_chaos_proxy.faults.decision import RequestView
+from kafka_chaos_proxy.faults.patterns import ClientIdPattern
+from kafka_chaos_proxy.faults.triggers import request_group
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
 
 MAX_PENDING_JOINS = 10_000
 DEFAULT_MAX_GROUPS = 1_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from proxy.event_fields import TopicPartitions, iso_time
+from kafka_chaos_proxy.proxy.event_fields import TopicPartitions, iso_time
 
 # The broker default of session.timeout.ms (classic, since Kafka 3.0) and of
 # group.consumer.session.timeout.ms (KIP-848): used for members never seen joining.

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from proxy.event_fields import JOIN_GROUP
-from proxy.group_records import GroupListener, GroupState, MemberState
+from kafka_chaos_proxy.proxy.event_fields import JOIN_GROUP
+from kafka_chaos_proxy.proxy.group_records import GroupListener, GroupState, MemberState
 
 
 class ModelClock:

@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from proxy import metrics
-from proxy.event_fields import (
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.event_fields import (
     CONSUMER_GROUP_HEARTBEAT,
     FIND_COORDINATOR,
     HEARTBEAT,
@@ -39,9 +39,19 @@ from proxy.event_fields import (
     SYNC_GROUP,
     event_fields,
 )
-from proxy.exchange import Exchange
-from proxy.group_records import GroupListener, GroupState, MemberState, RebalanceRecord
-from proxy.group_sessions import ConnectionIndex, ModelClock, SessionRules, deadline
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.group_records import (
+    GroupListener,
+    GroupState,
+    MemberState,
+    RebalanceRecord,
+)
+from kafka_chaos_proxy.proxy.group_sessions import (
+    ConnectionIndex,
+    ModelClock,
+    SessionRules,
+    deadline,
+)
 
 __all__ = ["GroupListener", "GroupState", "GroupStateModel", "MemberState", "RebalanceRecord"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from faults.actions.hold import HoldPlan
+from kafka_chaos_proxy.faults.actions.hold import HoldPlan
 
 log = structlog.get_logger("kcp.holds")
 

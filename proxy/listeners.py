@@ -18,8 +18,12 @@ from typing import NoReturn
 
 import structlog
 
-from proxy import metrics
-from proxy.config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_BROKERS, ListenerLimitError
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import (
+    DEFAULT_LISTEN_BACKLOG,
+    DEFAULT_MAX_BROKERS,
+    ListenerLimitError,
+)
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 BOOTSTRAP_NODE = -1

@@ -25,7 +25,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from codec import API_NAMES, ERROR_CODES
+from kafka_chaos_proxy.codec import API_NAMES, ERROR_CODES
 
 # A `_created` series per labelled child doubles the series count for no use on a dashboard.
 disable_created_metrics()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 
-from faults.decision import ActionKind, Decision, FaultDecider, RequestView
-from proxy import metrics
-from proxy.event_fields import all_errors, api_name, error_name
-from proxy.exchange import Exchange
-from proxy.groups import GroupState
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision, FaultDecider, RequestView
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.event_fields import all_errors, api_name, error_name
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.groups import GroupState
 
 # Faults whose response the broker did not write: its error codes are the proxy's, not the
 # broker's, and are counted as injected by whoever synthesized them.

@@ -20,8 +20,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import codec
-from codec import ApiKey
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey
 
 Router = Callable[[int, str, int, "str | None"], tuple[str, int]]
 # transform(api_version, frame) -> new frame, or None when unchanged

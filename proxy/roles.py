@@ -11,8 +11,8 @@ Imports: `codec` and `proxy.rewrite` (pure tables) only.
 
 from __future__ import annotations
 
-from codec import ApiKey
-from proxy.rewrite import ADDRESS_REWRITERS
+from kafka_chaos_proxy.codec import ApiKey
+from kafka_chaos_proxy.proxy.rewrite import ADDRESS_REWRITERS
 
 COORDINATION_API_KEYS: frozenset[int] = frozenset({
     ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP,

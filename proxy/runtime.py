@@ -24,9 +24,9 @@ from pathlib import Path
 import structlog
 import uvloop
 
-from proxy.config import ProxyConfig, parse_bootstrap
-from proxy.control_plane import ControlPlaneOptions, build_control_plane
-from proxy.server import ProxyServer
+from kafka_chaos_proxy.proxy.config import ProxyConfig, parse_bootstrap
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions, build_control_plane
+from kafka_chaos_proxy.proxy.server import ProxyServer
 
 log = structlog.get_logger("kcp.runtime")
 
@@ -127,7 +127,7 @@ def _ports_to_bind(config: ProxyConfig, admin_host: str, admin_port: int | None
 
 def _check_ports(config: ProxyConfig, admin_host: str, admin_port: int | None) -> str | None:
     """The first port that cannot be bound, said in one line; None when all can."""
-    from proxy.listeners import bind_socket
+    from kafka_chaos_proxy.proxy.listeners import bind_socket
 
     for host, port, flag in _ports_to_bind(config, admin_host, admin_port):
         try:
@@ -200,7 +200,7 @@ def preflight(options: RunOptions) -> None:
     broker) Java and Maven. Raises `StartupError`."""
     control = options.control
     if control.faults_file is not None:
-        from faults.loader import RulesFileError, load_rules_file
+        from kafka_chaos_proxy.faults.loader import RulesFileError, load_rules_file
 
         try:
             load_rules_file(control.faults_file)
@@ -210,8 +210,8 @@ def preflight(options: RunOptions) -> None:
     if problem:
         raise StartupError(problem)
     if not options.config.bootstrap_servers:
-        from proxy.real_kafka import MissingToolError, check_tools
-        from proxy.real_kafka.provider import choose_kind
+        from kafka_chaos_proxy.proxy.real_kafka import MissingToolError, check_tools
+        from kafka_chaos_proxy.proxy.real_kafka.provider import choose_kind
 
         try:
             if choose_kind() == "local":
@@ -223,13 +223,13 @@ def preflight(options: RunOptions) -> None:
 def run(options: RunOptions) -> int:
     """Blocking entry point for the CLI; `StartupError` when the proxy cannot start."""
     preflight(options)
-    from proxy.real_kafka import BrokerStartError, MavenError, ProviderUnavailable
+    from kafka_chaos_proxy.proxy.real_kafka import BrokerStartError, MavenError, ProviderUnavailable
 
     with contextlib.ExitStack() as stack:
         config = options.config
         note = ""
         if not config.bootstrap_servers:
-            from proxy.real_kafka import provide_kafka
+            from kafka_chaos_proxy.proxy.real_kafka import provide_kafka
 
             print("kafka-chaos-proxy: starting a local Kafka broker...", file=sys.stderr,
                   flush=True)

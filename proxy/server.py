@@ -16,17 +16,17 @@ from typing import Any
 
 import structlog
 
-from faults.decision import FaultDecider
-from proxy.address_map import AddressMap
-from proxy.capture import FrameCapture
-from proxy.config import ProxyConfig
-from proxy.discovery import fetch_brokers
-from proxy.exchange import ExchangeObserver
-from proxy.listeners import BOOTSTRAP_NODE, ListenerSet, ProtocolFactory
-from proxy.pipeline import limits
-from proxy.pipeline.connection import ClientSide, Connection
-from proxy.pipeline.host import TriggerHooks
-from proxy.transforms import Transform, build_transforms
+from kafka_chaos_proxy.faults.decision import FaultDecider
+from kafka_chaos_proxy.proxy.address_map import AddressMap
+from kafka_chaos_proxy.proxy.capture import FrameCapture
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.discovery import fetch_brokers
+from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
+from kafka_chaos_proxy.proxy.listeners import BOOTSTRAP_NODE, ListenerSet, ProtocolFactory
+from kafka_chaos_proxy.proxy.pipeline import limits
+from kafka_chaos_proxy.proxy.pipeline.connection import ClientSide, Connection
+from kafka_chaos_proxy.proxy.pipeline.host import TriggerHooks
+from kafka_chaos_proxy.proxy.transforms import Transform, build_transforms
 
 log = structlog.get_logger("kcp.server")
 

@@ -29,8 +29,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from faults.engine import DEFAULT_MAX_RULES
-from proxy.config import (
+from kafka_chaos_proxy.faults.engine import DEFAULT_MAX_RULES
+from kafka_chaos_proxy.proxy.config import (
     DEFAULT_HANDSHAKE_TIMEOUT_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_LISTEN_BACKLOG,
@@ -43,7 +43,11 @@ from proxy.config import (
     DEFAULT_MAX_INFLIGHT,
     DEFAULT_REQUEST_TIMEOUT_S,
 )
-from proxy.events import DEFAULT_BUFFER_BYTES, DEFAULT_FILE_KEEP, DEFAULT_FILE_MAX_BYTES
+from kafka_chaos_proxy.proxy.events import (
+    DEFAULT_BUFFER_BYTES,
+    DEFAULT_FILE_KEEP,
+    DEFAULT_FILE_MAX_BYTES,
+)
 
 ENV_PREFIX = "KCP_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -115,7 +119,7 @@ class RunSettings(BaseSettings):
         """Refuse a version the local broker cannot run before any jar is fetched."""
         if value is None:
             return None
-        from proxy.real_kafka.versions import SUPPORTED_VERSIONS, distribution
+        from kafka_chaos_proxy.proxy.real_kafka.versions import SUPPORTED_VERSIONS, distribution
 
         try:
             distribution(value)

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import codec
-from codec import ApiKey
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey
 
 __all__ = [
     "CLIENT_ID",

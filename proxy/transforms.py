@@ -7,9 +7,9 @@ meet the server's router; keeping it out of both keeps their imports one-way.
 
 from __future__ import annotations
 
-from codec import ApiKey
-from proxy.rewrite import ADDRESS_REWRITERS, Rewriter, Router, Transform
-from proxy.versions import clamp_api_versions_response
+from kafka_chaos_proxy.codec import ApiKey
+from kafka_chaos_proxy.proxy.rewrite import ADDRESS_REWRITERS, Rewriter, Router, Transform
+from kafka_chaos_proxy.proxy.versions import clamp_api_versions_response
 
 __all__ = ["Transform", "build_transforms"]
 

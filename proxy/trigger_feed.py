@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from faults.decision import RequestView
-from faults.triggers import GroupView, request_event
-from proxy.event_fields import event_fields
-from proxy.exchange import Exchange
-from proxy.group_live import GroupLiveState
-from proxy.groups import GroupStateModel
-from proxy.holds import HoldRegistry
+from kafka_chaos_proxy.faults.decision import RequestView
+from kafka_chaos_proxy.faults.triggers import GroupView, request_event
+from kafka_chaos_proxy.proxy.event_fields import event_fields
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.group_live import GroupLiveState
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.holds import HoldRegistry
 
 
 class TriggerEngine(Protocol):

@@ -20,9 +20,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import codec
-from codec import ApiKey, ErrorCode
-from proxy.roles import DECODED_API_KEYS, VERSION_CAPS
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey, ErrorCode
+from kafka_chaos_proxy.proxy.roles import DECODED_API_KEYS, VERSION_CAPS
 
 API_VERSIONS = ApiKey.API_VERSIONS
 UNSUPPORTED_VERSION = ErrorCode.UNSUPPORTED_VERSION

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka import DEFAULT_KAFKA_VERSION, KafkaCluster, provide_kafka
+from kafka_chaos_proxy.proxy.real_kafka import DEFAULT_KAFKA_VERSION, KafkaCluster, provide_kafka
 from tests.support.go_harness import running  # noqa: F401  (the fixture, for every test)
 
 _LOG_TAIL_LINES = 40

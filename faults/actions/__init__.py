@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from faults.actions._base import ActionModel, ActionSpec, DecideContext
-from faults.decision import ActionKind
+from kafka_chaos_proxy.faults.actions._base import ActionModel, ActionSpec, DecideContext
+from kafka_chaos_proxy.faults.decision import ActionKind
 
 __all__ = ["ACTIONS", "ActionModel", "ActionSpec", "DecideContext", "spec_for"]
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from faults.decision import Decision
-from faults.model_base import StrictModel
+from kafka_chaos_proxy.faults.decision import Decision
+from kafka_chaos_proxy.faults.model_base import StrictModel
 
 
 class ActionModel(StrictModel):

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictInt, field_validator
 
-from faults.actions._base import ActionModel, DecideContext
-from faults.decision import ActionKind, Decision
-from faults.model_base import MS_RANGE, NAME_OR_NUMBER, non_negative_ms
-from faults.names import error_code_of, resolve_error
+from kafka_chaos_proxy.faults.actions._base import ActionModel, DecideContext
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.faults.model_base import MS_RANGE, NAME_OR_NUMBER, non_negative_ms
+from kafka_chaos_proxy.faults.names import error_code_of, resolve_error
 
 
 class ErrorActionBase(ActionModel):

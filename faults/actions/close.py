@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from faults.actions._base import ActionModel, ActionSpec, DecideContext
-from faults.decision import ActionKind, CloseMode, CloseWhen, Decision
+from kafka_chaos_proxy.faults.actions._base import ActionModel, ActionSpec, DecideContext
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseMode, CloseWhen, Decision
 
 
 class CloseAction(ActionModel):

@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator, model_validator
 
-from faults.actions._base import ActionModel, ActionSpec, DecideContext
-from faults.decision import ActionKind, Decision, Side
-from faults.distributions import Distribution, draw_delay_ms
-from faults.model_base import MS_RANGE, non_negative_ms
+from kafka_chaos_proxy.faults.actions._base import ActionModel, ActionSpec, DecideContext
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision, Side
+from kafka_chaos_proxy.faults.distributions import Distribution, draw_delay_ms
+from kafka_chaos_proxy.faults.model_base import MS_RANGE, non_negative_ms
 
 
 class DelayAction(ActionModel):

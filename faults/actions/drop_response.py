@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from faults.actions._base import ActionSpec
-from faults.actions._shared import DropActionBase, decide_drop
-from faults.decision import ActionKind
+from kafka_chaos_proxy.faults.actions._base import ActionSpec
+from kafka_chaos_proxy.faults.actions._shared import DropActionBase, decide_drop
+from kafka_chaos_proxy.faults.decision import ActionKind
 
 
 class DropResponseAction(DropActionBase):

@@ -14,9 +14,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, StrictBool, model_validator
 
-from faults.actions._base import ActionSpec, DecideContext
-from faults.actions._shared import ErrorActionBase, decide_error
-from faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.faults.actions._base import ActionSpec, DecideContext
+from kafka_chaos_proxy.faults.actions._shared import ErrorActionBase, decide_error
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
 
 # The one error a broker can be made to agree with: it forgets a member on request.
 CONSISTENT_ERROR = "UNKNOWN_MEMBER_ID"

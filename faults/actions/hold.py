@@ -25,12 +25,12 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, StrictInt, field_validator, model_validator
 
-from faults.actions._base import ActionModel, ActionSpec, DecideContext
-from faults.decision import Decision, Side
-from faults.distributions import MAX_DELAY_MS
-from faults.model_base import NAME_OR_NUMBER
-from faults.names import error_code_of, resolve_error
-from faults.triggers import (
+from kafka_chaos_proxy.faults.actions._base import ActionModel, ActionSpec, DecideContext
+from kafka_chaos_proxy.faults.decision import Decision, Side
+from kafka_chaos_proxy.faults.distributions import MAX_DELAY_MS
+from kafka_chaos_proxy.faults.model_base import NAME_OR_NUMBER
+from kafka_chaos_proxy.faults.names import error_code_of, resolve_error
+from kafka_chaos_proxy.faults.triggers import (
     MAX_COUNT,
     CompiledPattern,
     EventPattern,

@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from faults.actions._base import ActionModel, ActionSpec, DecideContext
-from faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.faults.actions._base import ActionModel, ActionSpec, DecideContext
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
 
 
 class ThrottleAction(ActionModel):

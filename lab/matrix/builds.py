@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from lab.paths import LabPathError, harness_dir
+from kafka_chaos_proxy.lab.paths import LabPathError, harness_dir
 
 GoHarness = Literal["sarama", "kafka-go", "franz-go"]
 
@@ -136,14 +136,14 @@ def go_module_versions() -> dict[str, str]:
 
 def default_kafka_clients_version() -> str:
     """kafka-clients matches the broker the tests run by default."""
-    from proxy.real_kafka import DEFAULT_KAFKA_VERSION
+    from kafka_chaos_proxy.proxy.real_kafka import DEFAULT_KAFKA_VERSION
 
     return DEFAULT_KAFKA_VERSION
 
 
 def java_classpath(kafka_clients_version: str) -> list[Path]:
     """The harness's runtime jars (kafka-clients, its dependencies, slf4j-simple)."""
-    from proxy.real_kafka import fetch_classpath
+    from kafka_chaos_proxy.proxy.real_kafka import fetch_classpath
 
     return fetch_classpath(
         [f"{JAVA_LIBRARY}:{kafka_clients_version}", SLF4J_SIMPLE],

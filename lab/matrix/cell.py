@@ -41,19 +41,24 @@ from typing import Any
 
 import yaml
 
-from lab.matrix.classify import Classification, Outcome, RunEvidence, classify
-from lab.matrix.clients import ClientSpec
-from lab.matrix.driver import ScenarioDriver
-from lab.matrix.members import Member
-from lab.matrix.observations import observe
-from lab.matrix.produce import RateProduction, SequenceProducer, create_topic
-from lab.matrix.proxyproc import ProxyProcess, listener_failure
-from lab.matrix.topology import ClusterView, NodeControl, TopologyControl, annotate_with_proxy
-from lab.matrix.verdict import Progress, judge
-from lab.scenario import MemberSettings, Scenario
-from proxy.client import AdminClient
-from proxy.real_kafka.cluster import KafkaCluster
-from proxy.real_kafka.probe import metadata_brokers
+from kafka_chaos_proxy.lab.matrix.classify import Classification, Outcome, RunEvidence, classify
+from kafka_chaos_proxy.lab.matrix.clients import ClientSpec
+from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
+from kafka_chaos_proxy.lab.matrix.members import Member
+from kafka_chaos_proxy.lab.matrix.observations import observe
+from kafka_chaos_proxy.lab.matrix.produce import RateProduction, SequenceProducer, create_topic
+from kafka_chaos_proxy.lab.matrix.proxyproc import ProxyProcess, listener_failure
+from kafka_chaos_proxy.lab.matrix.topology import (
+    ClusterView,
+    NodeControl,
+    TopologyControl,
+    annotate_with_proxy,
+)
+from kafka_chaos_proxy.lab.matrix.verdict import Progress, judge
+from kafka_chaos_proxy.lab.scenario import MemberSettings, Scenario
+from kafka_chaos_proxy.proxy.client import AdminClient
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
 
 POLL_S = 0.25
 #: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.

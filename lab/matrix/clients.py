@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.paths import harness_dir
+from kafka_chaos_proxy.lab.paths import harness_dir
 
 if TYPE_CHECKING:
-    from lab.scenario import MemberSettings, Scenario
+    from kafka_chaos_proxy.lab.scenario import MemberSettings, Scenario
 
 ALL_ASSIGNORS = ("range", "roundrobin", "sticky", "cooperative-sticky")
 
@@ -138,7 +138,7 @@ def _python(script: str, module: str) -> Callable[[], list[str]]:
 
 def _go(name: str) -> Callable[[], list[str]]:
     def command() -> list[str]:
-        from lab.matrix import builds
+        from kafka_chaos_proxy.lab.matrix import builds
 
         return list(builds.go_harness_command(name))  # type: ignore[arg-type]
 
@@ -146,7 +146,7 @@ def _go(name: str) -> Callable[[], list[str]]:
 
 
 def _java() -> list[str]:
-    from lab.matrix import builds
+    from kafka_chaos_proxy.lab.matrix import builds
 
     return list(builds.java_harness_command())
 
@@ -192,7 +192,7 @@ def library_versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[client] = version(package)
     try:
-        from lab.matrix import builds
+        from kafka_chaos_proxy.lab.matrix import builds
 
         out.update({str(k): str(v) for k, v in builds.library_versions().items()})
     except Exception:  # builds missing or no toolchain: versions come from harness output

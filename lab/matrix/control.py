@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lab.matrix.clients import ClientSpec
+from kafka_chaos_proxy.lab.matrix.clients import ClientSpec
 
 CONTROL_SCENARIO = "baseline-no-fault"
 

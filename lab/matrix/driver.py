@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lab.scenario import Scenario, Step, Trigger
+from kafka_chaos_proxy.lab.scenario import Scenario, Step, Trigger
 
 
 class StepActions(Protocol):

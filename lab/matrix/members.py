@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from lab.matrix.classify import MemberRun
-from lab.matrix.proxyproc import child_env
+from kafka_chaos_proxy.lab.matrix.classify import MemberRun
+from kafka_chaos_proxy.lab.matrix.proxyproc import child_env
 
 GRACEFUL_STOP_S = 15.0
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.clients import CLIENTS
-from lab.matrix.publish import publish_evidence
-from lab.matrix.report import write_report
-from lab.matrix.shards import (
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.publish import publish_evidence
+from kafka_chaos_proxy.lab.matrix.report import write_report
+from kafka_chaos_proxy.lab.matrix.shards import (
     PLAN_FILE,
     Shard,
     load_results,
@@ -36,7 +36,7 @@ from lab.matrix.shards import (
     shard_of,
     write_plan,
 )
-from lab.scenario import Scenario
+from kafka_chaos_proxy.lab.scenario import Scenario
 
 MERGED_MARK = "merged-from.json"
 RESULTS = "results.jsonl"

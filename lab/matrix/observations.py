@@ -44,7 +44,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from lab.matrix.classify import MemberRun, RecordKey, RunEvidence, member_end, surfaced_errors
+from kafka_chaos_proxy.lab.matrix.classify import (
+    MemberRun,
+    RecordKey,
+    RunEvidence,
+    member_end,
+    surfaced_errors,
+)
 
 Event = Mapping[str, Any]
 Interval = tuple[float, float]

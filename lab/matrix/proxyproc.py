@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.paths import REPO_ROOT
-from proxy.client import AdminClient
+from kafka_chaos_proxy.lab.paths import REPO_ROOT
+from kafka_chaos_proxy.proxy.client import AdminClient
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -115,7 +115,7 @@ def proxy_command() -> list[str]:
     script = Path(sys.executable).with_name("kafka-chaos-proxy")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from proxy.cli import main; main()"]
+    return [sys.executable, "-c", "from kafka_chaos_proxy.proxy.cli import main; main()"]
 
 
 def child_env() -> dict[str, str]:

@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.classify import modal
-from lab.matrix.clients import CLIENTS
-from lab.matrix.verdict import RUN_VERDICTS
-from lab.scenario import Scenario
+from kafka_chaos_proxy.lab.matrix.classify import modal
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.verdict import RUN_VERDICTS
+from kafka_chaos_proxy.lab.scenario import Scenario
 
 VERDICT_HELP = {
     "pass": "every expectation of the scenario held",

@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.cell import RunRequest, run_cell_once
-from lab.matrix.clients import CLIENTS, ClientSpec
-from lab.matrix.control import CONTROL_SCENARIO, FaultFreeControl, control_summary
-from lab.matrix.proxyproc import listener_failure
-from lab.matrix.publish import publish_evidence
-from lab.matrix.report import write_report
-from lab.matrix.selection import fresh_out_dir
-from lab.matrix.shards import (
+from kafka_chaos_proxy.lab.matrix.cell import RunRequest, run_cell_once
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS, ClientSpec
+from kafka_chaos_proxy.lab.matrix.control import CONTROL_SCENARIO, FaultFreeControl, control_summary
+from kafka_chaos_proxy.lab.matrix.proxyproc import listener_failure
+from kafka_chaos_proxy.lab.matrix.publish import publish_evidence
+from kafka_chaos_proxy.lab.matrix.report import write_report
+from kafka_chaos_proxy.lab.matrix.selection import fresh_out_dir
+from kafka_chaos_proxy.lab.matrix.shards import (
     Shard,
     load_results,
     new_plan,
@@ -58,9 +58,9 @@ from lab.matrix.shards import (
     shard_of,
     write_plan,
 )
-from lab.paths import scenarios_dir
-from lab.scenario import Scenario, load_scenario
-from proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.lab.paths import scenarios_dir
+from kafka_chaos_proxy.lab.scenario import Scenario, load_scenario
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 
 RUN_OVERHEAD_S = 40.0  # proxy start, topic, produce, graceful teardown
 #: Attempts of a run whose result is infra_error (the first and two more).
@@ -165,7 +165,7 @@ class ClusterPool:
             return self.clusters[brokers]
         if brokers in self.unavailable:
             raise RuntimeError(self.unavailable[brokers])
-        from proxy.real_kafka import provide_kafka
+        from kafka_chaos_proxy.proxy.real_kafka import provide_kafka
 
         for attempt in range(1, BROKER_START_ATTEMPTS + 1):
             try:

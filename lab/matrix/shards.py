@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.report import render_markdown
+from kafka_chaos_proxy.lab.matrix.report import render_markdown
 
 PLAN_FILE = "matrix-plan.json"
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")

@@ -35,7 +35,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from codec import ApiKey, decode_response, encode_body, encode_request_header, stable_versions
+from kafka_chaos_proxy.codec import (
+    ApiKey,
+    decode_response,
+    encode_body,
+    encode_request_header,
+    stable_versions,
+)
 
 OFFSETS_TOPIC = "__consumer_offsets"
 CLIENT_ID = "kcp-lab-topology"

@@ -34,9 +34,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lab.matrix.classify import Classification, Outcome
-from lab.matrix.observations import MemberObservations, Observations
-from lab.scenario import Expectation, Scenario
+from kafka_chaos_proxy.lab.matrix.classify import Classification, Outcome
+from kafka_chaos_proxy.lab.matrix.observations import MemberObservations, Observations
+from kafka_chaos_proxy.lab.scenario import Expectation, Scenario
 
 Status = Literal["pass", "fail", "undecided"]
 PASS: Status = "pass"

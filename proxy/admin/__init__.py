@@ -5,8 +5,8 @@ fault engine, the event log and the group model directly, without locks or copie
 HTTP client can never stall the data plane for longer than one of its own callbacks.
 """
 
-from proxy.admin.app import create_app
-from proxy.admin.context import AdminContext
-from proxy.admin.server import AdminServer
+from kafka_chaos_proxy.proxy.admin.app import create_app
+from kafka_chaos_proxy.proxy.admin.context import AdminContext
+from kafka_chaos_proxy.proxy.admin.server import AdminServer
 
 __all__ = ["AdminContext", "AdminServer", "create_app"]

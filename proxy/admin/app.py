@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from proxy.admin import errors
-from proxy.admin.auth import OPEN_PATHS, BearerAuthMiddleware
-from proxy.admin.context import AdminContext
-from proxy.admin.guard import AdminGuardMiddleware
-from proxy.admin.routes import events, faults, groups, holds, system
-from proxy.admin.schemas import ApiError
+from kafka_chaos_proxy.proxy.admin import errors
+from kafka_chaos_proxy.proxy.admin.auth import OPEN_PATHS, BearerAuthMiddleware
+from kafka_chaos_proxy.proxy.admin.context import AdminContext
+from kafka_chaos_proxy.proxy.admin.guard import AdminGuardMiddleware
+from kafka_chaos_proxy.proxy.admin.routes import events, faults, groups, holds, system
+from kafka_chaos_proxy.proxy.admin.schemas import ApiError
 
 DESCRIPTION = (
     "Manage fault rules, inspect consumer groups and the coordination event log of a "

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Request
 
-from proxy.admin.guard import DEFAULT_MAX_BODY_BYTES, LOCAL_HOSTS
-from proxy.events import EventLog
-from proxy.groups import GroupStateModel
-from proxy.holds import HoldRegistry
+from kafka_chaos_proxy.proxy.admin.guard import DEFAULT_MAX_BODY_BYTES, LOCAL_HOSTS
+from kafka_chaos_proxy.proxy.events import EventLog
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.holds import HoldRegistry
 
 if TYPE_CHECKING:
-    from faults.engine import FaultEngine
+    from kafka_chaos_proxy.faults.engine import FaultEngine
 
 
 class ProxyInfoLike(Protocol):

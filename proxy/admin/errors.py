@@ -18,9 +18,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from faults.engine import DuplicateRuleError, RuleLimitError, TriggerError, UnknownRuleError
-from faults.model import ACTION_TYPES
-from proxy.holds import UnknownHoldError
+from kafka_chaos_proxy.faults.engine import (
+    DuplicateRuleError,
+    RuleLimitError,
+    TriggerError,
+    UnknownRuleError,
+)
+from kafka_chaos_proxy.faults.model import ACTION_TYPES
+from kafka_chaos_proxy.proxy.holds import UnknownHoldError
 
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from faults.model import Action, Dosage, Match
-from faults.triggers import When
+from kafka_chaos_proxy.faults.model import Action, Dosage, Match
+from kafka_chaos_proxy.faults.triggers import When
 
 TopicPartitions = dict[str, list[int]]
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from proxy.events import EventFilter, EventLog
+from kafka_chaos_proxy.proxy.events import EventFilter, EventLog
 
 REPLAY_MAX = 10_000
 

@@ -30,7 +30,7 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     """`--version`: the installed package's version, from its metadata (one source)."""
     if value:
-        from proxy.cli.run import package_version
+        from kafka_chaos_proxy.proxy.cli.run import package_version
 
         typer.echo(f"kafka-chaos-proxy {package_version()}")
         raise typer.Exit()
@@ -71,11 +71,11 @@ def register_entry_points(target: typer.Typer) -> list[str]:
 
 # Each module below adds its commands to `app`. Keep one line per module. The entry points
 # come where the lab's commands always were, so `--help` lists commands in the same order.
-from proxy.cli import decode as _decode  # noqa: E402
-from proxy.cli import faults_cmd as _faults_cmd  # noqa: E402
-from proxy.cli import holds_cmd as _holds_cmd  # noqa: E402
-from proxy.cli import observe_cmd as _observe_cmd  # noqa: E402
-from proxy.cli import run as _run  # noqa: E402
+from kafka_chaos_proxy.proxy.cli import decode as _decode  # noqa: E402
+from kafka_chaos_proxy.proxy.cli import faults_cmd as _faults_cmd  # noqa: E402
+from kafka_chaos_proxy.proxy.cli import holds_cmd as _holds_cmd  # noqa: E402
+from kafka_chaos_proxy.proxy.cli import observe_cmd as _observe_cmd  # noqa: E402
+from kafka_chaos_proxy.proxy.cli import run as _run  # noqa: E402
 
 _decode.register(app)
 _faults_cmd.register(app)

@@ -16,7 +16,7 @@ from typing import Annotated, NoReturn
 import httpx
 import typer
 
-from proxy.client import DEFAULT_ADMIN_URL, AdminClient, AdminError, AdminRefused
+from kafka_chaos_proxy.proxy.client import DEFAULT_ADMIN_URL, AdminClient, AdminError, AdminRefused
 
 __all__ = [
     "DEFAULT_ADMIN_URL",

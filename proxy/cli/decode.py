@@ -30,9 +30,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-import codec
-from codec import consumer_protocol
-from proxy.capture import CapturedFrame, CaptureFormatError, Direction, read_capture
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import consumer_protocol
+from kafka_chaos_proxy.proxy.capture import (
+    CapturedFrame,
+    CaptureFormatError,
+    Direction,
+    read_capture,
+)
 
 EXIT_BAD_INPUT = 2
 JOIN_GROUP, SYNC_GROUP = 11, 14

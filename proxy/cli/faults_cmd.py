@@ -19,10 +19,16 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from faults.actions import ACTIONS
-from faults.loader import RulesFileError, load_rules_file, rule_to_document
-from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token, admin_client, fail
-from proxy.cli.faults_flags import (
+from kafka_chaos_proxy.faults.actions import ACTIONS
+from kafka_chaos_proxy.faults.loader import RulesFileError, load_rules_file, rule_to_document
+from kafka_chaos_proxy.proxy.cli.admin_client import (
+    DEFAULT_ADMIN_URL,
+    AdminUrl,
+    Token,
+    admin_client,
+    fail,
+)
+from kafka_chaos_proxy.proxy.cli.faults_flags import (
     ActionFlags,
     FlagError,
     action_from_flags,
@@ -30,7 +36,7 @@ from proxy.cli.faults_flags import (
     rule_from_flags,
     with_flags,
 )
-from proxy.cli.terminal import safe, safe_lines
+from kafka_chaos_proxy.proxy.cli.terminal import safe, safe_lines
 
 faults_app = typer.Typer(
     name="faults",

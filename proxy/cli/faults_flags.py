@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from faults.actions import ACTIONS
-from faults.model_base import unknown_field_message
+from kafka_chaos_proxy.faults.actions import ACTIONS
+from kafka_chaos_proxy.faults.model_base import unknown_field_message
 
 
 class FlagError(ValueError):

@@ -11,8 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
-from proxy.cli.admin_client import DEFAULT_ADMIN_URL, AdminUrl, Token, admin_client, fail
-from proxy.cli.observe_cmd import AsJson, dash, table
+from kafka_chaos_proxy.proxy.cli.admin_client import (
+    DEFAULT_ADMIN_URL,
+    AdminUrl,
+    Token,
+    admin_client,
+    fail,
+)
+from kafka_chaos_proxy.proxy.cli.observe_cmd import AsJson, dash, table
 
 holds_app = typer.Typer(name="holds", help="Parked requests and responses (hold rules).",
                         no_args_is_help=True)

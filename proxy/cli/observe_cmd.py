@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from proxy.cli.admin_client import (
+from kafka_chaos_proxy.proxy.cli.admin_client import (
     DEFAULT_ADMIN_URL,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -31,8 +31,8 @@ from proxy.cli.admin_client import (
     admin_client,
     fail,
 )
-from proxy.cli.terminal import safe
-from proxy.client import AdminClient, AdminUnreachable, sse_messages
+from kafka_chaos_proxy.proxy.cli.terminal import safe
+from kafka_chaos_proxy.proxy.client import AdminClient, AdminUnreachable, sse_messages
 
 __all__ = ["compact", "register", "sse_messages"]
 

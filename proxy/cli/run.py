@@ -14,8 +14,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from faults.engine import DEFAULT_MAX_RULES
-from proxy.config import (
+from kafka_chaos_proxy.faults.engine import DEFAULT_MAX_RULES
+from kafka_chaos_proxy.proxy.config import (
     DEFAULT_HANDSHAKE_TIMEOUT_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_LISTEN_BACKLOG,
@@ -30,14 +30,14 @@ from proxy.config import (
     ProxyConfig,
     parse_bootstrap,
 )
-from proxy.control_plane import ControlPlaneOptions
-from proxy.events import (
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions
+from kafka_chaos_proxy.proxy.events import (
     DEFAULT_BUFFER_BYTES,
     DEFAULT_FILE_KEEP,
     DEFAULT_FILE_MAX_BYTES,
     EventLogOptions,
 )
-from proxy.settings import RunSettings, SettingsProblem, load_settings
+from kafka_chaos_proxy.proxy.settings import RunSettings, SettingsProblem, load_settings
 
 _LISTENERS = "Listeners (where clients connect)"
 _UPSTREAM = "Upstream (the real cluster, or a local broker)"
@@ -176,9 +176,9 @@ def run(
         rich_help_panel=_LOGGING)] = None,
 ) -> None:
     """Run the proxy: point clients at the printed bootstrap address."""
-    from proxy.logging import configure_logging
-    from proxy.runtime import RunOptions, StartupError
-    from proxy.runtime import run as run_proxy
+    from kafka_chaos_proxy.proxy.logging import configure_logging
+    from kafka_chaos_proxy.proxy.runtime import RunOptions, StartupError
+    from kafka_chaos_proxy.proxy.runtime import run as run_proxy
 
     flags = _given_flags(ctx)
     try:

@@ -8,7 +8,7 @@ typed: `AdminRefused` (4xx: the request was wrong, the message says what to fix)
 Imports: httpx and the standard library only; nothing else of ours (it is the client side).
 """
 
-from proxy.client.admin import (
+from kafka_chaos_proxy.proxy.client.admin import (
     DEFAULT_ADMIN_URL,
     TIMEOUT_S,
     AdminClient,

@@ -41,10 +41,10 @@ import contextlib
 
 import structlog
 
-from proxy import metrics
-from proxy.pipeline.framing import FrameError
-from proxy.pipeline.host import ProxyHost
-from proxy.pipeline.response_path import ResponsePath
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.pipeline.framing import FrameError
+from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
+from kafka_chaos_proxy.proxy.pipeline.response_path import ResponsePath
 
 log = structlog.get_logger("kcp.connection")
 

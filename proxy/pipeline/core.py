@@ -17,17 +17,17 @@ from typing import Any
 
 import structlog
 
-from faults.decision import CloseMode, Decision
-from proxy import metrics
-from proxy.exchange import ConnectionObserver
-from proxy.pipeline import limits
-from proxy.pipeline.counters import counters
-from proxy.pipeline.exchanges import ExchangeBuilder
-from proxy.pipeline.framing import FrameError, FrameReader
-from proxy.pipeline.host import ProxyHost
-from proxy.pipeline.request_context import RequestContext
-from proxy.pipeline.slots import Slot, SlotQueue
-from proxy.pipeline.splice import RequestSplicer
+from kafka_chaos_proxy.faults.decision import CloseMode, Decision
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.exchange import ConnectionObserver
+from kafka_chaos_proxy.proxy.pipeline import limits
+from kafka_chaos_proxy.proxy.pipeline.counters import counters
+from kafka_chaos_proxy.proxy.pipeline.exchanges import ExchangeBuilder
+from kafka_chaos_proxy.proxy.pipeline.framing import FrameError, FrameReader
+from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.slots import Slot, SlotQueue
+from kafka_chaos_proxy.proxy.pipeline.splice import RequestSplicer
 
 log = structlog.get_logger("kcp.connection")
 

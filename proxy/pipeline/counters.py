@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy import metrics
-from proxy.metrics import UNKNOWN, api_metric_label
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.metrics import UNKNOWN, api_metric_label
 
 
 def _child(cache: dict[int, Any], metric: Any, api_key: int) -> Any:

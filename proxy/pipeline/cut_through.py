@@ -13,15 +13,19 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-import codec
-from faults.decision import ActionKind
-from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks
-from proxy.pipeline.request_context import RequestContext
-from proxy.pipeline.request_path import RequestPath
-from proxy.pipeline.slots import Slot
-from proxy.pipeline.splice import MIN_BYTES as SPLICE_MIN_BYTES
-from proxy.pipeline.splice import RequestSplicer, SpliceUnsupported, splice_supported
-from proxy.roles import COORDINATION_API_KEYS
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.decision import ActionKind
+from kafka_chaos_proxy.proxy.pipeline.framing import PRODUCE, FrameError, produce_acks
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.request_path import RequestPath
+from kafka_chaos_proxy.proxy.pipeline.slots import Slot
+from kafka_chaos_proxy.proxy.pipeline.splice import MIN_BYTES as SPLICE_MIN_BYTES
+from kafka_chaos_proxy.proxy.pipeline.splice import (
+    RequestSplicer,
+    SpliceUnsupported,
+    splice_supported,
+)
+from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
 
 _I32 = struct.Struct(">i")
 # Pass-through frames at least this big are streamed as they arrive.

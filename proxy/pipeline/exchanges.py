@@ -14,16 +14,16 @@ from typing import Any
 
 import structlog
 
-import codec
-from codec import api_label
-from faults.decision import ActionKind
-from proxy import metrics
-from proxy.config import ProxyConfig
-from proxy.exchange import Exchange
-from proxy.pipeline.executors import executor_for
-from proxy.pipeline.framing import with_size
-from proxy.pipeline.host import ProxyHost
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import api_label
+from kafka_chaos_proxy.faults.decision import ActionKind
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
+from kafka_chaos_proxy.proxy.pipeline.framing import with_size
+from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 log = structlog.get_logger("kcp.connection")
 
@@ -104,7 +104,7 @@ class ExchangeBuilder:
         ctx.response_body = body
 
     def synthesize_error(self, ctx: RequestContext, error_code: int | None) -> bytes | None:
-        from codec.error_response import error_response
+        from kafka_chaos_proxy.codec.error_response import error_response
 
         code = -1 if error_code is None else error_code
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from codec import ApiKey
+from kafka_chaos_proxy.codec import ApiKey
 
 _INT32 = struct.Struct(">i")
 _INT16 = struct.Struct(">h")

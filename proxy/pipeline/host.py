@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from faults.decision import FaultDecider, RequestView
-from proxy.config import ProxyConfig
-from proxy.exchange import ExchangeObserver
+from kafka_chaos_proxy.faults.decision import FaultDecider, RequestView
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
 
 # transform(api_version, frame) -> new frame, or None when unchanged (`proxy.rewrite.Transform`)
 ResponseTransform = Callable[[int, bytes], "bytes | None"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.config import ProxyConfig
 
 # Reasons a connection is refused on accept (`kcp_connection_refusals_total{reason}`).
 MAX_CONNECTIONS = "max_connections"

@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 import structlog
 
-import codec
-from codec import api_label
-from faults.decision import PASS, Decision
-from proxy.pipeline.slots import Slot
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import api_label
+from kafka_chaos_proxy.faults.decision import PASS, Decision
+from kafka_chaos_proxy.proxy.pipeline.slots import Slot
 
 log = structlog.get_logger("kcp.connection")
 

@@ -15,16 +15,16 @@ from collections.abc import Callable
 
 import structlog
 
-import codec
-from codec import api_label
-from faults.decision import PASS, ActionKind, Decision
-from proxy.pipeline.executors import executor_for
-from proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
-from proxy.pipeline.host import FrameTap, TriggerHooks
-from proxy.pipeline.request_context import RequestContext
-from proxy.pipeline.writer import Writer
-from proxy.roles import COORDINATION_API_KEYS
-from proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import api_label
+from kafka_chaos_proxy.faults.decision import PASS, ActionKind, Decision
+from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
+from kafka_chaos_proxy.proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
+from kafka_chaos_proxy.proxy.pipeline.host import FrameTap, TriggerHooks
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.writer import Writer
+from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
+from kafka_chaos_proxy.proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
 log = structlog.get_logger("kcp.connection")
 

@@ -12,13 +12,13 @@ import struct
 
 import structlog
 
-from codec import api_label
-from faults.decision import ActionKind
-from proxy.pipeline.cut_through import CutThrough
-from proxy.pipeline.executors import executor_for
-from proxy.pipeline.framing import SASL_HANDSHAKE, FrameError
-from proxy.pipeline.host import ResponseTransform
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.codec import api_label
+from kafka_chaos_proxy.faults.decision import ActionKind
+from kafka_chaos_proxy.proxy.pipeline.cut_through import CutThrough
+from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
+from kafka_chaos_proxy.proxy.pipeline.framing import SASL_HANDSHAKE, FrameError
+from kafka_chaos_proxy.proxy.pipeline.host import ResponseTransform
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 log = structlog.get_logger("kcp.connection")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy.pipeline.core import ConnectionCore
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.core import ConnectionCore
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 
 class Writer(ConnectionCore):

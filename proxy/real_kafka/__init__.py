@@ -9,16 +9,16 @@ Imports nothing else of ours: only the standard library, plus testcontainers/doc
 (the `[docker]` extra) lazily, only once a Docker engine answers.
 """
 
-from proxy.real_kafka.cluster import KafkaCluster
-from proxy.real_kafka.kraft import (
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka.kraft import (
     DEFAULT_KAFKA_VERSION,
     SUPPORTED_VERSIONS,
     BrokerStartError,
     MissingToolError,
     check_tools,
 )
-from proxy.real_kafka.maven import MavenError, cache_root, fetch_classpath
-from proxy.real_kafka.provider import ProviderUnavailable, provide_kafka
+from kafka_chaos_proxy.proxy.real_kafka.maven import MavenError, cache_root, fetch_classpath
+from kafka_chaos_proxy.proxy.real_kafka.provider import ProviderUnavailable, provide_kafka
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",

@@ -1,4 +1,5 @@
-"""`python -m proxy.real_kafka`: run a real local Kafka for demos and manual testing.
+"""`python -m kafka_chaos_proxy.proxy.real_kafka`: run a real local Kafka for demos and manual
+testing.
 
 Why: people without Docker still want a broker to point the proxy at; this is the same
 code path the tests use, so what works in a demo works in CI. `--fetch-only` warms the jar
@@ -12,13 +13,14 @@ import signal
 import sys
 import threading
 
-from proxy.real_kafka.kraft import LocalKraftCluster
-from proxy.real_kafka.maven import fetch_classpath
-from proxy.real_kafka.versions import DEFAULT_KAFKA_VERSION, distribution
+from kafka_chaos_proxy.proxy.real_kafka.kraft import LocalKraftCluster
+from kafka_chaos_proxy.proxy.real_kafka.maven import fetch_classpath
+from kafka_chaos_proxy.proxy.real_kafka.versions import DEFAULT_KAFKA_VERSION, distribution
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxy.real_kafka", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kafka_chaos_proxy.proxy.real_kafka",
+                                     description=__doc__)
     parser.add_argument("--nodes", type=int, default=1, help="1 or 3 combined KRaft nodes")
     parser.add_argument("--version", default=DEFAULT_KAFKA_VERSION, help="Kafka release")
     parser.add_argument("--fetch-only", action="store_true", help="only fill the jar cache")

@@ -21,10 +21,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from proxy.real_kafka import procs
-from proxy.real_kafka.maven import MAVEN_INSTALL_HINT, cache_root, fetch_classpath, is_cached
-from proxy.real_kafka.probe import metadata_brokers
-from proxy.real_kafka.versions import (
+from kafka_chaos_proxy.proxy.real_kafka import procs
+from kafka_chaos_proxy.proxy.real_kafka.maven import (
+    MAVEN_INSTALL_HINT,
+    cache_root,
+    fetch_classpath,
+    is_cached,
+)
+from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
+from kafka_chaos_proxy.proxy.real_kafka.versions import (
     DEFAULT_KAFKA_VERSION,
     SUPPORTED_VERSIONS,
     distribution,
@@ -240,7 +245,8 @@ class LocalKraftCluster:
         jars = fetch_classpath(list(self.dist.artifacts), self.dist.cache_name)
         self.lib = jars[0].parent
         self._log_config = self.workdir / self.dist.log_config_resource
-        resource = resources.files("proxy.real_kafka").joinpath(self.dist.log_config_resource)
+        resource = resources.files(__package__ or "kafka_chaos_proxy.proxy.real_kafka").joinpath(
+            self.dist.log_config_resource)
         self._log_config.write_text(resource.read_text())
         for attempt in range(1, _BIND_ATTEMPTS + 1):
             self._prepare_nodes()

@@ -12,7 +12,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from codec import ApiKey
+from kafka_chaos_proxy.codec import ApiKey
 
 _API_METADATA = ApiKey.METADATA
 _API_VERSIONS = ApiKey.API_VERSIONS

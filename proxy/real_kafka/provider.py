@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from proxy.config import parse_bootstrap
-from proxy.real_kafka.cluster import KafkaCluster
-from proxy.real_kafka.kraft import LocalKraftCluster
-from proxy.real_kafka.probe import metadata_brokers
+from kafka_chaos_proxy.proxy.config import parse_bootstrap
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka.kraft import LocalKraftCluster
+from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
 
 #: testcontainers' KafkaContainer drives Confluent's image start scripts, so the image is a
 #: cp-kafka one; override with KCP_KAFKA_IMAGE.

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import codec  # noqa: E402
-from proxy.pipeline import core  # noqa: E402
-from proxy.pipeline.framing import FrameReader  # noqa: E402
+from kafka_chaos_proxy import codec  # noqa: E402
+from kafka_chaos_proxy.proxy.pipeline import core  # noqa: E402
+from kafka_chaos_proxy.proxy.pipeline.framing import FrameReader  # noqa: E402
 
 PER_KIND = 3
 MAX_FRAME = 64 * 1024
@@ -144,7 +144,7 @@ def main(out: Path) -> None:
     _out = out
     out.mkdir(parents=True, exist_ok=True)
     _install()
-    from proxy.real_kafka import provide_kafka
+    from kafka_chaos_proxy.proxy.real_kafka import provide_kafka
     from tests.support.chaos import create_topic
     from tests.support.proxies import make_proxy
 

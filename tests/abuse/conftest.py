@@ -21,10 +21,14 @@ from typing import Any
 
 import pytest
 
-from proxy.config import ProxyConfig, parse_bootstrap
-from proxy.control_plane import ControlPlane, ControlPlaneOptions, build_control_plane
-from proxy.embedded import EmbeddedProxy
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.config import ProxyConfig, parse_bootstrap
+from kafka_chaos_proxy.proxy.control_plane import (
+    ControlPlane,
+    ControlPlaneOptions,
+    build_control_plane,
+)
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.abuse.helpers import Probe, WellBehaved
 
 _HERE = Path(__file__).resolve().parent

@@ -40,9 +40,10 @@ if str(ROOT) not in sys.path:
 
 import atheris  # noqa: E402
 
-with atheris.instrument_imports(include=["codec", "proxy.pipeline.framing"]):
-    import codec
-    from proxy.pipeline.framing import FrameError, FrameReader
+with atheris.instrument_imports(include=["kafka_chaos_proxy.codec",
+                                         "kafka_chaos_proxy.proxy.pipeline.framing"]):
+    from kafka_chaos_proxy import codec
+    from kafka_chaos_proxy.proxy.pipeline.framing import FrameError, FrameReader
 
 MAX_FRAME_BYTES = 1 << 20  # small, so a huge size prefix is refused rather than awaited
 PEAK_BASE = 4 << 20

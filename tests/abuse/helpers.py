@@ -16,10 +16,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-import codec
-from proxy import metrics
-from proxy.config import parse_host_port
-from proxy.pipeline.framing import with_size
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import parse_host_port
+from kafka_chaos_proxy.proxy.pipeline.framing import with_size
 from tests.support import records
 from tests.support.chaos import create_topic
 

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 from typer.testing import CliRunner
 
-import codec
-from codec import consumer_protocol
-from proxy.cli import app
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import consumer_protocol
+from kafka_chaos_proxy.proxy.cli import app
 from tests.abuse import helpers as h
 
 BODY_BYTES = 100 * 1000 * 1000

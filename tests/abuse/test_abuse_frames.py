@@ -10,8 +10,8 @@ import time
 import uuid
 from typing import Any
 
-from proxy.control_plane import ControlPlaneOptions
-from proxy.events import EventLogOptions
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions
+from kafka_chaos_proxy.proxy.events import EventLogOptions
 from tests.abuse import helpers as h
 
 CHUNK = 64 * 1024

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from proxy.control_plane import ControlPlaneOptions
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions
 from tests.abuse import helpers as h
 
 EVIL_ID = "a" * 30 + "b"  # ^(a+)+$ on this backtracks 2^30 steps in Python's re

@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka.admin import AdminClient as KafkaAdminClient
 from confluent_kafka.admin import NewTopic
 
-from proxy.client import AdminClient, AdminRefused
-from proxy.control_plane import ControlPlane
-from proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.client import AdminClient, AdminRefused
+from kafka_chaos_proxy.proxy.control_plane import ControlPlane
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
 
 T = TypeVar("T")
 

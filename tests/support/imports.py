@@ -11,14 +11,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Everything importable lives under this name; its sub-packages are the top-level folders.
+TOP = "kafka_chaos_proxy"
+#: The layers, as folders of the checkout (`proxy/`) and sub-packages (`kafka_chaos_proxy.proxy`).
 PACKAGES = ("codec", "faults", "proxy", "lab")
 
 
 def module_name(path: Path) -> str:
+    """`proxy/pipeline/core.py` -> `kafka_chaos_proxy.proxy.pipeline.core`."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join(parts)
+    return ".".join([TOP, *parts])
+
+
+def layer(module: str) -> str:
+    """The layer a dotted name of ours belongs to: `kafka_chaos_proxy.proxy.x` -> `proxy`;
+    a name outside the one top-level package is returned whole (a top-level `proxy` import
+    is a mistake the layering test reports)."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == TOP and len(parts) > 1 else module
 
 
 def our_modules() -> dict[str, Path]:

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.cell import RunRequest
-from lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
-from lab.scenario import Scenario, parse_scenario
-from proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.lab.matrix.cell import RunRequest
+from kafka_chaos_proxy.lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
+from kafka_chaos_proxy.lab.scenario import Scenario, parse_scenario
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 
 Key = tuple[str, str, int]
 #: What a scripted attempt does: an outcome to return, or an exception to raise

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from proxy.config import ProxyConfig, parse_bootstrap
-from proxy.embedded import EmbeddedProxy
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.config import ProxyConfig, parse_bootstrap
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 
 ProxyFactory = Callable[..., EmbeddedProxy]
 

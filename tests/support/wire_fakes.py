@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import codec
-from faults.decision import PASS, Decision, RequestView
-from proxy.config import ProxyConfig
-from proxy.pipeline.framing import FrameReader, with_size
-from proxy.server import ProxyServer
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.decision import PASS, Decision, RequestView
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.pipeline.framing import FrameReader, with_size
+from kafka_chaos_proxy.proxy.server import ProxyServer
 
 RESP = codec.Direction.RESPONSE
 REQ = codec.Direction.REQUEST

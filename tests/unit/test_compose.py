@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from proxy.real_kafka import DEFAULT_KAFKA_VERSION
+from kafka_chaos_proxy.proxy.real_kafka import DEFAULT_KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
@@ -194,7 +194,7 @@ def test_cli_run_accepts_compose_flags(services: dict[str, Any]) -> None:
     """Every flag compose passes exists on `kafka-chaos-proxy run` (once that command is in)."""
     import typer.main
 
-    from proxy.cli import app
+    from kafka_chaos_proxy.proxy.cli import app
 
     group = typer.main.get_command(app)
     commands = getattr(group, "commands", {})
@@ -212,14 +212,14 @@ def test_image_command_refuses_to_start_without_a_token(
 
     from typer.testing import CliRunner
 
-    import proxy.logging
-    import proxy.runtime
-    from proxy.cli import app
+    from kafka_chaos_proxy.proxy import logging as proxy_logging
+    from kafka_chaos_proxy.proxy import runtime as proxy_runtime
+    from kafka_chaos_proxy.proxy.cli import app
 
     cmd = json.loads(next(rest for word, rest in _dockerfile() if word == "CMD"))
     started: list[object] = []
-    monkeypatch.setattr(proxy.runtime, "run", lambda options: started.append(options) or 0)
-    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(proxy_runtime, "run", lambda options: started.append(options) or 0)
+    monkeypatch.setattr(proxy_logging, "configure_logging", lambda *a, **k: None)
     monkeypatch.delenv("KCP_ADMIN_TOKEN", raising=False)
     result = CliRunner().invoke(app, cmd)
     assert result.exit_code == 2 and not started

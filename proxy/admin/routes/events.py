@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
-from proxy.admin.context import AdminContext, get_ctx
-from proxy.admin.schemas import Event
-from proxy.admin.sse import event_stream
-from proxy.events import EventFilter
+from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.schemas import Event
+from kafka_chaos_proxy.proxy.admin.sse import event_stream
+from kafka_chaos_proxy.proxy.events import EventFilter
 
 router = APIRouter(prefix="/events", tags=["events"])
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from faults.model import FaultRule
-from proxy.admin.context import AdminContext, get_ctx
-from proxy.admin.guard import require_json_post
-from proxy.admin.schemas import ApiError, Cleared, RuleOut
+from kafka_chaos_proxy.faults.model import FaultRule
+from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.guard import require_json_post
+from kafka_chaos_proxy.proxy.admin.schemas import ApiError, Cleared, RuleOut
 
 router = APIRouter(prefix="/faults", tags=["faults"], dependencies=[Depends(require_json_post)])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from proxy.admin.context import AdminContext, get_ctx
-from proxy.admin.schemas import ApiError, GroupDetail, GroupSummary
+from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.schemas import ApiError, GroupDetail, GroupSummary
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 

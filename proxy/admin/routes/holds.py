@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from proxy.admin.context import AdminContext, get_ctx
-from proxy.admin.guard import require_json_post
-from proxy.admin.schemas import ApiError
-from proxy.holds import HoldRegistry
+from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.guard import require_json_post
+from kafka_chaos_proxy.proxy.admin.schemas import ApiError
+from kafka_chaos_proxy.proxy.holds import HoldRegistry
 
 router = APIRouter(tags=["holds"], dependencies=[Depends(require_json_post)])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from proxy import metrics
-from proxy.admin.context import AdminContext, get_ctx
-from proxy.admin.schemas import BrokerInfo, ConnectionInfo, Health
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.schemas import BrokerInfo, ConnectionInfo, Health
 
 router = APIRouter()
 

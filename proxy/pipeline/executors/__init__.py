@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from proxy.pipeline.executors.base import (
+from kafka_chaos_proxy.proxy.pipeline.executors.base import (
     EXECUTORS,
     Executor,
     FaultTarget,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
-from faults.decision import CloseMode, Decision
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.faults.decision import CloseMode, Decision
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 
 class FaultTarget(Protocol):

@@ -3,9 +3,9 @@ arrives (the response is discarded). FIN, or RST through SO_LINGER 0 + abort (`c
 
 from __future__ import annotations
 
-from faults.decision import ActionKind, CloseWhen, Decision
-from proxy.pipeline.executors.base import Executor, FaultTarget, register
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseWhen, Decision
+from kafka_chaos_proxy.proxy.pipeline.executors.base import Executor, FaultTarget, register
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 
 class Close(Executor):

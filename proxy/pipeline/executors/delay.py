@@ -6,9 +6,9 @@ idempotent producers); a held slot holds the responses behind it (invariant 2).
 
 from __future__ import annotations
 
-from faults.decision import ActionKind, Decision, Side
-from proxy.pipeline.executors.base import Executor, FaultTarget, register
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision, Side
+from kafka_chaos_proxy.proxy.pipeline.executors.base import Executor, FaultTarget, register
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 
 class Delay(Executor):

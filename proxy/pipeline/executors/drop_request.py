@@ -6,9 +6,9 @@ retransmitted, and is closed `close_after_s` later if that is set.
 
 from __future__ import annotations
 
-from faults.decision import ActionKind, Decision
-from proxy.pipeline.executors.base import Executor, FaultTarget, register
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.proxy.pipeline.executors.base import Executor, FaultTarget, register
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 
 class DropRequest(Executor):

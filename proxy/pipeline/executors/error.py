@@ -19,11 +19,16 @@ from typing import Any
 
 import structlog
 
-from codec import ApiKey, api_label
-from faults.decision import ActionKind, Decision
-from proxy import side_channel
-from proxy.pipeline.executors.base import Executor, FaultTarget, answer_with_error, register
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.codec import ApiKey, api_label
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.proxy import side_channel
+from kafka_chaos_proxy.proxy.pipeline.executors.base import (
+    Executor,
+    FaultTarget,
+    answer_with_error,
+    register,
+)
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 log = structlog.get_logger("kcp.connection")
 

@@ -3,9 +3,14 @@ synthesized error instead of the broker's response."""
 
 from __future__ import annotations
 
-from faults.decision import ActionKind, Decision
-from proxy.pipeline.executors.base import Executor, FaultTarget, answer_with_error, register
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.proxy.pipeline.executors.base import (
+    Executor,
+    FaultTarget,
+    answer_with_error,
+    register,
+)
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 
 class ErrorAfterForward(Executor):

@@ -6,8 +6,8 @@ decision whose action is the plain string "forward" lands here and is passed thr
 
 from __future__ import annotations
 
-from faults.decision import ActionKind
-from proxy.pipeline.executors.base import Executor, register
+from kafka_chaos_proxy.faults.decision import ActionKind
+from kafka_chaos_proxy.proxy.pipeline.executors.base import Executor, register
 
 
 class Forward(Executor):

@@ -12,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from faults.decision import Decision, Side
-from proxy.pipeline.executors.base import Executor, FaultTarget, answer_with_error, register
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.faults.decision import Decision, Side
+from kafka_chaos_proxy.proxy.pipeline.executors.base import (
+    Executor,
+    FaultTarget,
+    answer_with_error,
+    register,
+)
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 if TYPE_CHECKING:
-    from faults.actions.hold import HoldPlan
+    from kafka_chaos_proxy.faults.actions.hold import HoldPlan
 
 
 def hold_then(conn: FaultTarget, ctx: RequestContext, decision: Decision,

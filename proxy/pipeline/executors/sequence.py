@@ -19,15 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from faults.decision import ActionKind, CloseWhen, Decision, Side
-from proxy.pipeline.executors.base import (
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseWhen, Decision, Side
+from kafka_chaos_proxy.proxy.pipeline.executors.base import (
     Executor,
     FaultTarget,
     executor_for,
     register,
 )
-from proxy.pipeline.executors.hold import hold_then
-from proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.executors.hold import hold_then
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 
 HOLD = "hold"
 _ANSWERS_INSTEAD = (ActionKind.ERROR, ActionKind.DROP_REQUEST)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.matrix import builds
+from kafka_chaos_proxy.lab.matrix import builds
 from tests.support.go_harness import HarnessProcess, closed_port, contract_args, of, run_plain
 
 pytestmark = [

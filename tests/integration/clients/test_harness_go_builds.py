@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.matrix import builds
+from kafka_chaos_proxy.lab.matrix import builds
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lab.matrix import builds
+from kafka_chaos_proxy.lab.matrix import builds
 from tests.support.go_harness import (
     HarnessProcess,
     contract_args,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.matrix import builds
+from kafka_chaos_proxy.lab.matrix import builds
 from tests.support.go_harness import (
     HarnessProcess,
     contract_args,

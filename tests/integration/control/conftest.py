@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from proxy.client import AdminClient
-from proxy.config import ProxyConfig, parse_bootstrap
-from proxy.control_plane import ControlPlaneOptions, build_control_plane
-from proxy.embedded import EmbeddedProxy
-from proxy.events import EventLogOptions
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.client import AdminClient
+from kafka_chaos_proxy.proxy.config import ProxyConfig, parse_bootstrap
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions, build_control_plane
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.events import EventLogOptions
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.support.chaos import ChaosProxy
 
 

@@ -11,8 +11,8 @@ from pydantic import TypeAdapter
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from proxy.admin.schemas import BrokerInfo, ConnectionInfo
-from proxy.cli import app as cli_app
+from kafka_chaos_proxy.proxy.admin.schemas import BrokerInfo, ConnectionInfo
+from kafka_chaos_proxy.proxy.cli import app as cli_app
 from tests.support.chaos import ChaosProxy, consume, consumer, create_topic, produce
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient as KafkaAdminClient
 
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.support.chaos import ChaosProxy, consume, consumer, create_topic, produce
 
 # The API's words for the broker's states (`GroupState.state`).

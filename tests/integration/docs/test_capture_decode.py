@@ -11,9 +11,9 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
-from proxy.capture import Direction, read_capture
-from proxy.cli import app
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.capture import Direction, read_capture
+from kafka_chaos_proxy.proxy.cli import app
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.support.proxies import make_proxy
 
 

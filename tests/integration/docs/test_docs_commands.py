@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
-from lab.scenario import load_scenario
-from proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
+from kafka_chaos_proxy.lab.scenario import load_scenario
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 
 pytestmark = pytest.mark.cluster3
 

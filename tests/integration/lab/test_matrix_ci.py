@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from lab.matrix.runner import MatrixOptions, run_matrix
-from lab.scenario import load_scenario
-from proxy.real_kafka.cluster import KafkaCluster
+from kafka_chaos_proxy.lab.matrix.runner import MatrixOptions, run_matrix
+from kafka_chaos_proxy.lab.scenario import load_scenario
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 
 pytestmark = pytest.mark.clients
 

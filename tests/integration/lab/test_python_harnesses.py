@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from lab.matrix.produce import SequenceProducer, create_topic
+from kafka_chaos_proxy.lab.matrix.produce import SequenceProducer, create_topic
 
 HARNESS_DIR = Path(__file__).resolve().parents[2] / "clients" / "python"
 RECORDS = 20

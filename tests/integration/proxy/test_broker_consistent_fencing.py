@@ -27,10 +27,10 @@ from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient as KafkaAdminClient
 
-from faults.engine import FaultEngine
-from proxy import side_channel
-from proxy.exchange import Exchange
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.proxy import side_channel
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.support.chaos import create_topic
 
 JOIN_GROUP, HEARTBEAT, SYNC_GROUP = 11, 12, 14

@@ -12,7 +12,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 from test_proxy_clients import create_topic
 
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -28,7 +28,7 @@ def test_run_command_proxies_and_shuts_down_on_sigterm(kafka_cluster: KafkaClust
                                                        tmp_path: Path) -> None:
     port, base = _free_port(), _free_port()
     log_path = tmp_path / "proxy.log"
-    cmd = [sys.executable, "-c", "from proxy.cli import main; main()", "run",
+    cmd = [sys.executable, "-c", "from kafka_chaos_proxy.proxy.cli import main; main()", "run",
            "--bootstrap-server", kafka_cluster.bootstrap_servers, "--port", str(port),
            "--port-base", str(base), "--no-admin", "--log-format", "json",
            "--log-level", "debug"]  # connection open/close lines are debug

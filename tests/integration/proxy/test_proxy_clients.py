@@ -18,8 +18,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 
-from proxy.embedded import EmbeddedProxy
-from proxy.real_kafka import DEFAULT_KAFKA_VERSION, fetch_classpath
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.real_kafka import DEFAULT_KAFKA_VERSION, fetch_classpath
 from tests.support.records import PARTITIONS, Tally, key, value
 
 DEADLINE_S = 120.0

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka.admin import AdminClient
 from test_proxy_clients import create_topic
 
-from faults.decision import PASS, Decision, RequestView
-from proxy.embedded import EmbeddedProxy
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.faults.decision import PASS, Decision, RequestView
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.support.records import Tally, key, value
 
 pytestmark = pytest.mark.cluster3
@@ -87,7 +87,7 @@ async def test_three_brokers_through_the_proxy(proxy_factory3: Any, kafka_cluste
 
 async def test_broker_restart_closes_its_client_connections_and_clients_carry_on(
         proxy_factory3: Any, kafka_cluster3: KafkaCluster, unique_name: str) -> None:
-    from proxy import metrics
+    from kafka_chaos_proxy.proxy import metrics
 
     if kafka_cluster3.control is None:
         pytest.skip("needs a local cluster to stop a node")

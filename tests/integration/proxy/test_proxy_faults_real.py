@@ -11,8 +11,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer
 from test_proxy_clients import create_topic
 
-from faults.decision import PASS, ActionKind, CloseMode, CloseWhen, Decision, RequestView, Side
-from proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.faults.decision import (
+    PASS,
+    ActionKind,
+    CloseMode,
+    CloseWhen,
+    Decision,
+    RequestView,
+    Side,
+)
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
 from tests.support.records import Tally, key, value
 
 FIND_COORDINATOR, JOIN_GROUP, HEARTBEAT, OFFSET_COMMIT = 10, 11, 12, 8

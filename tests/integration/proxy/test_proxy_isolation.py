@@ -16,10 +16,10 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from test_proxy_clients import create_topic
 
-import codec
-from faults.decision import PASS, Decision, RequestView
-from proxy.embedded import EmbeddedProxy
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.decision import PASS, Decision, RequestView
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 from tests.support.records import Tally, key, value
 
 RESP = codec.Direction.RESPONSE

@@ -11,13 +11,13 @@ import pytest
 import structlog
 from aiokafka import AIOKafkaProducer
 
-import codec
-from proxy import metrics
-from proxy.config import parse_host_port
-from proxy.embedded import EmbeddedProxy
-from proxy.pipeline.framing import with_size
-from proxy.real_kafka import KafkaCluster
-from proxy.versions import DECODED_API_KEYS, VERSION_CAPS
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import parse_host_port
+from kafka_chaos_proxy.proxy.embedded import EmbeddedProxy
+from kafka_chaos_proxy.proxy.pipeline.framing import with_size
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.versions import DECODED_API_KEYS, VERSION_CAPS
 from tests.support.wire_fakes import Client, decode_response, raw_request_frame, request_frame
 
 

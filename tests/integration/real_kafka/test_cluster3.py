@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.real_kafka import KafkaCluster
-from proxy.real_kafka.probe import metadata_brokers
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
 
 pytestmark = pytest.mark.cluster3
 

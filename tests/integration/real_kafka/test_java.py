@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka import DEFAULT_KAFKA_VERSION, KafkaCluster, fetch_classpath
+from kafka_chaos_proxy.proxy.real_kafka import DEFAULT_KAFKA_VERSION, KafkaCluster, fetch_classpath
 
 pytestmark = pytest.mark.clients
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.real_kafka import KafkaCluster, provide_kafka
-from proxy.real_kafka.provider import choose_kind, docker_engine_answers
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster, provide_kafka
+from kafka_chaos_proxy.proxy.real_kafka.provider import choose_kind, docker_engine_answers
 
 
 def test_external_uses_given_bootstrap(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.real_kafka import KafkaCluster
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
 
 _MESSAGES = [f"value-{i}".encode() for i in range(10)]
 _POLL_ROUNDS = 60

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka import KafkaCluster, fetch_classpath, provide_kafka
-from proxy.real_kafka.probe import api_versions
-from proxy.real_kafka.provider import choose_kind
+from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster, fetch_classpath, provide_kafka
+from kafka_chaos_proxy.proxy.real_kafka.probe import api_versions
+from kafka_chaos_proxy.proxy.real_kafka.provider import choose_kind
 
 KAFKA_39 = "3.9.2"
 _MESSAGES = [f"v39-{i}".encode() for i in range(5)]

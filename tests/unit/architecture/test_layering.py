@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.imports import ROOT, cycles, import_graph, our_imports, our_modules
+from tests.support.imports import (
+    ROOT,
+    TOP,
+    cycles,
+    import_graph,
+    imported_names,
+    layer,
+    our_imports,
+    our_modules,
+)
 
 # Each package and the packages of ours it may import (itself included).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -20,16 +29,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "lab": frozenset({"lab", "proxy", "faults", "codec"}),
 }
 # What the pipeline may use outside itself (see proxy/pipeline/__init__.py).
-PIPELINE_MAY_IMPORT = frozenset({"faults.decision", "proxy.metrics", "proxy.exchange",
-                                 "proxy.config", "proxy.versions", "proxy.roles",
-                                 "proxy.side_channel"})
+PIPELINE_MAY_IMPORT = frozenset(f"{TOP}.{m}" for m in (
+    "faults.decision", "proxy.metrics", "proxy.exchange", "proxy.config", "proxy.versions",
+    "proxy.roles", "proxy.side_channel"))
+PIPELINE = f"{TOP}.proxy.pipeline"
 
 MODULES = our_modules()
 GRAPH = import_graph(MODULES)
 
 
 def test_every_package_is_found() -> None:
-    assert {m.split(".")[0] for m in MODULES} == set(ALLOWED)
+    assert {layer(m) for m in MODULES} == set(ALLOWED)
     assert len(MODULES) > 80, "the walk found too few modules to mean anything"
 
 
@@ -38,9 +48,9 @@ def test_imports_follow_the_layer_order(package: str) -> None:
     wrong = [
         f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
         for m in MODULES
-        if m.split(".")[0] == package
+        if layer(m) == package
         for line, target in our_imports(m, MODULES[m], MODULES)
-        if target.split(".")[0] not in ALLOWED[package]
+        if layer(target) not in ALLOWED[package]
     ]
     assert not wrong, f"{package} may import only {sorted(ALLOWED[package])}:\n" + "\n".join(wrong)
 
@@ -48,9 +58,9 @@ def test_imports_follow_the_layer_order(package: str) -> None:
 def test_the_pipeline_reaches_few_modules_outside_itself() -> None:
     wrong = [
         f"{m} imports {target}"
-        for m in MODULES if m.startswith("proxy.pipeline")
+        for m in MODULES if m.startswith(PIPELINE)
         for _, target in our_imports(m, MODULES[m], MODULES)
-        if target.startswith("proxy.") and not target.startswith("proxy.pipeline")
+        if layer(target) == "proxy" and not target.startswith(PIPELINE)
         and target not in PIPELINE_MAY_IMPORT
     ]
     assert not wrong, "\n".join(wrong)
@@ -65,3 +75,18 @@ def test_no_import_cycles() -> None:
 
 def test_the_cycle_finder_finds_one() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_nothing_imports_a_layer_by_its_folder_name() -> None:
+    """`import proxy` works in a checkout (the folder is on sys.path in tests) but not for a
+    user: the installed distribution has only `kafka_chaos_proxy`. Product, lab, tests,
+    benchmarks and scripts all import through it."""
+    sources = [p for d in ("codec", "faults", "proxy", "lab", "tests", "bench", "scripts",
+                           "examples", "kafka_chaos_proxy")
+               if (ROOT / d).is_dir() and not (ROOT / d).is_symlink()
+               for p in sorted((ROOT / d).rglob("*.py")) if "fixtures" not in p.parts]
+    wrong = [f"{p.relative_to(ROOT)}:{line} imports {name}"
+             for p in sources
+             for line, name in imported_names("x", p)
+             if name.split(".")[0] in ALLOWED]
+    assert not wrong, f"import these as {TOP}.<layer>:\n" + "\n".join(wrong)

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codec.consumer_protocol import (
+from kafka_chaos_proxy.codec.consumer_protocol import (
     assignment_partitions,
     decode_assignment,
     decode_subscription,
     encode_assignment,
     encode_subscription,
 )
-from codec.errors import CodecError
+from kafka_chaos_proxy.codec.errors import CodecError
 
 
 def i16(v: int) -> bytes:
@@ -221,8 +221,8 @@ def test_encode_rejects_negative_version() -> None:
 
 
 def test_hand_written_layouts_cover_the_newest_spec_versions() -> None:
-    from codec import consumer_protocol
-    from codec.schema import MESSAGES
+    from kafka_chaos_proxy.codec import consumer_protocol
+    from kafka_chaos_proxy.codec.schema import MESSAGES
 
     assert MESSAGES["ConsumerProtocolSubscription"].valid[1] == (
         consumer_protocol.SUBSCRIPTION_MAX_VERSION

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-import codec
-from codec.error_response import error_response
-from codec.schema import MESSAGES, F, Message
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec.error_response import error_response
+from kafka_chaos_proxy.codec.schema import MESSAGES, F, Message
 
 REQ = codec.Direction.REQUEST
 RESP = codec.Direction.RESPONSE

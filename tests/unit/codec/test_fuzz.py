@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-import codec
-from codec import schema
-from codec.messages import _codec
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import schema
+from kafka_chaos_proxy.codec.messages import _codec
 
 _INT_RANGES = {
     "int8": (-(2**7), 2**7 - 1),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codec import generate
+from kafka_chaos_proxy.codec import generate
 
 SPECS = generate.specs_dir_from(None)
 REPO = Path(generate.__file__).resolve().parent.parent
@@ -19,11 +19,13 @@ REPO = Path(generate.__file__).resolve().parent.parent
                     "(set KCP_SPECS_DIR); CI always has them")
 def test_committed_schema_is_fresh(tmp_path: Path) -> None:
     out = tmp_path / "schema.py"
-    subprocess.run([sys.executable, "-m", "codec.generate", "--specs-dir", str(SPECS),
+    subprocess.run([sys.executable, "-m", "kafka_chaos_proxy.codec.generate",
+                    "--specs-dir", str(SPECS),
                     "--output", str(out)], check=True, cwd=REPO)
     committed = (REPO / "codec" / "schema.py").read_text(encoding="utf-8")
     assert out.read_text(encoding="utf-8") == committed, (
-        "codec/schema.py is stale: run `python -m codec.generate` and commit the result")
+        "codec/schema.py is stale: run `python -m kafka_chaos_proxy.codec.generate` and commit "
+        "the result")
 
 
 @pytest.mark.skipif(not SPECS.is_dir(), reason=f"Kafka message specs not found at {SPECS}")

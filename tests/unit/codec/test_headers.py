@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-import codec
-from codec.headers import RequestHeader
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec.headers import RequestHeader
 
 
 def _pairs() -> list[tuple[int, int]]:

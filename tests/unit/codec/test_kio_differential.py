@@ -42,8 +42,8 @@ from kio.static.primitive import (  # noqa: E402
     i64Timedelta,
 )
 
-import codec  # noqa: E402
-from codec.schema import MESSAGES, F, Message  # noqa: E402
+from kafka_chaos_proxy import codec  # noqa: E402
+from kafka_chaos_proxy.codec.schema import MESSAGES, F, Message  # noqa: E402
 
 SAMPLES_PER_PAIR = 4  # 0: all null/empty, 1: all filled, 2..: random
 
@@ -422,7 +422,7 @@ _DATA_SPECS = [
 def test_consumer_protocol_matches_kio(spec: str, version: int) -> None:
     """The hand-written consumer_protocol module and the generic `decode_named` both agree
     with kio on the payloads (kio's data classes carry no version prefix; ours do)."""
-    from codec import consumer_protocol
+    from kafka_chaos_proxy.codec import consumer_protocol
 
     snake = "consumer_protocol_" + spec.removeprefix("ConsumerProtocol").lower()
     cls = _load(snake, version, EntityType.data)

@@ -30,7 +30,7 @@ old = pytest.importorskip("kafka.protocol.old")
 from kafka.protocol.old import types as kt  # noqa: E402
 from kafka.protocol.old.api import Request, Response  # noqa: E402
 
-import codec  # noqa: E402
+from kafka_chaos_proxy import codec  # noqa: E402
 
 SAMPLES_PER_PAIR = 3
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import codec
-from codec import Direction, schema
-from codec.messages import _codec, _named_codec
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import Direction, schema
+from kafka_chaos_proxy.codec.messages import _codec, _named_codec
 
 MAX = 0x7FFF
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import codec
-from codec import schema
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import schema
 
 
 def test_all_kinds_of_spec_present() -> None:

@@ -16,19 +16,26 @@ from typing import Any, Literal
 
 import pytest
 
-import faults.model
-from faults.actions import ACTIONS, ActionModel, ActionSpec, DecideContext, _discover, _order
-from faults.actions.close import CloseAction
-from faults.actions.delay import DelayAction
-from faults.actions.drop_request import DropRequestAction
-from faults.actions.drop_response import DropResponseAction
-from faults.actions.error import ErrorAction
-from faults.actions.error_after_forward import ErrorAfterForwardAction
-from faults.actions.throttle import ThrottleAction
-from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
-from faults.distributions import draw_delay_ms
-from faults.engine import FaultEngine
-from faults.model import ACTION_TYPES, Action, FaultRule
+from kafka_chaos_proxy.faults import model as faults_model
+from kafka_chaos_proxy.faults.actions import (
+    ACTIONS,
+    ActionModel,
+    ActionSpec,
+    DecideContext,
+    _discover,
+    _order,
+)
+from kafka_chaos_proxy.faults.actions.close import CloseAction
+from kafka_chaos_proxy.faults.actions.delay import DelayAction
+from kafka_chaos_proxy.faults.actions.drop_request import DropRequestAction
+from kafka_chaos_proxy.faults.actions.drop_response import DropResponseAction
+from kafka_chaos_proxy.faults.actions.error import ErrorAction
+from kafka_chaos_proxy.faults.actions.error_after_forward import ErrorAfterForwardAction
+from kafka_chaos_proxy.faults.actions.throttle import ThrottleAction
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
+from kafka_chaos_proxy.faults.distributions import draw_delay_ms
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.faults.model import ACTION_TYPES, Action, FaultRule
 from tests.support.fault_fakes import FakeView
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
@@ -79,8 +86,8 @@ def test_faults_model_still_exports_the_action_models() -> None:
         "ThrottleAction": ThrottleAction,
     }
     for name, cls in moved.items():
-        assert getattr(faults.model, name) is cls
-        assert name in faults.model.__all__
+        assert getattr(faults_model, name) is cls
+        assert name in faults_model.__all__
     assert {spec.model for spec in SPECS} >= set(moved.values())
 
 
@@ -209,8 +216,8 @@ def test_a_plain_string_forward_is_no_fault() -> None:
 
 _ZAP_MODULE = '''
 from typing import Literal
-from faults.actions import ActionModel, ActionSpec
-from faults.decision import Decision
+from kafka_chaos_proxy.faults.actions import ActionModel, ActionSpec
+from kafka_chaos_proxy.faults.decision import Decision
 
 class ZapAction(ActionModel):
     type: Literal["{kind}"]

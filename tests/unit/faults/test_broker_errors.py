@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import codec
-from faults import broker_errors as be
-from faults.broker_errors import broker_returns, why_not, why_not_at
-from faults.names import api_keys
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults import broker_errors as be
+from kafka_chaos_proxy.faults.broker_errors import broker_returns, why_not, why_not_at
+from kafka_chaos_proxy.faults.names import api_keys
 
 ROOT = Path(__file__).resolve().parents[3]
 ERRORS_TSV = ROOT.parent / "shared" / "kafka-message-specs" / "errors.tsv"
@@ -238,7 +238,7 @@ def test_the_doc_shows_the_modules_table(block: str) -> None:
     _, _, render = be.BLOCKS[block]
     assert be.generated_block(doc, block) == render(), (
         "docs/broker-errors.md is out of date: run "
-        "`python -m faults.broker_errors docs/broker-errors.md`")
+        "`python -m kafka_chaos_proxy.faults.broker_errors docs/broker-errors.md`")
 
 
 def test_the_doc_rows_are_the_table_rows() -> None:

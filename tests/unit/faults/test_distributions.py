@@ -11,7 +11,13 @@ import statistics
 
 import pytest
 
-from faults.distributions import DISTRIBUTIONS, MAX_DELAY_MS, TAIL_CAP, Distribution, draw_delay_ms
+from kafka_chaos_proxy.faults.distributions import (
+    DISTRIBUTIONS,
+    MAX_DELAY_MS,
+    TAIL_CAP,
+    Distribution,
+    draw_delay_ms,
+)
 
 N = 20_000
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from faults.dosage import DosageState, admit, in_window
-from faults.model import Dosage
+from kafka_chaos_proxy.faults.dosage import DosageState, admit, in_window
+from kafka_chaos_proxy.faults.model import Dosage
 
 
 def run(dosage: dict[str, Any], n: int, seed: int = 0) -> list[bool]:

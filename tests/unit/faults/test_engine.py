@@ -8,17 +8,25 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import codec
-from faults.decision import PASS, ActionKind, CloseMode, CloseWhen, Decision, FaultDecider, Side
-from faults.engine import (
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.decision import (
+    PASS,
+    ActionKind,
+    CloseMode,
+    CloseWhen,
+    Decision,
+    FaultDecider,
+    Side,
+)
+from kafka_chaos_proxy.faults.engine import (
     DuplicateRuleError,
     FaultEngine,
     RuleIdMismatchError,
     RuleStats,
     UnknownRuleError,
 )
-from faults.loader import load_rules_text
-from faults.model import FaultRule
+from kafka_chaos_proxy.faults.loader import load_rules_text
+from kafka_chaos_proxy.faults.model import FaultRule
 from tests.support.fault_fakes import FakeClock, FakeView
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
@@ -370,7 +378,7 @@ def test_a_failing_observer_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     engine.add(sync_error(id="a"))
     decision = engine.on_request(sync_view())
     assert decision.on_applied is not None
-    with caplog.at_level(logging.ERROR, logger="faults.engine"):
+    with caplog.at_level(logging.ERROR, logger="kafka_chaos_proxy.faults.engine"):
         decision.on_applied()
     assert seen == ["second"]
     assert engine.stats("a").injected == 1
@@ -390,7 +398,7 @@ def test_body_rules_decode_once_per_request_at_most() -> None:
 
 
 def test_the_rule_count_is_bounded_and_load_is_all_or_nothing() -> None:
-    from faults.engine import RuleLimitError
+    from kafka_chaos_proxy.faults.engine import RuleLimitError
 
     engine = FaultEngine(max_rules=3)
     for i in range(3):

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from faults.actions import ACTIONS, DecideContext
-from faults.actions.error import ErrorAction, ErrorPlan
-from faults.decision import ActionKind, Decision
-from faults.engine import FaultEngine
-from faults.model import FaultRule, describe_errors
+from kafka_chaos_proxy.faults.actions import ACTIONS, DecideContext
+from kafka_chaos_proxy.faults.actions.error import ErrorAction, ErrorPlan
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.faults.model import FaultRule, describe_errors
 from tests.support.fault_fakes import FakeView
 
 

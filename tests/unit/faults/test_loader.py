@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faults.loader import RulesFileError, dump_rules, load_rules_file, load_rules_text
-from faults.model import FaultRule
+from kafka_chaos_proxy.faults.loader import (
+    RulesFileError,
+    dump_rules,
+    load_rules_file,
+    load_rules_text,
+)
+from kafka_chaos_proxy.faults.model import FaultRule
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
 

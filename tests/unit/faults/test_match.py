@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-import codec
-from faults.body_fields import BODY_FIELDS
-from faults.match import CompiledMatch, compile_match
-from faults.model import Match
-from faults.names import api_keys
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.body_fields import BODY_FIELDS
+from kafka_chaos_proxy.faults.match import CompiledMatch, compile_match
+from kafka_chaos_proxy.faults.model import Match
+from kafka_chaos_proxy.faults.names import api_keys
 from tests.support.fault_fakes import FakeView
 
 SYNC = codec.api_key_of("SyncGroup")
@@ -208,7 +208,7 @@ def test_leave_group_old_and_batched_members() -> None:
 
 def test_body_table_names_real_fields_of_the_specs() -> None:
     """Every path in BODY_FIELDS exists in the codec's schema of that API's request."""
-    from codec import schema
+    from kafka_chaos_proxy.codec import schema
 
     for field_name, apis in BODY_FIELDS.items():
         for api_name, paths in apis.items():
@@ -228,9 +228,9 @@ def test_body_table_names_real_fields_of_the_specs() -> None:
 
 
 def test_any_and_unnamed_apis_spare_bootstrap_and_authentication() -> None:
-    from faults.engine import FaultEngine
-    from faults.match import SPARED_APIS
-    from faults.names import api_keys
+    from kafka_chaos_proxy.faults.engine import FaultEngine
+    from kafka_chaos_proxy.faults.match import SPARED_APIS
+    from kafka_chaos_proxy.faults.names import api_keys
 
     engine = FaultEngine()
     engine.add({"id": "all", "match": {"any": True}, "action": {"type": "close"}})

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from faults.actions.close import CloseAction
-from faults.actions.delay import DelayAction
-from faults.actions.error import ErrorAction
-from faults.decision import CloseMode, CloseWhen, Side
-from faults.model import FaultRule, describe_errors
-from faults.names import resolve_api, resolve_error
+from kafka_chaos_proxy.faults.actions.close import CloseAction
+from kafka_chaos_proxy.faults.actions.delay import DelayAction
+from kafka_chaos_proxy.faults.actions.error import ErrorAction
+from kafka_chaos_proxy.faults.decision import CloseMode, CloseWhen, Side
+from kafka_chaos_proxy.faults.model import FaultRule, describe_errors
+from kafka_chaos_proxy.faults.names import resolve_api, resolve_error
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
 

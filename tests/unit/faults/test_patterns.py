@@ -11,9 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from faults.engine import FaultEngine
-from faults.model import FaultRule, describe_errors
-from faults.patterns import MAX_PATTERN_CHARS, PatternError, compile_glob, compile_regex
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.faults.model import FaultRule, describe_errors
+from kafka_chaos_proxy.faults.patterns import (
+    MAX_PATTERN_CHARS,
+    PatternError,
+    compile_glob,
+    compile_regex,
+)
 from tests.support.fault_fakes import FakeView
 
 GLOB_CHARS = "ab*?[]!-.\\^$"

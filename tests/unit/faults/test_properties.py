@@ -11,13 +11,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import codec
-from faults.body_fields import BODY_FIELDS
-from faults.engine import FaultEngine
-from faults.loader import dump_rules, load_rules_text
-from faults.match import compile_match
-from faults.model import RULE_ID_PATTERN, FaultRule
-from faults.names import api_keys, api_names
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.body_fields import BODY_FIELDS
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.faults.loader import dump_rules, load_rules_text
+from kafka_chaos_proxy.faults.match import compile_match
+from kafka_chaos_proxy.faults.model import RULE_ID_PATTERN, FaultRule
+from kafka_chaos_proxy.faults.names import api_keys, api_names
 from tests.support.fault_fakes import FakeView
 
 ANY = {"any": True}  # a rule that names nothing else to match says so

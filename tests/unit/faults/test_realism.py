@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-import codec
-from faults.model import FaultRule
-from faults.realism import is_synthetic, rule_warnings
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.model import FaultRule
+from kafka_chaos_proxy.faults.realism import is_synthetic, rule_warnings
 
 
 def rule(match: dict[str, Any], action: dict[str, Any]) -> FaultRule:

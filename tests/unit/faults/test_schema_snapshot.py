@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from faults.engine import FaultEngine
-from faults.model import FaultRule
-from proxy.admin import AdminContext, create_app
-from proxy.events import EventLog
-from proxy.groups import GroupStateModel
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.faults.model import FaultRule
+from kafka_chaos_proxy.proxy.admin import AdminContext, create_app
+from kafka_chaos_proxy.proxy.events import EventLog
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "fault_rule_schema.json"
 # The OpenAPI components that describe rules, and everything they reference.

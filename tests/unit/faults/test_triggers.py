@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from faults.engine import FaultEngine, TriggerError
-from faults.model import FaultRule, describe_errors
-from faults.triggers import EventPattern, compile_pattern, request_event
+from kafka_chaos_proxy.faults.engine import FaultEngine, TriggerError
+from kafka_chaos_proxy.faults.model import FaultRule, describe_errors
+from kafka_chaos_proxy.faults.triggers import EventPattern, compile_pattern, request_event
 
 HB = {"apis": ["Heartbeat"]}
 ERR = {"type": "error", "error": "NOT_COORDINATOR"}

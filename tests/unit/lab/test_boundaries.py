@@ -17,36 +17,41 @@ import pytest
 import typer
 import typer.main
 
-import proxy.cli
-from proxy.cli import ENTRY_POINT_GROUP, app, register_entry_points
-from tests.support.imports import ROOT, imported_names, our_modules
+from kafka_chaos_proxy.proxy import cli as proxy_cli
+from kafka_chaos_proxy.proxy.cli import ENTRY_POINT_GROUP, app, register_entry_points
+from tests.support.imports import ROOT, imported_names, layer, our_modules
 
 PRODUCT = ("proxy", "faults", "codec")
-LAB_COMMANDS = {"matrix": "lab.cli:register_matrix", "scenario": "lab.cli:register_scenario"}
+LAB_COMMANDS = {"matrix": "kafka_chaos_proxy.lab.cli:register_matrix",
+                "scenario": "kafka_chaos_proxy.lab.cli:register_scenario"}
 
 
 def test_the_product_never_imports_lab() -> None:
     """Statically, through the shared import walker (which also sees `import_module`)."""
     modules = our_modules()
     offenders = [f"{modules[m].relative_to(ROOT)}:{line}: {name}"
-                 for m in modules if m.split(".")[0] in PRODUCT
+                 for m in modules if layer(m) in PRODUCT
                  for line, name in imported_names(m, modules[m])
-                 if name.split(".")[0] == "lab"]
+                 if layer(name) == "lab"]
     assert not offenders, "the product imports lab:\n" + "\n".join(offenders)
 
 
 def test_the_walk_would_see_a_lab_import(tmp_path: Path) -> None:
     source = tmp_path / "probe.py"
-    source.write_text("import lab\nfrom lab.matrix import runner\n"
-                      "importlib.import_module('lab.cli')\n")
-    assert [n for _, n in imported_names("proxy.probe", source)] == [
-        "lab", "lab.matrix.runner", "lab.cli"]
+    source.write_text("import kafka_chaos_proxy.lab\n"
+                      "from kafka_chaos_proxy.lab.matrix import runner\n"
+                      "importlib.import_module('kafka_chaos_proxy.lab.cli')\n")
+    names = [n for _, n in imported_names("kafka_chaos_proxy.proxy.probe", source)]
+    assert names == ["kafka_chaos_proxy.lab", "kafka_chaos_proxy.lab.matrix.runner",
+                     "kafka_chaos_proxy.lab.cli"]
+    assert {layer(n) for n in names} == {"lab"}
 
 
 def test_the_data_plane_loads_without_lab() -> None:
     """At run time too: the proxy's server, engine and codec pull in no lab module."""
-    code = ("import sys, proxy.server, proxy.runtime, faults.engine, codec; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lab'))")
+    code = ("import sys, kafka_chaos_proxy.proxy.server, kafka_chaos_proxy.proxy.runtime, "
+            "kafka_chaos_proxy.faults.engine, kafka_chaos_proxy.codec; "
+            "print(sorted(m for m in sys.modules if m.startswith('kafka_chaos_proxy.lab')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True, timeout=120).stdout.strip()
     assert out == "[]"
@@ -75,13 +80,14 @@ def _fake(name: str, value: str) -> EntryPoint:
     return EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
 
 
-@pytest.mark.parametrize("value", ["lab.no_such_module:register", "lab.cli:no_such_function",
+@pytest.mark.parametrize("value", ["kafka_chaos_proxy.lab.no_such_module:register",
+                                   "kafka_chaos_proxy.lab.cli:no_such_function",
                                    "json:dumps"])  # the last loads but fails when called
 def test_a_broken_entry_point_is_one_warning_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
     real = list(entry_points(group=ENTRY_POINT_GROUP))
-    monkeypatch.setattr(proxy.cli, "entry_points", lambda group: [_fake("broken", value), *real])
+    monkeypatch.setattr(proxy_cli, "entry_points", lambda group: [_fake("broken", value), *real])
     target = typer.Typer()
     assert register_entry_points(target) == ["matrix", "scenario"]
     err = capsys.readouterr().err.splitlines()
@@ -94,5 +100,5 @@ def test_a_broken_entry_point_is_one_warning_line(
 
 def test_duplicate_names_register_once(monkeypatch: pytest.MonkeyPatch) -> None:
     real = list(entry_points(group=ENTRY_POINT_GROUP))
-    monkeypatch.setattr(proxy.cli, "entry_points", lambda group: [*real, *real])
+    monkeypatch.setattr(proxy_cli, "entry_points", lambda group: [*real, *real])
     assert register_entry_points(typer.Typer()) == ["matrix", "scenario"]

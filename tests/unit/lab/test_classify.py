@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lab.matrix.classify import (
+from kafka_chaos_proxy.lab.matrix.classify import (
     MemberRun,
     Outcome,
     RunEvidence,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.matrix.clients import CLIENTS
-from lab.scenario import load_catalog
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.scenario import load_catalog
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[3] / "scenarios")
 

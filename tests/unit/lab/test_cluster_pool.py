@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import proxy.real_kafka as real_kafka
-from lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
-from lab.scenario import parse_scenario
-from proxy.real_kafka.cluster import KafkaCluster
+import kafka_chaos_proxy.proxy.real_kafka as real_kafka
+from kafka_chaos_proxy.lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
+from kafka_chaos_proxy.lab.scenario import parse_scenario
+from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 
 
 def cluster(n: int) -> KafkaCluster:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.matrix.driver import ScenarioDriver
-from lab.scenario import parse_scenario
+from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
+from kafka_chaos_proxy.lab.scenario import parse_scenario
 
 
 class Recorder:

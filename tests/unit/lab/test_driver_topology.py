@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from lab.matrix import cell as cell_module
-from lab.matrix.cell import CellRun, RunRequest, member_flags
-from lab.matrix.clients import CLIENTS
-from lab.matrix.driver import ScenarioDriver
-from lab.scenario import parse_scenario
+from kafka_chaos_proxy.lab.matrix import cell as cell_module
+from kafka_chaos_proxy.lab.matrix.cell import CellRun, RunRequest, member_flags
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
+from kafka_chaos_proxy.lab.scenario import parse_scenario
 
 
 class Host:

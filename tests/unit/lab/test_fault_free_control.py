@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.cell import RunRequest
-from lab.matrix.clients import CLIENTS
-from lab.matrix.control import FaultFreeControl, control_summary, needs_control
+from kafka_chaos_proxy.lab.matrix.cell import RunRequest
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.control import FaultFreeControl, control_summary, needs_control
 
 KPY = CLIENTS["kafka-python"]
 

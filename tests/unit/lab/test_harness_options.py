@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from lab.matrix.cell import member_flags, option_flags
-from lab.matrix.clients import CLIENTS
-from lab.scenario import Scenario, ScenarioError, parse_scenario
+from kafka_chaos_proxy.lab.matrix.cell import member_flags, option_flags
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.scenario import Scenario, ScenarioError, parse_scenario
 
 PYTHON_HARNESSES = Path(__file__).resolve().parents[2] / "clients" / "python"
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from lab.matrix.merge import MergeError, merge_matrix
-from lab.matrix.shards import Shard
-from lab.scenario import Scenario
-from proxy.cli import app
+from kafka_chaos_proxy.lab.matrix.merge import MergeError, merge_matrix
+from kafka_chaos_proxy.lab.matrix.shards import Shard
+from kafka_chaos_proxy.lab.scenario import Scenario
+from kafka_chaos_proxy.proxy.cli import app
 from tests.support.matrix_fakes import FakeRuns, options, results, run, scenario
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lab.matrix.runner import MatrixOptions
-from proxy.cli import app
+from kafka_chaos_proxy.lab.matrix.runner import MatrixOptions
+from kafka_chaos_proxy.proxy.cli import app
 from tests.support.matrix_fakes import FakeRuns, options, run, scenario
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
 from tests.support.matrix_fakes import FakeRuns, options, results, run, scenario
 
 A, B = scenario("a"), scenario("b")

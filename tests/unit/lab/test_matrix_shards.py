@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lab.matrix.runner import _plan
-from lab.matrix.shards import Shard, shard_of
-from lab.scenario import Scenario
-from proxy.cli import app
+from kafka_chaos_proxy.lab.matrix.runner import _plan
+from kafka_chaos_proxy.lab.matrix.shards import Shard, shard_of
+from kafka_chaos_proxy.lab.scenario import Scenario
+from kafka_chaos_proxy.proxy.cli import app
 from tests.support.matrix_fakes import FakeRuns, options, results, run, scenario
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -9,8 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.classify import MemberRun, Outcome, RunEvidence, classify, member_end
-from lab.matrix.members import Member
+from kafka_chaos_proxy.lab.matrix.classify import (
+    MemberRun,
+    Outcome,
+    RunEvidence,
+    classify,
+    member_end,
+)
+from kafka_chaos_proxy.lab.matrix.members import Member
 
 # A stand-in harness: the contract's first line, then a tick every 20 ms (a live poll loop).
 TICKER = ("import json, time\n"

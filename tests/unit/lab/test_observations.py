@@ -17,8 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.matrix.classify import MemberRun, RecordKey, RunEvidence, classify
-from lab.matrix.observations import MemberObservations, Observations, error_kind, observe
+from kafka_chaos_proxy.lab.matrix.classify import MemberRun, RecordKey, RunEvidence, classify
+from kafka_chaos_proxy.lab.matrix.observations import (
+    MemberObservations,
+    Observations,
+    error_kind,
+    observe,
+)
 
 # -- recorded runs ------------------------------------------------------------------------------
 
@@ -612,7 +617,7 @@ def test_records_committed_but_unprocessed_at_a_kill_are_lost_in_processing() ->
 
 
 def test_the_sarama_harness_async_delay_is_reproduced() -> None:
-    from lab.matrix.observations import async_delay_s
+    from kafka_chaos_proxy.lab.matrix.observations import async_delay_s
 
     # Between 0.5 and 1.5 times the delay, and different from message to message.
     delays = [async_delay_s("t", p, o, 2.0) for p in range(2) for o in range(50)]

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lab import paths
-from lab.matrix import builds, clients
-from proxy.cli import app
+from kafka_chaos_proxy.lab import paths
+from kafka_chaos_proxy.lab.matrix import builds, clients
+from kafka_chaos_proxy.proxy.cli import app
 
 ROOT = Path(__file__).resolve().parents[3]
 CATALOG_SIZE = len(list((ROOT / "scenarios").glob("*.yaml")))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.matrix import proxyproc
-from lab.matrix.proxyproc import ProxyProcess, bootstrap_from_log
+from kafka_chaos_proxy.lab.matrix import proxyproc
+from kafka_chaos_proxy.lab.matrix.proxyproc import ProxyProcess, bootstrap_from_log
 
 
 def test_the_bootstrap_address_is_read_from_the_banner() -> None:

@@ -6,7 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
-from lab.matrix.publish import publish_evidence
+from kafka_chaos_proxy.lab.matrix.publish import publish_evidence
 
 
 def _run_dir(root: Path, client: str, scenario: str, run: int) -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lab.matrix import produce
-from lab.matrix.produce import RateProduction, SequenceProducer, records_due
+from kafka_chaos_proxy.lab.matrix import produce
+from kafka_chaos_proxy.lab.matrix.produce import RateProduction, SequenceProducer, records_due
 
 
 def test_records_due_starts_at_once_and_never_overshoots() -> None:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lab.matrix.report import _cell_text, render_markdown, write_report
-from lab.scenario import parse_scenario
+from kafka_chaos_proxy.lab.matrix.report import _cell_text, render_markdown, write_report
+from kafka_chaos_proxy.lab.scenario import parse_scenario
 
 SCENARIOS = [
     parse_scenario({"name": "classic-one", "version": 1, "description": "c"}),
@@ -131,7 +131,7 @@ def test_results_without_a_verdict_are_unjudged(tmp_path: Path) -> None:
 
 
 def test_readme_section_is_replaced_with_links_relative_to_the_readme(tmp_path: Path) -> None:
-    from lab.matrix.report import README_END, README_START, embed_in_readme
+    from kafka_chaos_proxy.lab.matrix.report import README_END, README_START, embed_in_readme
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")

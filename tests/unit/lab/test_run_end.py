@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-import lab.matrix.cell as cell_module
-from lab.matrix.cell import CellRun, RunRequest
-from lab.matrix.classify import MemberRun
-from lab.matrix.clients import CLIENTS
-from lab.matrix.driver import ScenarioDriver
-from lab.scenario import Scenario, parse_scenario
+import kafka_chaos_proxy.lab.matrix.cell as cell_module
+from kafka_chaos_proxy.lab.matrix.cell import CellRun, RunRequest
+from kafka_chaos_proxy.lab.matrix.classify import MemberRun
+from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
+from kafka_chaos_proxy.lab.scenario import Scenario, parse_scenario
 
 KEY = ("t", 0, 0)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.matrix.runner import MatrixOptions, _plan, findings_first, seed_for
-from lab.matrix.selection import select
-from lab.scenario import parse_scenario
+from kafka_chaos_proxy.lab.matrix.runner import MatrixOptions, _plan, findings_first, seed_for
+from kafka_chaos_proxy.lab.matrix.selection import select
+from kafka_chaos_proxy.lab.scenario import parse_scenario
 
 A = parse_scenario({"name": "a", "version": 1, "description": "a"})
 B = parse_scenario({"name": "b", "version": 1, "description": "b"})

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from lab.scenario import ScenarioError, load_catalog, load_scenario, parse_scenario
+from kafka_chaos_proxy.lab.scenario import (
+    ScenarioError,
+    load_catalog,
+    load_scenario,
+    parse_scenario,
+)
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
 

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.scenario import ScenarioError, load_catalog, load_scenario, parse_scenario
+from kafka_chaos_proxy.lab.scenario import (
+    ScenarioError,
+    load_catalog,
+    load_scenario,
+    parse_scenario,
+)
 
 CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lab.scenario import ScenarioError, parse_scenario
+from kafka_chaos_proxy.lab.scenario import ScenarioError, parse_scenario
 
 
 def doc(steps: list[dict[str, Any]], brokers: int = 3, **setup: Any) -> dict[str, Any]:

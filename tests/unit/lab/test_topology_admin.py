@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import codec
-from codec import ApiKey
-from lab.matrix.topology import (
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey
+from kafka_chaos_proxy.lab.matrix.topology import (
     OFFSETS_TOPIC,
     ClusterView,
     PartitionState,

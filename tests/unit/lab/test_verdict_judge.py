@@ -9,10 +9,16 @@ from typing import Any
 
 import pytest
 
-from lab.matrix.classify import Classification, Outcome
-from lab.matrix.observations import MemberObservations, Observations
-from lab.matrix.verdict import Progress, Verdict, judge, kind_matches, robustness_only
-from lab.scenario import Scenario, parse_scenario
+from kafka_chaos_proxy.lab.matrix.classify import Classification, Outcome
+from kafka_chaos_proxy.lab.matrix.observations import MemberObservations, Observations
+from kafka_chaos_proxy.lab.matrix.verdict import (
+    Progress,
+    Verdict,
+    judge,
+    kind_matches,
+    robustness_only,
+)
+from kafka_chaos_proxy.lab.scenario import Scenario, parse_scenario
 
 
 def member(index: int = 0, **extra: Any) -> MemberObservations:
@@ -322,9 +328,9 @@ def test_a_finished_run_has_nothing_pending() -> None:
 
 
 def test_recorded_runs_judged_against_the_catalog() -> None:
-    from lab.matrix.classify import classify
-    from lab.matrix.observations import observe
-    from lab.scenario import load_catalog
+    from kafka_chaos_proxy.lab.matrix.classify import classify
+    from kafka_chaos_proxy.lab.matrix.observations import observe
+    from kafka_chaos_proxy.lab.scenario import load_catalog
     from tests.unit.lab.test_observations import FIXTURES, load_run
 
     catalog = load_catalog(Path(__file__).resolve().parents[3] / "scenarios")

@@ -7,8 +7,8 @@ import socket
 import pytest
 import typer
 
-from proxy.cli.run import _node_ports
-from proxy.config import ProxyConfig, parse_bootstrap, parse_host_port
+from kafka_chaos_proxy.proxy.cli.run import _node_ports
+from kafka_chaos_proxy.proxy.config import ProxyConfig, parse_bootstrap, parse_host_port
 
 
 def test_parse_addresses() -> None:

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from proxy.discovery import MAX_RESPONSE_BYTES, DiscoveryError, fetch_brokers
+from kafka_chaos_proxy.proxy.discovery import MAX_RESPONSE_BYTES, DiscoveryError, fetch_brokers
 
 
 async def test_a_gigabyte_size_prefix_is_refused_without_allocating() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from faults.patterns import compile_glob
-from proxy.group_live import GroupLiveState
-from proxy.groups import GroupStateModel
+from kafka_chaos_proxy.faults.patterns import compile_glob
+from kafka_chaos_proxy.proxy.group_live import GroupLiveState
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
 
 
 class Join:

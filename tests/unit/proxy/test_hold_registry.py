@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from faults.actions.hold import HoldPlan
-from faults.decision import Side
-from faults.triggers import EventPattern, compile_pattern
-from proxy.holds import HoldRegistry, UnknownHoldError
+from kafka_chaos_proxy.faults.actions.hold import HoldPlan
+from kafka_chaos_proxy.faults.decision import Side
+from kafka_chaos_proxy.faults.triggers import EventPattern, compile_pattern
+from kafka_chaos_proxy.proxy.holds import HoldRegistry, UnknownHoldError
 
 
 def plan(until: dict[str, object] | None = None, count: int = 1, timeout_s: float = 5.0,

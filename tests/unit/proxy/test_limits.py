@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from faults.decision import ActionKind, Decision, Side
-from proxy import metrics
-from proxy.config import ProxyConfig
-from proxy.pipeline import limits
-from proxy.server import ProxyServer
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision, Side
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.pipeline import limits
+from kafka_chaos_proxy.proxy.server import ProxyServer
 from tests.support.wire_fakes import (
     Client,
     FakeCluster,

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from proxy import metrics
-from proxy.config import ListenerLimitError, ProxyConfig
-from proxy.listeners import BOOTSTRAP_NODE, ListenerSet
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import ListenerLimitError, ProxyConfig
+from kafka_chaos_proxy.proxy.listeners import BOOTSTRAP_NODE, ListenerSet
 
 
 def _refusals(reason: str) -> float:

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-import codec
-from proxy.rewrite import (
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.proxy.rewrite import (
     rewrite_describe_cluster,
     rewrite_find_coordinator,
     rewrite_metadata,
 )
-from proxy.versions import VERSION_CAPS, clamp_api_versions_response, clamp_range
+from kafka_chaos_proxy.proxy.versions import VERSION_CAPS, clamp_api_versions_response, clamp_range
 from tests.support.wire_fakes import decode_response, response_frame
 
 RESP = codec.Direction.RESPONSE

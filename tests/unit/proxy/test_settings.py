@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka import maven
-from proxy.settings import SettingsProblem, load_settings
+from kafka_chaos_proxy.proxy.real_kafka import maven
+from kafka_chaos_proxy.proxy.settings import SettingsProblem, load_settings
 
 
 @pytest.fixture(autouse=True)

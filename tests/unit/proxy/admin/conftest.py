@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from faults.engine import FaultEngine
-from proxy.admin import AdminContext, create_app
-from proxy.events import EventLog
-from proxy.groups import GroupStateModel
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.proxy.admin import AdminContext, create_app
+from kafka_chaos_proxy.proxy.events import EventLog
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
 
 TOKEN = "s3cret-token"
 

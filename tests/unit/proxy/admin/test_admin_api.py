@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.admin import AdminContext, create_app
-from proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.admin import AdminContext, create_app
+from kafka_chaos_proxy.proxy.exchange import Exchange
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
 
@@ -222,8 +222,8 @@ async def test_event_stream_replays_then_follows(
 
 
 async def test_event_stream_reports_drops(ctx: AdminContext) -> None:
-    from proxy.admin.sse import event_stream
-    from proxy.events import EventFilter
+    from kafka_chaos_proxy.proxy.admin.sse import event_stream
+    from kafka_chaos_proxy.proxy.events import EventFilter
 
     stream = event_stream(ctx.events, EventFilter(), limit=2, keepalive_s=0.05)
     assert await anext(stream) == b": connected\n\n"
@@ -242,7 +242,7 @@ async def test_connections_brokers_health(client: httpx.AsyncClient) -> None:
 
 
 async def test_metrics_parse(ctx: AdminContext, client: httpx.AsyncClient) -> None:
-    from proxy.observers import CoordinationMetrics
+    from kafka_chaos_proxy.proxy.observers import CoordinationMetrics
 
     CoordinationMetrics().observe(_heartbeat("g1", "m-1", 22))
     r = await client.get("/metrics")

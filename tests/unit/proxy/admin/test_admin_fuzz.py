@@ -11,12 +11,12 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from faults.engine import FaultEngine
-from proxy.admin import AdminContext, create_app
-from proxy.admin.guard import LOCAL_HOSTS
-from proxy.events import EventLog
-from proxy.exchange import Exchange
-from proxy.groups import GroupStateModel
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.proxy.admin import AdminContext, create_app
+from kafka_chaos_proxy.proxy.admin.guard import LOCAL_HOSTS
+from kafka_chaos_proxy.proxy.events import EventLog
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
 
 MAX_EXAMPLES = 50
 

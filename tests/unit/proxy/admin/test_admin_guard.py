@@ -11,8 +11,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from proxy.admin import AdminContext, create_app
-from proxy.admin.guard import allowed_hosts
+from kafka_chaos_proxy.proxy.admin import AdminContext, create_app
+from kafka_chaos_proxy.proxy.admin.guard import allowed_hosts
 
 RULE = {"id": "r1", "match": {"apis": ["SyncGroup"]},
         "action": {"type": "error", "error": "NOT_COORDINATOR"}}
@@ -97,7 +97,7 @@ async def test_bearer_scheme_is_case_insensitive(ctx: AdminContext, scheme: str)
 
 
 async def test_a_full_rule_set_is_409_saying_what_to_do(ctx: AdminContext) -> None:
-    from faults.engine import FaultEngine
+    from kafka_chaos_proxy.faults.engine import FaultEngine
 
     async with await _client(replace(ctx, engine=FaultEngine(max_rules=1))) as c:
         assert (await c.post("/faults", json=RULE)).status_code == 201

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from faults.actions.hold import HoldPlan
-from faults.decision import Side
-from proxy.admin import AdminContext, create_app
-from proxy.holds import HoldRegistry
+from kafka_chaos_proxy.faults.actions.hold import HoldPlan
+from kafka_chaos_proxy.faults.decision import Side
+from kafka_chaos_proxy.proxy.admin import AdminContext, create_app
+from kafka_chaos_proxy.proxy.holds import HoldRegistry
 
 JSON = {"Content-Type": "application/json"}
 HB = {"apis": ["Heartbeat"]}

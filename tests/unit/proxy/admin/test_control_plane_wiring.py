@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from faults.decision import ActionKind
-from faults.engine import FaultEngine
-from proxy import metrics
-from proxy.control_plane import ControlPlaneOptions, build_control_plane
-from proxy.events import EventLog, EventLogOptions
-from proxy.groups import GroupStateModel
-from proxy.observers import ClientIdCounter, CoordinationMetrics
-from proxy.trigger_feed import TriggerFeed
+from kafka_chaos_proxy.faults.decision import ActionKind
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions, build_control_plane
+from kafka_chaos_proxy.proxy.events import EventLog, EventLogOptions
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.observers import ClientIdCounter, CoordinationMetrics
+from kafka_chaos_proxy.proxy.trigger_feed import TriggerFeed
 
 
 @dataclass

@@ -13,9 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from proxy.cli import observe_cmd
-from proxy.control_plane import ControlPlane, ControlPlaneOptions, build_control_plane
-from proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.cli import observe_cmd
+from kafka_chaos_proxy.proxy.control_plane import (
+    ControlPlane,
+    ControlPlaneOptions,
+    build_control_plane,
+)
+from kafka_chaos_proxy.proxy.exchange import Exchange
 
 
 class _NoProxy:

@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import codec
-from proxy.cli import decode as decode_cli
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.proxy.cli import decode as decode_cli
 
 runner = CliRunner()
 

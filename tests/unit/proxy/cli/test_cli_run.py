@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-import proxy.logging
-import proxy.runtime
-from proxy.cli import app
-from proxy.control_plane import build_control_plane
-from proxy.observers import ClientIdCounter
-from proxy.runtime import RunOptions
+from kafka_chaos_proxy.proxy import logging as proxy_logging
+from kafka_chaos_proxy.proxy import runtime as proxy_runtime
+from kafka_chaos_proxy.proxy.cli import app
+from kafka_chaos_proxy.proxy.control_plane import build_control_plane
+from kafka_chaos_proxy.proxy.observers import ClientIdCounter
+from kafka_chaos_proxy.proxy.runtime import RunOptions
 
 
 def _parse(monkeypatch: pytest.MonkeyPatch, *args: str) -> RunOptions:
@@ -20,9 +20,9 @@ def _parse(monkeypatch: pytest.MonkeyPatch, *args: str) -> RunOptions:
         seen.append(options)
         return 0
 
-    monkeypatch.setattr(proxy.runtime, "run", fake_run)
+    monkeypatch.setattr(proxy_runtime, "run", fake_run)
     # Global structlog set-up would bind the runner's temporary stderr; keep the tests' own.
-    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(proxy_logging, "configure_logging", lambda *a, **k: None)
     result = CliRunner().invoke(
         app, ["run", "-b", "127.0.0.1:9092", "--no-admin", "--log-format", "json", *args])
     assert result.exit_code == 0, result.output
@@ -51,8 +51,8 @@ def test_other_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None
 
 def _invoke(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, list[RunOptions]]:
     seen: list[RunOptions] = []
-    monkeypatch.setattr(proxy.runtime, "run", lambda options: seen.append(options) or 0)
-    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(proxy_runtime, "run", lambda options: seen.append(options) or 0)
+    monkeypatch.setattr(proxy_logging, "configure_logging", lambda *a, **k: None)
     result = CliRunner().invoke(app, ["run", "-b", "127.0.0.1:9092", "--log-format", "json",
                                       *args])
     return result.exit_code, result.output, seen
@@ -102,8 +102,8 @@ def test_log_level_and_capture_reach_their_places(monkeypatch: pytest.MonkeyPatc
                                                   tmp_path: pytest.TempPathFactory) -> None:
     levels: list[tuple[object, ...]] = []
     seen: list[RunOptions] = []
-    monkeypatch.setattr(proxy.runtime, "run", lambda options: seen.append(options) or 0)
-    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a: levels.append(a))
+    monkeypatch.setattr(proxy_runtime, "run", lambda options: seen.append(options) or 0)
+    monkeypatch.setattr(proxy_logging, "configure_logging", lambda *a: levels.append(a))
     capture = tmp_path / "frames.kcpcap"  # type: ignore[operator]
     result = CliRunner().invoke(app, [
         "run", "-b", "127.0.0.1:9092", "--no-admin", "--log-level", "debug", "--capture",
@@ -136,8 +136,8 @@ def test_version_and_python_dash_m(monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "proxy", "--version"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([sys.executable, "-m", "kafka_chaos_proxy", "--version"],
+                          capture_output=True, text=True, check=True)
     assert proc.stdout == result.output
 
 

@@ -12,9 +12,9 @@ import structlog
 import typer
 from typer.testing import CliRunner
 
-import codec
-from codec import consumer_protocol
-from proxy.capture import (
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import consumer_protocol
+from kafka_chaos_proxy.proxy.capture import (
     MAGIC,
     CaptureFormatError,
     Direction,
@@ -22,7 +22,7 @@ from proxy.capture import (
     read_capture,
     resolve_apis,
 )
-from proxy.cli import decode as decode_cli
+from kafka_chaos_proxy.proxy.cli import decode as decode_cli
 
 REQ, RESP = codec.Direction.REQUEST, codec.Direction.RESPONSE
 SUBSCRIPTION = consumer_protocol.encode_subscription(

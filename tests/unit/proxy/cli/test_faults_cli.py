@@ -16,9 +16,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from faults.actions import ACTIONS
-from proxy.cli import admin_client, app, faults_cmd
-from proxy.cli.faults_flags import _set_text
+from kafka_chaos_proxy.faults.actions import ACTIONS
+from kafka_chaos_proxy.proxy.cli import admin_client, app, faults_cmd
+from kafka_chaos_proxy.proxy.cli.faults_flags import _set_text
 
 ANY = {"any": True}  # a rule that names nothing else to match says so
 

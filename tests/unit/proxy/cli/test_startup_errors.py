@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import proxy.logging
-from proxy.cli import app
+from kafka_chaos_proxy.proxy import logging as proxy_logging
+from kafka_chaos_proxy.proxy.cli import app
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -44,7 +44,7 @@ def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str
 
 
 def _invoke(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, list[str]]:
-    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(proxy_logging, "configure_logging", lambda *a, **k: None)
     result = CliRunner().invoke(app, ["run", "--log-format", "json", *args])
     return result.exit_code, result.stderr.splitlines()
 
@@ -75,7 +75,7 @@ def _run_cli(tmp_path: Path, private_tmp: str, path: Path, *args: str,
                if k not in ("JAVA_HOME", "KAFKA_BOOTSTRAP_SERVERS") and not k.startswith("KCP_")}
     environ.update(PATH=str(path), TMPDIR=private_tmp, KCP_KAFKA_PROVIDER="local", **env)
     return subprocess.run(
-        [sys.executable, "-m", "proxy", "run", "--port", "0", "--no-admin", *args],
+        [sys.executable, "-m", "kafka_chaos_proxy", "run", "--port", "0", "--no-admin", *args],
         cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False)
 
 

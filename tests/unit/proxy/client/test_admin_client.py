@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from proxy.client import AdminClient, AdminRefused, AdminUnreachable, sse_messages
+from kafka_chaos_proxy.proxy.client import AdminClient, AdminRefused, AdminUnreachable, sse_messages
 
 
 def _client(handler: object, **kwargs: object) -> AdminClient:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import codec
-from codec import consumer_protocol
-from faults.decision import PASS, Decision
-from proxy.exchange import Exchange
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import consumer_protocol
+from kafka_chaos_proxy.faults.decision import PASS, Decision
+from kafka_chaos_proxy.proxy.exchange import Exchange
 
 
 def wire(api_key: int, version: int, direction: str, value: dict[str, Any]) -> dict[str, Any]:

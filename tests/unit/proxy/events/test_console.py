@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import structlog
 from structlog.testing import capture_logs
 
-from faults.decision import ActionKind, Decision
-from proxy.config import ProxyConfig, parse_bootstrap
-from proxy.console import ConsoleLog
-from proxy.control_plane import ControlPlaneOptions, build_control_plane
-from proxy.groups import GroupStateModel
-from proxy.pipeline import connection, core
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.proxy.config import ProxyConfig, parse_bootstrap
+from kafka_chaos_proxy.proxy.console import ConsoleLog
+from kafka_chaos_proxy.proxy.control_plane import ControlPlaneOptions, build_control_plane
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.pipeline import connection, core
 
 
 def _model() -> GroupStateModel:

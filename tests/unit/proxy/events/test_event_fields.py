@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
-from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
-from proxy.event_fields import EVENT_KEYS, event_fields
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
+from kafka_chaos_proxy.proxy.event_fields import EVENT_KEYS, event_fields
 
 
 def test_join_group_leader_response_carries_members_and_subscriptions(

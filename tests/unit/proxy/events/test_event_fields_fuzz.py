@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.event_fields import EVENT_KEYS, event_fields
-from proxy.exchange import Exchange
-from proxy.groups import GroupStateModel
-from proxy.roles import COORDINATION_API_KEYS
+from kafka_chaos_proxy.proxy.event_fields import EVENT_KEYS, event_fields
+from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
 
 _KEYS = st.sampled_from(
     [

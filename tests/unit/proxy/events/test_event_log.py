@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from proxy import metrics
-from proxy.events import EventFilter, EventLog
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.events import EventFilter, EventLog
 
 
 def _fill(log: EventLog, build: SimpleNamespace, n: int) -> None:

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from faults.decision import ActionKind, Decision
-from proxy import metrics
-from proxy.event_fields import event_fields
-from proxy.events import EventLog
-from proxy.exchange import ConnectionObserver
-from proxy.groups import GroupStateModel
-from proxy.observers import GroupMetrics
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.event_fields import event_fields
+from kafka_chaos_proxy.proxy.events import EventLog
+from kafka_chaos_proxy.proxy.exchange import ConnectionObserver
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.observers import GroupMetrics
 
 
 class Monotonic:

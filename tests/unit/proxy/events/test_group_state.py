@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy import metrics
-from proxy.groups import GroupStateModel
-from proxy.observers import GroupMetrics
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.observers import GroupMetrics
 
 
 def _sample(name: str, group: str) -> float | None:

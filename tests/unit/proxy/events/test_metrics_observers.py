@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from faults.decision import ActionKind, Decision
-from proxy import metrics
-from proxy.observers import CoordinationMetrics
+from kafka_chaos_proxy.faults.decision import ActionKind, Decision
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.observers import CoordinationMetrics
 
 
 def _count(api: str, error: str) -> float:

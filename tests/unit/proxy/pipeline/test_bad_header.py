@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxy import metrics
-from proxy.pipeline.cut_through import CUT_THROUGH_BYTES
-from proxy.pipeline.framing import HEAD_BYTES, with_size
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.pipeline.cut_through import CUT_THROUGH_BYTES
+from kafka_chaos_proxy.proxy.pipeline.framing import HEAD_BYTES, with_size
 from tests.support.wire_fakes import Client, FakeCluster, raw_request_frame, start_proxy
 
 UNKNOWN_API = 999

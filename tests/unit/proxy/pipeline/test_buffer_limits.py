@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxy import metrics
-from proxy.pipeline import limits
-from proxy.pipeline.framing import with_size
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.pipeline import limits
+from kafka_chaos_proxy.proxy.pipeline.framing import with_size
 from tests.support.wire_fakes import Client, FakeCluster, start_proxy
 
 KIB = 1024

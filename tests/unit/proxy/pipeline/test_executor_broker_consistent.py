@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-import codec
-from faults.actions.error import ErrorPlan
-from faults.decision import ActionKind, CloseMode, Decision
-from proxy import side_channel
-from proxy.pipeline.executors import error as error_executor
-from proxy.pipeline.executors import executor_for
-from proxy.pipeline.request_context import RequestContext
-from proxy.pipeline.slots import SlotQueue
-from proxy.side_channel import SideChannelResult
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.actions.error import ErrorPlan
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseMode, Decision
+from kafka_chaos_proxy.proxy import side_channel
+from kafka_chaos_proxy.proxy.pipeline.executors import error as error_executor
+from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.slots import SlotQueue
+from kafka_chaos_proxy.proxy.side_channel import SideChannelResult
 from tests.support.wire_fakes import request_frame
 
 JOIN_GROUP, HEARTBEAT, OFFSET_COMMIT, FIND_COORDINATOR, CGH = 11, 12, 8, 10, 68

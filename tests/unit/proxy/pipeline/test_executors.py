@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-import codec
-from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
-from proxy.pipeline.executors import EXECUTORS, Executor, executor_for
-from proxy.pipeline.request_context import RequestContext
-from proxy.pipeline.slots import SlotQueue
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
+from kafka_chaos_proxy.proxy.pipeline.executors import EXECUTORS, Executor, executor_for
+from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.slots import SlotQueue
 from tests.support.wire_fakes import request_frame
 
 
@@ -71,7 +71,7 @@ def test_every_action_kind_has_its_executor_keyed_by_its_plain_string() -> None:
 
 def test_each_executor_is_its_own_module_named_after_its_kind() -> None:
     for kind, executor in EXECUTORS.items():
-        assert type(executor).__module__ == f"proxy.pipeline.executors.{kind}"
+        assert type(executor).__module__ == f"kafka_chaos_proxy.proxy.pipeline.executors.{kind}"
 
 
 def test_plain_strings_and_enum_members_find_the_same_executor() -> None:

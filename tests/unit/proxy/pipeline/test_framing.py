@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-import codec
-from proxy.pipeline.framing import (
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.proxy.pipeline.framing import (
     HEAD_BYTES,
     FrameError,
     FrameReader,

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxy import metrics
-from proxy.metrics import UNKNOWN, api_metric_label, error_metric_label
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.metrics import UNKNOWN, api_metric_label, error_metric_label
 from tests.support.wire_fakes import Client, FakeCluster, raw_request_frame, start_proxy
 
 # Family names (a counter's family has no `_total`).

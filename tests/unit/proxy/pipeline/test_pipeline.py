@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-import codec
-from faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
-from proxy import metrics
-from proxy.config import ProxyConfig
-from proxy.pipeline.framing import with_size
-from proxy.server import ProxyServer
+from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.faults.decision import ActionKind, CloseMode, CloseWhen, Decision, Side
+from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy.config import ProxyConfig
+from kafka_chaos_proxy.proxy.pipeline.framing import with_size
+from kafka_chaos_proxy.proxy.server import ProxyServer
 from tests.support.wire_fakes import (
     Client,
     Collect,

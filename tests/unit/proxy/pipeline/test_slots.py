@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.pipeline.slots import SlotQueue
+from kafka_chaos_proxy.proxy.pipeline.slots import SlotQueue
 
 
 def test_released_in_request_order_whatever_the_fill_order() -> None:

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxy.pipeline import splice
-from proxy.pipeline.connection import Connection
-from proxy.pipeline.framing import with_size
-from proxy.server import ProxyServer
+from kafka_chaos_proxy.proxy.pipeline import splice
+from kafka_chaos_proxy.proxy.pipeline.connection import Connection
+from kafka_chaos_proxy.proxy.pipeline.framing import with_size
+from kafka_chaos_proxy.proxy.server import ProxyServer
 from tests.support.wire_fakes import (
     Client,
     FakeCluster,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from faults.engine import FaultEngine
-from proxy.groups import GroupStateModel
-from proxy.server import ProxyServer
-from proxy.trigger_feed import TriggerFeed
+from kafka_chaos_proxy.faults.engine import FaultEngine
+from kafka_chaos_proxy.proxy.groups import GroupStateModel
+from kafka_chaos_proxy.proxy.server import ProxyServer
+from kafka_chaos_proxy.proxy.trigger_feed import TriggerFeed
 from tests.support.wire_fakes import (
     Client,
     FakeCluster,

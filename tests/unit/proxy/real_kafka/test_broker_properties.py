@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka.kraft import _Node, _render_properties
+from kafka_chaos_proxy.proxy.real_kafka.kraft import _Node, _render_properties
 
 
 def props(nodes: int) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
-from proxy.real_kafka.kraft import new_cluster_id
+from kafka_chaos_proxy.proxy.real_kafka.kraft import new_cluster_id
 
 
 def test_cluster_id_is_16_bytes_of_unpadded_urlsafe_base64() -> None:

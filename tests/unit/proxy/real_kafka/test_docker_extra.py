@@ -13,9 +13,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-import proxy.logging
-from proxy.cli import app
-from proxy.real_kafka import ProviderUnavailable, provider
+from kafka_chaos_proxy.proxy import logging as proxy_logging
+from kafka_chaos_proxy.proxy.cli import app
+from kafka_chaos_proxy.proxy.real_kafka import ProviderUnavailable, provider
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_cli_run_prints_one_error_line(
     monkeypatch: pytest.MonkeyPatch, no_testcontainers: None
 ) -> None:
     monkeypatch.setenv("KCP_KAFKA_PROVIDER", "testcontainers")
-    monkeypatch.setattr(proxy.logging, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(proxy_logging, "configure_logging", lambda *a, **k: None)
     # --port 0: the start-up check of fixed ports must not meet a proxy someone else runs.
     result = CliRunner().invoke(app, ["run", "--no-admin", "--port", "0", "--log-format",
                                       "json"])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.real_kafka import BrokerStartError, MissingToolError, kraft
-from proxy.real_kafka.maven import is_cached
-from proxy.real_kafka.versions import DEFAULT_KAFKA_VERSION, distribution
+from kafka_chaos_proxy.proxy.real_kafka import BrokerStartError, MissingToolError, kraft
+from kafka_chaos_proxy.proxy.real_kafka.maven import is_cached
+from kafka_chaos_proxy.proxy.real_kafka.versions import DEFAULT_KAFKA_VERSION, distribution
 
 
 def _kcp_dirs(folder: Path) -> set[str]:
