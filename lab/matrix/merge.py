@@ -10,6 +10,8 @@ merged at all).
 The merged evidence is a new directory (default artifacts/matrix-merged) with the run
 directories linked (hard links where the file system allows, else copies) from the inputs; it is
 rebuilt on every merge, and a directory that is not an earlier merge's is never overwritten.
+The fault-free controls the runs name (lab.matrix.control) come along with them, two shards'
+controls of one client kept apart.
 """
 
 from __future__ import annotations
@@ -137,19 +139,45 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def _with_control(result: dict[str, Any], source: Source, index: int, target: Path,
+                  carried: dict[tuple[int, str], str]) -> dict[str, Any]:
+    """The result, its fault-free control's evidence (lab.matrix.control) brought along.
+
+    Each shard runs the controls its own runs need, so two shards may both hold
+    `CLIENT/baseline-no-fault/control-PROTOCOL`, with different runs in them: the first keeps
+    that name, a later one is carried as `control-PROTOCOL-from-K` (K: the directory's place
+    among the inputs) and the results that name it are pointed there. A result is never
+    pointed at another shard's control."""
+    control = result.get("control")
+    evidence = control.get("evidence") if isinstance(control, dict) else None
+    if not evidence or not (source.path / str(evidence)).is_dir():
+        return result
+    key = (index, str(evidence))
+    if key not in carried:
+        rel = Path(str(evidence))
+        if (target / rel).exists():
+            rel = rel.with_name(f"{rel.name}-from-{index}")
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source.path / str(evidence), target / rel, copy_function=_link_or_copy)
+        carried[key] = rel.as_posix()
+    assert isinstance(control, dict)
+    return {**result, "control": {**control, "evidence": carried[key]}}
+
+
 def merge_into(sources: list[Source], target: Path) -> list[dict[str, Any]]:
     """The merged results (in the order of the directories given), written to
     `target/results.jsonl`, with every run's evidence directory brought under `target`."""
     check_sources(sources)
     prepare_target(target, sources)
     results: list[dict[str, Any]] = []
-    for source in sources:
+    controls: dict[tuple[int, str], str] = {}
+    for index, source in enumerate(sources, start=1):
         for r in source.results:
             rel = Path(str(r["client"])) / str(r["scenario"]) / str(r["run"])
             if (source.path / rel).is_dir():
                 (target / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(source.path / rel, target / rel, copy_function=_link_or_copy)
-            results.append(r)
+            results.append(_with_control(r, source, index, target, controls))
     with (target / RESULTS).open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, default=str) + "\n" for r in results)
     mark = {

@@ -148,3 +148,33 @@ def test_the_cli_merges_publishes_and_refuses(tmp_path: Path,
     refused = CliRunner().invoke(app, ["matrix-merge", str(tmp_path / "nothing-here"),
                                        "--scenarios-dir", str(catalog)])
     assert refused.exit_code == 2 and "has no results.jsonl" in refused.output
+
+
+def _give_control(shard: Path, marker: str) -> dict[str, Any]:
+    """Attach a fault-free control to the shard's first aiokafka result, with its evidence."""
+    lines = (shard / "results.jsonl").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if json.loads(line)["client"] == "aiokafka")
+    first = json.loads(lines.pop(at))
+    evidence = f"{first['client']}/baseline-no-fault/control-classic"
+    first["control"] = {"scenario": "baseline-no-fault", "protocol": "classic",
+                        "verdict": "pass", "evidence": evidence}
+    (shard / evidence).mkdir(parents=True)
+    (shard / evidence / "result.json").write_text(json.dumps({"marker": marker}))
+    (shard / "results.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    return first
+
+
+def test_controls_come_along_and_two_shards_controls_stay_apart(tmp_path: Path) -> None:
+    one, two = shard_dirs(tmp_path)
+    a, b = _give_control(one, "shard 1"), _give_control(two, "shard 2")
+    merge(tmp_path, [one, two])
+
+    merged = {(r["client"], r["scenario"], r["run"]): r for r in results(tmp_path / "merged")}
+    seen = {}
+    for original in (a, b):
+        r = merged[(original["client"], original["scenario"], original["run"])]
+        path = tmp_path / "merged" / r["control"]["evidence"] / "result.json"
+        seen[r["control"]["evidence"]] = json.loads(path.read_text())["marker"]
+    # The same name in both shards: the second one is carried under another.
+    assert seen == {"aiokafka/baseline-no-fault/control-classic": "shard 1",
+                    "aiokafka/baseline-no-fault/control-classic-from-2": "shard 2"}
