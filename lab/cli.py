@@ -200,6 +200,30 @@ def matrix_merge(
             _fail(str(exc))
 
 
+def matrix_compare(
+    old: Annotated[Path, typer.Argument(
+        help="The earlier matrix's results: results.jsonl(.gz) or a directory holding it "
+             "(an --artifacts directory, docs/matrix-evidence).", show_default=False)],
+    new: Annotated[Path, typer.Argument(help="The newer matrix's results, the same way.",
+                                        show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        help="Write the Markdown here instead of printing it.")] = None,
+) -> None:
+    """List the cells whose answer changed between two matrix results, and why (works across
+    the outcome classifier and the verdicts)."""
+    from kafka_chaos_proxy.lab.matrix.compare import compare_files
+
+    try:
+        changes, text = compare_files(old, new)
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(f"cannot compare {old} with {new}: {exc}")
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(changes)} changed cells written to {out}")
+
+
 @scenario_app.command("validate")
 def validate(files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")]) -> None:
     """Check scenario files; exit 2 with the file and field of the first mistake."""
@@ -375,9 +399,11 @@ def run_scenario(
 
 
 def register_matrix(app: typer.Typer) -> None:
-    """Entry point `matrix`: add the `matrix` and `matrix-merge` commands to the CLI app."""
+    """Entry point `matrix`: add the `matrix`, `matrix-merge` and `matrix-compare` commands to
+    the CLI app."""
     app.command("matrix")(matrix)
     app.command("matrix-merge")(matrix_merge)
+    app.command("matrix-compare")(matrix_compare)
 
 
 def register_scenario(app: typer.Typer) -> None:
