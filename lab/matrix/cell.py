@@ -41,7 +41,13 @@ from typing import Any
 
 import yaml
 
-from kafka_chaos_proxy.lab.matrix.classify import Classification, Outcome, RunEvidence, classify
+from kafka_chaos_proxy.lab.matrix.classify import (
+    Classification,
+    Outcome,
+    RunEvidence,
+    classify,
+    is_fetch_sample,
+)
 from kafka_chaos_proxy.lab.matrix.clients import ClientSpec
 from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
 from kafka_chaos_proxy.lab.matrix.members import Member
@@ -398,7 +404,10 @@ class CellRun:
             if self.first_injection_at is None:
                 self.first_injection_at = ts
             self.last_injection_at = max(self.last_injection_at or ts, ts)
-        match = self._member_id.match(str(event.get("client_id") or ""))
+        # Heard: coordination traffic (the open silence is the coordination silence); a member
+        # that only fetches is silent to its group.
+        match = None if is_fetch_sample(event) else self._member_id.match(
+            str(event.get("client_id") or ""))
         if match:
             index = int(match.group(1))
             self.heard[index] = max(self.heard.get(index, ts), ts)

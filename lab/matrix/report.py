@@ -3,7 +3,8 @@
 A cell shows the modal verdict against the scenario's expectations and how many of its runs
 gave it (k/N): one reproduction in ten is not a reproduction, so a cell whose runs disagree says
 so instead of showing its most dramatic run. A failing cell names the one or two observations
-that matter (the reasons of its most frequent failing expectations, with their numbers), marks a
+that matter (the reasons of its most frequent failing expectations, with their numbers; zombie
+fetching seen in any run is named in every cell, expected or not), marks a
 finding that rests only on unrealistic faults `robustness`, and a run that failed without its
 fault says what the fault-free control found. Every cell links to its evidence directory, and
 the JSON carries every run's verdict and outcome, so the table can be checked, not just
@@ -68,6 +69,11 @@ def run_verdict(result: dict[str, Any]) -> str:
 def _findings(runs: list[dict[str, Any]], status: str) -> list[str]:
     """The reasons of the most frequent expectations with `status` over `runs` (ties: the
     scenario's order), each from the first run that has it."""
+    return [reason for _, reason in _named_findings(runs, status)]
+
+
+def _named_findings(runs: list[dict[str, Any]], status: str) -> list[tuple[str, str]]:
+    """`_findings` with the expectation each reason is of."""
     counts: Counter[str] = Counter()
     order: dict[str, int] = {}
     reasons: dict[str, str] = {}
@@ -80,7 +86,26 @@ def _findings(runs: list[dict[str, Any]], status: str) -> list[str]:
             order.setdefault(name, i)
             reasons.setdefault(name, str(e.get("reason") or name))
     names = sorted(counts, key=lambda n: (-counts[n], order[n]))[:FINDINGS]
-    return [_short(reasons[n]) for n in names]
+    return [(n, _short(reasons[n])) for n in names]
+
+
+def _zombie_note(runs: list[dict[str, Any]]) -> str | None:
+    """Zombie fetching seen in any run (a member's `zombie_fetches` observation), said in the
+    cell whatever the scenario expects: a member reading partitions the group gave to another
+    is a finding even where no expectation asks for it. The longest span names the member."""
+    hits: list[tuple[float, dict[str, Any]]] = []
+    runs_with = 0
+    for r in runs:
+        members = (r.get("observations") or {}).get("members") or []
+        found = [m for m in members if m.get("zombie_fetches")]
+        runs_with += bool(found)
+        hits += [(float(m.get("zombie_fetch_s") or 0.0), m) for m in found]
+    if not hits:
+        return None
+    span, m = max(hits, key=lambda h: h[0])
+    return (f"zombie fetches in {runs_with}/{len(runs)} runs: member {m.get('index')} fetched "
+            f"{m.get('zombie_partition')} {span:.1f} s after it moved to member "
+            f"{m.get('zombie_owner')}")
 
 
 def _short(text: str) -> str:
@@ -92,11 +117,15 @@ def _verdict_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     verdicts = [run_verdict(r) for r in runs]
     verdict, agree = modal(verdicts)
     modal_runs = [r for r in runs if run_verdict(r) == verdict]
-    findings: list[str] = []
+    named: list[tuple[str, str]] = []
     if verdict in ("fail", "fails_without_fault"):
-        findings = _findings(modal_runs, "fail")
+        named = _named_findings(modal_runs, "fail")
     elif verdict == "undecided":
-        findings = _findings(modal_runs, "undecided")
+        named = _named_findings(modal_runs, "undecided")
+    findings = [reason for _, reason in named]
+    zombie = _zombie_note(runs)
+    if zombie is not None and "no_zombie_fetch" not in {name for name, _ in named}:
+        findings.append(_short(zombie))
     control = next((r["control"] for r in modal_runs if r.get("control")), None)
     failing = list(dict.fromkeys(
         _short(str(e.get("reason"))) for r in runs for e in r.get("expectations") or []

@@ -20,7 +20,8 @@ Modules, bottom up (each imports only those above it in this list):
 - `connection`: `Connection` assembled from the parts above, the transport protocols.
 
 Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`,
-`proxy.exchange`, `proxy.config`, `proxy.roles`, `proxy.versions` and `proxy.side_channel`
+`proxy.exchange`, `proxy.config`, `proxy.roles`, `proxy.versions`, `proxy.side_channel` and
+`proxy.fetch_sessions` (pure: the Fetch sample tracker)
 (checked by tests/unit/architecture; an action's plan type is imported for type checking
 only); never `proxy.server` (the server
 imports the pipeline and satisfies `host.ProxyHost`), never `proxy.admin`.

@@ -80,6 +80,26 @@ def test_a_failing_cell_names_the_observations_that_matter(tmp_path: Path) -> No
     assert render_markdown(summary) == md  # deterministic
 
 
+def test_zombie_fetching_shows_in_the_cell_whatever_the_scenario_expects(tmp_path: Path) -> None:
+    zombie = {"index": 0, "zombie_fetches": 14, "zombie_fetch_s": 11.257,
+              "zombie_partition": "t-0", "zombie_owner": 1}
+    results = [result("aiokafka", "classic-one", 1, "recovered", "pass",
+                      observations={"members": [zombie, {"index": 1, "zombie_fetches": 0}]}),
+               result("aiokafka", "classic-one", 2, "recovered", "pass",
+                      observations={"members": []})]
+    md = render_markdown(report(tmp_path, results, runs=2))
+    assert ("[pass 2/2: zombie fetches in 1/2 runs: member 0 fetched t-0 11.3 s after it moved "
+            "to member 1](../artifacts/aiokafka/classic-one/)") in md
+    # Where no_zombie_fetch failed, its own reason says it once.
+    failed = {"name": "no_zombie_fetch", "status": "fail",
+              "reason": "member 0 fetched t-0 for 11.3 s after it moved to member 1"}
+    runs = [result("aiokafka", "classic-one", 1, "recovered", "fail", [failed],
+                   observations={"members": [zombie]})]
+    md = render_markdown(report(tmp_path, runs, runs=1))
+    assert "[fail 1/1: member 0 fetched t-0 for 11.3 s after it moved to member 1](" in md
+    assert "zombie fetches in" not in md
+
+
 def test_robustness_mark(tmp_path: Path) -> None:
     results = [result("aiokafka", "classic-one", run, "recovered", "fail", [SILENT],
                       robustness_only=True) for run in (1, 2)]
