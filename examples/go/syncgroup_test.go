@@ -64,6 +64,8 @@ func TestConsumerSurvivesSyncGroupNotCoordinator(t *testing.T) {
 	// broker here). The bootstrap port (9192) and the admin port (9190) may be mapped to any
 	// port: a client uses the bootstrap address only for its first connection, and the admin
 	// API is never advertised.
+	// The free port is looked up on this machine, the Docker host in the usual local set-up;
+	// with a remote engine (DOCKER_HOST=tcp://...) choose one known to be free there.
 	provider, err := testcontainers.NewDockerProvider()
 	if err != nil {
 		t.Fatalf("docker provider: %v", err)

@@ -23,6 +23,8 @@ import org.testcontainers.utility.DockerImageName;
  * mapped to random ports: a client uses the bootstrap address only for its first connection,
  * and the admin API is never advertised. The advertised host is the Docker host as this JVM
  * sees it ({@code getHost()}), known only when the container starts: hence {@link #configure}.
+ * The free port is looked up on this machine, which is the Docker host in the usual local set-up;
+ * with a remote engine (DOCKER_HOST=tcp://...) choose ports known to be free there instead.
  */
 public class ChaosProxyContainer extends GenericContainer<ChaosProxyContainer> {
 
