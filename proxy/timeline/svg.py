@@ -61,6 +61,14 @@ def _attrs(**values: object) -> str:
     return " ".join(parts)
 
 
+#: Characters of a lane's label that fit beside the plot; longer ones keep their end (-m0 ·).
+LABEL_CHARS = 38
+
+
+def _fit(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else "…" + label[-(LABEL_CHARS - 1):]
+
+
 def _n(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
@@ -169,7 +177,8 @@ def _lane(lane: Lane, ref: str, timeline: Timeline, scale: _Scale, y: float,
            f"<rect class='lane-bg' x='0' y='{_n(y)}' width='{_n(LABEL_W + scale.width)}' "
            f"height='{_n(height)}' fill='none' stroke='#bbb' stroke-width='0.6'/>",
            f"<text x='6' y='{_n(y + 13)}' font-size='11' font-weight='bold' {FONT}>"
-           f"{escape(lane.label)}<title>{escape(lane.member_id or lane.key)}</title></text>"]
+           f"{escape(_fit(lane.label))}<title>{escape(lane.member_id or lane.key)}</title>"
+           "</text>"]
     for index, row in enumerate(lane.rows):
         row_y = y + LANE_HEAD_H + ROW_H * index
         broker = "bootstrap" if row.broker == -1 else f"broker {row.broker}"
