@@ -73,7 +73,8 @@ async def ui_static(name: str) -> Response:
                     headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
 
 
-@router.get("/ui/timeline/{group_id}.svg")
+# `:path`, so a group id with a `/` in it (clients choose them) still names its group.
+@router.get("/ui/timeline/{group_id:path}.svg")
 async def group_timeline(
     ctx: Ctx,
     group_id: str,

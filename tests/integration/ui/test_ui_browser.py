@@ -38,7 +38,7 @@ class Member(threading.Thread):
         self.stopping = threading.Event()
         self.consumer = KafkaConsumer(
             topic, group_id=group, bootstrap_servers=bootstrap, client_id=name,
-            session_timeout_ms=6000, heartbeat_interval_ms=500, auto_offset_reset="earliest",
+            session_timeout_ms=10000, heartbeat_interval_ms=500, auto_offset_reset="earliest",
             retry_backoff_ms=100, metadata_max_age_ms=5000)
 
     def run(self) -> None:
@@ -166,23 +166,28 @@ def _svg_layout(driver: Any) -> dict[str, Any]:
             box: box(g.querySelector('rect.lane-bg'))}));
         const spans = [...svg.querySelectorAll('rect.span')].map((r) => ({
             lane: r.dataset.lane, api: r.dataset.api, kind: r.dataset.outcome,
-            rule: r.dataset.rule || null, seq: Number(r.dataset.seq), box: box(r)}));
+            rule: r.dataset.rule || null, seq: Number(r.dataset.seq),
+            generation: Number(r.dataset.generation ?? -1), box: box(r)}));
         return {lanes, spans};
     """)
 
 
 def _settled_after_error(layout: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Two members, the injected SyncGroup, and after it an ok SyncGroup on every lane."""
+    """Two members, the injected SyncGroup, its member synced ok after it, and the other
+    synced ok in that generation or a later one (it may have synced first: the leader often
+    does, and the follower's retry then needs no new generation)."""
     if not layout:
         return None
-    lanes = [lane for lane in layout["lanes"] if lane["member"]]
+    lanes = [lane["ref"] for lane in layout["lanes"] if lane["member"]]
     injected = [s for s in layout["spans"] if s["kind"] == "injected" and s["api"] == "SyncGroup"]
     if len(lanes) < 2 or not injected:
         return None
-    after = injected[0]["box"]["x"]
-    settled = {s["lane"] for s in layout["spans"]
-               if s["api"] == "SyncGroup" and s["kind"] == "ok" and s["box"]["x"] > after}
-    return layout if {lane["ref"] for lane in lanes} <= settled else None
+    hit = injected[0]
+    synced = [s for s in layout["spans"] if s["api"] == "SyncGroup" and s["kind"] == "ok"]
+    if not any(s["lane"] == hit["lane"] and s["box"]["x"] > hit["box"]["x"] for s in synced):
+        return None
+    others = {s["lane"] for s in synced if s["generation"] >= hit["generation"]}
+    return layout if set(lanes) - {hit["lane"]} <= others else None
 
 
 def _fill(form: Any, name: str, value: str) -> None:

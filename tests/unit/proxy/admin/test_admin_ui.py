@@ -68,6 +68,9 @@ async def test_timeline_svg_of_a_group_from_the_event_ring(ctx: AdminContext) ->
         assert "cut: showing the last 1 of 2 exchanges" in cut.text
         bad = await c.get("/ui/timeline/g1.svg", params={"max_events": 0}, headers=AUTH)
         assert bad.status_code == 422
+        ctx.events.record(_event(4, group="team/orders"))
+        slash = await c.get("/ui/timeline/team%2Forders.svg", headers=AUTH)
+        assert slash.status_code == 200 and slash.text.count('class="span ') == 1
 
 
 async def test_docs_use_the_vendored_swagger_ui(ctx: AdminContext) -> None:
