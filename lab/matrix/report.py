@@ -6,9 +6,10 @@ so instead of showing its most dramatic run. A failing cell names the one or two
 that matter (the reasons of its most frequent failing expectations, with their numbers; zombie
 fetching seen in any run is named in every cell, expected or not), marks a
 finding that rests only on unrealistic faults `robustness`, and a run that failed without its
-fault says what the fault-free control found. Every cell links to its evidence directory, and
-the JSON carries every run's verdict and outcome, so the table can be checked, not just
-believed. The classifier's older `outcome` stays in the notes, as evidence.
+fault says what the fault-free control found. Every cell links to its evidence directory (and
+to the rebalance timeline of one of its runs, when the evidence has one), and the JSON carries
+every run's verdict and outcome, so the table can be checked, not just believed. The
+classifier's older `outcome` stays in the notes, as evidence.
 
 Deterministic: the same results give the same markdown (ties go to the first run).
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 from kafka_chaos_proxy.lab.matrix.classify import modal
 from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.timelines import TIMELINE
 from kafka_chaos_proxy.lab.matrix.verdict import RUN_VERDICTS
 from kafka_chaos_proxy.lab.scenario import Scenario
 
@@ -206,6 +208,10 @@ def write_report(
                             planned=0, detail=spec.not_applicable_reason(scenario))
             elif (client, scenario.name) in by_cell:
                 cell.update(_cell_summary(by_cell[(client, scenario.name)], runs))
+                timeline = _timeline_run(artifacts / client / scenario.name, cell,
+                                         by_cell[(client, scenario.name)])
+                if timeline is not None:
+                    cell["timeline"] = f"{evidence}/{timeline}/{TIMELINE}"
             else:
                 reason = unavailable.get(client, "not reached within the time budget")
                 cell.update(outcome="not_run", verdict="not_run", agree=0, verdict_agree=0,
@@ -235,6 +241,19 @@ def write_report(
     return summary
 
 
+def _timeline_run(cell_dir: Path, cell: dict[str, Any],
+                  runs: list[dict[str, Any]]) -> str | None:
+    """The run whose timeline the cell links: the first that gave the cell's verdict (its
+    outcome for unjudged results) and has a `timeline.svg`; else the first that has one."""
+    ordered = sorted(runs, key=lambda r: int(r["run"]))
+    modal_runs = [r for r in ordered if run_verdict(r) == cell.get("verdict")
+                  or (cell.get("verdict") == "unjudged" and r.get("outcome") == cell["outcome"])]
+    for r in [*modal_runs, *ordered]:
+        if (cell_dir / str(r["run"]) / TIMELINE).is_file():
+            return str(r["run"])
+    return None
+
+
 def _cell_text(cell: dict[str, Any], link_prefix: str = "") -> str:
     """`[fail 5/5: member 1 silent 27.3 s > 15 s](evidence/) robustness`: the modal verdict,
     k/N, the observations behind a failure, the fault-free control's word when the client
@@ -253,6 +272,8 @@ def _cell_text(cell: dict[str, Any], link_prefix: str = "") -> str:
         text += f" [{cell['runs']} of {cell['planned']} runs]"
     text = text.replace("|", "\\|")
     mark = " robustness" if cell.get("robustness_only") else ""
+    if cell.get("timeline"):
+        mark += f" [timeline]({link_prefix}{cell['timeline']})"
     return f"[{text}]({link_prefix}{cell['evidence']}/){mark}"
 
 
