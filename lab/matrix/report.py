@@ -224,6 +224,7 @@ def write_report(
         "runs_per_cell": runs,
         "wall_time_s": round(wall_time_s, 1),
         "total_runs": len(results),
+        "machine_load": machine_load_summary(results),
         "library_versions": versions,
         "clients": clients,
         "scenarios": [{"name": s.name, "version": s.version, "description": s.description,
@@ -239,6 +240,28 @@ def write_report(
     (out_dir / "matrix.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     (out_dir / "matrix.md").write_text(render_markdown(summary))
     return summary
+
+
+def machine_load_summary(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """How loaded the machine was while the runs ran (each result's `machine`, lab.matrix.cell):
+    the median 1-minute load at the runs' ends and how many runs ended with more load than
+    cores. Verdicts measure time; a reader should know whether the matrix had the machine."""
+    loads = [(float(m["load_1m_end"]), int(m.get("cpus") or 1)) for r in results
+             if isinstance(m := r.get("machine"), dict) and m.get("load_1m_end") is not None]
+    if not loads:
+        return {"runs_measured": 0}
+    return {"runs_measured": len(loads),
+            "median_load_1m": round(statistics.median(v for v, _ in loads), 2),
+            "cpus": loads[0][1],
+            "runs_over_cores": sum(1 for v, cpus in loads if v > cpus)}
+
+
+def _load_line(load: dict[str, Any]) -> list[str]:
+    if not load.get("runs_measured"):
+        return []
+    return [f"- Machine: {load['cpus']} cores; 1-minute load at the end of a run: median "
+            f"{load['median_load_1m']:g}; {load['runs_over_cores']} of {load['runs_measured']} "
+            "runs ended with more load than cores (`machine` in each result.json)"]
 
 
 def _timeline_run(cell_dir: Path, cell: dict[str, Any],
@@ -356,6 +379,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Kafka broker: {summary['kafka_version']}",
         f"- Runs per cell: {summary['runs_per_cell']}; runs executed: {summary['total_runs']}; "
         f"wall time: {summary['wall_time_s'] / 60:.1f} min",
+        *_load_line(summary.get("machine_load") or {}),
         f"- Generated: {summary['generated_at']}",
         "- Reproduce one cell: `kafka-chaos-proxy matrix --clients CLIENT --scenarios SCENARIO "
         "--runs 5` (a local broker is started; evidence goes to `artifacts/matrix/`; "

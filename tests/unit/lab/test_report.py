@@ -170,3 +170,16 @@ def test_readme_section_is_replaced_with_links_relative_to_the_readme(tmp_path: 
     assert "[fail 5/5: member 1 silent 27.3 s > 15 s](docs/matrix-evidence/aiokafka/s1/)" in text
     assert "modal verdict against the scenario's expectations" in text
     assert text.startswith("# Title") and text.rstrip().endswith("after")
+
+
+def test_the_report_says_how_loaded_the_machine_was() -> None:
+    from kafka_chaos_proxy.lab.matrix.report import _load_line, machine_load_summary
+
+    runs = [{"machine": {"cpus": 2, "load_1m_begin": 1.0, "load_1m_end": v}}
+            for v in (0.8, 1.5, 3.1)] + [{"outcome": "recovered"}]  # an older result: no load
+    load = machine_load_summary(runs)
+    assert load == {"runs_measured": 3, "median_load_1m": 1.5, "cpus": 2, "runs_over_cores": 1}
+    assert _load_line(load) == [
+        "- Machine: 2 cores; 1-minute load at the end of a run: median 1.5; 1 of 3 runs ended "
+        "with more load than cores (`machine` in each result.json)"]
+    assert _load_line(machine_load_summary([{"outcome": "recovered"}])) == []
