@@ -2,7 +2,8 @@
 subprocess, the plugin loaded by its entry point as in any install) against the session's
 broker (KAFKA_BOOTSTRAP_SERVERS, the provider's first choice): a failing test's report shows
 that test's coordination events with the injected one, passing tests and tests without the
-plugin's fixtures get nothing, the `chaos` marker plays a catalog scenario during the test."""
+plugin's fixtures get nothing, the `chaos` marker plays a catalog scenario during the test,
+an `async def` test (pytest-asyncio) uses `async_chaos_proxy`."""
 
 from __future__ import annotations
 
@@ -81,6 +82,24 @@ def test_an_unknown_scenario_is_an_error(chaos_proxy):
 
 def test_after_the_marked_tests_nothing_is_left(chaos_proxy):
     assert chaos_proxy.rules() == []
+
+
+@pytest.mark.asyncio
+async def test_an_async_test_awaits_the_same_calls(kafka_broker, async_chaos_proxy):
+    from aiokafka import AIOKafkaConsumer
+
+    topic = new_topic(kafka_broker.bootstrap)
+    chaos = async_chaos_proxy
+    async with chaos.fault(api="SyncGroup", group=topic).error("NOT_COORDINATOR",
+                                                               times=1) as fault:
+        consumer = AIOKafkaConsumer(topic, group_id=topic, bootstrap_servers=chaos.bootstrap)
+        await consumer.start()
+        try:  # the consumer joins on this loop while the wait is awaited
+            event = await chaos.events.wait(api="SyncGroup", group=topic, injected=True,
+                                            timeout=30)
+        finally:
+            await consumer.stop()
+        assert event["fault"]["rule"] == fault.id and await fault.injections() == 1
 '''
 
 
@@ -89,6 +108,7 @@ def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
           kafka_bootstrap: str) -> pytest.Pytester:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.delenv("KCP_KAFKA_PROVIDER", raising=False)
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")  # its own config, none above it
     return pytester
 
 
@@ -107,10 +127,10 @@ def test_a_failing_test_reports_its_coordination_events(inner: pytest.Pytester) 
     assert "rules installed: 1" in section and "injected 1)" in section
 
 
-def test_the_marker_plays_a_catalog_scenario_during_the_test(inner: pytest.Pytester) -> None:
+def test_the_marker_plays_a_scenario_and_async_tests_work(inner: pytest.Pytester) -> None:
     inner.makepyfile(test_marked=MARKED)
     result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-rE")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=3, errors=1)
     assert "no scenario 'no-such-scenario' in the catalog" in result.stdout.str()
 
 
