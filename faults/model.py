@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
@@ -72,8 +72,11 @@ __all__ = [
     "api_names",
     "describe_errors",
     "error_code_of",
+    "field_path",
+    "problem_message",
     "resolve_api",
     "resolve_error",
+    "validation_problems",
 ]
 
 # Bounds on what a rule may carry, so that rules stay small whatever a caller sends.
@@ -458,17 +461,30 @@ class FaultRule(StrictModel):
         return self.model_dump(mode="json")
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
-    """One "field.path: message" line per problem, for people rather than programs.
+def field_path(loc: Iterable[Any]) -> str:
+    """The dotted path of the field a pydantic error is about, as the caller wrote it: the
+    discriminator tag pydantic puts into an action's path is dropped
+    (``action.delay.fixed_ms`` -> ``action.fixed_ms``)."""
+    parts = [str(part) for part in loc]
+    if len(parts) >= 2 and parts[0] == "action" and parts[1] in ACTION_TYPES:
+        del parts[1]
+    return ".".join(parts)
 
-    Drops pydantic's "Value error, " prefix and the discriminator tag it puts into the path
-    (``action.delay.fixed_ms`` -> ``action.fixed_ms``).
-    """
-    lines: list[str] = []
-    for err in exc.errors():
-        loc = [str(part) for part in err["loc"]]
-        if len(loc) >= 2 and loc[0] == "action" and loc[1] in ACTION_TYPES:
-            del loc[1]
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
-    return lines
+
+def problem_message(msg: object) -> str:
+    """A validator's message without pydantic's prefixes: ours already phrase the fix."""
+    return str(msg).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def validation_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(field path, message) per pydantic error of a rule. One definition for every place a
+    rule is checked (rule files, the admin API's 422 answers, the Python API's local check),
+    so the same mistake reads the same wherever it is made."""
+    return [(field_path(err.get("loc", ())), problem_message(err.get("msg", "invalid")))
+            for err in errors]
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One "field.path: message" line per problem, for people rather than programs."""
+    return [f"{where}: {msg}" if where else msg
+            for where, msg in validation_problems(exc.errors())]

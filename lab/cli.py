@@ -10,7 +10,8 @@ installed, timed steps fire on the clock, proxy-event triggers fire from the pro
 log. Steps that need the matrix's harness processes (starting, stopping, killing, pausing or
 resuming members, harness-event triggers) or brokers the runner started (stop_broker,
 restart_broker) are reported as skipped rather than faked; `produce_rate` runs with
-`--bootstrap` and `--topic`, `move_coordinator` with `--bootstrap` and `--group`.
+`--bootstrap` and `--topic`, `move_coordinator` with `--bootstrap` and `--group`. The loop is
+`lab.play.play`, the same the Python API's `run_scenario` reaches by entry point.
 
 The product CLI does not import this module: it is declared in the `kafka_chaos_proxy.cli`
 entry-point group (pyproject.toml), and `proxy.cli` calls `register_matrix(app)` and
@@ -19,9 +20,8 @@ entry-point group (pyproject.toml), and `proxy.cli` calls `register_matrix(app)`
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -251,98 +251,6 @@ def list_scenarios(
                    f"{s.description[:100]}")
 
 
-class _CliActions:
-    """`scenario run` has no harnesses and owns no brokers: it can produce (with --bootstrap
-    and --topic) and move a group's coordinator (with --bootstrap and --group), but not
-    manage members or stop brokers."""
-
-    def __init__(self, bootstrap: str | None, topic: str | None, group: str | None) -> None:
-        self.producer = None
-        self.rates: list[Any] = []
-        self.topology: Any = None
-        if bootstrap and topic:
-            try:
-                from kafka_chaos_proxy.lab.matrix.produce import SequenceProducer
-            except ModuleNotFoundError as exc:
-                if exc.name not in LAB_EXTRA_MODULES:
-                    raise
-                _fail("produce steps need confluent-kafka from the lab extra: "
-                      "pip install 'kafka-chaos-proxy[lab]'")
-
-            self.producer = SequenceProducer(bootstrap, topic)
-        if bootstrap and group:
-            from kafka_chaos_proxy.lab.matrix.topology import ClusterView, TopologyControl
-            from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
-
-            host, _, port = bootstrap.split(",")[0].rpartition(":")
-
-            def nodes() -> dict[int, tuple[str, int]]:
-                return {b.node_id: (b.host, b.port) for b in metadata_brokers(host, int(port))}
-
-            self.topology = TopologyControl(group, ClusterView(nodes), None,
-                                            log=lambda m: typer.echo(f"  {m}"))
-
-    def produce(self, count: int) -> None:
-        if self.producer is None:
-            typer.echo(f"  skipped: produce {count} (needs --bootstrap and --topic)")
-            return
-        self.producer.produce(count)
-        typer.echo(f"  produced {count} records")
-
-    def produce_rate(self, records_per_s: float, duration_s: float) -> None:
-        if self.producer is None:
-            typer.echo(f"  skipped: produce {records_per_s:g}/s for {duration_s:g} s "
-                       "(needs --bootstrap and --topic)")
-            return
-        from kafka_chaos_proxy.lab.matrix.produce import RateProduction
-
-        rate = RateProduction(self.producer, records_per_s, duration_s)
-        self.rates.append(rate)
-        rate.start()
-        typer.echo(f"  producing {records_per_s:g} records/s for {duration_s:g} s")
-
-    def start_members(self, count: int) -> None:
-        typer.echo(f"  skipped: start {count} member(s) (only the matrix runner has harnesses)")
-
-    def stop_members(self, indexes: list[int]) -> None:
-        typer.echo(f"  skipped: stop members {indexes} (only the matrix runner has harnesses)")
-
-    def kill_members(self, indexes: list[int]) -> None:
-        typer.echo(f"  skipped: kill members {indexes} (only the matrix runner has harnesses)")
-
-    def pause_members(self, indexes: list[int], ms: int) -> None:
-        typer.echo(f"  skipped: pause members {indexes} for {ms} ms (only the matrix runner "
-                   "has harnesses)")
-
-    def resume_members(self, indexes: list[int]) -> None:
-        typer.echo(f"  skipped: resume members {indexes} (only the matrix runner has "
-                   "harnesses)")
-
-    def move_coordinator(self, step: int) -> None:
-        if self.topology is None:
-            typer.echo("  skipped: move_coordinator (needs --bootstrap and --group)")
-            return
-        self.topology.move_coordinator(step)
-
-    def stop_broker(self, step: int, node: str | int, mode: str) -> None:
-        typer.echo(f"  skipped: stop_broker {node} ({mode}) (only the matrix runner owns "
-                   "brokers)")
-
-    def restart_broker(self, step: int, node: str | int) -> None:
-        typer.echo(f"  skipped: restart_broker {node} (only the matrix runner owns brokers)")
-
-    def busy(self) -> bool:
-        return any(r.busy() for r in self.rates) or (
-            self.topology is not None and self.topology.busy())
-
-    def close(self) -> None:
-        for rate in self.rates:
-            rate.stop()
-        if self.topology is not None:
-            self.topology.drain()
-            self.topology.close()
-
-
 @scenario_app.command("run")
 def run_scenario(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
@@ -360,42 +268,22 @@ def run_scenario(
         help="Leave the scenario's rules installed at the end.")] = False,
 ) -> None:
     """Play a scenario against a running proxy: its clients are whatever connects to it."""
-    from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
+    from kafka_chaos_proxy.lab.play import play
+    from kafka_chaos_proxy.proxy.api.errors import ScenarioProblem
     from kafka_chaos_proxy.proxy.client import AdminClient
 
     try:
         scenario = load_scenario(file)
     except ScenarioError as exc:
         _fail(str(exc))
-    admin = AdminClient(admin_url, token)
-    if not admin.healthy():
-        _fail(f"no proxy answers at {admin_url}/healthz")
-    actions = _CliActions(bootstrap, topic, group)
-    driver = ScenarioDriver(scenario, admin, actions, log=lambda m: typer.echo(m))
-    last_seq = max((int(e.get("seq", 0)) for e in admin.events(limit=1)), default=0)
-    now = time.time()
-    driver.install_initial(now)
-    driver.begin(now)
-    end = now + (duration if duration is not None else scenario.outcome.max_duration_s)
-    try:
-        while time.time() < end and (driver.pending() or actions.busy()):
-            for event in admin.events(since=last_seq, limit=1000):
-                last_seq = max(last_seq, int(event.get("seq", 0)))
-                driver.on_proxy_event(event, time.time())
-            driver.tick(time.time())
-            time.sleep(0.25)
-    except KeyboardInterrupt:
-        typer.echo("interrupted")
-    finally:
-        actions.close()
-        pending = driver.pending()
-        if pending:
-            typer.echo(f"steps not fired: {pending}")
-        if not keep_rules:
-            for rule in scenario.rules():
-                if rule.id is not None:
-                    admin.remove_rule(rule.id)
-        admin.close()
+    with AdminClient(admin_url, token) as admin:
+        if not admin.healthy():
+            _fail(f"no proxy answers at {admin_url}/healthz")
+        try:
+            play(scenario, admin, duration_s=duration, bootstrap=bootstrap, topic=topic,
+                 group=group, keep_rules=keep_rules, log=typer.echo)
+        except ScenarioProblem as exc:
+            _fail(str(exc))
 
 
 def register_matrix(app: typer.Typer) -> None:

@@ -57,16 +57,30 @@ class EmbeddedProxy:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            self.server = ProxyServer(self.config, self._decider, self._observers,
-                                      self._triggers, self._fetch_events)
-            await self.server.start()
+            await self._serve(self._stop)
         except BaseException as exc:
-            self._error = exc
+            if self._ready.is_set():
+                raise
+            self._error = exc  # start() raises it in the caller's thread
             self._ready.set()
-            return
-        self._ready.set()
-        await self._stop.wait()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """Start the proxy, announce it with `_started`, run until `stop` is set, stop it.
+
+        The hook a subclass replaces to serve differently (the Python API runs the whole
+        `kafka-chaos-proxy run` here, control plane included); the thread, the bounded start
+        and stop and `call` stay this class's."""
+        self.server = ProxyServer(self.config, self._decider, self._observers,
+                                  self._triggers, self._fetch_events)
+        await self.server.start()
+        self._started(self.server)
+        await stop.wait()
         await self.server.stop(drain_timeout_s=1.0)
+
+    def _started(self, server: ProxyServer) -> None:
+        """The proxy listens: `start()` may return."""
+        self.server = server
+        self._ready.set()
 
     @property
     def bootstrap_servers(self) -> str:

@@ -17,6 +17,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -81,13 +82,18 @@ def _bind_errors(host: str, port: int, flag: str) -> Iterator[None]:
 async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
                 stop: asyncio.Event | None = None,
                 on_ready: Callable[[ProxyServer, str | None], None] | None = None,
-                upstream_note: str = "") -> None:
-    """Run until `stop` is set or SIGINT/SIGTERM arrives."""
+                upstream_note: str = "", banner: bool = True) -> None:
+    """Run until `stop` is set or (on the main thread) SIGINT/SIGTERM arrives.
+
+    On another thread (the Python API's in-process proxy) the process's signals belong to
+    its owner, so none are taken; `banner=False` leaves the owner's stdout alone too (it
+    learns the addresses from `on_ready`)."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
     control = build_control_plane(control_options)
     fetch_event_sink = control.events.record if control.events is not None else None
     server = ProxyServer(config, control.decider, control.observers, control.triggers,
@@ -98,7 +104,9 @@ async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
         with _bind_errors(control_options.admin_host, control_options.admin_port or 0,
                           "--admin-port"):
             await control.start(server)
-        print(_banner(server, control.admin_url, upstream_note), file=sys.stdout, flush=True)
+        if banner:
+            print(_banner(server, control.admin_url, upstream_note), file=sys.stdout,
+                  flush=True)
         if on_ready is not None:
             on_ready(server, control.admin_url)
         await stop.wait()
@@ -222,24 +230,36 @@ def preflight(options: RunOptions) -> None:
             raise StartupError(str(exc)) from None
 
 
+@contextlib.contextmanager
+def upstream(options: RunOptions) -> Iterator[tuple[ProxyConfig, str]]:
+    """The data plane's config with its upstream, and a note for the banner: as given, or,
+    without bootstrap servers, a broker from `provide_kafka` (KAFKA_BOOTSTRAP_SERVERS,
+    testcontainers, or a local broker started here and stopped on exit). `StartupError`
+    when that broker cannot be had."""
+    if options.config.bootstrap_servers:
+        yield options.config, ""
+        return
+    from kafka_chaos_proxy.proxy.real_kafka import (
+        BrokerStartError,
+        MavenError,
+        ProviderUnavailable,
+        provide_kafka,
+    )
+
+    print("kafka-chaos-proxy: starting a local Kafka broker...", file=sys.stderr, flush=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(provide_kafka(version=options.kafka_version))
+        except (BrokerStartError, MavenError, ProviderUnavailable, ValueError) as exc:
+            raise StartupError(str(exc).splitlines()[0]) from None
+        config = replace(options.config,
+                         bootstrap_servers=parse_bootstrap(cluster.bootstrap_servers))
+        yield config, f" (a local Kafka {cluster.version} broker, stopped with the proxy)"
+
+
 def run(options: RunOptions) -> int:
     """Blocking entry point for the CLI; `StartupError` when the proxy cannot start."""
     preflight(options)
-    from kafka_chaos_proxy.proxy.real_kafka import BrokerStartError, MavenError, ProviderUnavailable
-
-    with contextlib.ExitStack() as stack:
-        config = options.config
-        note = ""
-        if not config.bootstrap_servers:
-            from kafka_chaos_proxy.proxy.real_kafka import provide_kafka
-
-            print("kafka-chaos-proxy: starting a local Kafka broker...", file=sys.stderr,
-                  flush=True)
-            try:
-                cluster = stack.enter_context(provide_kafka(version=options.kafka_version))
-            except (BrokerStartError, MavenError, ProviderUnavailable, ValueError) as exc:
-                raise StartupError(str(exc).splitlines()[0]) from None
-            config = replace(config, bootstrap_servers=parse_bootstrap(cluster.bootstrap_servers))
-            note = f" (a local Kafka {cluster.version} broker, stopped with the proxy)"
+    with upstream(options) as (config, note):
         uvloop.run(serve(config, options.control, upstream_note=note))
     return 0

@@ -79,6 +79,14 @@ def kafka_bootstrap(kafka_cluster: KafkaCluster) -> str:
     return kafka_cluster.bootstrap_servers
 
 
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_cluster: KafkaCluster) -> KafkaCluster:
+    """The pytest plugin's broker (`kafka_chaos_proxy.proxy.pytest_plugin`, installed with the
+    package, so loaded here too) is this session's `kafka_cluster`: the plugin's fixtures
+    (`chaos_proxy`, ...) run in front of it, and no second broker starts."""
+    return kafka_cluster
+
+
 class UniqueName(str):
     """A per-test unique base name that can also mint derived names.
 

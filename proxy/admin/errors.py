@@ -2,7 +2,9 @@
 
 FastAPI's default 422 is a list of pydantic error objects; we keep that list (so generic
 clients still parse it) and add `message`: one line per problem, "field.path: what is wrong",
-with pydantic's "Value error, " prefix removed because our validators already phrase the fix.
+with pydantic's "Value error, " prefix removed because our validators already phrase the fix;
+and `problems`: the same, as {"field", "message"} pairs for programs. Field paths and wording
+come from `faults.model`, which rule files and the Python API's local check use too.
 """
 
 from __future__ import annotations
@@ -24,41 +26,40 @@ from kafka_chaos_proxy.faults.engine import (
     TriggerError,
     UnknownRuleError,
 )
-from kafka_chaos_proxy.faults.model import ACTION_TYPES
+from kafka_chaos_proxy.faults.model import field_path, problem_message
 from kafka_chaos_proxy.proxy.holds import UnknownHoldError
 
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
 
 
-def _where(loc: Iterable[Any]) -> str:
+def _field(loc: Iterable[Any]) -> str:
+    """A body field as the caller wrote it (`faults.model.field_path`; "" for the body as a
+    whole), or "<kind> parameter <name>" for a query, path or header parameter."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in _LOCATION_PREFIXES:
         kind, parts = parts[0], parts[1:]
         if kind != "body" and parts:
             return f"{kind} parameter {'.'.join(parts)}"
-    # Discriminated unions put the tag into the path (action.delay.fixed_ms): the caller wrote
-    # action.fixed_ms, so say that.
-    if len(parts) >= 2 and parts[0] == "action" and parts[1] in ACTION_TYPES:
-        del parts[1]
-    return ".".join(parts) or "request body"
+    return field_path(parts)
 
 
-def readable(errors: Iterable[Mapping[str, Any]]) -> str:
-    lines = []
-    for err in errors:
-        msg = str(err.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        lines.append(f"{_where(err.get('loc', ()))}: {msg}")
-    return "; ".join(lines)
+def problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """{"field", "message"} per problem: what a program (the Python API's `RuleRejected`)
+    reads to say which field to fix. The same pairs as a local check of the rule with
+    `faults.model.validation_problems` gives."""
+    return [{"field": _field(err.get("loc", ())),
+             "message": problem_message(err.get("msg", "invalid"))} for err in errors]
 
 
 def _validation_payload(errors: list[Any]) -> dict[str, Any]:
     detail = [
         {k: v for k, v in err.items() if k in ("loc", "msg", "type", "input")} for err in errors
     ]
+    found = problems(errors)
     return {
         "detail": jsonable_encoder(detail, custom_encoder={bytes: repr}),
-        "message": readable(errors),
+        "message": "; ".join(f"{p['field'] or 'request body'}: {p['message']}" for p in found),
+        "problems": found,
     }
 
 

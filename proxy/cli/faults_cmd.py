@@ -36,7 +36,7 @@ from kafka_chaos_proxy.proxy.cli.faults_flags import (
     rule_from_flags,
     with_flags,
 )
-from kafka_chaos_proxy.proxy.cli.terminal import safe, safe_lines
+from kafka_chaos_proxy.proxy.terminal import safe, safe_lines
 
 faults_app = typer.Typer(
     name="faults",

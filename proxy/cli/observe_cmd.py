@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -32,8 +31,9 @@ from kafka_chaos_proxy.proxy.cli.admin_client import (
     admin_client,
     fail,
 )
-from kafka_chaos_proxy.proxy.cli.terminal import safe
 from kafka_chaos_proxy.proxy.client import AdminClient, AdminUnreachable, sse_messages
+from kafka_chaos_proxy.proxy.event_line import assignment_text, compact
+from kafka_chaos_proxy.proxy.terminal import safe
 
 __all__ = ["compact", "register", "sse_messages"]
 
@@ -48,60 +48,6 @@ DEFAULT_REPLAY = 100
 # Waits between reconnect attempts after the proxy went away (about a minute in all): long
 # enough for a restart, bounded so a tail in a script does not hang forever. Tests shorten it.
 RECONNECT_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, *(5.0,) * 10)
-
-
-def _parts(assignment: dict[str, list[int]] | None) -> str:
-    if not assignment:
-        return "{}"
-    return "{" + ",".join(f"{t}:{p}" for t, p in sorted(assignment.items())) + "}"
-
-
-# (event field, how it is shown) in line order; a field shows only when the event has it.
-_WORDS: tuple[tuple[str, Any], ...] = (
-    ("group", lambda v: f"group={v}"),
-    ("member_id", lambda v: f"member={v}"),
-    ("generation", lambda v: f"gen={v}"),
-    ("leader", lambda v: f"leader={v}"),
-    ("subscription", lambda v: "topics=" + ",".join(v)),
-    ("assignments", lambda v: "plan[" + " ".join(
-        f"{m}={_parts(a)}" for m, a in sorted(v.items())) + "]"),
-    ("assignment", lambda v: f"assigned={_parts(v)}"),
-    ("coordinator", lambda v: f"coordinator={v}"),
-    # Fetch samples (`run --fetch-events`): the session's partitions, the requests covered.
-    ("partitions", lambda v: f"fetching={_parts(v) if isinstance(v, dict) else v}"),
-    ("fetches", lambda v: f"fetches={v}"),
-)
-# Fields whose 0 or empty value is still worth showing.
-_SHOWN_WHEN_EMPTY = frozenset({"generation", "assignment", "coordinator", "partitions"})
-
-
-def _clock(event: dict[str, Any]) -> str:
-    try:
-        return datetime.fromisoformat(event["time"]).strftime("%H:%M:%S.%f")[:-3]
-    except (KeyError, TypeError, ValueError):
-        return "?"
-
-
-def compact(event: dict[str, Any]) -> str:
-    """One line per event: when, what, who, which generation, how it ended."""
-    words = [f"{event.get('seq', '?'):>6}", _clock(event),
-             f"{event.get('api')}v{event.get('version')}"]
-    for key, show in _WORDS:
-        value = event.get(key)
-        if value is not None and (value or key in _SHOWN_WHEN_EMPTY):
-            words.append(show(value))
-    if event.get("outcome") == "observed":  # a Fetch sample: a request seen, no answer
-        words.append("(sample)")
-    else:
-        words.append(f"-> {event.get('error') or 'OK'}")
-    if event.get("outcome") not in (None, "ok", "observed"):
-        words.append(f"({event['outcome']})")
-    fault = event.get("fault")
-    if fault:
-        words.append(f"[fault {fault.get('rule')}: {fault.get('action')}]")
-    if event.get("latency_ms") is not None:
-        words.append(f"{event['latency_ms']:.1f}ms")
-    return safe(" ".join(words))
 
 
 def _since_value(since: str | None) -> int | None:
@@ -302,7 +248,7 @@ def groups(
             dash(m.get("client_id")),
             dash(m.get("client_host")),
             dash(m.get("generation")),
-            _parts(m.get("assignment")) if m.get("assignment") is not None else "-",
+            assignment_text(m.get("assignment")) if m.get("assignment") is not None else "-",
         ]
         for m in detail["members"]
     ]

@@ -1,5 +1,11 @@
 """`AdminClient`: typed calls of the admin API over httpx, with one error vocabulary.
 
+Errors: `AdminError` is the base of every failed call (and `ChaosProxyError` the base of it
+and of the Python API's own errors); `AdminRefused` a 4xx (with the fields to
+fix in `problems` when the proxy names them), `RuleRejected` a refused fault rule (an
+`AdminRefused`), `AdminUnreachable` no usable answer. The Python API (`proxy.api`) raises the
+same classes, so a caller catches one family whichever layer it uses.
+
 The token comes from the caller or, when not given, from `KCP_ADMIN_TOKEN`, so every caller
 (CLI, scenario runner, matrix, tests) authenticates the same way without being told twice.
 """
@@ -19,9 +25,15 @@ TIMEOUT_S = 10.0
 TOKEN_ENV = "KCP_ADMIN_TOKEN"
 # The server sends a keep-alive comment every 15 s; no byte for this long means it is gone.
 STREAM_READ_TIMEOUT_S = 60.0
+# Answers to a stored rule that refuse the rule itself: unparseable, invalid, duplicate/full.
+_RULE_REFUSALS = (400, 409, 422)
 
 
-class AdminError(Exception):
+class ChaosProxyError(Exception):
+    """Base of every failure the admin client and the Python API (`proxy.api`) raise."""
+
+
+class AdminError(ChaosProxyError):
     """A call of the admin API failed; `str()` is one line for a person."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -34,9 +46,40 @@ class AdminRefused(AdminError):
     """The proxy answered 4xx: the request was wrong. `message` names what to fix (for a
     rule, the field and the allowed values), `body` is the parsed answer."""
 
-    def __init__(self, message: str, status: int, body: Any = None) -> None:
+    def __init__(self, message: str, status: int | None, body: Any = None) -> None:
         super().__init__(message, status)
         self.body = body
+
+    @property
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, message) per problem: from the answer's `problems` (the admin API's 422s),
+        else one pair without a field carrying the whole message."""
+        found = self.body.get("problems") if isinstance(self.body, dict) else None
+        if isinstance(found, list):
+            pairs = [(str(p.get("field") or ""), str(p.get("message") or ""))
+                     for p in found if isinstance(p, dict)]
+            if pairs:
+                return pairs
+        return [("", self.message)]
+
+    @property
+    def field(self) -> str | None:
+        """The field the first problem is about (e.g. "action.error"); None if unnamed."""
+        return self.problems[0][0] or None
+
+
+class RuleRejected(AdminRefused):
+    """A fault rule the proxy refused (422: invalid, with `problems` naming each field; 409: a
+    duplicate id or a full rule set), or that failed the same check locally before it was
+    sent (`status` None)."""
+
+    @classmethod
+    def from_problems(cls, problems: list[tuple[str, str]]) -> RuleRejected:
+        """A rule the local check refused, worded as the admin API would word it."""
+        lines = "; ".join(f"{field or 'request body'}: {msg}" for field, msg in problems)
+        body = {"message": lines,
+                "problems": [{"field": field, "message": msg} for field, msg in problems]}
+        return cls(f"invalid rule: {lines}", None, body)
 
 
 class AdminUnreachable(AdminError):
@@ -199,15 +242,24 @@ class AdminClient:
     def rule(self, rule_id: str) -> dict[str, Any]:
         return dict(self._json("GET", _rule_path(rule_id)))
 
+    def _rule_call(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A call that stores a rule: a refusal of the rule itself is a `RuleRejected`."""
+        try:
+            return dict(self._json(method, path, body=dict(body)))
+        except AdminRefused as exc:
+            if exc.status in _RULE_REFUSALS:
+                raise RuleRejected(exc.message, exc.status, exc.body) from None
+            raise
+
     def add_rule(self, rule: Mapping[str, Any]) -> dict[str, Any]:
         """Store a rule; the proxy's answer (with its id and stats) is returned."""
-        return dict(self._json("POST", "/faults", body=dict(rule)))
+        return self._rule_call("POST", "/faults", rule)
 
     def replace_rule(self, rule_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(self._json("PUT", _rule_path(rule_id), body=dict(rule)))
+        return self._rule_call("PUT", _rule_path(rule_id), rule)
 
     def patch_rule(self, rule_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(self._json("PATCH", _rule_path(rule_id), body=dict(changes)))
+        return self._rule_call("PATCH", _rule_path(rule_id), changes)
 
     def remove_rule(self, rule_id: str, missing_ok: bool = False) -> None:
         try:
@@ -261,6 +313,11 @@ class AdminClient:
         """Buffered events; with `since`, the first `limit` after that seq (for pollers)."""
         params = _params(since=since, limit=limit, group=group, member=member, api=api)
         return list(self._json("GET", "/events", params=params))
+
+    def last_seq(self) -> int:
+        """The seq of the newest buffered event (0: none yet): where a reader that wants only
+        what happens from now on starts its `events(since=...)`."""
+        return max((int(e.get("seq", 0)) for e in self.events(limit=1)), default=0)
 
     def stream_events(self, **filters: Any) -> Iterator[tuple[str, str]]:
         """Server-sent events of `/events/stream` as (event name, data) pairs, until the

@@ -38,6 +38,12 @@ class KafkaCluster:
     kind: str
     control: NodeControl | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def bootstrap(self) -> str:
+        """`bootstrap_servers`, by the name the Python API and the pytest plugin use
+        (`kafka_broker.bootstrap`, `ChaosProxy.bootstrap`)."""
+        return self.bootstrap_servers
+
     def _control(self) -> NodeControl:
         if self.control is None:
             raise NotImplementedError(

@@ -307,6 +307,9 @@ async def test_faults_metric_and_rule_stats(chaos: ChaosProxy, unique_name: Any)
     create_topic(chaos.bootstrap_servers, topic, PARTITIONS)
     rule = await chaos.add_fault(
         {
+            # An id of its own: the metric registry is the process's, shared by every
+            # in-process proxy of the session (the Python API's, the pytest plugin's).
+            "id": unique_name("rule"),
             "match": {"apis": ["FindCoordinator"], "group_id": group},
             "action": {"type": "error", "error": "COORDINATOR_NOT_AVAILABLE"},
             "dosage": {"max_injections": 2},

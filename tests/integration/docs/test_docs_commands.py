@@ -9,10 +9,11 @@ through it, since that is what the examples look at. curl runs with `fail-with-b
 private .curlrc, so an HTTP error fails its line without the line being changed.
 
 Lines that cannot run here (starting a second proxy, the test suite, hour-long matrix runs,
-Docker) are listed with the reason; a line this file cannot classify fails the test, so a new
-kind of example needs a decision here first. `events tail` lines must have `--limit`; they run
-with a timeout, and a tail still following live events when it expires counts as success
-(that is what a tail does); every other line must end by itself with exit code 0.
+Docker, installing into the reader's environment) are listed with the reason; a line this
+file cannot classify fails the test, so a new kind of example needs a decision here first.
+`events tail` lines must have `--limit`; they run with a timeout, and a tail still following
+live events when it expires counts as success (that is what a tail does); every other line
+must end by itself with exit code 0.
 """
 
 from __future__ import annotations
@@ -116,6 +117,15 @@ def _segment(tokens: list[str]) -> Verdict | None:
         return Verdict(False, "starts a proxy (and a broker): this test runs its own")
     if head == "scripts/test":
         return Verdict(False, "the whole test suite")
+    if head == ".venv/bin/python" and rest[:3] == ["-m", "pip", "wheel"]:
+        return Verdict(True, "builds the wheel from the checkout")
+    if head == "pip" and rest[:1] == ["install"]:
+        return Verdict(False, "installs into the reader's own environment "
+                       "(tests/integration/api/test_examples_python.py installs the wheel "
+                       "into a fresh venv)")
+    if head == "pytest" and rest[:1] == ["examples/python"]:
+        return Verdict(False, "the example suite: test_examples_python.py runs it from the "
+                       "built wheel against the session's broker")
     if head == "docker":
         return Verdict(False, "needs Docker")
     return None
@@ -164,6 +174,11 @@ def test_the_classifier_and_the_splitter() -> None:
     assert verdict("scripts/run --capture x") == Verdict(
         False, "starts a proxy (and a broker): this test runs its own")
     assert verdict("curl -s example.com/faults") is None
+    assert verdict("pytest tests") is None
+    assert verdict("pip install x") == Verdict(False, "installs into the reader's own "
+                                               "environment (tests/integration/api/"
+                                               "test_examples_python.py installs the wheel "
+                                               "into a fresh venv)")
 
 
 # ---------------------------------------------------------------- against a real proxy

@@ -102,3 +102,16 @@ def test_duplicate_names_register_once(monkeypatch: pytest.MonkeyPatch) -> None:
     real = list(entry_points(group=ENTRY_POINT_GROUP))
     monkeypatch.setattr(proxy_cli, "entry_points", lambda group: [*real, *real])
     assert register_entry_points(typer.Typer()) == ["matrix", "scenario"]
+
+
+def test_the_scenario_player_and_the_pytest_plugin_are_entry_points() -> None:
+    """The Python API reaches the lab's player by entry point; pytest finds the plugin so."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = data["project"]["entry-points"]
+    assert declared["kafka_chaos_proxy.scenarios"] == {"play": "kafka_chaos_proxy.lab.play:play"}
+    assert declared["pytest11"] == {"kafka_chaos_proxy": "kafka_chaos_proxy.proxy.pytest_plugin"}
+    installed = {(ep.group, ep.name): ep.value
+                 for group in ("kafka_chaos_proxy.scenarios", "pytest11")
+                 for ep in entry_points(group=group)}
+    assert installed[("kafka_chaos_proxy.scenarios", "play")] == "kafka_chaos_proxy.lab.play:play"
+    assert installed[("pytest11", "kafka_chaos_proxy")] == "kafka_chaos_proxy.proxy.pytest_plugin"

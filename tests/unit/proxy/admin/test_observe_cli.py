@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -14,69 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from kafka_chaos_proxy.proxy.cli import observe_cmd
-from kafka_chaos_proxy.proxy.control_plane import (
-    ControlPlane,
-    ControlPlaneOptions,
-    build_control_plane,
-)
-from kafka_chaos_proxy.proxy.exchange import Exchange
-
-
-class _NoProxy:
-    def list_connections(self) -> list[dict[str, Any]]:
-        return []
-
-    def list_brokers(self) -> list[dict[str, Any]]:
-        return []
-
-
-def _heartbeat(group: str, member: str, error: int = 0) -> Exchange:
-    return Exchange(
-        connection_id=2,
-        client_host="127.0.0.1",
-        broker_node=1,
-        client_id="cli-test",
-        api_key=12,
-        api_version=4,
-        correlation_id=1,
-        request_body={"group_id": group, "generation_id": 5, "member_id": member},
-        response_body={"error_code": error},
-        started_at=1_700_000_000.0,
-        latency_s=0.003,
-        upstream_latency_s=0.002,
-    )
-
-
-class LiveAdmin:
-    """A control plane serving its admin API from an event loop in a background thread."""
-
-    def __init__(self, token: str | None = None, port: int = 0) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.cp: ControlPlane = build_control_plane(
-            ControlPlaneOptions(admin_port=port, admin_token=token)
-        )
-        self.call(self.cp.start(_NoProxy()))
-        assert self.cp.admin_url is not None
-        self.url: str = self.cp.admin_url
-
-    def call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
-
-    def observe(self, *exchanges: Exchange) -> None:
-        async def run() -> None:
-            for ex in exchanges:
-                for observer in self.cp.observers:
-                    observer.observe(ex)
-
-        self.call(run())
-
-    def close(self) -> None:
-        self.call(self.cp.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
+from tests.support.live_admin import LiveAdmin, heartbeat
 
 
 @pytest.fixture
@@ -96,7 +33,7 @@ def cli() -> typer.Typer:
 
 
 def test_events_tail_compact_and_json(live: LiveAdmin, cli: typer.Typer) -> None:
-    live.observe(_heartbeat("g1", "m-1"), _heartbeat("g2", "m-2"), _heartbeat("g1", "m-3", 27))
+    live.observe(heartbeat("g1", "m-1"), heartbeat("g2", "m-2"), heartbeat("g1", "m-3", 27))
     runner = CliRunner()
     args = ["events", "tail", "--admin-url", live.url, "--since", "0", "--group", "g1"]
     result = runner.invoke(cli, [*args, "--limit", "2"])
@@ -112,7 +49,7 @@ def test_events_tail_compact_and_json(live: LiveAdmin, cli: typer.Typer) -> None
 
 
 def test_groups_table_detail_and_json(live: LiveAdmin, cli: typer.Typer) -> None:
-    live.observe(_heartbeat("g1", "m-1"), _heartbeat("g1", "m-2"))
+    live.observe(heartbeat("g1", "m-1"), heartbeat("g1", "m-2"))
     runner = CliRunner()
     result = runner.invoke(cli, ["groups", "--admin-url", live.url])
     assert result.exit_code == 0, result.output
@@ -152,7 +89,7 @@ def test_token_and_unreachable(cli: typer.Typer) -> None:
 def test_escape_sequences_from_clients_never_reach_the_terminal(live: LiveAdmin,
                                                                 cli: typer.Typer) -> None:
     evil = "g\x1b]0;pwned\x07\x1b[2J\x9b31m"
-    live.observe(_heartbeat(evil, "m\x1b[1A-1"))
+    live.observe(heartbeat(evil, "m\x1b[1A-1"))
     runner = CliRunner()
     outputs = [
         runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "--since", "0",
@@ -186,7 +123,7 @@ class _Background:
 
 def test_tail_starts_with_the_recent_events_of_its_filter(live: LiveAdmin,
                                                           cli: typer.Typer) -> None:
-    live.observe(_heartbeat("g1", "m-1"), _heartbeat("g2", "m-2"), _heartbeat("g1", "m-3"))
+    live.observe(heartbeat("g1", "m-1"), heartbeat("g2", "m-2"), heartbeat("g1", "m-3"))
     runner = CliRunner()
     result = runner.invoke(cli, ["events", "tail", "--admin-url", live.url, "-g", "g1",
                                  "--limit", "2"])
@@ -200,11 +137,11 @@ def test_tail_starts_with_the_recent_events_of_its_filter(live: LiveAdmin,
 
 
 def test_tail_since_now_shows_only_new_events(live: LiveAdmin, cli: typer.Typer) -> None:
-    live.observe(_heartbeat("g1", "m-old"))
+    live.observe(heartbeat("g1", "m-old"))
     tail = _Background(cli, ["events", "tail", "--admin-url", live.url, "--since", "now",
                              "--limit", "1"])
     time.sleep(1.0)
-    live.observe(_heartbeat("g1", "m-new"))
+    live.observe(heartbeat("g1", "m-new"))
     result = tail.wait()
     assert result.exit_code == 0, result.output
     assert "m-new" in result.output and "m-old" not in result.output
@@ -215,7 +152,7 @@ def test_tail_reconnects_to_a_proxy_that_comes_back(cli: typer.Typer,
     monkeypatch.setattr(observe_cmd, "RECONNECT_DELAYS_S", (0.1,) * 100)
     first = LiveAdmin()
     port = int(first.url.rsplit(":", 1)[1])
-    first.observe(_heartbeat("g1", "m-1"), _heartbeat("g1", "m-2"))
+    first.observe(heartbeat("g1", "m-1"), heartbeat("g1", "m-2"))
     tail = _Background(cli, ["events", "tail", "--admin-url", first.url, "--limit", "4"])
     time.sleep(1.0)
     first.close()  # the proxy goes away...
@@ -223,7 +160,7 @@ def test_tail_reconnects_to_a_proxy_that_comes_back(cli: typer.Typer,
     second = LiveAdmin(port=port)  # ...and a new one comes up where it was
     try:
         time.sleep(1.0)
-        second.observe(_heartbeat("g1", "m-3"), _heartbeat("g1", "m-4"))
+        second.observe(heartbeat("g1", "m-3"), heartbeat("g1", "m-4"))
         result = tail.wait()
     finally:
         second.close()

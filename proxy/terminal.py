@@ -2,7 +2,8 @@
 
 Group ids, member ids and client ids are chosen by clients; an escape sequence in one of them
 would otherwise reach the terminal of whoever runs `events tail` or `groups` (retitle it,
-hide lines, worse). Every CLI line built from such values passes through `safe`.
+hide lines, worse), or reads a pytest report. Every line built from such values passes
+through `safe`: the CLI's, and the event lines of `proxy.event_line`.
 """
 
 from __future__ import annotations
