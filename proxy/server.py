@@ -169,6 +169,10 @@ class ProxyServer:
             await self._discover()
         await self.listeners.wait_serving()
         self._check_fd_limit()
+        if self.config.upstream_tls is not None and self.config.upstream_tls.insecure:
+            log.warning("upstream_tls_insecure", detail="--upstream-tls-insecure: the brokers' "
+                        "certificates are NOT verified, so anyone on the path can read and "
+                        "change the traffic, credentials included; for tests only")
         self._sweep_handle = asyncio.get_running_loop().call_later(
             limits.SWEEP_INTERVAL_S, self._sweep)
         self.started_at = time.time()

@@ -179,6 +179,10 @@ class ConnectionInfo(BaseModel):
     pending_responses: int | None = None
     throttle_bytes_per_s: int | None = None
     paused: list[str] | None = None
+    client_tls: bool | None = Field(None, description="The client side is TLS.")
+    upstream_tls: bool | None = Field(None, description="The broker side is TLS.")
+    principal: str | None = Field(None, description="Who the client authenticated as (SASL "
+                                  "user, else TLS client certificate subject), if revealed.")
 
 
 class BrokerInfo(BaseModel):

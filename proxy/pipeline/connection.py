@@ -69,11 +69,15 @@ class ClientSide(asyncio.Protocol):
         self.conn = Connection(server, node_id)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        context = self.conn.server.client_tls
+        conn = self.conn
+        if conn.client_tls:  # the second call: the TLS layer's transport, handshake done
+            conn.client_tls_ready(transport)  # type: ignore[arg-type]
+            return
+        context = conn.server.client_tls
         if context is None:
-            self.conn.client_made(transport)  # type: ignore[arg-type]
+            conn.client_made(transport)  # type: ignore[arg-type]
         else:
-            self.conn.client_made_tls(transport, context, self)  # type: ignore[arg-type]
+            conn.client_made_tls(transport, context, self)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         self.conn.client_data(data)
@@ -139,22 +143,28 @@ class Connection(ResponsePath):
     def client_made_tls(self, transport: asyncio.Transport, context: ssl.SSLContext,
                         protocol: asyncio.Protocol) -> None:
         """A TLS listener's connection: admitted first (limits cost no handshake), then the
-        handshake; the upstream connection is opened once it succeeded."""
-        transport.pause_reading()  # the TLS layer reads the ClientHello, not the frame reader
+        TLS layer goes in (`tls_accept`); `client_tls_ready` follows a good handshake."""
         self.client_tls = True
-        if self._admit(transport):
-            self._connect_task = self.loop.create_task(
-                self._handshake_then_connect(transport, context, protocol))
+        if not self._admit(transport):
+            return
+        waiter = tls_accept.start_server_tls(self.loop, transport, protocol, context,
+                                             self.config.handshake_timeout_s)
+        self._connect_task = self.loop.create_task(self._await_handshake(waiter))
 
-    async def _handshake_then_connect(self, raw: asyncio.Transport, context: ssl.SSLContext,
-                                      protocol: asyncio.Protocol) -> None:
+    async def _await_handshake(self, waiter: asyncio.Future[None]) -> None:
         try:
-            transport = await tls_accept.handshake(self.loop, raw, protocol, context,
-                                                   self.config.handshake_timeout_s)
+            await waiter
         except Exception as exc:  # whatever the peer did, it costs this connection only
             if not self.closed:
                 self._tls_failed(tls_errors.CLIENT, exc)
             return
+        if not self.closed and self.client is not None and not self.tls_ready:
+            self._tls_failed(tls_errors.CLIENT, ConnectionResetError(
+                "the client closed the connection during the TLS handshake"))
+
+    def client_tls_ready(self, transport: asyncio.Transport) -> None:
+        """The handshake succeeded: the TLS transport replaces the raw one."""
+        self.tls_ready = True
         if self.closed:
             transport.close()
             return
@@ -163,7 +173,7 @@ class Connection(ResponsePath):
             transport.set_write_buffer_limits(high=self.config.high_water)
         self.cert_principal = tls_accept.peer_subject(transport)
         self.principal = self.cert_principal
-        await self._connect_upstream()
+        self._connect_task = self.loop.create_task(self._connect_upstream())
 
     def _tls_failed(self, side: str, exc: BaseException, **fields: Any) -> None:
         reason = tls_errors.classify(exc)

@@ -74,6 +74,7 @@ class ConnectionCore(ExchangeBuilder):
         # TLS on either side: the splice fast path reads and writes the sockets themselves,
         # which would move ciphertext, so it is off whenever one side is TLS.
         self.client_tls = False
+        self.tls_ready = False  # the client's TLS handshake has completed
         self.upstream_tls = False
         # Who the client authenticated as: its SASL principal once the broker accepted it,
         # else its TLS client certificate's subject (`proxy.pipeline.sasl`, `tls_accept`).
@@ -304,4 +305,7 @@ class ConnectionCore(ExchangeBuilder):
             "pending_responses": len(self.slots),
             "throttle_bytes_per_s": self.throttle_bps,
             "paused": sorted(self.paused),
+            "client_tls": self.client_tls,
+            "upstream_tls": self.upstream_tls,
+            "principal": self.principal,
         }

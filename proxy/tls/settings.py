@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 #: TLS versions a side may be held to at least; 1.2 by default (what Kafka's own
 #: `ssl.enabled.protocols` allows by default: TLSv1.2 and TLSv1.3).
 TLS_VERSIONS = ("1.2", "1.3")
-DEFAULT_TLS_MIN_VERSION = "1.2"
+DEFAULT_TLS_MIN_VERSION: Final = "1.2"
 #: SASL mechanisms the proxy can log in with on its own connections (discovery, the side
 #: channel of broker-consistent faults). OAUTHBEARER needs a token source: not offered.
 OWN_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
