@@ -45,13 +45,14 @@ def _read(path: Path, flag: str) -> bytes:
 
 def _check_pair(cert_file: Path, key_file: Path, cert_flag: str, key_flag: str) -> None:
     """Both files are PEM, the key is unencrypted and belongs to the first certificate."""
+    cert_pem, key_pem = _read(cert_file, cert_flag), _read(key_file, key_flag)
     try:
-        chain = x509.load_pem_x509_certificates(_read(cert_file, cert_flag))
+        chain = x509.load_pem_x509_certificates(cert_pem)
     except ValueError:
         raise TlsConfigError(f"{cert_flag} {cert_file}: no PEM certificate in it (expected "
                              "-----BEGIN CERTIFICATE-----)") from None
     try:
-        key = serialization.load_pem_private_key(_read(key_file, key_flag), password=None)
+        key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:
         raise TlsConfigError(f"{key_flag} {key_file}: the key is encrypted; give it "
                              "unencrypted (e.g. `openssl pkey -in KEY -out KEY.plain`), "
@@ -74,8 +75,9 @@ def _load_pair(ctx: ssl.SSLContext, cert_file: Path, key_file: Path, cert_flag: 
 
 
 def _load_ca(ctx: ssl.SSLContext, ca_file: Path, flag: str) -> None:
+    pem = _read(ca_file, flag)
     try:
-        if not x509.load_pem_x509_certificates(_read(ca_file, flag)):
+        if not x509.load_pem_x509_certificates(pem):
             raise ValueError
     except ValueError:
         raise TlsConfigError(f"{flag} {ca_file}: no PEM certificate in it (expected "

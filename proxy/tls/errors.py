@@ -107,7 +107,7 @@ def hint(reason: str) -> str:
 def detail_of(exc: BaseException) -> str:
     """OpenSSL's text for the log line (`verify_message` names the certificate problem)."""
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return f"{exc.verify_message} ({exc.reason or 'verify failed'})"
+        return f"certificate verify failed: {exc.verify_message}"
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:300]
 
