@@ -45,6 +45,10 @@ class Event(BaseModel):
     ts: float = Field(description="The same instant as Unix seconds.")
     connection: int | None = None
     client_id: str | None = None
+    principal: str | None = Field(
+        None, description="Who the client authenticated as: the SASL user (PLAIN, SCRAM, an "
+        "unsigned OAUTHBEARER token's sub) or the TLS client certificate's subject; null when "
+        "the exchange does not reveal it.")
     client_host: str | None = None
     broker: int | None = None
     api: str
