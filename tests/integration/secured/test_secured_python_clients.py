@@ -123,7 +123,8 @@ def test_a_rule_on_one_principal_fires_for_that_users_client_only(
                                "dosage": {"max_injections": 1}})
     try:
         bob = _sasl_conf(sasl_proxy, "SCRAM-SHA-512", "bob", secured_kafka.users["bob"])
-        confluent_round_trip(bob, f"{unique_name}-bob", f"{unique_name}-bob", RECORDS).verify(RECORDS)
+        name = f"{unique_name}-bob"
+        confluent_round_trip(bob, name, name, RECORDS).verify(RECORDS)
         bob_events = sasl_proxy.events(f"{unique_name}-bob")
         assert any(e["api"] == "SyncGroup" and e["principal"] == "bob" for e in bob_events)
         assert sasl_proxy.admin.rule(rule)["stats"]["injected"] == 0  # bob's SyncGroup passed
