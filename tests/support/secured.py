@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kafka_chaos_proxy.proxy.client import AdminClient
+from kafka_chaos_proxy.proxy.real_kafka.provider import SecuredKafka
 from tests.support import records
 from tests.support.records import Tally
 
 ROOT = Path(__file__).resolve().parents[2]
+OWN_LOGIN_USER = "admin"  # the user the proxy logs in as itself (discovery, side channel)
 START_S = 60.0
 WAIT_S = 90.0  # bound for any one wait on a client or the event log
 T = TypeVar("T")
@@ -192,3 +194,23 @@ def kafka_python_round_trip(options: dict[str, Any], topic: str, group: str,
     finally:
         consumer.close()
     return tally
+
+
+# ---------------------------------------------------------------- the SASL proxy
+
+
+def password_file(directory: Path, user: str, password: str) -> Path:
+    path = directory / f"{user}.password"
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def sasl_proxy_args(cluster: SecuredKafka, workdir: Path) -> list[str]:
+    own = password_file(workdir, OWN_LOGIN_USER, cluster.users[OWN_LOGIN_USER])
+    return ["--bootstrap-server", cluster.sasl_ssl_bootstrap_servers,
+            "--upstream-tls-ca", str(cluster.tls.ca_file),
+            "--tls-self-signed", "--tls-self-signed-dir", str(workdir / "self-signed"),
+            "--upstream-sasl-mechanism", "SCRAM-SHA-512",
+            "--upstream-sasl-username", OWN_LOGIN_USER,
+            "--upstream-sasl-password-file", str(own)]

@@ -19,15 +19,12 @@ fixture here is session-scoped and lazy: nothing starts unless a test in this fo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from kafka_chaos_proxy.proxy.real_kafka.provider import SecuredKafka, provide_secured_kafka
 from tests.support.pki import Pki, make_pki
-from tests.support.secured import RunningProxy
-
-OWN_LOGIN_USER = "admin"
+from tests.support.secured import RunningProxy, sasl_proxy_args
 
 
 @pytest.fixture(scope="session")
@@ -39,23 +36,6 @@ def secured_kafka(request: pytest.FixtureRequest) -> Iterator[SecuredKafka]:
 @pytest.fixture(scope="session")
 def client_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("client-side-pki"))
-
-
-def password_file(directory: Path, user: str, password: str) -> Path:
-    path = directory / f"{user}.password"
-    path.write_text(password + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def sasl_proxy_args(cluster: SecuredKafka, workdir: Path) -> list[str]:
-    own = password_file(workdir, OWN_LOGIN_USER, cluster.users[OWN_LOGIN_USER])
-    return ["--bootstrap-server", cluster.sasl_ssl_bootstrap_servers,
-            "--upstream-tls-ca", str(cluster.tls.ca_file),
-            "--tls-self-signed", "--tls-self-signed-dir", str(workdir / "self-signed"),
-            "--upstream-sasl-mechanism", "SCRAM-SHA-512",
-            "--upstream-sasl-username", OWN_LOGIN_USER,
-            "--upstream-sasl-password-file", str(own)]
 
 
 @pytest.fixture(scope="session")
