@@ -93,7 +93,9 @@ def classify(exc: BaseException) -> str:
         if isinstance(reason, str) and reason in _BY_OPENSSL_REASON:
             return _BY_OPENSSL_REASON[reason]
         return HANDSHAKE_FAILED
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) or (
+            # the loops' TLS layers abort a slow handshake with this, not a TimeoutError
+            isinstance(exc, ConnectionAbortedError) and "taking longer" in str(exc)):
         return HANDSHAKE_TIMEOUT
     if isinstance(exc, ConnectionError | EOFError):
         return HANDSHAKE_EOF

@@ -24,6 +24,9 @@ def test_openssl_reasons_map_into_the_closed_set() -> None:
     assert errors.classify(_ssl_error("UNSUPPORTED_PROTOCOL")) == errors.PROTOCOL_VERSION
     assert errors.classify(_ssl_error("SOMETHING_NEW_IN_OPENSSL_9")) == errors.HANDSHAKE_FAILED
     assert errors.classify(TimeoutError()) == errors.HANDSHAKE_TIMEOUT
+    assert errors.classify(ConnectionAbortedError(
+        "SSL handshake is taking longer than 60.0 seconds: aborting the connection")
+    ) == errors.HANDSHAKE_TIMEOUT
     assert errors.classify(ConnectionResetError()) == errors.HANDSHAKE_EOF
     assert errors.classify(ssl.SSLEOFError()) == errors.HANDSHAKE_EOF
     assert errors.classify(ValueError()) == errors.HANDSHAKE_FAILED
