@@ -454,7 +454,8 @@ class OutcomeCriteria(_Strict):
 
 #: Expectations that are a yes/no property of the run (`- no_loss: true`).
 FLAG_EXPECTATIONS = ("no_loss", "no_app_errors", "duplicates_within_bound",
-                     "no_offset_regression", "no_invalid_commits", "no_processing_loss")
+                     "no_offset_regression", "no_invalid_commits", "no_processing_loss",
+                     "no_zombie_fetch")
 #: Expectations that are a bound in seconds (`- max_silence_s: 15`).
 BOUND_EXPECTATIONS = ("recovers_within_s", "max_silence_s", "max_unassigned_s")
 #: Expectations with options (`- terminal_error: {kinds: [...], member_stops: true}`).
@@ -465,7 +466,7 @@ MAX_BOUND_S = 600.0
 
 ExpectationName = Literal["no_loss", "no_app_errors", "duplicates_within_bound",
                           "no_offset_regression", "no_invalid_commits", "no_processing_loss",
-                          "recovers_within_s",
+                          "no_zombie_fetch", "recovers_within_s",
                           "max_silence_s", "max_unassigned_s", "terminal_error", "rejoins"]
 
 

@@ -110,6 +110,11 @@ class ProxyConfig:
     # (`proxy.capture`). None: no capture, and the pipeline pays one attribute check a frame.
     capture_path: Path | None = None
     capture_apis: tuple[str, ...] = ()
+    # `run --fetch-events`: decode every Fetch request (up to max_observed_bytes) and tell the
+    # event log which partitions each connection's fetch session covers (`proxy.fetch_sessions`),
+    # and decode Metadata answers whole to name topic ids. False: the pipeline pays one boolean
+    # test a frame.
+    fetch_events: bool = False
     # TLS on the client side (every listener serves it) and to the brokers, each side on its
     # own, and the login of the proxy's own connections (`proxy.tls.settings`). None:
     # plaintext on that side, no login of our own (clients' SASL passes through regardless).

@@ -19,7 +19,7 @@ from kafka_chaos_proxy.faults.decision import FaultDecider
 from kafka_chaos_proxy.proxy.config import ProxyConfig
 from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
 from kafka_chaos_proxy.proxy.pipeline.host import TriggerHooks
-from kafka_chaos_proxy.proxy.server import ProxyServer
+from kafka_chaos_proxy.proxy.server import EventSink, ProxyServer
 
 T = TypeVar("T")
 
@@ -27,8 +27,10 @@ T = TypeVar("T")
 class EmbeddedProxy:
     def __init__(self, config: ProxyConfig, decider: FaultDecider | None = None,
                  observers: Iterable[ExchangeObserver] = (),
-                 triggers: TriggerHooks | None = None) -> None:
+                 triggers: TriggerHooks | None = None,
+                 fetch_event_sink: EventSink | None = None) -> None:
         self.config = config
+        self._fetch_events = fetch_event_sink  # where Fetch sample events go (config.fetch_events)
         self._decider = decider
         self._observers = list(observers)
         self._triggers = triggers
@@ -56,7 +58,7 @@ class EmbeddedProxy:
         self._stop = asyncio.Event()
         try:
             self.server = ProxyServer(self.config, self._decider, self._observers,
-                                      self._triggers)
+                                      self._triggers, self._fetch_events)
             await self.server.start()
         except BaseException as exc:
             self._error = exc

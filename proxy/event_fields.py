@@ -26,6 +26,7 @@ from kafka_chaos_proxy.codec import ApiKey, consumer_protocol
 from kafka_chaos_proxy.faults.decision import SEQUENCE, ActionKind, Decision
 from kafka_chaos_proxy.faults.realism import is_synthetic
 from kafka_chaos_proxy.proxy.exchange import Exchange
+from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample
 
 JOIN_GROUP = ApiKey.JOIN_GROUP
 SYNC_GROUP = ApiKey.SYNC_GROUP
@@ -76,6 +77,14 @@ EVENT_KEYS: tuple[str, ...] = (
     "outcome",
     "fault",
 )
+
+# A Fetch sample event (`run --fetch-events`, `fetch_event_fields`) carries these after the
+# common keys: the connection's whole fetch-session set after the request, the partitions the
+# set could not hold (over its bound), the Fetch requests the event covers, and the session.
+FETCH_EVENT_KEYS: tuple[str, ...] = (
+    "partitions", "partitions_dropped", "fetches", "session_id", "session_epoch")
+#: The outcome of a sample event: a request seen on its way, not an exchange that ended.
+OBSERVED = "observed"
 
 TopicPartitions = dict[str, list[int]]
 
@@ -440,6 +449,33 @@ def event_fields(exchange: Exchange) -> dict[str, Any]:
         return _last[1]
     ev = _build(exchange)
     _last = (exchange, ev)
+    return ev
+
+
+def fetch_event_fields(sample: FetchSample) -> dict[str, Any]:
+    """A Fetch sample event (`proxy.fetch_sessions`): the common keys (null where a sample
+    has no such fact: no group, no member, no answer, so no latency or error either) and
+    FETCH_EVENT_KEYS. Its `outcome` is "observed": the request was seen arriving; what the
+    broker answered is not part of it."""
+    ev: dict[str, Any] = dict.fromkeys(EVENT_KEYS)
+    ev.update(
+        time=iso_time(sample.at),
+        ts=round(sample.at, 6),
+        connection=sample.connection_id,
+        client_id=sample.client_id,
+        client_host=sample.client_host,
+        broker=sample.broker_node,
+        api=api_name(ApiKey.FETCH),
+        api_key=int(ApiKey.FETCH),
+        version=sample.api_version,
+        correlation_id=sample.correlation_id,
+        outcome=OBSERVED,
+        partitions=sample.partitions,
+        partitions_dropped=sample.dropped,
+        fetches=sample.fetches,
+        session_id=sample.session_id,
+        session_epoch=sample.session_epoch,
+    )
     return ev
 
 

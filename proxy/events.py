@@ -1,4 +1,6 @@
-"""The group-coordination event log: one structured event per coordination exchange.
+"""The group-coordination event log: one structured event per coordination exchange, and
+(opt-in, `run --fetch-events`) Fetch sample events: which partitions each connection's fetch
+session covers (`proxy.fetch_sessions`; `api` "Fetch", `outcome` "observed", no group).
 
 Events go to three places, none of which may ever slow the data plane down:
 - a ring buffer bounded in count and in bytes, so the admin API can answer "what just
@@ -40,9 +42,12 @@ DEFAULT_FILE_MAX_BYTES = 64 * 1024 * 1024
 # One answer of the admin API's event queries holds at most this much (pages go on by `since`).
 DEFAULT_QUERY_BYTES = 8 * 1024 * 1024
 DEFAULT_FILE_KEEP = 5
-# Fields never cut: what makes an event findable and readable.
+# Fields never cut: what makes an event findable and readable. A Fetch sample's own small
+# facts stay too (its `partitions` is what may be large): whose connection, how many fetches.
 _KEPT = frozenset({"seq", "time", "ts", "api", "api_key", "version", "group", "member_id",
-                   "generation", "error", "outcome", "fault", "truncated"})
+                   "generation", "error", "outcome", "fault", "truncated",
+                   "connection", "client_id", "fetches", "session_id", "session_epoch",
+                   "partitions_dropped"})
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,9 @@ async def serve(config: ProxyConfig, control_options: ControlPlaneOptions,
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     control = build_control_plane(control_options)
-    server = ProxyServer(config, control.decider, control.observers, control.triggers)
+    fetch_event_sink = control.events.record if control.events is not None else None
+    server = ProxyServer(config, control.decider, control.observers, control.triggers,
+                         fetch_event_sink)
     with _bind_errors(config.listen_host, config.port, "--port"):
         await server.start()
     try:

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -22,15 +22,20 @@ from kafka_chaos_proxy.proxy.address_map import AddressMap
 from kafka_chaos_proxy.proxy.capture import FrameCapture
 from kafka_chaos_proxy.proxy.config import ProxyConfig
 from kafka_chaos_proxy.proxy.discovery import DiscoveryError, fetch_brokers
+from kafka_chaos_proxy.proxy.event_fields import fetch_event_fields
 from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
+from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample, TopicNames
 from kafka_chaos_proxy.proxy.listeners import BOOTSTRAP_NODE, ListenerSet, ProtocolFactory
 from kafka_chaos_proxy.proxy.pipeline import limits
 from kafka_chaos_proxy.proxy.pipeline.connection import ClientSide, Connection
-from kafka_chaos_proxy.proxy.pipeline.host import TriggerHooks
+from kafka_chaos_proxy.proxy.pipeline.host import FetchSink, TriggerHooks
 from kafka_chaos_proxy.proxy.sasl_login import SaslLoginError
 from kafka_chaos_proxy.proxy.tls import errors as tls_errors
 from kafka_chaos_proxy.proxy.tls.contexts import listener_context, upstream_context
 from kafka_chaos_proxy.proxy.transforms import Transform, build_transforms
+
+# Where Fetch sample events go: the fields of one event (`EventLog.record`).
+EventSink = Callable[[dict[str, Any]], object]
 
 log = structlog.get_logger("kcp.server")
 
@@ -38,13 +43,21 @@ log = structlog.get_logger("kcp.server")
 class ProxyServer:
     def __init__(self, config: ProxyConfig, decider: FaultDecider | None = None,
                  observers: Iterable[ExchangeObserver] = (),
-                 triggers: TriggerHooks | None = None) -> None:
+                 triggers: TriggerHooks | None = None,
+                 fetch_event_sink: EventSink | None = None) -> None:
         self.config = config
         self.decider = decider
         self.observers: list[ExchangeObserver] = list(observers)
         # In-proxy triggers and holds (`proxy.trigger_feed.TriggerFeed`, also among the
         # observers); None: rules with `when` never arm on events and holds time out at once.
         self.triggers = triggers
+        # Fetch sample events (`config.fetch_events`) go to `fetch_event_sink` (the event
+        # log's `record`); with the option off no connection decodes a Fetch request.
+        self._fetch_events = fetch_event_sink
+        self.fetch_sink: FetchSink | None = (
+            self._record_fetch if config.fetch_events and fetch_event_sink is not None
+            else None)
+        self.topic_names = TopicNames()
         self.address_map = AddressMap()
         self.listeners = ListenerSet(config.listen_host, self._factory,
                                      config.max_brokers, config.listen_backlog)
@@ -85,6 +98,10 @@ class ProxyServer:
             return side
 
         return capturing
+
+    def _record_fetch(self, sample: FetchSample) -> None:
+        assert self._fetch_events is not None
+        self._fetch_events(fetch_event_fields(sample))
 
     def next_connection_id(self) -> int:
         return next(self._ids)

@@ -93,6 +93,7 @@ class RunSettings(BaseSettings):
     event_log_max_bytes: int = Field(DEFAULT_FILE_MAX_BYTES, ge=1)
     event_log_keep: int = Field(DEFAULT_FILE_KEEP, ge=0)
     event_buffer_bytes: int = Field(DEFAULT_BUFFER_BYTES, ge=1)
+    fetch_events: bool = False
     # Limits
     max_frame_bytes: int = Field(DEFAULT_MAX_FRAME_BYTES, ge=1)
     max_inflight: int = Field(DEFAULT_MAX_INFLIGHT, ge=1)

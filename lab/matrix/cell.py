@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import os
 import queue
 import re
 import secrets
@@ -41,7 +42,13 @@ from typing import Any
 
 import yaml
 
-from kafka_chaos_proxy.lab.matrix.classify import Classification, Outcome, RunEvidence, classify
+from kafka_chaos_proxy.lab.matrix.classify import (
+    Classification,
+    Outcome,
+    RunEvidence,
+    classify,
+    is_fetch_sample,
+)
 from kafka_chaos_proxy.lab.matrix.clients import ClientSpec
 from kafka_chaos_proxy.lab.matrix.driver import ScenarioDriver
 from kafka_chaos_proxy.lab.matrix.members import Member
@@ -61,6 +68,15 @@ from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
 
 POLL_S = 0.25
+
+
+def machine_load() -> float | None:
+    """The 1-minute load average, kept with every run: verdicts measure time, so a reader (and
+    the report) can see whether a run shared the machine with other work."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 #: Harnesses get more runtime than the run so that the runner, not the harness, ends a run.
 HARNESS_RUNTIME_MARGIN_S = 30.0
 EVENTS_PAGE = 1000
@@ -284,6 +300,7 @@ class CellRun:
         req, scenario = self.req, self.req.scenario
         self.dir.mkdir(parents=True, exist_ok=True)
         t_begin = self.t_begin = time.time()
+        self.load_begin = machine_load()
         driver: ScenarioDriver | None = None
         admin: AdminClient | None = None
         infra_error: str | None = None
@@ -398,7 +415,10 @@ class CellRun:
             if self.first_injection_at is None:
                 self.first_injection_at = ts
             self.last_injection_at = max(self.last_injection_at or ts, ts)
-        match = self._member_id.match(str(event.get("client_id") or ""))
+        # Heard: coordination traffic (the open silence is the coordination silence); a member
+        # that only fetches is silent to its group.
+        match = None if is_fetch_sample(event) else self._member_id.match(
+            str(event.get("client_id") or ""))
         if match:
             index = int(match.group(1))
             self.heard[index] = max(self.heard.get(index, ts), ts)
@@ -540,6 +560,8 @@ class CellRun:
             "proxy_returncode": proxy_rc,
             "steps": driver.report() if driver else [],
             "notes": self.notes[-20:],
+            "machine": {"cpus": os.cpu_count(), "load_1m_begin": getattr(self, "load_begin", None),
+                        "load_1m_end": machine_load()},
             **classification.to_json(),
             **judged,
         }

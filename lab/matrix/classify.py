@@ -1,5 +1,6 @@
 """Name what happened in one matrix run, from evidence only: harness events, process exits,
-the records that were produced, and the proxy's coordination events.
+the records that were produced, and the proxy's coordination events (its Fetch samples,
+`is_fetch_sample`, carry no fault and so never count as injections here).
 
 Why the order of the checks matters: a member that crashed or ended on its own is the finding
 even if the rest of the group picked up its partitions and consumed everything — an
@@ -25,6 +26,18 @@ from typing import Any
 
 Event = Mapping[str, Any]
 RecordKey = tuple[str, int, int]  # topic, partition, offset
+
+#: The proxy's Fetch sample events (`run --fetch-events`, which the matrix turns on): `api`
+#: Fetch, `outcome` observed. A sample says which partitions a connection's fetch session
+#: covers; it is no coordination exchange, comes at most about once a second per connection
+#: while nothing changes, and carries no group, member, error or fault. Readers of
+#: coordination traffic skip it (`is_fetch_sample`).
+FETCH_SAMPLE_API = "Fetch"
+FETCH_SAMPLE_OUTCOME = "observed"
+
+
+def is_fetch_sample(ev: Event) -> bool:
+    return ev.get("api") == FETCH_SAMPLE_API and ev.get("outcome") == FETCH_SAMPLE_OUTCOME
 
 
 class Outcome(StrEnum):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kafka_chaos_proxy.lab.matrix.classify import is_fetch_sample
 from kafka_chaos_proxy.lab.scenario import Scenario, Step, Trigger
 
 
@@ -79,9 +80,13 @@ def proxy_event_matches(trigger: Trigger, event: Mapping[str, Any]) -> bool:
     """Does a proxy coordination event count toward an `api` trigger?
 
     The proxy names the generation of classic APIs and the member epoch of
-    ConsumerGroupHeartbeat in the same `generation` field.
+    ConsumerGroupHeartbeat in the same `generation` field. Fetch samples never count: they are
+    taken at most about once a second per connection, so "the 4th Fetch" means nothing there
+    (and an in-proxy trigger never sees a Fetch either).
     """
     if trigger.api is None or str(event.get("api", "")) != trigger.api:
+        return False
+    if is_fetch_sample(event):  # a sample, not a request the trigger could count
         return False
     if trigger.generation_id is not None and event.get("generation") != trigger.generation_id:
         return False

@@ -29,6 +29,13 @@ Conventions used by every observation:
   stored nothing (an error_after_forward hides the broker's answer: counted as not stored).
 - Production times are not in the evidence; `observe` takes them as an optional argument
   (only the freeze needs them).
+- Ownership is what the member's own harness said (assigned/revoked/lost callbacks, per
+  partition), under the classic and the KIP-848 protocol alike: the library's view of what it
+  owns, which is what decides what it fetches and commits.
+- The proxy's Fetch samples (`is_fetch_sample`: `api` Fetch, `outcome` observed, present when
+  the proxy ran with `--fetch-events`, as the matrix's does) say which partitions a connection
+  was fetching when a Fetch arrived; they are no coordination request (silence, idle and the
+  request counts never see them) and only the zombie-fetch observation reads them.
 
 Imports: lab.matrix.classify (RunEvidence, MemberRun and its helpers, so that "app-visible
 error" and "how a member ended" mean exactly what they mean for the outcome) and the standard
@@ -48,6 +55,7 @@ from kafka_chaos_proxy.lab.matrix.classify import (
     MemberRun,
     RecordKey,
     RunEvidence,
+    is_fetch_sample,
     member_end,
     surfaced_errors,
 )
@@ -69,6 +77,10 @@ MEMBERSHIP_ERRORS = frozenset({
 REJOIN_ERRORS = frozenset({"UNKNOWN_MEMBER_ID", "FENCED_MEMBER_EPOCH"})
 #: member_end() values for a member that ended by itself (not the runner, not the scenario).
 ENDED_BY_ITSELF = frozenset({"crashed", "died", "returned_nil", "returned_error"})
+#: A fetch of a partition that moved is a zombie's only this long after both the new owner's
+#: ownership began and the member's own ended: a Fetch already in flight (or sent in the same
+#: poll) when the revoke or the new assignment came is not one.
+ZOMBIE_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,20 @@ class MemberObservations:
     records_delivered: int = 0
     #: When the broker first said it was no longer a member; None: never.
     membership_lost_at: float | None = None
+    #: Fetch samples of its client in its window that fetch a partition another member owned
+    #: while it did not, after its revoke or after the group gave the partition to that member
+    #: without telling it (see `_zombie_fetches`): zombie fetching.
+    zombie_fetches: int = 0
+    #: Longest span from the first to the last such sample for one partition (0: one sample).
+    zombie_fetch_s: float = 0.0
+    #: When the first such sample came; None: there was none.
+    zombie_first_s: float | None = None
+    #: The partitions it fetched so, as "topic-partition", in (topic, partition) order.
+    zombie_partitions: list[str] = field(default_factory=list)
+    #: The partition of that longest span, and the member that owned it at its first zombie
+    #: fetch (what the verdict names); None when there was none.
+    zombie_partition: str | None = None
+    zombie_owner: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +182,11 @@ class Observations:
     #: it died, whose offset its stored commits had already passed, and that no member was
     #: delivered after the kill: processed by no one (see `_lost_in_processing`).
     lost_in_processing: int = 0
+    #: The proxy's Fetch samples in the run (0: it ran without --fetch-events, and zombie
+    #: fetching could not be seen).
+    fetch_samples: int = 0
+    #: The last assigned/revoked/lost line of any member in its window; None: none.
+    last_assignment_change_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON, keys in field order (members as dicts in member order)."""
@@ -259,6 +290,8 @@ class _Member:
     start: float | None
     end: float | None
     pauses: list[Interval] = field(default_factory=list)
+    #: The proxy's Fetch samples of its client within its window, by time.
+    fetches: Sequence[Event] = ()
 
     def within(self, ts: float) -> bool:
         return self.start is not None and self.end is not None and self.start <= ts <= self.end
@@ -307,9 +340,12 @@ def _member_frame(run: MemberRun, evidence: RunEvidence) -> _Member:
     start, end = _window(run, evidence)
     client_id = str(mine[0]["client_id"]) if mine else None
     with_close = [ev for ev in mine if ev.get("api") in COORDINATION_APIS
-                  and start is not None and start <= _ts(ev)]
+                  and not is_fetch_sample(ev) and start is not None and start <= _ts(ev)]
     requests = [ev for ev in with_close if end is not None and _ts(ev) <= end]
-    return _Member(run, client_id, requests, with_close, start, end, _pauses(run, end))
+    fetches = [ev for ev in mine if is_fetch_sample(ev) and start is not None
+               and end is not None and start <= _ts(ev) <= end]
+    return _Member(run, client_id, requests, with_close, start, end, _pauses(run, end),
+                   fetches)
 
 
 # -- silence ----------------------------------------------------------------------------------
@@ -394,6 +430,128 @@ def _owned_intervals(m: _Member) -> list[Interval]:
     if since is not None:
         out.append((since, m.end))
     return out
+
+
+def _owned_by_partition(m: _Member) -> dict[TopicPartition, list[Interval]]:
+    """When the member owned each partition, by the same harness events and window as
+    `_owned_intervals` (which is the union of these)."""
+    if m.start is None or m.end is None:
+        return {}
+    owned: set[TopicPartition] = set()
+    since: dict[TopicPartition, float] = {}
+    out: dict[TopicPartition, list[Interval]] = {}
+    for ev in m.run.events:
+        if ev.get("event") not in ("assigned", "revoked", "lost") or not m.within(_ts(ev)):
+            continue
+        after = _apply_assignment(owned, ev)
+        ts = _ts(ev)
+        for tp in after - owned:
+            since[tp] = ts
+        for tp in owned - after:
+            out.setdefault(tp, []).append((since.pop(tp), ts))
+        owned = after
+    for tp, start in since.items():
+        out.setdefault(tp, []).append((start, m.end))
+    return out
+
+
+Owned = Mapping[TopicPartition, list[Interval]]
+
+
+def _group_ownership(owned: Sequence[Owned]) -> list[dict[TopicPartition, list[Interval]]]:
+    """Each member's ownership as the group decided it: its own intervals, each cut where
+    another member's ownership of the partition began after it. Why: a member the broker
+    expelled (its heartbeats unanswered, its session expired) is never told; its harness
+    still says it owns what the group has given to another member since. The newer owner is
+    the one the group chose: the older claim ends there. Under correct protocols no two
+    members' intervals overlap (eager and cooperative revoke before the new owner is assigned;
+    KIP-848 waits for the revocation), so only an expelled or fenced member's claim is cut."""
+    out: list[dict[TopicPartition, list[Interval]]] = []
+    for i, mine in enumerate(owned):
+        cut: dict[TopicPartition, list[Interval]] = {}
+        for tp, intervals in mine.items():
+            starts = sorted(a for j, other in enumerate(owned) if j != i
+                            for a, _ in other.get(tp, ()))
+            pieces = []
+            for a, b in intervals:
+                later = next((s for s in starts if a < s < b), None)
+                pieces.append((a, b if later is None else later))
+            cut[tp] = pieces
+        out.append(cut)
+    return out
+
+
+def _owns(intervals: Sequence[Interval], t: float) -> bool:
+    return any(a <= t <= b for a, b in intervals)
+
+
+@dataclass
+class _Zombie:
+    """One member's zombie fetches, gathered sample by sample."""
+
+    samples: int = 0
+    first: float | None = None
+    #: Per partition: times of its zombie samples, and who owned it at the first.
+    times: dict[TopicPartition, list[float]] = field(default_factory=dict)
+    owner: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def worst(self) -> tuple[TopicPartition | None, float]:
+        """The partition fetched as a zombie over the longest span (first in order on a tie)."""
+        best: TopicPartition | None = None
+        span = 0.0
+        for tp in sorted(self.times):
+            times = self.times[tp]
+            if best is None or times[-1] - times[0] > span:
+                best, span = tp, times[-1] - times[0]
+        return best, span
+
+
+def _zombie_owner(tp: TopicPartition, t: float, others: Sequence[tuple[int, Owned]]
+                  ) -> int | None:
+    """The other member that owned `tp` at `t` since more than the grace; None if none."""
+    for index, owned in others:
+        if any(a + ZOMBIE_GRACE_S < t <= b for a, b in owned.get(tp, ())):
+            return index
+    return None
+
+
+def _zombie_fetches(m: _Member, own: Owned, others: Sequence[tuple[int, Owned]]) -> _Zombie:
+    """Its Fetch samples (in its window) whose partitions include one, P, that at the sample's
+    time t (a) it did not own, (b) another member owned, (c) with t more than ZOMBIE_GRACE_S
+    after both the start of that member's ownership and the end of its own last ownership of
+    P (a fetch in flight when the answer came is not a zombie). Ownership is as the group
+    decided it (`_group_ownership`): after its revoke, and also after the group gave P to
+    another member without telling it. Why from samples: the proxy sees what a client really
+    fetches; the harness only what the library said it owns."""
+    zombie = _Zombie()
+    for ev in m.fetches:
+        t = _ts(ev)
+        hit = False
+        for tp in sorted(_partitions(ev.get("partitions"))):
+            mine = own.get(tp, [])
+            if _owns(mine, t) or any(b <= t <= b + ZOMBIE_GRACE_S for _, b in mine):
+                continue
+            owner = _zombie_owner(tp, t, others)
+            if owner is None:
+                continue
+            hit = True
+            zombie.times.setdefault(tp, []).append(t)
+            zombie.owner.setdefault(tp, owner)
+        if hit:
+            zombie.samples += 1
+            zombie.first = t if zombie.first is None else zombie.first
+    return zombie
+
+
+def _last_assignment_change(frames: Sequence[_Member]) -> float | None:
+    """The last assigned/revoked/lost line of any member within its window."""
+    times = [_ts(ev) for m in frames for ev in m.run.events
+             if ev.get("event") in ("assigned", "revoked", "lost") and m.within(_ts(ev))]
+    return max(times, default=None)
+
+
+def _tp_text(tp: TopicPartition) -> str:
+    return f"{tp[0]}-{tp[1]}"
 
 
 def _unassigned_while_others_owned(m: _Member, own: list[Interval],
@@ -846,7 +1004,10 @@ def _lost_in_processing(evidence: RunEvidence, frames: Sequence[_Member],
 
 
 def _observe_member(evidence: RunEvidence, m: _Member, own: list[Interval],
-                    others: list[list[Interval]]) -> MemberObservations:
+                    others: list[list[Interval]], zombie: _Zombie | None = None
+                    ) -> MemberObservations:
+    zombie = zombie or _Zombie()
+    worst, worst_span = zombie.worst()
     silence, silence_from = _silence(m)
     reassignment, open_at_end = _reassignment(m, own)
     errors = _app_errors(m.run)
@@ -880,6 +1041,12 @@ def _observe_member(evidence: RunEvidence, m: _Member, own: list[Interval],
         unassigned_at_end=open_at_end,
         records_delivered=sum(1 for ev in m.run.events if ev.get("event") == "record"),
         membership_lost_at=_rel(evidence, lost_at),
+        zombie_fetches=zombie.samples,
+        zombie_fetch_s=_r(worst_span),
+        zombie_first_s=_rel(evidence, zombie.first),
+        zombie_partitions=[_tp_text(tp) for tp in sorted(zombie.times)],
+        zombie_partition=None if worst is None else _tp_text(worst),
+        zombie_owner=None if worst is None else zombie.owner[worst],
     )
 
 
@@ -904,7 +1071,11 @@ def observe(evidence: RunEvidence,
     evidence = _of_this_run(evidence)
     frames = [_member_frame(run, evidence) for run in evidence.members]
     owned = [_owned_intervals(m) for m in frames]
-    members = [_observe_member(evidence, m, owned[i], owned[:i] + owned[i + 1:])
+    decided = list(zip((m.run.index for m in frames),
+                       _group_ownership([_owned_by_partition(m) for m in frames]), strict=True))
+    zombies = [_zombie_fetches(m, decided[i][1], decided[:i] + decided[i + 1:])
+               for i, m in enumerate(frames)]
+    members = [_observe_member(evidence, m, owned[i], owned[:i] + owned[i + 1:], zombies[i])
                for i, m in enumerate(frames)]
     seen, first = _first_deliveries(evidence)
     expected = evidence.expected
@@ -929,4 +1100,6 @@ def observe(evidence: RunEvidence,
         broker_disagreeing_injections=disagreeing,
         longest_freeze_from=_rel(evidence, freeze_from),
         lost_in_processing=_lost_in_processing(evidence, frames, stored),
+        fetch_samples=sum(1 for ev in evidence.proxy_events if is_fetch_sample(ev)),
+        last_assignment_change_at=_rel(evidence, _last_assignment_change(frames)),
     )

@@ -166,6 +166,8 @@ class ProxyProcess:
             "--admin-port", str(self.admin_port),
             "--seed", str(self.seed),
             "--event-log", str(self.event_log),
+            # Which partitions each member really fetches (the zombie-fetch observation).
+            "--fetch-events",
             "--log-format", "json",
         ]
 

@@ -5,7 +5,8 @@ kept both as a JSON list and as JSON lines, and every member's stderr is kept ra
 of the published matrix needs per run is the verdict, the scenario that produced it, the exact
 command of each member, and the two event streams that back the verdict: the harness's JSON
 lines and the proxy's coordination events. Small files are copied as they are so they can be
-read in a browser; the streams are gzipped (`zcat` or `gzip -dc` reads them).
+read in a browser; the streams are gzipped (`zcat` or `gzip -dc` reads them). Each run also
+gets its rebalance timeline, `timeline.svg` (lab.matrix.timelines), drawn from those streams.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
+
+from kafka_chaos_proxy.lab.matrix.timelines import write_run_timeline
 
 # Copied as they are: small and worth reading in place.
 PLAIN = ("result.json", "scenario.yaml", "m*.cmd")
@@ -40,6 +43,7 @@ def publish_evidence(artifacts: Path, dest: Path) -> int:
             for path in run_dir.glob(pattern):
                 with path.open("rb") as src, gzip.open(target / f"{path.name}.gz", "wb") as out:
                     shutil.copyfileobj(src, out)
+        write_run_timeline(target)
         runs += 1
     results = artifacts / "results.jsonl"
     if results.exists():

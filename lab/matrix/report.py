@@ -3,11 +3,13 @@
 A cell shows the modal verdict against the scenario's expectations and how many of its runs
 gave it (k/N): one reproduction in ten is not a reproduction, so a cell whose runs disagree says
 so instead of showing its most dramatic run. A failing cell names the one or two observations
-that matter (the reasons of its most frequent failing expectations, with their numbers), marks a
+that matter (the reasons of its most frequent failing expectations, with their numbers; zombie
+fetching seen in any run is named in every cell, expected or not), marks a
 finding that rests only on unrealistic faults `robustness`, and a run that failed without its
-fault says what the fault-free control found. Every cell links to its evidence directory, and
-the JSON carries every run's verdict and outcome, so the table can be checked, not just
-believed. The classifier's older `outcome` stays in the notes, as evidence.
+fault says what the fault-free control found. Every cell links to its evidence directory (and
+to the rebalance timeline of one of its runs, when the evidence has one), and the JSON carries
+every run's verdict and outcome, so the table can be checked, not just believed. The
+classifier's older `outcome` stays in the notes, as evidence.
 
 Deterministic: the same results give the same markdown (ties go to the first run).
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 from kafka_chaos_proxy.lab.matrix.classify import modal
 from kafka_chaos_proxy.lab.matrix.clients import CLIENTS
+from kafka_chaos_proxy.lab.matrix.timelines import TIMELINE
 from kafka_chaos_proxy.lab.matrix.verdict import RUN_VERDICTS
 from kafka_chaos_proxy.lab.scenario import Scenario
 
@@ -68,6 +71,11 @@ def run_verdict(result: dict[str, Any]) -> str:
 def _findings(runs: list[dict[str, Any]], status: str) -> list[str]:
     """The reasons of the most frequent expectations with `status` over `runs` (ties: the
     scenario's order), each from the first run that has it."""
+    return [reason for _, reason in _named_findings(runs, status)]
+
+
+def _named_findings(runs: list[dict[str, Any]], status: str) -> list[tuple[str, str]]:
+    """`_findings` with the expectation each reason is of."""
     counts: Counter[str] = Counter()
     order: dict[str, int] = {}
     reasons: dict[str, str] = {}
@@ -80,7 +88,26 @@ def _findings(runs: list[dict[str, Any]], status: str) -> list[str]:
             order.setdefault(name, i)
             reasons.setdefault(name, str(e.get("reason") or name))
     names = sorted(counts, key=lambda n: (-counts[n], order[n]))[:FINDINGS]
-    return [_short(reasons[n]) for n in names]
+    return [(n, _short(reasons[n])) for n in names]
+
+
+def _zombie_note(runs: list[dict[str, Any]]) -> str | None:
+    """Zombie fetching seen in any run (a member's `zombie_fetches` observation), said in the
+    cell whatever the scenario expects: a member reading partitions the group gave to another
+    is a finding even where no expectation asks for it. The longest span names the member."""
+    hits: list[tuple[float, dict[str, Any]]] = []
+    runs_with = 0
+    for r in runs:
+        members = (r.get("observations") or {}).get("members") or []
+        found = [m for m in members if m.get("zombie_fetches")]
+        runs_with += bool(found)
+        hits += [(float(m.get("zombie_fetch_s") or 0.0), m) for m in found]
+    if not hits:
+        return None
+    span, m = max(hits, key=lambda h: h[0])
+    return (f"zombie fetches in {runs_with}/{len(runs)} runs: member {m.get('index')} fetched "
+            f"{m.get('zombie_partition')} {span:.1f} s after it moved to member "
+            f"{m.get('zombie_owner')}")
 
 
 def _short(text: str) -> str:
@@ -92,11 +119,15 @@ def _verdict_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     verdicts = [run_verdict(r) for r in runs]
     verdict, agree = modal(verdicts)
     modal_runs = [r for r in runs if run_verdict(r) == verdict]
-    findings: list[str] = []
+    named: list[tuple[str, str]] = []
     if verdict in ("fail", "fails_without_fault"):
-        findings = _findings(modal_runs, "fail")
+        named = _named_findings(modal_runs, "fail")
     elif verdict == "undecided":
-        findings = _findings(modal_runs, "undecided")
+        named = _named_findings(modal_runs, "undecided")
+    findings = [reason for _, reason in named]
+    zombie = _zombie_note(runs)
+    if zombie is not None and "no_zombie_fetch" not in {name for name, _ in named}:
+        findings.append(_short(zombie))
     control = next((r["control"] for r in modal_runs if r.get("control")), None)
     failing = list(dict.fromkeys(
         _short(str(e.get("reason"))) for r in runs for e in r.get("expectations") or []
@@ -177,6 +208,10 @@ def write_report(
                             planned=0, detail=spec.not_applicable_reason(scenario))
             elif (client, scenario.name) in by_cell:
                 cell.update(_cell_summary(by_cell[(client, scenario.name)], runs))
+                timeline = _timeline_run(artifacts / client / scenario.name, cell,
+                                         by_cell[(client, scenario.name)])
+                if timeline is not None:
+                    cell["timeline"] = f"{evidence}/{timeline}/{TIMELINE}"
             else:
                 reason = unavailable.get(client, "not reached within the time budget")
                 cell.update(outcome="not_run", verdict="not_run", agree=0, verdict_agree=0,
@@ -189,6 +224,7 @@ def write_report(
         "runs_per_cell": runs,
         "wall_time_s": round(wall_time_s, 1),
         "total_runs": len(results),
+        "machine_load": machine_load_summary(results),
         "library_versions": versions,
         "clients": clients,
         "scenarios": [{"name": s.name, "version": s.version, "description": s.description,
@@ -204,6 +240,41 @@ def write_report(
     (out_dir / "matrix.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     (out_dir / "matrix.md").write_text(render_markdown(summary))
     return summary
+
+
+def machine_load_summary(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """How loaded the machine was while the runs ran (each result's `machine`, lab.matrix.cell):
+    the median 1-minute load at the runs' ends and how many runs ended with more load than
+    cores. Verdicts measure time; a reader should know whether the matrix had the machine."""
+    loads = [(float(m["load_1m_end"]), int(m.get("cpus") or 1)) for r in results
+             if isinstance(m := r.get("machine"), dict) and m.get("load_1m_end") is not None]
+    if not loads:
+        return {"runs_measured": 0}
+    return {"runs_measured": len(loads),
+            "median_load_1m": round(statistics.median(v for v, _ in loads), 2),
+            "cpus": loads[0][1],
+            "runs_over_cores": sum(1 for v, cpus in loads if v > cpus)}
+
+
+def _load_line(load: dict[str, Any]) -> list[str]:
+    if not load.get("runs_measured"):
+        return []
+    return [f"- Machine: {load['cpus']} cores; 1-minute load at the end of a run: median "
+            f"{load['median_load_1m']:g}; {load['runs_over_cores']} of {load['runs_measured']} "
+            "runs ended with more load than cores (`machine` in each result.json)"]
+
+
+def _timeline_run(cell_dir: Path, cell: dict[str, Any],
+                  runs: list[dict[str, Any]]) -> str | None:
+    """The run whose timeline the cell links: the first that gave the cell's verdict (its
+    outcome for unjudged results) and has a `timeline.svg`; else the first that has one."""
+    ordered = sorted(runs, key=lambda r: int(r["run"]))
+    modal_runs = [r for r in ordered if run_verdict(r) == cell.get("verdict")
+                  or (cell.get("verdict") == "unjudged" and r.get("outcome") == cell["outcome"])]
+    for r in [*modal_runs, *ordered]:
+        if (cell_dir / str(r["run"]) / TIMELINE).is_file():
+            return str(r["run"])
+    return None
 
 
 def _cell_text(cell: dict[str, Any], link_prefix: str = "") -> str:
@@ -224,6 +295,8 @@ def _cell_text(cell: dict[str, Any], link_prefix: str = "") -> str:
         text += f" [{cell['runs']} of {cell['planned']} runs]"
     text = text.replace("|", "\\|")
     mark = " robustness" if cell.get("robustness_only") else ""
+    if cell.get("timeline"):
+        mark += f" [timeline]({link_prefix}{cell['timeline']})"
     return f"[{text}]({link_prefix}{cell['evidence']}/){mark}"
 
 
@@ -306,6 +379,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Kafka broker: {summary['kafka_version']}",
         f"- Runs per cell: {summary['runs_per_cell']}; runs executed: {summary['total_runs']}; "
         f"wall time: {summary['wall_time_s'] / 60:.1f} min",
+        *_load_line(summary.get("machine_load") or {}),
         f"- Generated: {summary['generated_at']}",
         "- Reproduce one cell: `kafka-chaos-proxy matrix --clients CLIENT --scenarios SCENARIO "
         "--runs 5` (a local broker is started; evidence goes to `artifacts/matrix/`; "

@@ -21,8 +21,9 @@ bound exceeded, an error the application saw, a duplicate beyond the bound, the 
 passed with records outstanding. What could still change stays pending: records outstanding
 (until nothing came for `stall_bound_s`), a member silent right now, time without partitions
 (until its bound has passed since the last injection or step), a terminal error or a rejoin not
-seen yet (until the members' longest timeout has passed since the last change). With no
-`Progress` the run is over and every status is final.
+seen yet (until the members' longest timeout has passed since the last change), no zombie fetch
+seen yet (until the members' longest timeout has passed since the last assignment change,
+injection or step). With no `Progress` the run is over and every status is final.
 
 Pure: no I/O; tests build `Observations` by hand.
 """
@@ -254,6 +255,37 @@ def _no_processing_loss(run: _Run, e: Expectation) -> Result:
     return PASS, "every record committed was processed by someone", False
 
 
+def _zombie_text(m: MemberObservations) -> str:
+    parts = len(m.zombie_partitions)
+    return (f"member {m.index} fetched {m.zombie_partition} for {m.zombie_fetch_s:.1f} s after "
+            f"it moved to member {m.zombie_owner} ({m.zombie_fetches} Fetch sample(s) on "
+            f"{parts} partition(s), from {m.zombie_first_s or 0.0:.1f} s)")
+
+
+def _no_zombie_fetch(run: _Run, e: Expectation) -> Result:
+    """No member fetched a partition another member owned (`zombie_fetches`, from the proxy's
+    Fetch samples). A zombie fetch cannot be undone: failed at once. None yet can still come
+    while a member may be a zombie it does not know it is: pending until the members' longest
+    timeout has passed since the last assignment change (or injection, or step). Without Fetch
+    samples (a proxy run without --fetch-events) it cannot be told: undecided."""
+    obs = run.obs
+    zombies = sorted((m for m in obs.members if m.zombie_fetches > 0),
+                     key=lambda m: (-m.zombie_fetch_s, -m.zombie_fetches, m.index))
+    if zombies:
+        return FAIL, "; ".join(_zombie_text(m) for m in zombies[:2]), False
+    if not obs.fetch_samples:
+        return UNDECIDED, "no Fetch samples in the evidence (proxy without --fetch-events)", False
+    p = run.progress
+    if p is not None:
+        wait = run.scenario.member_timeout_s
+        changed = max(p.last_change_s, obs.last_assignment_change_at or 0.0)
+        if p.elapsed_s < changed + wait:
+            return (UNDECIDED, f"no zombie fetch so far; decided {wait:g} s after the last "
+                               "assignment change", True)
+    return (PASS, f"no member fetched a partition another member owned ({obs.fetch_samples} "
+                  "Fetch samples)", False)
+
+
 def _per_member(run: _Run, value: Callable[[MemberObservations], int],
                 what: Callable[[MemberObservations], str], none: str) -> Result:
     hits = [f"member {m.index}: {what(m)}" for m in run.obs.members if value(m) > 0]
@@ -363,6 +395,7 @@ CHECKS: dict[str, Callable[[_Run, Expectation], Result]] = {
     "no_offset_regression": _no_offset_regression,
     "no_invalid_commits": _no_invalid_commits,
     "no_processing_loss": _no_processing_loss,
+    "no_zombie_fetch": _no_zombie_fetch,
     "no_app_errors": _no_app_errors,
     "terminal_error": _terminal_error,
     "rejoins": _rejoins,

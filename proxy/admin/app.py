@@ -10,7 +10,7 @@ from kafka_chaos_proxy.proxy.admin import errors
 from kafka_chaos_proxy.proxy.admin.auth import OPEN_PATHS, BearerAuthMiddleware
 from kafka_chaos_proxy.proxy.admin.context import AdminContext
 from kafka_chaos_proxy.proxy.admin.guard import AdminGuardMiddleware
-from kafka_chaos_proxy.proxy.admin.routes import events, faults, groups, holds, system
+from kafka_chaos_proxy.proxy.admin.routes import events, faults, groups, holds, system, ui
 from kafka_chaos_proxy.proxy.admin.schemas import ApiError
 
 DESCRIPTION = (
@@ -33,10 +33,13 @@ def create_app(ctx: AdminContext) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         responses=GUARD_RESPONSES,
+        # /docs comes from routes.ui with the vendored Swagger UI (no CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (faults, holds, groups, events, system):
+    for module in (faults, holds, groups, events, system, ui):
         app.include_router(module.router)
     if ctx.token:
         app.add_middleware(BearerAuthMiddleware, token=ctx.token)

@@ -38,7 +38,9 @@ class EventMember(BaseModel):
 
 
 class Event(BaseModel):
-    """One coordination request/response pair as the client experienced it."""
+    """One coordination request/response pair as the client experienced it; or (`run
+    --fetch-events`) a Fetch sample: `api` Fetch, `outcome` observed, no group, and the
+    connection's fetch session in `partitions`."""
 
     seq: int
     time: str = Field(description="ISO-8601 UTC time the request arrived.")
@@ -85,6 +87,19 @@ class Event(BaseModel):
     upstream_latency_ms: float | None = None
     outcome: str | None = None
     fault: dict[str, Any] | None = Field(None, description="{rule, action, ...} if a fault hit.")
+    # Fetch samples only (absent from coordination events). A string when the event log cut
+    # the field from a very large event (see `truncated`).
+    partitions: TopicPartitions | str | None = Field(
+        None, description="Fetch: topic -> partitions the connection's fetch session covers "
+        "after this request (topic_id:<uuid> for an id no Metadata answer named).")
+    partitions_dropped: int | None = Field(
+        None, description="Fetch: partitions not kept, over the per-connection bound.")
+    fetches: int | None = Field(
+        None, description="Fetch: requests on this connection since its previous Fetch event, "
+        "this one included.")
+    session_id: int | None = Field(None, description="Fetch: the KIP-227 session id sent.")
+    session_epoch: int | None = Field(
+        None, description="Fetch: the session epoch sent (0 or -1: a full request).")
 
 
 class RebalanceInfo(BaseModel):

@@ -76,6 +76,7 @@ from kafka_chaos_proxy.proxy.cli import faults_cmd as _faults_cmd  # noqa: E402
 from kafka_chaos_proxy.proxy.cli import holds_cmd as _holds_cmd  # noqa: E402
 from kafka_chaos_proxy.proxy.cli import observe_cmd as _observe_cmd  # noqa: E402
 from kafka_chaos_proxy.proxy.cli import run as _run  # noqa: E402
+from kafka_chaos_proxy.proxy.cli import timeline_cmd as _timeline_cmd  # noqa: E402
 
 _decode.register(app)
 _faults_cmd.register(app)
@@ -83,6 +84,7 @@ _holds_cmd.register(app)
 register_entry_points(app)
 _observe_cmd.register(app)
 _run.register(app)
+_timeline_cmd.register(app)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Both are clients of the admin HTTP API (the live event stream and /groups), so they show
 exactly what any other consumer of the API sees. `events tail` prints one compact line per
-coordination event, or the event's JSON with `--json` for piping into jq.
+coordination event (and per Fetch sample of a proxy run with `--fetch-events`), or the event's
+JSON with `--json` for piping into jq.
 
 `events tail` starts with the recent buffered events of its filter, because the moment worth
 seeing (a consumer's JoinGroup) is usually over by the time a tail started next to it has
@@ -66,9 +67,12 @@ _WORDS: tuple[tuple[str, Any], ...] = (
         f"{m}={_parts(a)}" for m, a in sorted(v.items())) + "]"),
     ("assignment", lambda v: f"assigned={_parts(v)}"),
     ("coordinator", lambda v: f"coordinator={v}"),
+    # Fetch samples (`run --fetch-events`): the session's partitions, the requests covered.
+    ("partitions", lambda v: f"fetching={_parts(v) if isinstance(v, dict) else v}"),
+    ("fetches", lambda v: f"fetches={v}"),
 )
 # Fields whose 0 or empty value is still worth showing.
-_SHOWN_WHEN_EMPTY = frozenset({"generation", "assignment", "coordinator"})
+_SHOWN_WHEN_EMPTY = frozenset({"generation", "assignment", "coordinator", "partitions"})
 
 
 def _clock(event: dict[str, Any]) -> str:
@@ -86,8 +90,11 @@ def compact(event: dict[str, Any]) -> str:
         value = event.get(key)
         if value is not None and (value or key in _SHOWN_WHEN_EMPTY):
             words.append(show(value))
-    words.append(f"-> {event.get('error') or 'OK'}")
-    if event.get("outcome") not in (None, "ok"):
+    if event.get("outcome") == "observed":  # a Fetch sample: a request seen, no answer
+        words.append("(sample)")
+    else:
+        words.append(f"-> {event.get('error') or 'OK'}")
+    if event.get("outcome") not in (None, "ok", "observed"):
         words.append(f"({event['outcome']})")
     fault = event.get("fault")
     if fault:

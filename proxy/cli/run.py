@@ -166,6 +166,12 @@ def run(
     event_buffer_bytes: Annotated[int, typer.Option(
         min=1, help="Bytes of recent events kept in memory for the admin API.",
         rich_help_panel=_EVENTS)] = DEFAULT_BUFFER_BYTES,
+    fetch_events: Annotated[bool, typer.Option(
+        "--fetch-events", rich_help_panel=_EVENTS,
+        help="Also log which partitions each connection fetches (a Fetch event when its "
+             "fetch session's partitions change, else at most one a second per connection). "
+             "Costs CPU on the data path: every Fetch request's body is decoded, and every "
+             "Metadata answer whole (for topic ids).")] = False,
     log_format: Annotated[str | None, typer.Option(
         help="json or console (default: console on a TTY).", rich_help_panel=_LOGGING)] = None,
     log_level: Annotated[str, typer.Option(
@@ -259,6 +265,7 @@ def _build(settings: RunSettings, flags: dict[str, Any]
         handshake_timeout_s=s.handshake_timeout_s or None,
         capture_path=s.capture,
         capture_apis=tuple(s.capture_api),
+        fetch_events=s.fetch_events,
     )
     try:
         config = replace(config, **sec.security_config(s, s.listen_host, config.advertised))

@@ -23,10 +23,10 @@ Modules, bottom up (each imports only those above it in this list):
 
 Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`,
 `proxy.exchange`, `proxy.config`, `proxy.roles`, `proxy.versions`, `proxy.side_channel` and
-`proxy.tls.errors` (a TLS failure's reason and its count), checked by
-tests/unit/architecture (an action's plan type is imported for type checking only); never
-`proxy.server` (the server imports the pipeline and satisfies `host.ProxyHost`), never
-`proxy.admin`.
+`proxy.fetch_sessions` (pure: the Fetch sample tracker) and `proxy.tls.errors` (a TLS failure's
+reason and its count), checked by tests/unit/architecture (an action's plan type is imported
+for type checking only); never `proxy.server` (the server imports the pipeline and satisfies
+`host.ProxyHost`), never `proxy.admin`.
 
 To add a fault action: an action's executor is one module in executors/ (see
 executors/__init__.py).

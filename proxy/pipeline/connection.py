@@ -9,7 +9,9 @@ direct connection.
 Hot path (an API nobody observes, no fault): read the header facts at fixed offsets, allocate a
 slot, forward the very same bytes; on the way back check the correlation id and write the very
 same bytes (invariant 1). Only APIs that carry broker addresses or versions (see
-`proxy.rewrite`) and the coordination APIs (for observers) are ever decoded.
+`proxy.rewrite`) and the coordination APIs (for observers) are ever decoded; and, only with
+`ProxyConfig.fetch_events` (off by default), Fetch requests and whole Metadata answers, for the
+Fetch sample events (`RequestPath._sample_fetch`, `proxy.fetch_sessions`).
 
 Order (invariant 2): requests are forwarded in arrival order (a request-side delay holds the
 requests behind it too, as a slow link would; reordering would break idempotent producers),

@@ -20,15 +20,17 @@ import structlog
 from kafka_chaos_proxy.faults.decision import CloseMode, Decision
 from kafka_chaos_proxy.proxy import metrics, side_channel
 from kafka_chaos_proxy.proxy.exchange import ConnectionObserver
+from kafka_chaos_proxy.proxy.fetch_sessions import FetchSession
 from kafka_chaos_proxy.proxy.pipeline import limits
 from kafka_chaos_proxy.proxy.pipeline.counters import counters
 from kafka_chaos_proxy.proxy.pipeline.exchanges import ExchangeBuilder
-from kafka_chaos_proxy.proxy.pipeline.framing import FrameError, FrameReader
+from kafka_chaos_proxy.proxy.pipeline.framing import FETCH, METADATA, FrameError, FrameReader
 from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.slots import Slot, SlotQueue
 from kafka_chaos_proxy.proxy.pipeline.splice import RequestSplicer
+from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
 
 log = structlog.get_logger("kcp.connection")
 
@@ -96,6 +98,16 @@ class ConnectionCore(ExchangeBuilder):
         self._frame_since = 0.0  # ... and when; 0.0: no frame in progress
         self._c = counters()
         self._connect_task: asyncio.Task[None] | None = None
+        # The requests looked into before they are decided: the coordination APIs (for the
+        # observers) and, with `ProxyConfig.fetch_events`, Fetch (sampled, request_path); then
+        # Metadata answers name topic ids too (response_path; -1 when off). Off, a Fetch costs
+        # what it did before: the one set lookup every request pays. The session is made at
+        # the connection's first Fetch.
+        sampling = server.fetch_sink is not None
+        self.inspected_apis = COORDINATION_API_KEYS | {FETCH} if sampling \
+            else COORDINATION_API_KEYS
+        self.topic_ids_api = METADATA if sampling else -1
+        self.fetch_session: FetchSession | None = None
 
     # ----------------------------------------------------------------- client reading
 

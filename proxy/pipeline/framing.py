@@ -16,6 +16,8 @@ _INT32 = struct.Struct(">i")
 _INT16 = struct.Struct(">h")
 
 PRODUCE = ApiKey.PRODUCE
+FETCH = ApiKey.FETCH
+METADATA = ApiKey.METADATA
 SASL_HANDSHAKE = ApiKey.SASL_HANDSHAKE
 
 

@@ -14,9 +14,13 @@ from typing import Any, Protocol, TypeVar
 from kafka_chaos_proxy.faults.decision import FaultDecider, RequestView
 from kafka_chaos_proxy.proxy.config import ProxyConfig
 from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
+from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample, TopicNames
 
 # transform(api_version, frame) -> new frame, or None when unchanged (`proxy.rewrite.Transform`)
 ResponseTransform = Callable[[int, bytes], "bytes | None"]
+
+# Where the pipeline hands Fetch samples (the server makes events of them).
+FetchSink = Callable[[FetchSample], object]
 
 ConnT = TypeVar("ConnT", contravariant=True)
 
@@ -72,6 +76,17 @@ class ProxyHost(Protocol[ConnT]):
 
     @property
     def triggers(self) -> TriggerHooks | None: ...
+
+    @property
+    def fetch_sink(self) -> FetchSink | None:
+        """Where Fetch sample events go (`ProxyConfig.fetch_events`); None: Fetch requests are
+        not decoded at all. Read once per connection, when it is made."""
+        ...
+
+    @property
+    def topic_names(self) -> TopicNames:
+        """Topic id -> name for the Fetch sample events, learned from Metadata answers."""
+        ...
 
     @property
     def response_transforms(self) -> Mapping[int, ResponseTransform]:

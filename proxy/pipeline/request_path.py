@@ -18,13 +18,19 @@ import structlog
 from kafka_chaos_proxy import codec
 from kafka_chaos_proxy.codec import api_label
 from kafka_chaos_proxy.faults.decision import PASS, ActionKind, Decision
+from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample, FetchSession
 from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
-from kafka_chaos_proxy.proxy.pipeline.framing import PRODUCE, FrameError, produce_acks, with_size
+from kafka_chaos_proxy.proxy.pipeline.framing import (
+    FETCH,
+    PRODUCE,
+    FrameError,
+    produce_acks,
+    with_size,
+)
 from kafka_chaos_proxy.proxy.pipeline.host import FrameTap, TriggerHooks
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SASL_API_KEYS, SASL_HANDSHAKE, SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.writer import Writer
-from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
 from kafka_chaos_proxy.proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
 log = structlog.get_logger("kcp.connection")
@@ -131,8 +137,8 @@ class RequestPath(Writer):
             expects_response = produce_acks(frame, ctx.body_offset, hdr.api_version,
                                             flexible) != 0
         triggers = None
-        if hdr.api_key in COORDINATION_API_KEYS and self.server.observers:
-            triggers = self._observe_request(ctx, len(frame))
+        if hdr.api_key in self.inspected_apis:
+            triggers = self._inspect_request(ctx, len(frame))
         if hdr.api_key == API_VERSIONS and hdr.header_size is None and expects_response:
             self._unsupported_api_versions(ctx)
             return
@@ -172,6 +178,44 @@ class RequestPath(Writer):
             watch.handshake(body.get("mechanism"))
         else:
             watch.token(body.get("auth_bytes"))
+
+    def _inspect_request(self, ctx: RequestContext, size: int) -> TriggerHooks | None:
+        """A request of `inspected_apis`: a Fetch is sampled, a coordination request goes to
+        the observers (if any); returns the trigger feed as `_observe_request` does."""
+        if ctx.api_key == FETCH:
+            self._sample_fetch(ctx, size)
+            return None
+        if not self.server.observers:
+            return None
+        return self._observe_request(ctx, size)
+
+    def _sample_fetch(self, ctx: RequestContext, size: int) -> None:
+        """`fetch_events`: fold this Fetch request into the connection's fetch session and
+        tell the event log when the set changed or a second passed (`proxy.fetch_sessions`).
+        A frame over `max_observed_bytes`, or one the codec cannot read, is not sampled. Never
+        raises: a sample is not worth a connection."""
+        try:
+            body = ctx.body() if size <= self.config.max_observed_bytes else None
+            if body is None:
+                return
+            session = self.fetch_session
+            if session is None:
+                session = self.fetch_session = FetchSession()
+            changed = session.apply(ctx.api_version, body)
+            now = time.time()
+            sink = self.server.fetch_sink
+            if sink is None or not session.due(now, changed):
+                return
+            fetches = session.take(now)
+            sink(FetchSample(
+                at=now, connection_id=self.id, client_id=ctx.client_id,
+                client_host=self.client_host, broker_node=self.node_id,
+                api_version=ctx.api_version, correlation_id=ctx.correlation_id,
+                partitions=session.partitions(self.server.topic_names),
+                dropped=session.dropped, fetches=fetches, session_id=session.session_id,
+                session_epoch=session.session_epoch))
+        except Exception:
+            log.exception("fetch_sample_failed", conn=self.id)
 
     def _unsupported_api_versions(self, ctx: RequestContext) -> None:
         """An ApiVersions version the codec does not know (a client newer than the proxy):

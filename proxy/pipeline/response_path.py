@@ -17,7 +17,7 @@ from kafka_chaos_proxy.codec import api_label
 from kafka_chaos_proxy.faults.decision import ActionKind
 from kafka_chaos_proxy.proxy.pipeline.cut_through import CutThrough
 from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
-from kafka_chaos_proxy.proxy.pipeline.framing import FrameError
+from kafka_chaos_proxy.proxy.pipeline.framing import METADATA, FrameError
 from kafka_chaos_proxy.proxy.pipeline.host import ResponseTransform
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SASL_API_KEYS, SASL_AUTHENTICATE, SASL_HANDSHAKE
@@ -26,6 +26,7 @@ log = structlog.get_logger("kcp.connection")
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
+_RESPONSE = codec.Direction.RESPONSE
 
 
 class ResponsePath(CutThrough):
@@ -108,6 +109,22 @@ class ResponsePath(CutThrough):
         if not self._batching:
             self._flush()
 
+    def _learn_topic_ids(self, ctx: RequestContext, frame: bytes) -> None:
+        """`fetch_events`: the topic ids and names of a Metadata answer (v10+ carry ids), so
+        Fetch v13+ samples name their topics. The answer is decoded whole, only up to
+        `max_observed_bytes` (a larger one teaches nothing); never raises."""
+        if len(frame) > self.config.max_observed_bytes:
+            return
+        try:
+            _, hsize = codec.parse_response_header(memoryview(frame)[4:], METADATA,
+                                                   ctx.api_version)
+            body = codec.decode_body(METADATA, ctx.api_version, _RESPONSE,
+                                     memoryview(frame)[4 + hsize:])
+            self.server.topic_names.learn_metadata(body)
+        except Exception as exc:
+            log.warning("metadata_decode_failed", conn=self.id, version=ctx.api_version,
+                        error=str(exc))
+
     def _unmatched_response(self, frame: bytes) -> None:
         """A frame from the broker with no request in flight: raw SASL, or a broken broker."""
         if self.raw_sasl:
@@ -139,7 +156,10 @@ class ResponsePath(CutThrough):
     def _rewrite(self, ctx: RequestContext, transform: ResponseTransform,
                  frame: bytes) -> bytes | None:
         """The frame with broker addresses rewritten (or as it came when nothing changed);
-        None when rewriting failed and the connection was closed."""
+        None when rewriting failed and the connection was closed. A Metadata answer also
+        names topic ids first, with fetch_events on (Metadata is always rewritten)."""
+        if ctx.api_key == self.topic_ids_api:
+            self._learn_topic_ids(ctx, frame)
         try:
             new = transform(ctx.api_version, frame)
         except Exception as exc:

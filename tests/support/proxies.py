@@ -22,17 +22,18 @@ ProxyFactory = Callable[..., EmbeddedProxy]
 
 
 def make_proxy(cluster: KafkaCluster, decider: Any = None, observers: Any = (),
-               **config: Any) -> EmbeddedProxy:
+               fetch_event_sink: Any = None, **config: Any) -> EmbeddedProxy:
     cfg = ProxyConfig(parse_bootstrap(cluster.bootstrap_servers), listen_host="127.0.0.1",
                       port=0, **config)
-    return EmbeddedProxy(cfg, decider, observers).start()
+    return EmbeddedProxy(cfg, decider, observers, fetch_event_sink=fetch_event_sink).start()
 
 
 def _factory(cluster: KafkaCluster) -> Iterator[ProxyFactory]:
     started: list[EmbeddedProxy] = []
 
-    def factory(decider: Any = None, observers: Any = (), **config: Any) -> EmbeddedProxy:
-        proxy = make_proxy(cluster, decider, observers, **config)
+    def factory(decider: Any = None, observers: Any = (), fetch_event_sink: Any = None,
+                **config: Any) -> EmbeddedProxy:
+        proxy = make_proxy(cluster, decider, observers, fetch_event_sink, **config)
         started.append(proxy)
         return proxy
 

@@ -209,8 +209,9 @@ class Collect:
 
 
 async def start_proxy(upstream: FakeCluster, decider: Any = None, observers: Any = (),
-                      triggers: Any = None, **config: Any) -> ProxyServer:
+                      triggers: Any = None, fetch_event_sink: Any = None,
+                      **config: Any) -> ProxyServer:
     server = ProxyServer(ProxyConfig([(upstream.host, upstream.port)], port=0, **config),
-                         decider, observers, triggers)
+                         decider, observers, triggers, fetch_event_sink)
     await server.start(discover=False)  # the fake is no cluster; tests count what it receives
     return server

@@ -102,7 +102,7 @@ def _segment(tokens: list[str]) -> Verdict | None:
             if "--limit" in rest or "-n" in rest or any(t.startswith("--limit=") for t in rest):
                 return Verdict(True, "events tail with --limit", tail=True)
             return None  # a tail without --limit never ends: give it one
-        if sub in ("faults", "groups", "decode", "holds"):
+        if sub in ("faults", "groups", "decode", "holds", "timeline"):
             return Verdict(True, f"{sub} against the test proxy")
         if sub == "matrix":
             return Verdict(False, "a matrix run: minutes to hours against its own broker")

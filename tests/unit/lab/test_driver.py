@@ -138,3 +138,13 @@ def test_a_step_releases_the_holds_of_a_rule() -> None:
     d.begin(0.0)
     d.on_harness_event(0, {"event": "assigned", "partitions": {"t": [0]}}, 1.0)
     assert rec.calls == [("add", "h"), ("release", "h")]
+
+
+def test_fetch_samples_never_count_toward_an_api_trigger() -> None:
+    from kafka_chaos_proxy.lab.matrix.driver import proxy_event_matches
+    from kafka_chaos_proxy.lab.scenario import Trigger
+
+    trigger = Trigger(api="Fetch")
+    assert proxy_event_matches(trigger, {"api": "Fetch", "outcome": "ok"})
+    assert not proxy_event_matches(trigger, {"api": "Fetch", "outcome": "observed",
+                                             "partitions": {"t": [0]}})

@@ -19,6 +19,7 @@ import yaml
 
 from kafka_chaos_proxy.lab.matrix.classify import MemberRun, RecordKey, RunEvidence, classify
 from kafka_chaos_proxy.lab.matrix.observations import (
+    ZOMBIE_GRACE_S,
     MemberObservations,
     Observations,
     error_kind,
@@ -309,6 +310,53 @@ def test_a_commit_with_generation_minus_one_after_an_injected_error() -> None:
     frozen = observe(load_run(run_dir), production_times(run_dir))
     assert frozen.longest_freeze_s == pytest.approx(5.793)
     assert frozen.longest_freeze_from == pytest.approx(5.615)
+
+
+def test_fetch_samples_of_a_run_without_zombies() -> None:
+    """kafka-python, heartbeat-unknown-member-id run 1, recorded with the proxy's Fetch samples
+    on (one member, three partitions). Counted by hand from proxy-events.jsonl (times from the
+    run's start): 9 Fetch samples, all on connection 3, each naming the whole topic [0, 1, 2]:
+    a session opened at epoch 0 (2.5 s), then incremental (epochs 3, 5, 7, 9, 12, 14, 16, 18;
+    `fetches` 1, 3, 2, 2, 2, 3, 2, 2, 2), one a second, none from 5.6 s to 12.5 s while its
+    rejoin's JoinGroup waited at the broker; the last at 16.6 s, after the stop request (16.1
+    s). A member alone fetches nothing another member owns: no zombie fetch. The samples are
+    no coordination requests: of the 30 coordination events, the 4 after the stop request
+    (Heartbeat, two OffsetCommits, LeaveGroup) are teardown, the other 26 its requests."""
+    obs = recorded("kafka-python-heartbeat-unknown-member-id-1")
+    (m0,) = obs.members
+    assert obs.fetch_samples == 9
+    assert (m0.zombie_fetches, m0.zombie_fetch_s, m0.zombie_first_s) == (0, 0.0, None)
+    assert (m0.zombie_partitions, m0.zombie_partition, m0.zombie_owner) == ([], None, None)
+    events = load_run(FIXTURES / "kafka-python-heartbeat-unknown-member-id-1").proxy_events
+    samples = [e for e in events if e["api"] == "Fetch"]
+    assert [e["fetches"] for e in samples] == [1, 3, 2, 2, 2, 3, 2, 2, 2]
+    assert {e["connection"] for e in samples} == {3}
+    assert m0.coordination_requests == len(events) - len(samples) - 4 == 26
+    assert m0.rejoins == 1
+
+
+def test_a_member_expelled_unawares_keeps_fetching_what_the_group_gave_away() -> None:
+    """kafka-python, heartbeat-blackhole-zombie-fetch run 1: from 6.0 s every Heartbeat and
+    OffsetCommit of member 0 is swallowed before the broker (its coordinator connection is its
+    own, coordinator-1; its fetch connection 3 works on). The broker expels it and member 1 is
+    assigned all four partitions at 11.134 s; member 0's harness never says revoked (nobody
+    told it), and its samples on connection 3 name t-0 and t-1 at 12.141, 13.230, 14.304,
+    15.322, 16.347, 17.361 and 18.387 s (the stop request: 18.867 s): 7 zombie samples, the
+    first 1.007 s after member 1's assignment (past the 1 s grace), each for both partitions,
+    over 18.387 - 12.141 = 6.246 s. The 20 records produced at 14.3 s on t-0 and t-1 are
+    delivered by both: 20 duplicates, none within the bound (member 0 never lost them by its
+    own account)."""
+    obs = recorded("kafka-python-heartbeat-blackhole-zombie-fetch-1")
+    m0, m1 = obs.members
+    topic = "mx-heartbeat-blackhole-zombie-fetch-4776b3"
+    assert (m0.zombie_fetches, m0.zombie_fetch_s, m0.zombie_first_s) == (
+        7, pytest.approx(6.246), pytest.approx(12.141))
+    assert m0.zombie_partitions == [f"{topic}-0", f"{topic}-1"]
+    assert (m0.zombie_partition, m0.zombie_owner) == (f"{topic}-0", 1)
+    assert m1.zombie_fetches == 0
+    assert obs.last_assignment_change_at == pytest.approx(11.134)
+    assert not m0.membership_lost  # the broker never got to tell it
+    assert (obs.duplicated, obs.at_least_once_bound) == (20, 0)
 
 
 # -- hand-built edge cases ----------------------------------------------------------------------
@@ -622,3 +670,78 @@ def test_the_sarama_harness_async_delay_is_reproduced() -> None:
     # Between 0.5 and 1.5 times the delay, and different from message to message.
     delays = [async_delay_s("t", p, o, 2.0) for p in range(2) for o in range(50)]
     assert all(1.0 <= d < 3.0 for d in delays) and len(set(delays)) > 40
+
+
+# -- zombie fetching (the proxy's Fetch samples) ------------------------------------------------
+
+
+def fetched(ts: float, member: int, parts: list[int], connection: int = 3) -> dict[str, Any]:
+    """One Fetch sample of member `member`: the session's whole set after the request."""
+    return {"ts": ts, "client_id": f"lib-abc-m{member}", "api": "Fetch", "api_key": 1,
+            "version": 12, "outcome": "observed", "group": None, "connection": connection,
+            "partitions": {T: parts} if parts else {}, "fetches": 2, "session_id": 9,
+            "session_epoch": 3}
+
+
+def handover(revoked_at: float | None) -> list[MemberRun]:
+    """Member 0 owns t-0 and t-1 from 1 s (and is revoked at `revoked_at`, or never told);
+    member 1 is assigned all four partitions at 6 s. Both stopped at 20 s."""
+    first = [ev(0.0, "started"), ev(1.0, "assigned", partitions={T: [0, 1]})]
+    if revoked_at is not None:
+        first.append(ev(revoked_at, "revoked", partitions={T: [0, 1]}))
+    second = [ev(0.5, "started"), ev(1.0, "assigned", partitions={T: [2, 3]}),
+              ev(5.9, "revoked", partitions={T: [2, 3]}),
+              ev(6.0, "assigned", partitions={T: [0, 1, 2, 3]})]
+    return [MemberRun(0, first, stop_requested_at=20.0),
+            MemberRun(1, second, stop_requested_at=20.0)]
+
+
+def test_fetches_after_the_revoke_of_a_partition_another_member_owns_are_zombie() -> None:
+    assert ZOMBIE_GRACE_S == 1.0
+    samples = [fetched(2.0, 0, [0, 1]),
+               fetched(5.5, 0, [0, 1]),  # revoked at 5 s, nobody owns them yet
+               fetched(6.5, 0, [0, 1]),  # member 1 owns them since 0.5 s: still in flight
+               fetched(7.5, 0, [0, 1]), fetched(9.0, 0, [1]),  # zombie
+               fetched(9.5, 0, []),  # its session is empty: not fetching anything
+               fetched(21.0, 0, [0, 1]),  # after the stop request: teardown
+               fetched(7.0, 1, [0, 1, 2, 3]), fetched(8.0, 1, [0, 1, 2, 3])]  # the owner
+    m0, m1 = observe(run(handover(revoked_at=5.0), samples)).members
+    assert (m0.zombie_fetches, m0.zombie_fetch_s, m0.zombie_first_s) == (2, 1.5, 7.5)
+    assert m0.zombie_partitions == ["t-0", "t-1"]
+    assert (m0.zombie_partition, m0.zombie_owner) == ("t-1", 1)  # 7.5 s -> 9 s
+    assert (m1.zombie_fetches, m1.zombie_partitions) == (0, [])
+    # Samples are no coordination requests: silence and request counts never see them.
+    assert (m0.coordination_requests, m0.longest_silence_s) == (0, 0.0)
+
+
+def test_a_member_expelled_without_being_told_is_a_zombie_once_the_group_moved_on() -> None:
+    """Its heartbeats unanswered, the broker expelled member 0 and gave its partitions to
+    member 1; member 0's harness never said revoked (nobody told it): what the group decided
+    ends its ownership, at member 1's assignment."""
+    samples = [fetched(5.0, 0, [0, 1]), fetched(6.8, 0, [0, 1]),  # before / within the grace
+               fetched(7.1, 0, [0, 1]), fetched(8.1, 0, [0, 1]), fetched(12.1, 0, [0, 1])]
+    m0, m1 = observe(run(handover(revoked_at=None), samples)).members
+    assert (m0.zombie_fetches, m0.zombie_fetch_s, m0.zombie_first_s) == (3, 5.0, 7.1)
+    assert (m0.zombie_partitions, m0.zombie_partition, m0.zombie_owner) == (
+        ["t-0", "t-1"], "t-0", 1)
+    assert m1.zombie_fetches == 0
+    assert m0.unassigned_at_end is False  # its own view: it still owns them
+
+
+def test_a_clean_handover_has_no_zombie_fetch() -> None:
+    """Member 0 is revoked at 5 s and stops fetching what it lost; a fetch in flight when
+    member 1 got them, and member 0 fetching other partitions later, are no zombies. Ownership
+    from a Java-style whole `assignment` (the KIP-848 harnesses write the same lines) counts
+    as the callbacks' `partitions` do."""
+    members = handover(revoked_at=5.0)
+    members[0].events.append(ev(8.0, "assigned", partitions={T: [2]}, assignment={T: [2]}))
+    members[1].events.append(ev(7.9, "revoked", partitions={T: [2]}))
+    samples = [fetched(4.9, 0, [0, 1]), fetched(6.9, 0, [0, 1]),  # in flight
+               fetched(9.0, 0, [2]), fetched(10.0, 0, [2]),  # its own now
+               fetched(9.0, 1, [0, 1, 3])]
+    obs = observe(run(members, samples))
+    assert [m.zombie_fetches for m in obs.members] == [0, 0]
+    assert obs.fetch_samples == 5 and obs.last_assignment_change_at == 8.0
+    # Without Fetch samples (a proxy without --fetch-events) there is nothing to count.
+    bare = observe(run(handover(revoked_at=5.0)))
+    assert bare.fetch_samples == 0 and bare.members[0].zombie_fetches == 0

@@ -80,6 +80,26 @@ def test_a_failing_cell_names_the_observations_that_matter(tmp_path: Path) -> No
     assert render_markdown(summary) == md  # deterministic
 
 
+def test_zombie_fetching_shows_in_the_cell_whatever_the_scenario_expects(tmp_path: Path) -> None:
+    zombie = {"index": 0, "zombie_fetches": 14, "zombie_fetch_s": 11.257,
+              "zombie_partition": "t-0", "zombie_owner": 1}
+    results = [result("aiokafka", "classic-one", 1, "recovered", "pass",
+                      observations={"members": [zombie, {"index": 1, "zombie_fetches": 0}]}),
+               result("aiokafka", "classic-one", 2, "recovered", "pass",
+                      observations={"members": []})]
+    md = render_markdown(report(tmp_path, results, runs=2))
+    assert ("[pass 2/2: zombie fetches in 1/2 runs: member 0 fetched t-0 11.3 s after it moved "
+            "to member 1](../artifacts/aiokafka/classic-one/)") in md
+    # Where no_zombie_fetch failed, its own reason says it once.
+    failed = {"name": "no_zombie_fetch", "status": "fail",
+              "reason": "member 0 fetched t-0 for 11.3 s after it moved to member 1"}
+    runs = [result("aiokafka", "classic-one", 1, "recovered", "fail", [failed],
+                   observations={"members": [zombie]})]
+    md = render_markdown(report(tmp_path, runs, runs=1))
+    assert "[fail 1/1: member 0 fetched t-0 for 11.3 s after it moved to member 1](" in md
+    assert "zombie fetches in" not in md
+
+
 def test_robustness_mark(tmp_path: Path) -> None:
     results = [result("aiokafka", "classic-one", run, "recovered", "fail", [SILENT],
                       robustness_only=True) for run in (1, 2)]
@@ -150,3 +170,16 @@ def test_readme_section_is_replaced_with_links_relative_to_the_readme(tmp_path: 
     assert "[fail 5/5: member 1 silent 27.3 s > 15 s](docs/matrix-evidence/aiokafka/s1/)" in text
     assert "modal verdict against the scenario's expectations" in text
     assert text.startswith("# Title") and text.rstrip().endswith("after")
+
+
+def test_the_report_says_how_loaded_the_machine_was() -> None:
+    from kafka_chaos_proxy.lab.matrix.report import _load_line, machine_load_summary
+
+    runs = [{"machine": {"cpus": 2, "load_1m_begin": 1.0, "load_1m_end": v}}
+            for v in (0.8, 1.5, 3.1)] + [{"outcome": "recovered"}]  # an older result: no load
+    load = machine_load_summary(runs)
+    assert load == {"runs_measured": 3, "median_load_1m": 1.5, "cpus": 2, "runs_over_cores": 1}
+    assert _load_line(load) == [
+        "- Machine: 2 cores; 1-minute load at the end of a run: median 1.5; 1 of 3 runs ended "
+        "with more load than cores (`machine` in each result.json)"]
+    assert _load_line(machine_load_summary([{"outcome": "recovered"}])) == []

@@ -119,6 +119,10 @@ def test_a_member_silent_right_now_keeps_the_silence_bound_open(
     assert run._pending and run._pending[0].startswith("max_silence_s: a member has been silent")
     run.heard[0] = now - 1.0
     assert run._open_silence(now) == 0.0
+    # A member that only fetches is silent to its group: Fetch samples are not heard.
+    run._note_wire({"seq": 99, "ts": now, "api": "Fetch", "outcome": "observed",
+                    "client_id": f"{run.client_prefix}-m0", "partitions": {"t": [0]}})
+    assert run.heard[0] == pytest.approx(now - 1.0)
 
 
 def test_what_was_still_pending_is_said_at_max_duration(

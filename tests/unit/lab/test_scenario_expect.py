@@ -43,6 +43,7 @@ expect:
   - no_invalid_commits: true
   - max_unassigned_s: 20.5
   - rejoins: {new_member_id: true}
+  - no_zombie_fetch: true
 """
     path = tmp_path / "demo.yaml"
     path.write_text(text)
@@ -51,7 +52,7 @@ expect:
         "no_app_errors", "terminal_error FENCED_INSTANCE_ID, member stops, members [1]",
         "recovers_within_s 35", "max_silence_s 15", "duplicates_within_bound",
         "no_offset_regression", "no_loss", "no_invalid_commits", "max_unassigned_s 20.5",
-        "rejoins new member id"]
+        "rejoins new member id", "no_zombie_fetch"]
     terminal = s.expectations[1].terminal
     assert terminal is not None and terminal.kinds == ["FENCED_INSTANCE_ID"]
     assert s.expectations[2].bound_s == 35.0
@@ -116,6 +117,9 @@ def test_catalog_expectations_follow_the_descriptions() -> None:
         assert "must stop" in s.description and s.version >= 2
         assert [e.describe() for e in s.expectations] == [
             "terminal_error FENCED_INSTANCE_ID, member stops"]
+    zombie = catalog["heartbeat-blackhole-zombie-fetch"]
+    assert zombie.expectations[0].describe() == "no_zombie_fetch"
+    assert "a real network produces" in " ".join(zombie.description.lower().split())
     umid = catalog["heartbeat-unknown-member-id"]
     assert {"no_app_errors", "rejoins new member id", "no_loss"} <= {
         e.describe() for e in umid.expectations}

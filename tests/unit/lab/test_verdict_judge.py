@@ -318,6 +318,36 @@ def test_time_without_partitions_is_decided_its_bound_after_the_last_change() ->
     assert not judge(s, obs, classification(), progress(elapsed_s=31.0)).pending()
 
 
+ZOMBIE = dict(zombie_fetches=14, zombie_fetch_s=11.257, zombie_first_s=14.837,
+              zombie_partitions=["t-0", "t-1"], zombie_partition="t-0", zombie_owner=1)
+
+
+def test_no_zombie_fetch_fails_with_the_numbers() -> None:
+    two = observations(member(0, **ZOMBIE), member(1), fetch_samples=47)
+    assert run("no_zombie_fetch", two, members=2) == (
+        "fail", "member 0 fetched t-0 for 11.3 s after it moved to member 1 (14 Fetch "
+                "sample(s) on 2 partition(s), from 14.8 s)")
+    clean = observations(member(0), member(1), fetch_samples=47)
+    assert run("no_zombie_fetch", clean, members=2) == (
+        "pass", "no member fetched a partition another member owned (47 Fetch samples)")
+    # A proxy without --fetch-events tells nothing either way.
+    assert run("no_zombie_fetch", observations(member(0), member(1)), members=2) == (
+        "undecided", "no Fetch samples in the evidence (proxy without --fetch-events)")
+
+
+def test_no_zombie_fetch_waits_the_members_timeout_after_the_last_assignment_change() -> None:
+    s = scenario("no_zombie_fetch", members=2)  # member timeout 10 s (rebalance timeout)
+    clean = observations(member(0), member(1), fetch_samples=30, last_assignment_change_at=13.5)
+    early = judge(s, clean, classification(), progress(elapsed_s=20.0))
+    assert one(early)[0] == "undecided" and early.pending()
+    assert not judge(s, clean, classification(), progress(elapsed_s=23.6)).pending()
+    # A zombie seen is final at once: it cannot be undone.
+    seen = observations(member(0, **ZOMBIE), member(1), fetch_samples=30,
+                        last_assignment_change_at=13.5)
+    now = judge(s, seen, classification(), progress(elapsed_s=15.0))
+    assert one(now)[0] == "fail" and not now.pending()
+
+
 def test_a_finished_run_has_nothing_pending() -> None:
     s = scenario("no_loss", FENCED, {"max_silence_s": 15})
     verdict = judge(s, observations(lost=5), classification(ttr=None))
@@ -353,3 +383,12 @@ def test_recorded_runs_judged_against_the_catalog() -> None:
     assert rejoined.verdict == "pass" and rejoined.robustness_only
     assert [e.reason for e in rejoined.expectations if e.name == "rejoins"] == [
         "member 0 rejoined (1x)"]
+    zombie = judged("kafka-python-heartbeat-blackhole-zombie-fetch-1",
+                    "heartbeat-blackhole-zombie-fetch")
+    assert zombie.verdict == "fail" and not zombie.robustness_only  # a real network's fault
+    reasons = {e.name: e.reason for e in zombie.failing()}
+    assert reasons["no_zombie_fetch"] == (
+        "member 0 fetched mx-heartbeat-blackhole-zombie-fetch-4776b3-0 for 6.2 s after it "
+        "moved to member 1 (7 Fetch sample(s) on 2 partition(s), from 12.1 s)")
+    quiet = judged("kafka-python-heartbeat-unknown-member-id-1", "heartbeat-unknown-member-id")
+    assert quiet.verdict == "pass"

@@ -183,6 +183,35 @@ async def test_groups_and_events(ctx: AdminContext, client: httpx.AsyncClient) -
     assert (await client.get("/events", params={"limit": 0})).status_code == 422
 
 
+async def test_fetch_samples_reach_the_api_whole_and_stay_out_of_group_queries(
+        ctx: AdminContext, client: httpx.AsyncClient) -> None:
+    """`run --fetch-events`: the response model must carry a sample's own fields (a field it
+    does not declare would be dropped on the way out), also when the log cut `partitions`."""
+    from kafka_chaos_proxy.proxy.event_fields import fetch_event_fields
+    from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample
+
+    def sample(partitions: dict[str, list[int]]) -> dict[str, Any]:
+        return fetch_event_fields(FetchSample(
+            at=1_700_000_000.0, connection_id=7, client_id="app-m0", client_host="127.0.0.1",
+            broker_node=1, api_version=12, correlation_id=9, partitions=partitions, dropped=0,
+            fetches=3, session_id=55, session_epoch=4))
+
+    ctx.events.observe(_heartbeat("g1", "m-1"))
+    ctx.events.record(sample({"t": [0, 2]}))
+    ctx.events.max_event_bytes = 2_000
+    ctx.events.record(sample({f"topic-{i}": list(range(20)) for i in range(50)}))
+    got = (await client.get("/events", params={"api": "fetch"})).json()
+    assert len(got) == 2
+    first, cut = got
+    assert (first["partitions"], first["fetches"], first["outcome"]) == (
+        {"t": [0, 2]}, 3, "observed")
+    assert (first["session_id"], first["session_epoch"], first["group"]) == (55, 4, None)
+    assert cut["partitions"].endswith("truncated>") and "partitions" in cut["truncated"]
+    assert cut["fetches"] == 3 and cut["client_id"] == "app-m0"  # kept: small, findable
+    assert [e["api"] for e in (await client.get("/events", params={"group": "g1"})).json()] == [
+        "Heartbeat"]
+
+
 def _sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for block in text.split("\n\n"):

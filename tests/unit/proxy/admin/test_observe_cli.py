@@ -245,3 +245,12 @@ def test_tail_gives_up_on_a_proxy_that_stays_away(cli: typer.Typer,
     result = tail.wait()
     assert result.exit_code == 1
     assert "went away" in result.stderr and "did not come back" in result.stderr
+
+
+def test_a_fetch_sample_line_shows_what_is_fetched_and_no_answer() -> None:
+    from kafka_chaos_proxy.proxy.cli.observe_cmd import compact
+
+    line = compact({"seq": 12, "time": "2025-01-02T03:04:05.678+00:00", "api": "Fetch",
+                    "version": 12, "group": None, "partitions": {"t": [0, 2]}, "fetches": 4,
+                    "outcome": "observed", "latency_ms": None, "error": None})
+    assert line == "    12 03:04:05.678 Fetchv12 fetching={t:[0, 2]} fetches=4 (sample)"

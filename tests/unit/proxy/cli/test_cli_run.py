@@ -42,6 +42,20 @@ def test_metrics_client_ids_flag_counts_per_client_id(monkeypatch: pytest.Monkey
     assert isinstance(build_control_plane(options.control).decider, ClientIdCounter)
 
 
+def test_fetch_events_is_opt_in_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KCP_FETCH_EVENTS", raising=False)
+    assert _parse(monkeypatch).config.fetch_events is False
+    assert _parse(monkeypatch, "--fetch-events").config.fetch_events is True
+    monkeypatch.setenv("KCP_FETCH_EVENTS", "true")
+    assert _parse(monkeypatch).config.fetch_events is True
+
+
+def test_fetch_events_help_says_what_it_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert "--fetch-events" in result.output
+    assert "every Fetch request's body is decoded" in " ".join(result.output.split())
+
+
 def test_other_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     options = _parse(monkeypatch, "--port", "0", "--node-port", "3=9303", "--seed", "7")
     assert options.config.bootstrap_servers == [("127.0.0.1", 9092)]

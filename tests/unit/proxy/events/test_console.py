@@ -86,7 +86,7 @@ async def test_closing_a_connection_is_debug_and_tells_observers() -> None:
     told, plain = _Closed(), object()  # `plain` has no connection_closed
     server = SimpleNamespace(
         config=ProxyConfig(parse_bootstrap("127.0.0.1:9092")), observers=[plain, told],
-        next_connection_id=lambda: 42, unregister=lambda conn: None)
+        next_connection_id=lambda: 42, unregister=lambda conn: None, fetch_sink=None)
     conn = core.ConnectionCore(server, 1)  # type: ignore[arg-type]
     with capture_logs() as logs:
         conn.close("client_closed")
