@@ -12,10 +12,16 @@ Phases, each first direct then through the proxy, on fresh topics:
   idle      RSS growth of the proxy per idle client connection (1000 connections, each
             having done one ApiVersions exchange, so its upstream connection exists too)
 
+With --tls every connection is TLS: a local broker with an SSL listener (mTLS,
+`proxy.real_kafka.security`) is started, the direct clients use it, and the proxy serves a
+self-signed TLS listener in front of it (TLS <-> TLS, the proxy's client certificate towards
+the broker), so the ratios are TLS through the proxy against TLS direct.
+
 Bounded: record counts and a per-phase deadline; nothing runs after the report.
 
     .venv/bin/python bench/throughput.py                      # starts a local broker
     .venv/bin/python bench/throughput.py --bootstrap HOST:PORT
+    .venv/bin/python bench/throughput.py --tls                # TLS on every connection
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import os
 import resource
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -35,8 +42,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -44,6 +52,25 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 PHASE_DEADLINE_S = 120.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Setup:
+    """Where the direct clients go and how each side is secured: `direct` and `proxied` are
+    the client settings (beyond bootstrap.servers) for the broker and for the proxy,
+    `proxy_args` the proxy's extra `run` flags, `proxy_ca` the CA the idle phase's raw
+    sockets trust the proxy's TLS listener with (None: plaintext)."""
+
+    upstream: str
+    direct: dict[str, Any] = field(default_factory=dict)
+    proxied: dict[str, Any] = field(default_factory=dict)
+    proxy_args: list[str] = field(default_factory=list)
+    proxy_ca: Path | None = None
+
+    def conf(self, bootstrap: str) -> dict[str, Any]:
+        """The client settings for `bootstrap`, the broker's or the proxy's."""
+        extra = self.direct if bootstrap == self.upstream else self.proxied
+        return {"bootstrap.servers": bootstrap, **extra}
 
 
 def free_port() -> int:
@@ -69,11 +96,12 @@ class ProxyProcess:
 
 
 @contextlib.contextmanager
-def run_proxy(upstream: str, log_path: Path) -> Iterator[ProxyProcess]:
+def run_proxy(upstream: str, log_path: Path, extra: list[str] | None = None
+              ) -> Iterator[ProxyProcess]:
     port, base = free_port(), free_port()
     cmd = [sys.executable, "-c", "from kafka_chaos_proxy.proxy.cli import main; main()", "run",
            "--bootstrap-server", upstream, "--port", str(port), "--port-base", str(base),
-           "--no-admin", "--log-format", "json"]
+           "--no-admin", "--log-format", "json", *(extra or [])]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
     try:
@@ -91,17 +119,17 @@ def run_proxy(upstream: str, log_path: Path) -> Iterator[ProxyProcess]:
             proc.wait(5)
 
 
-def create_topic(bootstrap: str, partitions: int = 3) -> str:
+def create_topic(conf: dict[str, Any], partitions: int = 3) -> str:
     name = f"bench-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(conf)
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
     return name
 
 
-def produce(bootstrap: str, topic: str, n: int, size: int) -> float:
+def produce(conf: dict[str, Any], topic: str, n: int, size: int) -> float:
     """Seconds to produce and flush n records of size bytes."""
     payload = os.urandom(size)
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5,
+    p = Producer({**conf, "acks": "1", "linger.ms": 5,
                   "batch.size": 1_000_000, "queue.buffering.max.kbytes": 512 * 1024,
                   "message.max.bytes": 2_000_000})
     p.list_topics(topic, timeout=10)  # connect before the clock starts
@@ -122,8 +150,8 @@ def produce(bootstrap: str, topic: str, n: int, size: int) -> float:
     return time.perf_counter() - start
 
 
-def consume(bootstrap: str, topic: str, n: int) -> float:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+def consume(conf: dict[str, Any], topic: str, n: int) -> float:
+    c = Consumer({**conf, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
                   "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
                   "max.partition.fetch.bytes": 10_485_760})
     c.assign([TopicPartition(topic, p, 0) for p in range(3)])
@@ -141,9 +169,9 @@ def consume(bootstrap: str, topic: str, n: int) -> float:
     return elapsed
 
 
-def latency(bootstrap: str, topic: str, count: int, size: int) -> tuple[float, float]:
+def latency(conf: dict[str, Any], topic: str, count: int, size: int) -> tuple[float, float]:
     """p50, p99 in ms of single-record produce round trips (one in flight)."""
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 0})
+    p = Producer({**conf, "acks": "1", "linger.ms": 0})
     p.list_topics(topic, timeout=10)
     payload = os.urandom(size)
     samples: list[float] = []
@@ -159,13 +187,13 @@ def latency(bootstrap: str, topic: str, count: int, size: int) -> tuple[float, f
 class BackgroundLoad:
     """A producer pushing about `mbps` MB/s while latency is measured ("moderate load")."""
 
-    def __init__(self, bootstrap: str, topic: str, mbps: float) -> None:
-        self.bootstrap, self.topic, self.mbps = bootstrap, topic, mbps
+    def __init__(self, conf: dict[str, Any], topic: str, mbps: float) -> None:
+        self.conf, self.topic, self.mbps = conf, topic, mbps
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        p = Producer({"bootstrap.servers": self.bootstrap, "acks": "1", "linger.ms": 2})
+        p = Producer({**self.conf, "acks": "1", "linger.ms": 2})
         payload = os.urandom(10_240)
         per_tick = max(1, int(self.mbps * 1e6 / 10_240 / 100))
         deadline = time.monotonic() + PHASE_DEADLINE_S
@@ -188,17 +216,21 @@ class BackgroundLoad:
             self.thread.join(20)
 
 
-def idle_rss_per_connection(proxy: ProxyProcess, count: int) -> float:
+def idle_rss_per_connection(proxy: ProxyProcess, count: int,
+                            proxy_ca: Path | None = None) -> float:
     host, port = proxy.bootstrap.rsplit(":", 1)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < count + 100:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count * 2 + 100), hard))
     request = _api_versions_request()
+    tls = None if proxy_ca is None else ssl.create_default_context(cafile=str(proxy_ca))
     base = proxy.rss_bytes()
     socks = []
     try:
         for _ in range(count):
             s = socket.create_connection((host, int(port)), timeout=10)
+            if tls is not None:
+                s = tls.wrap_socket(s, server_hostname=host)
             s.sendall(request)
             socks.append(s)
         for s in socks:  # every pair is connected end to end once its response came back
@@ -226,28 +258,31 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
     return buf
 
 
-def bench(upstream: str, args: argparse.Namespace) -> dict[str, object]:
+def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
+    upstream = setup.upstream
     log_path = Path(tempfile.mkstemp(prefix="kcp-bench-", suffix=".log")[1])
-    results: dict[str, object] = {"upstream": upstream, "proxy_log": str(log_path)}
-    with run_proxy(upstream, log_path) as proxy:  # a fresh process: nothing freed later
+    results: dict[str, object] = {"upstream": upstream, "proxy_log": str(log_path),
+                                  "tls": setup.proxy_ca is not None}
+    admin = setup.conf(upstream)
+    with run_proxy(upstream, log_path, setup.proxy_args) as proxy:  # fresh: nothing freed later
         time.sleep(0.5)
         rss0 = proxy.rss_bytes()
-        per_conn = idle_rss_per_connection(proxy, args.idle_connections)
+        per_conn = idle_rss_per_connection(proxy, args.idle_connections, setup.proxy_ca)
         results["idle"] = {"connections": args.idle_connections,
                            "rss_kib_per_connection": round(per_conn / 1024, 1),
                            "proxy_rss_mib_before": round(rss0 / 2**20, 1)}
         print(json.dumps({"idle": results["idle"]}), flush=True)
-    with run_proxy(upstream, log_path) as proxy:
+    with run_proxy(upstream, log_path, setup.proxy_args) as proxy:
         for size, n in ((1024, args.small_count), (102_400, args.large_count)):
             mb = size * n / 1e6
             row: dict[str, float] = {"records": n, "mb": round(mb, 1), "runs": args.repeat}
             runs: dict[str, list[float]] = {}
             for _ in range(args.repeat):  # interleaved, so machine noise hits both sides
                 for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
-                    topic = create_topic(upstream)
+                    topic = create_topic(admin)
                     cpu0 = proxy.cpu_s()
-                    t_prod = produce(bs, topic, n, size)
-                    t_cons = consume(bs, topic, n)
+                    t_prod = produce(setup.conf(bs), topic, n, size)
+                    t_cons = consume(setup.conf(bs), topic, n)
                     cpu = proxy.cpu_s() - cpu0
                     runs.setdefault(f"{label}_produce_mbps", []).append(mb / t_prod)
                     runs.setdefault(f"{label}_consume_mbps", []).append(mb / t_cons)
@@ -262,9 +297,9 @@ def bench(upstream: str, args: argparse.Namespace) -> dict[str, object]:
         lat: dict[str, float] = {"samples": args.latency_count,
                                  "background_mbps": args.load_mbps}
         for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
-            topic = create_topic(upstream)
-            with BackgroundLoad(bs, topic, args.load_mbps):
-                p50, p99 = latency(bs, topic, args.latency_count, 1024)
+            topic = create_topic(admin)
+            with BackgroundLoad(setup.conf(bs), topic, args.load_mbps):
+                p50, p99 = latency(setup.conf(bs), topic, args.latency_count, 1024)
             lat[f"{label}_p50_ms"], lat[f"{label}_p99_ms"] = round(p50, 3), round(p99, 3)
         lat["added_p50_ms"] = round(lat["proxy_p50_ms"] - lat["direct_p50_ms"], 3)
         lat["added_p99_ms"] = round(lat["proxy_p99_ms"] - lat["direct_p99_ms"], 3)
@@ -284,16 +319,47 @@ def main() -> None:
                     help="background produce load during the latency phase (0: none)")
     ap.add_argument("--idle-connections", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per phase; medians reported")
+    ap.add_argument("--tls", action="store_true", help="TLS on every connection: a local "
+                    "broker's SSL listener direct, a TLS <-> TLS proxy in front of it")
     args = ap.parse_args()
+    if args.tls and args.bootstrap:
+        ap.error("--tls starts its own local broker with an SSL listener; drop --bootstrap")
     sys.path.insert(0, str(ROOT))
-    if args.bootstrap:
-        results = bench(args.bootstrap, args)
+    if args.tls:
+        results = bench_tls(args)
+    elif args.bootstrap:
+        results = bench(Setup(args.bootstrap), args)
     else:
         from kafka_chaos_proxy.proxy.real_kafka import provide_kafka
 
         with provide_kafka() as cluster:
-            results = bench(cluster.bootstrap_servers, args)
+            results = bench(Setup(cluster.bootstrap_servers), args)
     print(json.dumps(results, indent=2))
+
+
+def bench_tls(args: argparse.Namespace) -> dict[str, object]:
+    """`bench` with TLS everywhere: the broker's SSL listener (which wants a client
+    certificate) direct, and a self-signed TLS listener of the proxy in front of it."""
+    from kafka_chaos_proxy.proxy.real_kafka.provider import provide_secured_kafka
+
+    with provide_secured_kafka() as cluster, tempfile.TemporaryDirectory(
+            prefix="kcp-bench-tls-") as tmp:
+        tls = cluster.tls
+        self_signed = Path(tmp) / "self-signed"
+        direct = {"security.protocol": "SSL", "ssl.ca.location": str(tls.ca_file),
+                  "ssl.certificate.location": str(tls.client_cert_file),
+                  "ssl.key.location": str(tls.client_key_file)}
+        proxy_ca = self_signed / "ca.pem"  # made by the proxy at start-up
+        setup = Setup(
+            upstream=cluster.ssl_bootstrap_servers, direct=direct,
+            proxied={"security.protocol": "SSL", "ssl.ca.location": str(proxy_ca)},
+            proxy_args=["--upstream-tls-ca", str(tls.ca_file),
+                        "--upstream-tls-cert", str(tls.client_cert_file),
+                        "--upstream-tls-key", str(tls.client_key_file),
+                        "--tls-self-signed", "--tls-self-signed-dir", str(self_signed)],
+            proxy_ca=proxy_ca)
+        return bench(setup, args)
+
 
 
 if __name__ == "__main__":

@@ -59,6 +59,9 @@ class RequestView(Protocol):
     api_version: int
     correlation_id: int
     client_id: str | None
+    # Who the client authenticated as (SASL, or its TLS client certificate), where the
+    # exchange reveals it (`proxy.pipeline.sasl`); None otherwise.
+    principal: str | None
 
     def body(self) -> dict[str, Any] | None:
         """The decoded request body, or None when the codec cannot decode it."""

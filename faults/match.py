@@ -1,10 +1,10 @@
 """Does one request match one rule?
 
 The data plane asks this for every request on every connection, so the check runs in cost order:
-header facts first (API key, version, broker, connection, client id), the decoded body last and
-only when the rule names a body field *and* everything else already matched. A rule that
-matches on the API key alone therefore never makes the data plane decode a Produce or Fetch
-frame.
+header facts first (API key, version, broker, connection, client id, principal), the decoded
+body last and only when the rule names a body field *and* everything else already matched. A
+rule that matches on the API key alone therefore never makes the data plane decode a Produce or
+Fetch frame.
 
 Where a body field lives is `faults.body_fields`' business; a batched request matches when any
 of its entries matches, because a fault aimed at "group g1" should hit the request that carries
@@ -46,6 +46,7 @@ class CompiledMatch:
     connection: int | None
     client_id_glob: ClientIdPattern | None
     client_id_regex: ClientIdPattern | None
+    principal_glob: ClientIdPattern | None
     body_fields: tuple[tuple[str, object], ...]
 
     def matches(self, view: RequestView) -> bool:
@@ -66,6 +67,9 @@ class CompiledMatch:
                 return False
             if self.client_id_regex is not None and not self.client_id_regex.search(client_id):
                 return False
+        if self.principal_glob is not None and not self.principal_glob.fullmatch(
+                view.principal or ""):
+            return False
         if not self.body_fields:
             return True
         return self._body_matches(view)
@@ -111,5 +115,6 @@ def compile_match(match: Match, api_key_of: Mapping[str, int]) -> CompiledMatch:
         client_id_glob=compile_glob(match.client_id) if match.client_id is not None else None,
         client_id_regex=(compile_regex(match.client_id_regex)
                          if match.client_id_regex is not None else None),
+        principal_glob=compile_glob(match.principal) if match.principal is not None else None,
         body_fields=tuple(body_fields),
     )

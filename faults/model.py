@@ -105,6 +105,11 @@ class Match(StrictModel):
     client_id_regex: str | None = Field(
         default=None, description="Regular expression searched in the client id."
     )
+    principal: str | None = Field(
+        default=None,
+        description="Glob on the whole principal the client authenticated as (fnmatch; the "
+        "SASL user, or the TLS client certificate's subject; a connection without one is '').",
+    )
     group_id: str | None = None
     member_id: str | None = None
     group_instance_id: str | None = None
@@ -175,6 +180,11 @@ class Match(StrictModel):
     @classmethod
     def _check_glob(cls, value: str | None) -> str | None:
         return checked(value, "client_id", compile_glob)
+
+    @field_validator("principal")
+    @classmethod
+    def _check_principal_glob(cls, value: str | None) -> str | None:
+        return checked(value, "principal", compile_glob)
 
     @field_validator("group_id", "member_id", "group_instance_id")
     @classmethod

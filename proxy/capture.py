@@ -15,6 +15,12 @@ broker -> client (a response as the broker sent it, before addresses are rewritt
 streamed cut-through (pass-through Produce/Fetch of 256 KiB and more) are not captured: they
 are never held whole, and the coordination APIs a capture is for never take that path.
 
+Secrets are not captured: a SaslAuthenticate frame's `auth_bytes` (a PLAIN password, a SCRAM
+proof, an OAuth token, in either direction) are replaced by `[redacted: N bytes]` before the
+frame is written, the rest of the frame re-encoded as it was; a SaslAuthenticate frame that
+cannot be decoded is not written at all. The raw tokens that follow a SaslHandshake v0 never
+reach the capture (they are not Kafka frames).
+
 Bounded on purpose: the file is opened once, writes go through one buffer (flushed by the
 server's sweep and on stop, so a reader sees frames within a second or so), and at
 `MAX_BYTES` capturing stops with one warning line saying so; the proxy goes on. A failing
@@ -33,6 +39,7 @@ from typing import BinaryIO, NamedTuple
 import structlog
 
 from kafka_chaos_proxy import codec
+from kafka_chaos_proxy.codec import ApiKey
 
 __all__ = [
     "MAGIC",
@@ -48,6 +55,8 @@ log = structlog.get_logger("kcp.capture")
 
 MAGIC = b"KCPCAP\x00\x01"
 RECORD = struct.Struct(">dBIhhI")
+SASL_AUTHENTICATE = ApiKey.SASL_AUTHENTICATE
+_I32 = struct.Struct(">i")
 # A capture is for a few rebalances, not a day of Fetch traffic: past this it stops.
 MAX_BYTES = 256 * 1024 * 1024
 # One write syscall per this many bytes of frames, whatever the frame rate.
@@ -118,6 +127,11 @@ class FrameCapture:
         out = self._file
         if out is None or (self.keys is not None and api_key not in self.keys):
             return
+        if api_key == SASL_AUTHENTICATE:
+            redacted = redact_sasl(direction, api_version, frame)
+            if redacted is None:
+                return
+            frame = redacted
         size = RECORD.size + len(frame)
         if self.written + size > self.max_bytes:
             self._stop("full", f"{self.path} reached its cap of {self.max_bytes} bytes "
@@ -157,6 +171,29 @@ class FrameCapture:
                         detail=f"closing {self.path} failed: {exc}")
         log.info("capture_closed", path=str(self.path), frames=self.frames,
                  bytes=self.written)
+
+
+def redact_sasl(direction: Direction, api_version: int, frame: bytes) -> bytes | None:
+    """A SaslAuthenticate frame (size prefix included) with its `auth_bytes` replaced by a
+    note of their length; None when the frame cannot be decoded (then it is not captured)."""
+    view = memoryview(frame)[4:]
+    try:
+        if direction is Direction.CLIENT_TO_BROKER:
+            hsize = codec.parse_request_header(view).header_size
+            if hsize is None:
+                return None
+            kind = codec.Direction.REQUEST
+        else:
+            _, hsize = codec.parse_response_header(view, SASL_AUTHENTICATE, api_version)
+            kind = codec.Direction.RESPONSE
+        body = codec.decode_body(SASL_AUTHENTICATE, api_version, kind, view[hsize:])
+        secret = body.get("auth_bytes") or b""
+        body["auth_bytes"] = f"[redacted: {len(secret)} bytes]".encode()
+        payload = bytes(view[:hsize]) + codec.encode_body(SASL_AUTHENTICATE, api_version, kind,
+                                                          body)
+    except Exception:  # a frame we cannot re-encode is left out rather than kept whole
+        return None
+    return _I32.pack(len(payload)) + payload
 
 
 def read_capture(path: Path | str) -> Iterator[CapturedFrame]:

@@ -10,6 +10,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_chaos_proxy.proxy.tls.settings import ListenerTls, UpstreamSasl, UpstreamTls
+
 # Like the broker's socket.request.max.bytes: a client cannot make the proxy allocate more.
 DEFAULT_MAX_FRAME_BYTES = 104_857_600
 # Kafka clients keep at most a handful of requests in flight (5 for idempotent producers);
@@ -113,6 +115,12 @@ class ProxyConfig:
     # and decode Metadata answers whole to name topic ids. False: the pipeline pays one boolean
     # test a frame.
     fetch_events: bool = False
+    # TLS on the client side (every listener serves it) and to the brokers, each side on its
+    # own, and the login of the proxy's own connections (`proxy.tls.settings`). None:
+    # plaintext on that side, no login of our own (clients' SASL passes through regardless).
+    listener_tls: ListenerTls | None = None
+    upstream_tls: UpstreamTls | None = None
+    upstream_sasl: UpstreamSasl | None = None
 
     @property
     def advertised(self) -> str:

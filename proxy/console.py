@@ -31,6 +31,8 @@ class ConsoleLog:
     def fault_injected(self, ev: dict[str, Any], group: GroupState | None) -> None:
         fault = ev.get("fault") or {}
         extra = {k: v for k, v in fault.items() if k not in ("rule", "action")}
+        if ev.get("principal"):  # who it hit, where the client authenticated
+            extra["principal"] = ev["principal"]
         self._log.info(
             "fault_injected",
             rule=fault.get("rule"),

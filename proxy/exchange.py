@@ -42,6 +42,9 @@ class Exchange:
     upstream_latency_s: float | None  # forward to broker answer; None if never forwarded
     outcome: str = "ok"
     decision: Decision = PASS
+    # Who the client authenticated as (SASL, or its TLS client certificate), where the
+    # exchange revealed it (`proxy.pipeline.sasl`); None otherwise.
+    principal: str | None = None
 
 
 class ExchangeObserver(Protocol):

@@ -196,3 +196,10 @@ coordination_latency_seconds = ClosedHistogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+tls_errors_total = Counter(
+    "kcp_tls_errors_total",
+    "TLS failures that closed a connection, by side (client: a client of the listeners; "
+    "upstream: a connection to a broker) and reason (a closed set, proxy.tls.errors).",
+    ["side", "reason"],
+    registry=REGISTRY,
+)

@@ -63,9 +63,53 @@ def _banner(server: ProxyServer, admin_url: str | None, upstream_note: str = "")
         lines.append(f"  metrics:     {admin_url.rstrip('/')}/metrics")
     upstream = ",".join(f"{h}:{p}" for h, p in server.config.bootstrap_servers)
     lines.append(f"  proxying:    {upstream}{upstream_note}")
+    lines += _security_lines(server.config)
     lines.append("  CLI:         scripts/kcp --help, e.g. scripts/kcp faults list; "
                  "Ctrl-C stops the proxy")
     return "\n".join(lines)
+
+
+def _security_lines(config: ProxyConfig) -> list[str]:
+    """What a client needs to connect over TLS, and how the brokers are reached."""
+    from kafka_chaos_proxy.proxy.tls.contexts import self_signed_ca_file
+
+    lines: list[str] = []
+    tls = config.listener_tls
+    if tls is not None:
+        ca = self_signed_ca_file(tls)
+        how = (f"trust the CA {ca} (self-signed for {', '.join(tls.names)})" if ca
+               else f"certificate {tls.cert_file}")
+        mtls = (f"; client certificates verified against {tls.client_ca_file}"
+                if tls.client_ca_file else "")
+        lines.append(f"  TLS:         clients connect with TLS ({tls.min_version}+); {how}{mtls}")
+    up = config.upstream_tls
+    if up is not None:
+        verified = ("NOT VERIFIED (--upstream-tls-insecure: for tests only)" if up.insecure
+                    else f"verified against {up.ca_file}" if up.ca_file
+                    else "verified against the system's trust store")
+        cert = f", client certificate {up.cert_file}" if up.cert_file else ""
+        lines.append(f"  upstream:    TLS to the brokers, {verified}{cert}")
+    if config.upstream_sasl is not None:
+        lines.append(f"  own login:   SASL {config.upstream_sasl.mechanism} as "
+                     f"{config.upstream_sasl.username!r} (discovery, broker-consistent faults)")
+    return lines
+
+
+def _check_tls(config: ProxyConfig) -> None:
+    """Build the TLS contexts now (cached for the server): a bad file is one line."""
+    from kafka_chaos_proxy.proxy.tls.contexts import (
+        TlsConfigError,
+        listener_context,
+        upstream_context,
+    )
+
+    try:
+        if config.listener_tls is not None:
+            listener_context(config.listener_tls)
+        if config.upstream_tls is not None:
+            upstream_context(config.upstream_tls)
+    except TlsConfigError as exc:
+        raise StartupError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -219,6 +263,7 @@ def preflight(options: RunOptions) -> None:
     problem = _check_ports(options.config, control.admin_host, control.admin_port)
     if problem:
         raise StartupError(problem)
+    _check_tls(options.config)
     if not options.config.bootstrap_servers:
         from kafka_chaos_proxy.proxy.real_kafka import MissingToolError, check_tools
         from kafka_chaos_proxy.proxy.real_kafka.provider import choose_kind

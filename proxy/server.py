@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,7 +21,7 @@ from kafka_chaos_proxy.faults.decision import FaultDecider
 from kafka_chaos_proxy.proxy.address_map import AddressMap
 from kafka_chaos_proxy.proxy.capture import FrameCapture
 from kafka_chaos_proxy.proxy.config import ProxyConfig
-from kafka_chaos_proxy.proxy.discovery import fetch_brokers
+from kafka_chaos_proxy.proxy.discovery import DiscoveryError, fetch_brokers
 from kafka_chaos_proxy.proxy.event_fields import fetch_event_fields
 from kafka_chaos_proxy.proxy.exchange import ExchangeObserver
 from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample, TopicNames
@@ -28,6 +29,9 @@ from kafka_chaos_proxy.proxy.listeners import BOOTSTRAP_NODE, ListenerSet, Proto
 from kafka_chaos_proxy.proxy.pipeline import limits
 from kafka_chaos_proxy.proxy.pipeline.connection import ClientSide, Connection
 from kafka_chaos_proxy.proxy.pipeline.host import FetchSink, TriggerHooks
+from kafka_chaos_proxy.proxy.sasl_login import SaslLoginError
+from kafka_chaos_proxy.proxy.tls import errors as tls_errors
+from kafka_chaos_proxy.proxy.tls.contexts import listener_context, upstream_context
 from kafka_chaos_proxy.proxy.transforms import Transform, build_transforms
 
 # Where Fetch sample events go: the fields of one event (`EventLog.record`).
@@ -65,6 +69,20 @@ class ProxyServer:
         self._stopping = False
         self._sweep_handle: asyncio.TimerHandle | None = None
         self.capture: FrameCapture | None = None  # `run --capture`, opened by `start`
+        # TLS contexts, built once (a bad file raises `TlsConfigError` here, before any
+        # listener exists); None: that side is plaintext.
+        self._client_tls = (listener_context(config.listener_tls)
+                            if config.listener_tls is not None else None)
+        self._upstream_tls = (upstream_context(config.upstream_tls)
+                              if config.upstream_tls is not None else None)
+
+    @property
+    def client_tls(self) -> ssl.SSLContext | None:
+        return self._client_tls
+
+    @property
+    def upstream_tls(self) -> ssl.SSLContext | None:
+        return self._upstream_tls
 
     # -- wiring for the pipeline
 
@@ -168,6 +186,10 @@ class ProxyServer:
             await self._discover()
         await self.listeners.wait_serving()
         self._check_fd_limit()
+        if self.config.upstream_tls is not None and self.config.upstream_tls.insecure:
+            log.warning("upstream_tls_insecure", detail="--upstream-tls-insecure: the brokers' "
+                        "certificates are NOT verified, so anyone on the path can read and "
+                        "change the traffic, credentials included; for tests only")
         self._sweep_handle = asyncio.get_running_loop().call_later(
             limits.SWEEP_INTERVAL_S, self._sweep)
         self.started_at = time.time()
@@ -179,7 +201,17 @@ class ProxyServer:
         """Give every broker its listener now (see `proxy.discovery`); best effort."""
         for host, port in self.config.bootstrap_servers:
             try:
-                brokers = await fetch_brokers(host, port, self.config.upstream_connect_timeout_s)
+                brokers = await fetch_brokers(host, port, self.config.upstream_connect_timeout_s,
+                                              tls=self._upstream_tls,
+                                              sasl=self.config.upstream_sasl)
+            except ssl.SSLError as exc:  # before the others: counted as a TLS failure
+                tls_errors.record(tls_errors.UPSTREAM, tls_errors.classify(exc),
+                                  broker=f"{host}:{port}", via="discovery",
+                                  detail=tls_errors.detail_of(exc))
+                continue
+            except (DiscoveryError, SaslLoginError) as exc:  # a secured cluster said no
+                log.warning("discovery_skipped", broker=f"{host}:{port}", reason=str(exc))
+                continue
             except Exception as exc:
                 log.info("discovery_skipped", broker=f"{host}:{port}", reason=repr(exc))
                 continue

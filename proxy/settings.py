@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -48,8 +48,14 @@ from kafka_chaos_proxy.proxy.events import (
     DEFAULT_FILE_KEEP,
     DEFAULT_FILE_MAX_BYTES,
 )
+from kafka_chaos_proxy.proxy.tls.settings import DEFAULT_TLS_MIN_VERSION
+
+TlsVersion = Literal["1.2", "1.3"]
+OwnSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 ENV_PREFIX = "KCP_"
+#: Settings whose values an error message must not repeat.
+_SECRET_KEYS = frozenset({"upstream_sasl_password", "admin_token"})
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 class SettingsProblem(ValueError):
@@ -107,12 +113,38 @@ class RunSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     capture: Path | None = None
     capture_api: list[str] = Field(default_factory=list)
+    # TLS on the listeners (`proxy.tls.settings.ListenerTls`)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    tls_min_version: TlsVersion = DEFAULT_TLS_MIN_VERSION
+    tls_self_signed: bool = False
+    tls_self_signed_dir: Path | None = None
+    # TLS and the proxy's own SASL login to the brokers (`UpstreamTls`, `UpstreamSasl`)
+    upstream_tls: bool = False
+    upstream_tls_ca: Path | None = None
+    upstream_tls_cert: Path | None = None
+    upstream_tls_key: Path | None = None
+    upstream_tls_insecure: bool = False
+    upstream_tls_min_version: TlsVersion = DEFAULT_TLS_MIN_VERSION
+    upstream_sasl_mechanism: OwnSaslMechanism | None = None
+    upstream_sasl_username: str | None = None
+    upstream_sasl_password_file: Path | None = None
+    # No flag on purpose (a flag's value shows in `ps`): KCP_UPSTREAM_SASL_PASSWORD or the
+    # config file's upstream_sasl_password; SecretStr keeps it out of reprs and errors.
+    upstream_sasl_password: SecretStr | None = None
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         """`KCP_LOG_LEVEL=DEBUG` means what `debug` means."""
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("upstream_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        """`scram-sha-512` means what Kafka calls SCRAM-SHA-512."""
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("kafka_version")
     @classmethod
@@ -207,7 +239,8 @@ def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Run
         name = str(error["loc"][0]) if error["loc"] else "?"
         where = _origin(name, flags, values, config_file)
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise SettingsProblem(f"{where}: {message} (got {error.get('input')!r})") from None
+        got = "a value" if name in _SECRET_KEYS else repr(error.get("input"))
+        raise SettingsProblem(f"{where}: {message} (got {got})") from None
     finally:
         _CONFIG_VALUES.reset(token)
 

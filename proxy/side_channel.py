@@ -11,16 +11,23 @@ request, close. Every exchange is bounded in time (`timeout_s`) and in response 
 connection, times out, closes it or answers garbage gives a `SideChannelResult` with a
 `reason`, never an exception.
 
+Against a secured cluster (`Access`): the connection is TLS with the proxy's upstream context
+(SNI: the broker's host), and logs in with the proxy's own credentials (`--upstream-sasl-*`,
+`proxy.sasl_login`) when it has some. Without them a broker that requires SASL closes the
+connection, and the result's reason says to give them: clients' own SASL exchanges are
+never borrowed (the proxy never learns their secrets).
+
 Who may import it: the fault executors of the data plane (`proxy.pipeline.executors.error`;
 the architecture test lists it among the few modules the pipeline may reach) and tests. It
-imports only `codec` and the standard library, never the pipeline, so it cannot reach into a
-client connection.
+imports only `codec`, the proxy's own login and TLS error counting, and the standard library,
+never the pipeline, so it cannot reach into a client connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import struct
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,10 +36,14 @@ from typing import Any
 
 from kafka_chaos_proxy import codec
 from kafka_chaos_proxy.codec import ApiKey
+from kafka_chaos_proxy.proxy.sasl_login import SaslLoginError, login
+from kafka_chaos_proxy.proxy.tls import errors as tls_errors
+from kafka_chaos_proxy.proxy.tls.settings import UpstreamSasl
 
 __all__ = [
     "CLIENT_ID",
     "MAX_RESPONSE_BYTES",
+    "Access",
     "SideChannelResult",
     "leave_consumer_group",
     "remove_member",
@@ -82,13 +93,29 @@ class SideChannelResult:
         return self.reason is None
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """How the side channel reaches a secured broker: TLS with this context (None:
+    plaintext), and the proxy's own SASL login (None: none)."""
+
+    tls: ssl.SSLContext | None = None
+    sasl: UpstreamSasl | None = None
+
+
+PLAIN_ACCESS = Access()
+SASL_HINT = ("a broker that requires SASL closes connections that do not log in: give the "
+             "proxy its own login with --upstream-sasl-mechanism, --upstream-sasl-username and "
+             "--upstream-sasl-password-file")
+
+
 class _Unusable(Exception):
     """The broker's answer cannot be used; the message is the result's `reason`."""
 
 
 async def remove_member(address: Address, group_id: str, member_id: str,
                         group_instance_id: str | None = None, *,
-                        timeout_s: float = DEFAULT_TIMEOUT_S) -> SideChannelResult:
+                        timeout_s: float = DEFAULT_TIMEOUT_S,
+                        access: Access = PLAIN_ACCESS) -> SideChannelResult:
     """Remove one member of a classic group at the broker at `address` (LeaveGroup v3+ naming
     it, with its instance id when it is a static member). A member the broker does not know
     gives error UNKNOWN_MEMBER_ID."""
@@ -96,16 +123,17 @@ async def remove_member(address: Address, group_id: str, member_id: str,
               "reason": LEAVE_REASON}
     body = {"group_id": group_id, "members": [member]}
     return await _exchange(address, LEAVE_GROUP, _LEAVE_GROUP_MIN, body, _leave_group_error,
-                           timeout_s)
+                           timeout_s, access)
 
 
 async def leave_consumer_group(address: Address, group_id: str, member_id: str, *,
-                               timeout_s: float = DEFAULT_TIMEOUT_S) -> SideChannelResult:
+                               timeout_s: float = DEFAULT_TIMEOUT_S,
+                               access: Access = PLAIN_ACCESS) -> SideChannelResult:
     """Make a member of a KIP-848 consumer group leave it, at the broker at `address` (the
     leave heartbeat: ConsumerGroupHeartbeat with member epoch -1)."""
     body = {"group_id": group_id, "member_id": member_id, "member_epoch": _LEAVE_EPOCH}
     return await _exchange(address, CONSUMER_GROUP_HEARTBEAT, 0, body, _top_level_error,
-                           timeout_s)
+                           timeout_s, access)
 
 
 def forget_versions() -> None:
@@ -131,28 +159,51 @@ def _leave_group_error(body: dict[str, Any]) -> int:
     return 0
 
 
+async def _open_channel(address: Address, access: Access) -> _Channel:
+    """A connection of ours to the broker at `address`: TLS when `access` says so (SNI: its
+    host), not yet logged in."""
+    if access.tls is None:
+        reader, writer = await asyncio.open_connection(address[0], address[1])
+    else:
+        reader, writer = await asyncio.open_connection(
+            address[0], address[1], ssl=access.tls, server_hostname=address[0])
+    return _Channel(reader, writer)
+
+
 async def _exchange(address: Address, api_key: int, min_version: int, body: dict[str, Any],
-                    error_of: _ErrorOf, timeout_s: float) -> SideChannelResult:
+                    error_of: _ErrorOf, timeout_s: float,
+                    access: Access = PLAIN_ACCESS) -> SideChannelResult:
     api = codec.api_name(api_key)
     loop = asyncio.get_running_loop()
     started = loop.time()
     version: int | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_connection(address[0], address[1])
+            channel = await _open_channel(address, access)
             try:
-                channel = _Channel(reader, writer)
-                version = await _pick_version(channel, address, api_key, min_version)
+                ranges = await _ranges(channel, address)
+                if access.sasl is not None:
+                    await login(channel.call, access.sasl, ranges)
+                version = _pick_version(ranges, address, api_key, min_version)
                 answer = await channel.call(api_key, version, body)
             finally:
-                writer.close()
+                channel.writer.close()
         code = error_of(answer)
     except TimeoutError:
         reason = f"no answer from {_show(address)} within {timeout_s:g} s"
+    except ssl.SSLError as exc:  # before OSError, its base
+        tls_reason = tls_errors.classify(exc)
+        tls_errors.record(tls_errors.UPSTREAM, tls_reason, broker=_show(address),
+                          via="side_channel", detail=tls_errors.detail_of(exc))
+        reason = f"TLS to {_show(address)} failed ({tls_reason}): {tls_errors.detail_of(exc)}"
     except OSError as exc:
         reason = f"cannot reach {_show(address)}: {exc.strerror or exc}"
     except asyncio.IncompleteReadError:
         reason = f"{_show(address)} closed the connection before answering"
+        if access.sasl is None:
+            reason += f" ({SASL_HINT})"
+    except SaslLoginError as exc:
+        reason = f"cannot log in to {_show(address)}: {exc}"
     except _Unusable as exc:
         reason = str(exc)
     except Exception as exc:  # a codec bug or a hostile answer: still never the caller's problem
@@ -187,10 +238,9 @@ class _Channel:
         return answer
 
 
-async def _pick_version(channel: _Channel, address: Address, api_key: int,
-                        min_version: int) -> int:
-    """The highest version of `api_key` that both the codec and the broker support (and at
-    least `min_version`), from the broker's ApiVersions, asked once per address."""
+async def _ranges(channel: _Channel, address: Address) -> dict[int, tuple[int, int]]:
+    """The broker's ApiVersions ranges, asked once per address (a broker answers
+    ApiVersions before any SASL login)."""
     ranges = _versions.get(address)
     if ranges is None:
         answer = await channel.call(API_VERSIONS, 0, {})
@@ -206,6 +256,13 @@ async def _pick_version(channel: _Channel, address: Address, api_key: int,
         # be gone by now, which only costs its place in the order.
         with contextlib.suppress(KeyError):
             _versions.move_to_end(address)
+    return ranges
+
+
+def _pick_version(ranges: dict[int, tuple[int, int]], address: Address, api_key: int,
+                  min_version: int) -> int:
+    """The highest version of `api_key` that both the codec and the broker support (and at
+    least `min_version`)."""
     api = codec.api_name(api_key)
     if api_key not in ranges:
         raise _Unusable(f"{_show(address)} does not offer {api}")

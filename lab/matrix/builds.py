@@ -84,6 +84,12 @@ def go_harness_command(name: GoHarness) -> list[str]:
     if name not in GO_HARNESSES:
         raise ValueError(f"unknown Go harness {name!r}; expected one of {sorted(GO_HARNESSES)}")
     package, _module = GO_HARNESSES[name]
+    return go_program_command(package, name)
+
+
+def go_program_command(package: str, name: str) -> list[str]:
+    """The argv of any main package of the Go module (`tests/clients/go/<package>`), built
+    as `bin/<name>` the way the harnesses are; e.g. the secured-cluster round trip."""
     src = go_dir()
     go = _tool("go")
     out_dir = src / "bin"

@@ -47,6 +47,10 @@ class Event(BaseModel):
     ts: float = Field(description="The same instant as Unix seconds.")
     connection: int | None = None
     client_id: str | None = None
+    principal: str | None = Field(
+        None, description="Who the client authenticated as: the SASL user (PLAIN, SCRAM, an "
+        "unsigned OAUTHBEARER token's sub) or the TLS client certificate's subject; null when "
+        "the exchange does not reveal it.")
     client_host: str | None = None
     broker: int | None = None
     api: str
@@ -194,6 +198,10 @@ class ConnectionInfo(BaseModel):
     pending_responses: int | None = None
     throttle_bytes_per_s: int | None = None
     paused: list[str] | None = None
+    client_tls: bool | None = Field(None, description="The client side is TLS.")
+    upstream_tls: bool | None = Field(None, description="The broker side is TLS.")
+    principal: str | None = Field(None, description="Who the client authenticated as (SASL "
+                                  "user, else TLS client certificate subject), if revealed.")
 
 
 class BrokerInfo(BaseModel):

@@ -212,6 +212,9 @@ def add(
     version: Annotated[list[int] | None, _match("API version (repeatable).", "--version")] = None,
     client_id: Annotated[str | None, _match("Client id glob, e.g. 'py-*'.")] = None,
     client_id_regex: Annotated[str | None, _match("Client id regular expression.")] = None,
+    principal: Annotated[str | None, _match(
+        "Principal glob: the SASL user (or TLS client certificate subject), e.g. 'alice'.")
+    ] = None,
     group: Annotated[str | None, _match("group_id.")] = None,
     member: Annotated[str | None, _match("member_id.")] = None,
     instance: Annotated[str | None, _match("group_instance_id.")] = None,
@@ -287,6 +290,7 @@ def add(
         "versions": version,
         "client_id": client_id,
         "client_id_regex": client_id_regex,
+        "principal": principal,
         "group_id": group,
         "member_id": member,
         "group_instance_id": instance,

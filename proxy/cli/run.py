@@ -8,6 +8,7 @@ settings map onto `ProxyConfig` / `ControlPlaneOptions`; the process itself is
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -15,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from kafka_chaos_proxy.faults.engine import DEFAULT_MAX_RULES
+from kafka_chaos_proxy.proxy.cli import security_options as sec
 from kafka_chaos_proxy.proxy.config import (
     DEFAULT_HANDSHAKE_TIMEOUT_S,
     DEFAULT_IDLE_TIMEOUT_S,
@@ -180,6 +182,22 @@ def run(
     capture_api: Annotated[list[str] | None, typer.Option(
         help="Capture only this API, e.g. JoinGroup (repeatable; default: all).",
         rich_help_panel=_LOGGING)] = None,
+    # TLS and SASL (`proxy.cli.security_options`: help, panels, checks)
+    tls_cert: sec.TlsCert = None,
+    tls_key: sec.TlsKey = None,
+    tls_client_ca: sec.TlsClientCa = None,
+    tls_min_version: sec.TlsMinVersion = sec.DEFAULT_TLS_MIN_VERSION,
+    tls_self_signed: sec.TlsSelfSigned = False,
+    tls_self_signed_dir: sec.TlsSelfSignedDir = None,
+    upstream_tls: sec.UpstreamTlsOn = False,
+    upstream_tls_ca: sec.UpstreamTlsCa = None,
+    upstream_tls_cert: sec.UpstreamTlsCert = None,
+    upstream_tls_key: sec.UpstreamTlsKey = None,
+    upstream_tls_insecure: sec.UpstreamTlsInsecure = False,
+    upstream_tls_min_version: sec.UpstreamTlsMinVersion = sec.DEFAULT_TLS_MIN_VERSION,
+    upstream_sasl_mechanism: sec.UpstreamSaslMechanism = None,
+    upstream_sasl_username: sec.UpstreamSaslUsername = None,
+    upstream_sasl_password_file: sec.UpstreamSaslPasswordFile = None,
 ) -> None:
     """Run the proxy: point clients at the printed bootstrap address."""
     from kafka_chaos_proxy.proxy.logging import configure_logging
@@ -249,6 +267,10 @@ def _build(settings: RunSettings, flags: dict[str, Any]
         capture_apis=tuple(s.capture_api),
         fetch_events=s.fetch_events,
     )
+    try:
+        config = replace(config, **sec.security_config(s, s.listen_host, config.advertised))
+    except SettingsProblem as exc:
+        _startup_error(str(exc))
     control = ControlPlaneOptions(
         admin_host=s.admin_host,
         admin_port=None if s.no_admin or s.admin_port == 0 else s.admin_port,

@@ -7,7 +7,9 @@ Modules, bottom up (each imports only those above it in this list):
 - `counters`: per-frame metric updates with the label children cached.
 - `limits`: the process-wide buffer budget, connection admission, timeout reasons and the
   sweep interval (invariant 5; the sweep itself is `core.ConnectionCore.sweep`).
-- `splice`: zero-copy streaming of a cut-through request body (splice(2)).
+- `splice`: zero-copy streaming of a cut-through request body (splice(2)); never on TLS.
+- `sasl`: the principal a client's SASL exchange names, read in passing.
+- `tls_accept`: the server-side TLS handshake of a client connection.
 - `request_context`: one request as the pipeline tracks it and the fault engine sees it.
 - `host`: `ProxyHost`, what a connection needs of the server.
 - `executors/`: one executor per fault action kind, and their registry.
@@ -21,10 +23,10 @@ Modules, bottom up (each imports only those above it in this list):
 
 Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`,
 `proxy.exchange`, `proxy.config`, `proxy.roles`, `proxy.versions`, `proxy.side_channel` and
-`proxy.fetch_sessions` (pure: the Fetch sample tracker)
-(checked by tests/unit/architecture; an action's plan type is imported for type checking
-only); never `proxy.server` (the server
-imports the pipeline and satisfies `host.ProxyHost`), never `proxy.admin`.
+`proxy.fetch_sessions` (pure: the Fetch sample tracker) and `proxy.tls.errors` (a TLS failure's
+reason and its count), checked by tests/unit/architecture (an action's plan type is imported
+for type checking only); never `proxy.server` (the server imports the pipeline and satisfies
+`host.ProxyHost`), never `proxy.admin`.
 
 To add a fault action: an action's executor is one module in executors/ (see
 executors/__init__.py).

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from kafka_chaos_proxy.faults.decision import CloseMode, Decision
-from kafka_chaos_proxy.proxy import metrics
+from kafka_chaos_proxy.proxy import metrics, side_channel
 from kafka_chaos_proxy.proxy.exchange import ConnectionObserver
 from kafka_chaos_proxy.proxy.fetch_sessions import FetchSession
 from kafka_chaos_proxy.proxy.pipeline import limits
@@ -27,6 +27,7 @@ from kafka_chaos_proxy.proxy.pipeline.exchanges import ExchangeBuilder
 from kafka_chaos_proxy.proxy.pipeline.framing import FETCH, METADATA, FrameError, FrameReader
 from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.sasl import SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.slots import Slot, SlotQueue
 from kafka_chaos_proxy.proxy.pipeline.splice import RequestSplicer
 from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
@@ -72,6 +73,16 @@ class ConnectionCore(ExchangeBuilder):
         self.bytes_out = 0
         self.requests = 0
         self.raw_sasl = False
+        # TLS on either side: the splice fast path reads and writes the sockets themselves,
+        # which would move ciphertext, so it is off whenever one side is TLS.
+        self.client_tls = False
+        self.tls_ready = False  # the client's TLS handshake has completed
+        self.upstream_tls = False
+        # Who the client authenticated as: its SASL principal once the broker accepted it,
+        # else its TLS client certificate's subject (`proxy.pipeline.sasl`, `tls_accept`).
+        self.principal: str | None = None
+        self.cert_principal: str | None = None
+        self.sasl: SaslWatch | None = None  # made on the first SASL request
         self.throttle_bps: int | None = None
         self.next_write_at = 0.0
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -272,6 +283,12 @@ class ConnectionCore(ExchangeBuilder):
                 except Exception:
                     log.exception("observer_failed", observer=type(observer).__name__)
 
+    @property
+    def side_channel_access(self) -> side_channel.Access:
+        """TLS and login of the proxy's own connections to this broker (the side channel
+        of broker-consistent faults, `proxy.side_channel`)."""
+        return side_channel.Access(self.server.upstream_tls, self.config.upstream_sasl)
+
     # ----------------------------------------------------------------- for the server
 
     @property
@@ -300,4 +317,7 @@ class ConnectionCore(ExchangeBuilder):
             "pending_responses": len(self.slots),
             "throttle_bytes_per_s": self.throttle_bps,
             "paused": sorted(self.paused),
+            "client_tls": self.client_tls,
+            "upstream_tls": self.upstream_tls,
+            "principal": self.principal,
         }

@@ -89,7 +89,12 @@ class CutThrough(RequestPath):
     def _start_splice(self) -> None:
         """Let the kernel move the rest of a cut-through request (`proxy.pipeline.splice`): the
         proxy would only copy it in and out again. Client reading stays paused until it is done;
-        where splice(2) is unavailable the transport path carries on unchanged."""
+        where splice(2) is unavailable the transport path carries on unchanged. Never on a TLS
+        side: the socket carries ciphertext there, and only the TLS transport may read or
+        write it (the request streams through the transports instead, in order, with the
+        same back-pressure)."""
+        if self.client_tls or self.upstream_tls:
+            return
         splicer = self.splicer
         if splicer is None:
             client, upstream = self.client, self.upstream

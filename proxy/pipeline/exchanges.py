@@ -63,6 +63,7 @@ class ExchangeBuilder:
                                 else now - ctx.forwarded_at),
             outcome=outcome,
             decision=ctx.decision,
+            principal=ctx.principal,
         )
         for observer in self.server.observers:
             try:

@@ -7,6 +7,7 @@ written down in one place.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -90,6 +91,16 @@ class ProxyHost(Protocol[ConnT]):
     @property
     def response_transforms(self) -> Mapping[int, ResponseTransform]:
         """Rewriters by API key (`proxy.rewrite`): responses that may carry broker addresses."""
+        ...
+
+    @property
+    def client_tls(self) -> ssl.SSLContext | None:
+        """The context every listener serves TLS with; None: plaintext listeners."""
+        ...
+
+    @property
+    def upstream_tls(self) -> ssl.SSLContext | None:
+        """The context of connections to brokers (SNI: the broker's host); None: plaintext."""
         ...
 
     def next_connection_id(self) -> int: ...

@@ -33,6 +33,9 @@ class ConnectionFacts(Protocol):
     @property
     def node_id(self) -> int: ...
 
+    @property
+    def principal(self) -> str | None: ...
+
 
 class RequestContext:
     """One request in the pipeline; also the `RequestView` handed to the fault decider."""
@@ -40,8 +43,8 @@ class RequestContext:
     __slots__ = (
         "_body", "_decoded", "api_key", "api_version", "body_offset", "broker_node",
         "client_host", "client_id", "connection_id", "correlation_id", "decision",
-        "exchange_wanted", "forwarded_at", "frame", "observed", "ready_at", "response_body",
-        "slot", "started_at", "started_mono", "written_as",
+        "exchange_wanted", "forwarded_at", "frame", "observed", "principal", "ready_at",
+        "response_body", "slot", "started_at", "started_mono", "written_as",
     )
 
     def __init__(self, conn: ConnectionFacts, frame: bytes, hdr: codec.RequestHeader,
@@ -49,6 +52,9 @@ class RequestContext:
         self.connection_id = conn.id
         self.client_host = conn.client_host
         self.broker_node = conn.node_id
+        # Who the connection authenticated as, when its SASL exchange (or its client
+        # certificate) says so (`proxy.pipeline.sasl`); None otherwise.
+        self.principal = conn.principal
         self.api_key = hdr.api_key
         self.api_version = hdr.api_version
         self.correlation_id = hdr.correlation_id

@@ -29,6 +29,7 @@ from kafka_chaos_proxy.proxy.pipeline.framing import (
 )
 from kafka_chaos_proxy.proxy.pipeline.host import FrameTap, TriggerHooks
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.sasl import SASL_API_KEYS, SASL_HANDSHAKE, SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.writer import Writer
 from kafka_chaos_proxy.proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
 
@@ -117,11 +118,8 @@ class RequestPath(Writer):
         return triggers
 
     def _on_request(self, frame: bytes) -> None:
-        if self.raw_sasl:
-            if not self._looks_like_request(frame):
-                self._send_upstream_raw(frame)
-                return
-            self.raw_sasl = False
+        if self.raw_sasl and self._raw_sasl_token(frame):
+            return
         if len(frame) < 12:
             raise FrameError("short_header", f"{len(frame) - 4} bytes")
         hdr = codec.parse_request_header(memoryview(frame)[4:])
@@ -131,6 +129,8 @@ class RequestPath(Writer):
         self.requests += 1
         self._c.request(hdr.api_key)
         ctx = RequestContext(self, frame, hdr, now)
+        if hdr.api_key in SASL_API_KEYS:
+            self._sasl_request(ctx)
         expects_response = True
         if hdr.api_key == PRODUCE and ctx.body_offset is not None:
             flexible = codec.is_flexible(PRODUCE, hdr.api_version)
@@ -153,6 +153,31 @@ class RequestPath(Writer):
             executor_for(decision.action).on_request(self, ctx, decision, expects_response)
         if triggers is not None:
             triggers.request_dispatched(ctx)
+
+    def _raw_sasl_token(self, frame: bytes) -> bool:
+        """After a SaslHandshake v0: forward a raw token as it is (True), or leave that mode
+        at the first frame that is a Kafka request again (False)."""
+        if self._looks_like_request(frame):
+            self.raw_sasl = False
+            return False
+        if self.sasl is not None:
+            self.sasl.token(frame[4:])
+        self._send_upstream_raw(frame)
+        return True
+
+    def _sasl_request(self, ctx: RequestContext) -> None:
+        """Note the mechanism a SaslHandshake names and the name a client's first token
+        carries (`proxy.pipeline.sasl`); the request itself is forwarded unchanged."""
+        watch = self.sasl
+        if watch is None:
+            watch = self.sasl = SaslWatch()
+        body = ctx.body()
+        if body is None:
+            return
+        if ctx.api_key == SASL_HANDSHAKE:
+            watch.handshake(body.get("mechanism"))
+        else:
+            watch.token(body.get("auth_bytes"))
 
     def _inspect_request(self, ctx: RequestContext, size: int) -> TriggerHooks | None:
         """A request of `inspected_apis`: a Fetch is sampled, a coordination request goes to

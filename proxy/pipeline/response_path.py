@@ -17,9 +17,10 @@ from kafka_chaos_proxy.codec import api_label
 from kafka_chaos_proxy.faults.decision import ActionKind
 from kafka_chaos_proxy.proxy.pipeline.cut_through import CutThrough
 from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
-from kafka_chaos_proxy.proxy.pipeline.framing import METADATA, SASL_HANDSHAKE, FrameError
+from kafka_chaos_proxy.proxy.pipeline.framing import METADATA, FrameError
 from kafka_chaos_proxy.proxy.pipeline.host import ResponseTransform
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.sasl import SASL_API_KEYS, SASL_AUTHENTICATE, SASL_HANDSHAKE
 
 log = structlog.get_logger("kcp.connection")
 
@@ -92,9 +93,8 @@ class ResponsePath(CutThrough):
             if rewritten is None:
                 return
             data = rewritten
-        if api_key == SASL_HANDSHAKE and ctx.api_version == 0 and len(frame) >= 10:
-            # v0: raw SASL tokens follow a successful handshake, without Kafka headers.
-            self.raw_sasl = _I16.unpack_from(frame, 8)[0] == 0
+        if api_key in SASL_API_KEYS:
+            self._sasl_answered(ctx, frame)
         if ctx.exchange_wanted:
             self._observe_broker_response(ctx, data)
         d = ctx.decision
@@ -128,9 +128,30 @@ class ResponsePath(CutThrough):
     def _unmatched_response(self, frame: bytes) -> None:
         """A frame from the broker with no request in flight: raw SASL, or a broken broker."""
         if self.raw_sasl:
+            if self.sasl is not None:  # the broker took the step (a refusal closes instead)
+                self.principal = self.sasl.answered(0) or self.cert_principal
             self._write_client(frame)
             return
         self.close("unexpected_response", detail="response with no request in flight")
+
+    def _sasl_answered(self, ctx: RequestContext, frame: bytes) -> None:
+        """The broker's answer to a SASL step: the principal from then on is the one the
+        client's token named once the broker accepted it (`proxy.pipeline.sasl`)."""
+        if ctx.api_key == SASL_HANDSHAKE and ctx.api_version == 0 and len(frame) >= 10:
+            # v0: raw SASL tokens follow a successful handshake, without Kafka headers.
+            self.raw_sasl = _I16.unpack_from(frame, 8)[0] == 0
+        if self.sasl is None:
+            return
+        try:
+            _, hsize = codec.parse_response_header(memoryview(frame)[4:], ctx.api_key,
+                                                   ctx.api_version)
+            (code,) = _I16.unpack_from(frame, 4 + hsize)
+        except (codec.CodecError, struct.error, ValueError):
+            return  # the client will make of it what it can; the principal stays
+        if ctx.api_key == SASL_AUTHENTICATE:
+            self.principal = self.sasl.answered(code) or self.cert_principal
+        elif code:
+            self.sasl.answered(code)
 
     def _rewrite(self, ctx: RequestContext, transform: ResponseTransform,
                  frame: bytes) -> bytes | None:

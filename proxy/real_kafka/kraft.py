@@ -4,7 +4,8 @@ Why local processes: there is no Docker engine on the machines this project runs
 tests must talk to a real broker. Every node is a combined broker+controller; with three
 nodes they form a three-voter quorum, which is what coordinator-failover tests need. All
 listeners bind 127.0.0.1 on free ports, data lives in a temp dir, and start-up is declared
-done only after a Metadata round trip lists every node.
+done only after a Metadata round trip lists every node. With `security` every node also gets
+an SSL (mTLS) and a SASL_SSL listener (`proxy.real_kafka.security`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from kafka_chaos_proxy.proxy.real_kafka.maven import (
     is_cached,
 )
 from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
+from kafka_chaos_proxy.proxy.real_kafka.security import (
+    ADVERTISED_HOST,
+    Secured,
+    TlsFiles,
+    listener_properties,
+    scram_format_args,
+    write_tls_files,
+)
 from kafka_chaos_proxy.proxy.real_kafka.versions import (
     DEFAULT_KAFKA_VERSION,
     SUPPORTED_VERSIONS,
@@ -140,6 +149,8 @@ class _Node:
     controller_port: int
     workdir: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    ssl_port: int | None = None  # secured clusters only
+    sasl_ssl_port: int | None = None
 
     @property
     def config_path(self) -> Path:
@@ -157,6 +168,21 @@ class _Node:
         return self.proc is not None and self.proc.poll() is None
 
 
+def _listeners(node: _Node) -> dict[str, str]:
+    """listeners, advertised.listeners and the protocol map of one node."""
+    listeners = [f"PLAINTEXT://127.0.0.1:{node.broker_port}",
+                 f"CONTROLLER://127.0.0.1:{node.controller_port}"]
+    advertised = [f"PLAINTEXT://127.0.0.1:{node.broker_port}"]
+    protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+    for name, port in (("SSL", node.ssl_port), ("SASL_SSL", node.sasl_ssl_port)):
+        if port is not None:
+            listeners.append(f"{name}://127.0.0.1:{port}")
+            advertised.append(f"{name}://{ADVERTISED_HOST}:{port}")
+            protocols.append(f"{name}:{name}")
+    return {"listeners": ",".join(listeners), "advertised.listeners": ",".join(advertised),
+            "listener.security.protocol.map": ",".join(protocols)}
+
+
 def _render_properties(
     node: _Node, voters: str, node_count: int, overrides: dict[str, str]
 ) -> str:
@@ -165,11 +191,7 @@ def _render_properties(
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
-        "listeners": (
-            f"PLAINTEXT://127.0.0.1:{node.broker_port},CONTROLLER://127.0.0.1:{node.controller_port}"
-        ),
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.broker_port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        **_listeners(node),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(node.data_dir),
@@ -211,6 +233,7 @@ class LocalKraftCluster:
         overrides: dict[str, str] | None = None,
         workdir: Path | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
+        security: Secured | None = None,
     ) -> None:
         if nodes < 1 or nodes > 9:
             raise ValueError("nodes must be between 1 and 9")
@@ -226,6 +249,8 @@ class LocalKraftCluster:
         procs.remove_on_exit(self.workdir, enabled=not self._keep_dir)
         self.nodes: dict[int, _Node] = {}
         self.lib: Path | None = None
+        self.security = security
+        self.tls_files: TlsFiles | None = None
 
     @property
     def version(self) -> str:
@@ -234,6 +259,18 @@ class LocalKraftCluster:
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.nodes.values())
+
+    @property
+    def ssl_bootstrap_servers(self) -> str:
+        """The SSL (mTLS) listeners, as clients reach them (secured clusters only)."""
+        return ",".join(f"{ADVERTISED_HOST}:{n.ssl_port}" for n in self.nodes.values()
+                        if n.ssl_port is not None)
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """The SASL_SSL listeners, as clients reach them (secured clusters only)."""
+        return ",".join(f"{ADVERTISED_HOST}:{n.sasl_ssl_port}" for n in self.nodes.values()
+                        if n.sasl_ssl_port is not None)
 
     def log_paths(self) -> list[Path]:
         return [n.log_path for n in self.nodes.values()]
@@ -248,6 +285,10 @@ class LocalKraftCluster:
         resource = resources.files(__package__ or "kafka_chaos_proxy.proxy.real_kafka").joinpath(
             self.dist.log_config_resource)
         self._log_config.write_text(resource.read_text())
+        if self.security is not None and self.tls_files is None:
+            self.tls_files = write_tls_files(self.security.tls_dir or self.workdir / "tls")
+            self.overrides = {**listener_properties(self.tls_files, self.security),
+                              **self.overrides}
         for attempt in range(1, _BIND_ATTEMPTS + 1):
             self._prepare_nodes()
             try:
@@ -263,11 +304,16 @@ class LocalKraftCluster:
 
     def _prepare_nodes(self) -> None:
         """Pick ports, write each node's server.properties into a fresh node folder."""
-        ports = _free_ports(2 * self.node_count)
+        per_node = 2 if self.security is None else 4
+        ports = _free_ports(per_node * self.node_count)
         self.nodes = {}
         for node_id in range(1, self.node_count + 1):
-            broker_port, controller_port = ports[2 * node_id - 2], ports[2 * node_id - 1]
-            node = _Node(node_id, broker_port, controller_port, self.workdir / f"node-{node_id}")
+            mine = ports[per_node * (node_id - 1):per_node * node_id]
+            node = _Node(node_id, mine[0], mine[1], self.workdir / f"node-{node_id}")
+            if self.security is not None:
+                fixed = node_id == 1
+                node.ssl_port = (self.security.ssl_port if fixed else None) or mine[2]
+                node.sasl_ssl_port = (self.security.sasl_ssl_port if fixed else None) or mine[3]
             shutil.rmtree(node.workdir, ignore_errors=True)
             node.workdir.mkdir(parents=True)
             self.nodes[node_id] = node
@@ -363,6 +409,7 @@ class LocalKraftCluster:
                 str(node.config_path),
                 "--ignore-formatted",
                 *self.dist.format_args,
+                *(scram_format_args(self.security) if self.security is not None else ()),
             ]
             running.append((node, procs.spawn(cmd, log_path=node.log_path, cwd=node.workdir)))
         deadline = time.monotonic() + _FORMAT_TIMEOUT_S

@@ -13,11 +13,13 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from kafka_chaos_proxy.proxy.config import parse_bootstrap
 from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
 from kafka_chaos_proxy.proxy.real_kafka.kraft import LocalKraftCluster
 from kafka_chaos_proxy.proxy.real_kafka.probe import metadata_brokers
+from kafka_chaos_proxy.proxy.real_kafka.security import Secured, TlsFiles
 
 #: testcontainers' KafkaContainer drives Confluent's image start scripts, so the image is a
 #: cp-kafka one; override with KCP_KAFKA_IMAGE.
@@ -148,4 +150,39 @@ def _testcontainers() -> Iterator[KafkaCluster]:
             version=image.rsplit(":", 1)[-1],
             log_paths=[],
             kind="testcontainers",
+        )
+
+
+@dataclass
+class SecuredKafka:
+    """A running local cluster with SSL (mTLS) and SASL_SSL listeners
+    (`proxy.real_kafka.security`): where each listener is, the PEM files, the users."""
+
+    cluster: KafkaCluster  # the PLAINTEXT side (probes, topic set-up)
+    ssl_bootstrap_servers: str
+    sasl_ssl_bootstrap_servers: str
+    tls: TlsFiles
+    users: dict[str, str]
+
+
+@contextmanager
+def provide_secured_kafka(version: str | None = None,
+                          security: Secured | None = None) -> Iterator[SecuredKafka]:
+    """Yield a one-node local cluster with secured listeners; stop it afterwards.
+
+    Always the local kind: an external or container broker's security is the user's own set-up
+    (docs/secured.md lists the container environment that gives the same listeners)."""
+    security = security or Secured()
+    with LocalKraftCluster(1, version, security=security) as local:
+        assert local.tls_files is not None
+        yield SecuredKafka(
+            cluster=KafkaCluster(
+                bootstrap_servers=local.bootstrap_servers,
+                nodes={i: ("127.0.0.1", n.broker_port) for i, n in local.nodes.items()},
+                version=local.version, log_paths=local.log_paths(), kind="local",
+                control=local),
+            ssl_bootstrap_servers=local.ssl_bootstrap_servers,
+            sasl_ssl_bootstrap_servers=local.sasl_ssl_bootstrap_servers,
+            tls=local.tls_files,
+            users=dict(security.users),
         )

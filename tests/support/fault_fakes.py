@@ -17,6 +17,7 @@ class FakeView:
     broker_node: int = 1
     correlation_id: int = 1
     client_id: str | None = "client-1"
+    principal: str | None = None
     decoded: dict[str, Any] | None = field(default_factory=dict)
     body_calls: int = 0
 

@@ -8,6 +8,7 @@ so tests can assert what the broker saw and what the client got, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,10 +91,12 @@ class FakeCluster:
     raw_mode: bool = False  # answer raw (SASL v0) tokens with b"ok:" + token
     lost: int = 0
     server: asyncio.Server | None = None
+    tls: ssl.SSLContext | None = None  # serve TLS with this context
 
     async def start(self) -> FakeCluster:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: FakeBroker(self), self.host, 0)
+        self.server = await loop.create_server(lambda: FakeBroker(self), self.host, 0,
+                                               ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -139,8 +142,13 @@ class Client:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, host: str, port: int) -> Client:
-        r, w = await asyncio.open_connection(host, port)
+    async def connect(cls, host: str, port: int, tls: ssl.SSLContext | None = None,
+                      server_hostname: str | None = None) -> Client:
+        if tls is None:
+            r, w = await asyncio.open_connection(host, port)
+        else:
+            r, w = await asyncio.open_connection(host, port, ssl=tls,
+                                                 server_hostname=server_hostname or host)
         return cls(r, w)
 
     async def send(self, frame: bytes) -> None:

@@ -8,6 +8,7 @@ from typing import ClassVar, Protocol
 
 from kafka_chaos_proxy.faults.decision import CloseMode, Decision
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.side_channel import Access
 
 
 class FaultTarget(Protocol):
@@ -16,6 +17,11 @@ class FaultTarget(Protocol):
     @property
     def upstream_addr(self) -> tuple[str, int] | None:
         """The broker this connection forwards to, (host, port); None until it is connected."""
+        ...
+
+    @property
+    def side_channel_access(self) -> Access:
+        """How the proxy's own connections reach this connection's broker (TLS, login)."""
         ...
 
     @property

@@ -110,20 +110,21 @@ def _member_of(ctx: RequestContext) -> tuple[_Member | None, str | None]:
                    instance_id if isinstance(instance_id, str) else None), None
 
 
-async def _remove(member: _Member, address: tuple[str, int]) -> side_channel.SideChannelResult:
+async def _remove(member: _Member, address: tuple[str, int],
+                  access: side_channel.Access) -> side_channel.SideChannelResult:
     if member.api_key == CONSUMER_GROUP_HEARTBEAT:
         return await side_channel.leave_consumer_group(address, member.group_id,
-                                                       member.member_id)
+                                                       member.member_id, access=access)
     # An OffsetCommit does not say which protocol its group speaks, so a member of a KIP-848
     # group gets a LeaveGroup too (a Kafka 4.3 broker was seen removing such a member on it).
     return await side_channel.remove_member(address, member.group_id, member.member_id,
-                                            member.instance_id)
+                                            member.instance_id, access=access)
 
 
 async def _remove_and_answer(conn: FaultTarget, ctx: RequestContext, decision: Decision,
                              member: _Member, address: tuple[str, int]) -> None:
     try:
-        result = await _remove(member, address)
+        result = await _remove(member, address, conn.side_channel_access)
     except Exception as exc:  # the side channel does not raise; the client is answered anyway
         log.exception("side_channel_raised", conn=ctx.connection_id)
         _warn(ctx, decision, member, address, f"internal error: {exc!r}", latency_s=None)

@@ -115,6 +115,8 @@ def _segment(tokens: list[str]) -> Verdict | None:
         return Verdict(True, "the test proxy's admin API")
     if head == "scripts/run":
         return Verdict(False, "starts a proxy (and a broker): this test runs its own")
+    if head == ".venv/bin/python" and rest[:2] == ["-m", "kafka_chaos_proxy.proxy.real_kafka"]:
+        return Verdict(False, "starts a local Kafka broker: this test runs against its own")
     if head == "scripts/test":
         return Verdict(False, "the whole test suite")
     if head == ".venv/bin/python" and rest[:3] == ["-m", "pip", "wheel"]:
@@ -173,6 +175,9 @@ def test_the_classifier_and_the_splitter() -> None:
     assert verdict("rm -rf /") is None
     assert verdict("scripts/run --capture x") == Verdict(
         False, "starts a proxy (and a broker): this test runs its own")
+    assert verdict(".venv/bin/python -m kafka_chaos_proxy.proxy.real_kafka --secured") == Verdict(
+        False, "starts a local Kafka broker: this test runs against its own")
+    assert verdict(".venv/bin/python -m something_else") is None
     assert verdict("curl -s example.com/faults") is None
     assert verdict("pytest tests") is None
     assert verdict("pip install x") == Verdict(False, "installs into the reader's own "

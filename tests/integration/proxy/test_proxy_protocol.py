@@ -91,7 +91,9 @@ async def test_malformed_client_is_closed_alone_while_another_keeps_producing(
         await producer.send_and_wait(f"{unique_name}-t", b"before")
         with structlog.testing.capture_logs() as logs:
             bad = await Client.connect(*parse_host_port(bs))
-            await bad.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64)  # TLS
+            # A size prefix of 1.9 GiB (a TLS ClientHello is told apart: tls_on_plaintext,
+            # tests/integration/secured/test_secured_bad_peers.py).
+            await bad.send(b"\x7f\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64)
             assert await bad.at_eof()
             for _ in range(100):
                 if any(e.get("event") == "frame_error" for e in logs):

@@ -242,3 +242,19 @@ def test_any_and_unnamed_apis_spare_bootstrap_and_authentication() -> None:
     engine.clear()
     engine.add({"match": {"apis": ["Metadata"]}, "action": {"type": "close"}})  # named: hit
     assert engine.on_request(FakeView(api_key=api_keys()["Metadata"])).is_fault
+
+
+def test_principal_is_a_glob_on_the_authenticated_name() -> None:
+    m = compiled(apis=["SyncGroup"], principal="ali*")
+    assert m.matches(FakeView(api_key=SYNC, principal="alice"))
+    assert not m.matches(FakeView(api_key=SYNC, principal="bob"))
+    assert not m.matches(FakeView(api_key=SYNC, principal=None))  # unauthenticated: ''
+    anyone = compiled(apis=["SyncGroup"], principal="*")
+    assert anyone.matches(FakeView(api_key=SYNC, principal=None))
+    dn = compiled(apis=["SyncGroup"], principal="CN=client-app,*")
+    assert dn.matches(FakeView(api_key=SYNC, principal="CN=client-app,O=acme"))
+
+
+def test_a_principal_pattern_is_checked_when_the_rule_is_stored() -> None:
+    with pytest.raises(ValueError, match="principal"):
+        Match.model_validate({"apis": ["SyncGroup"], "principal": "x" * 1000})

@@ -85,3 +85,26 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert maven.cache_root() == tmp_path / "xdg" / "kafka-chaos-proxy"
     monkeypatch.setenv("KCP_CACHE_DIR", str(tmp_path / "own"))
     assert maven.cache_root() == tmp_path / "own"
+
+
+def test_security_keys_come_from_env_and_file_and_a_password_is_never_shown(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "kcp.yaml"
+    config.write_text("tls_self_signed: true\nupstream_tls_ca: /etc/kafka/ca.pem\n"
+                      "upstream_sasl_mechanism: scram-sha-512\n")
+    monkeypatch.setenv("KCP_UPSTREAM_SASL_USERNAME", "admin")
+    monkeypatch.setenv("KCP_UPSTREAM_SASL_PASSWORD", "hunter2")
+    settings = load_settings({}, config)
+    assert settings.tls_self_signed and settings.tls_min_version == "1.2"
+    assert settings.upstream_tls_ca == Path("/etc/kafka/ca.pem")
+    assert settings.upstream_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.upstream_sasl_password is not None
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+    config.write_text("upstream_sasl_password: [1, 2]\n")
+    monkeypatch.delenv("KCP_UPSTREAM_SASL_PASSWORD")
+    with pytest.raises(SettingsProblem) as info:
+        load_settings({}, config)
+    assert "[1, 2]" not in str(info.value) and "upstream_sasl_password" in str(info.value)
+    monkeypatch.setenv("KCP_TLS_MIN_VERSION", "1.1")
+    with pytest.raises(SettingsProblem, match=r"KCP_TLS_MIN_VERSION: .*'1.2'.*'1.3'"):
+        load_settings({})

@@ -175,3 +175,12 @@ def test_unreadable_body_keeps_the_event(build: SimpleNamespace) -> None:
     ex.response_body = {"error_code": "?"}
     ev = event_fields(ex)
     assert ev["api"] == "Heartbeat" and ev["generation"] is None
+
+
+def test_the_principal_is_an_event_field_null_when_unknown(build: SimpleNamespace) -> None:
+    import dataclasses
+
+    exchange = build.join("g1", "m-1", 4, "m-1")
+    assert event_fields(exchange)["principal"] is None
+    named = dataclasses.replace(exchange, principal="alice")
+    assert event_fields(named)["principal"] == "alice"

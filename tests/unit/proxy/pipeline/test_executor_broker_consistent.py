@@ -34,6 +34,7 @@ class Conn:
 
     def __init__(self, upstream_addr: tuple[str, int] | None = BROKER) -> None:
         self.upstream_addr = upstream_addr
+        self.side_channel_access = side_channel.PLAIN_ACCESS
         self.closed = False
         self.calls: list[tuple[Any, ...]] = []
 
@@ -59,6 +60,7 @@ class Conn:
 
 class _Facts:
     id, client_host, node_id = 3, "127.0.0.1", 1
+    principal: str | None = None
 
 
 def _ctx(api_key: int, version: int, body: dict[str, Any]) -> RequestContext:

@@ -52,6 +52,7 @@ class Recorder:
 
 class _Facts:
     id, client_host, node_id = 1, "127.0.0.1", -1
+    principal: str | None = None
 
 
 def _ctx(with_slot: bool = True) -> RequestContext:
