@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from kafka_chaos_proxy.lab.matrix.proxyproc import admin_port
+from kafka_chaos_proxy.proxy.api.process import admin_port
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
