@@ -25,6 +25,7 @@ from kafka_chaos_proxy import codec
 from kafka_chaos_proxy.codec import ApiKey, consumer_protocol
 from kafka_chaos_proxy.faults.decision import SEQUENCE, ActionKind, Decision
 from kafka_chaos_proxy.faults.realism import is_synthetic
+from kafka_chaos_proxy.proxy.decoded import dict_items, int_or_none
 from kafka_chaos_proxy.proxy.exchange import Exchange
 from kafka_chaos_proxy.proxy.fetch_sessions import FetchSample
 
@@ -106,16 +107,6 @@ def _str(value: Any) -> str | None:
     return str(value)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _dicts(value: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
-
-
 def first_error(body: Mapping[str, Any] | None) -> int | None:
     """The top-level error code if non-zero, else the first non-zero one nested in arrays.
 
@@ -124,7 +115,7 @@ def first_error(body: Mapping[str, Any] | None) -> int | None:
     """
     if not body:
         return None
-    top = _int(body.get("error_code"))
+    top = int_or_none(body.get("error_code"))
     if top:
         return top
     queue: deque[Any] = deque(v for v in body.values() if isinstance(v, list))
@@ -135,7 +126,7 @@ def first_error(body: Mapping[str, Any] | None) -> int | None:
         if isinstance(item, list):
             queue.extend(item)
         elif isinstance(item, Mapping):
-            code = _int(item.get("error_code"))
+            code = int_or_none(item.get("error_code"))
             if code:
                 return code
             queue.extend(v for v in item.values() if isinstance(v, list))
@@ -155,7 +146,7 @@ def all_errors(body: Mapping[str, Any] | None) -> set[int]:
         if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, Mapping):
-            code = _int(item.get("error_code"))
+            code = int_or_none(item.get("error_code"))
             if code:
                 found.add(code)
             stack.extend(v for v in item.values() if isinstance(v, list))
@@ -201,7 +192,7 @@ def _topic_key(topic: Mapping[str, Any]) -> str:
 
 def kip848_assignment(topic_partitions: Any) -> TopicPartitions:
     out: TopicPartitions = {}
-    for topic in _dicts(topic_partitions):
+    for topic in dict_items(topic_partitions):
         parts = topic.get("partitions")
         out[_topic_key(topic)] = sorted(int(p) for p in parts) if isinstance(parts, list) else []
     return out
@@ -214,14 +205,14 @@ def _offsets(
     for topic in topics:
         name = _topic_key(topic)
         per_partition = out.setdefault(name, {})
-        for part in _dicts(topic.get("partitions")):
-            index = _int(part.get("partition_index"))
+        for part in dict_items(topic.get("partitions")):
+            index = int_or_none(part.get("partition_index"))
             if index is None:
                 continue
             entry = per_partition.setdefault(str(index), {"offset": None, "error": None})
-            if with_offsets and _int(part.get("committed_offset")) is not None:
+            if with_offsets and int_or_none(part.get("committed_offset")) is not None:
                 entry["offset"] = part["committed_offset"]
-            code = _int(part.get("error_code"))
+            code = int_or_none(part.get("error_code"))
             if code:
                 entry["error"] = error_name(code)
         for index in topic.get("partition_indexes") or []:
@@ -250,7 +241,7 @@ def _join_group(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, A
     ev["instance_id"] = _str(req.get("group_instance_id"))
     protocol_type = _str(resp.get("protocol_type")) or _str(req.get("protocol_type"))
     ev["protocol_type"] = protocol_type
-    protocols = _dicts(req.get("protocols"))
+    protocols = dict_items(req.get("protocols"))
     ev["protocols"] = [str(p.get("name")) for p in protocols] or None
     is_consumer = protocol_type in (None, "consumer")
     if is_consumer:
@@ -260,7 +251,7 @@ def _join_group(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, A
                 ev["subscription"] = topics
                 break
     if resp:
-        generation = _int(resp.get("generation_id"))
+        generation = int_or_none(resp.get("generation_id"))
         ev["generation"] = generation if generation is not None and generation >= 0 else None
         ev["protocol"] = _str(resp.get("protocol_name"))
         ev["leader"] = _str(resp.get("leader"))
@@ -270,7 +261,7 @@ def _join_group(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, A
                 "instance_id": _str(m.get("group_instance_id")),
                 "subscription": subscription_topics(m.get("metadata")) if is_consumer else None,
             }
-            for m in _dicts(resp.get("members"))
+            for m in dict_items(resp.get("members"))
         ]
         ev["members"] = members or None
 
@@ -279,19 +270,19 @@ def _sync_group(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, A
     ev["group"] = _str(req.get("group_id"))
     ev["member_id"] = _str(req.get("member_id"))
     ev["instance_id"] = _str(req.get("group_instance_id"))
-    ev["generation"] = _int(req.get("generation_id"))
+    ev["generation"] = int_or_none(req.get("generation_id"))
     ev["protocol_type"] = _str(req.get("protocol_type")) or _str(resp.get("protocol_type"))
     ev["protocol"] = _str(req.get("protocol_name")) or _str(resp.get("protocol_name"))
     if ev["protocol_type"] not in (None, "consumer"):
         return
     assignments: dict[str, TopicPartitions] = {}
-    for entry in _dicts(req.get("assignments")):
+    for entry in dict_items(req.get("assignments")):
         member = _str(entry.get("member_id"))
         parts = assignment_of(entry.get("assignment"))
         if member is not None and parts is not None:
             assignments[member] = parts
     ev["assignments"] = assignments or None
-    if resp and not _int(resp.get("error_code")):
+    if resp and not int_or_none(resp.get("error_code")):
         ev["assignment"] = assignment_of(resp.get("assignment"))
 
 
@@ -300,14 +291,14 @@ def _member_request(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[st
     ev["group"] = _str(req.get("group_id"))
     ev["member_id"] = _str(req.get("member_id"))
     ev["instance_id"] = _str(req.get("group_instance_id"))
-    ev["generation"] = _int(req.get("generation_id"))
+    ev["generation"] = int_or_none(req.get("generation_id"))
 
 
 def _leave_group(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, Any]) -> None:
     ev["group"] = _str(req.get("group_id"))
     members = [
         {"member_id": _str(m.get("member_id")), "instance_id": _str(m.get("group_instance_id"))}
-        for m in _dicts(req.get("members"))
+        for m in dict_items(req.get("members"))
     ]
     if members:
         ev["members"] = members
@@ -322,27 +313,27 @@ def _offset_commit(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str
     ev["member_id"] = _str(req.get("member_id"))
     ev["instance_id"] = _str(req.get("group_instance_id"))
     generation = req.get("generation_id_or_member_epoch", req.get("generation_id"))
-    ev["generation"] = _int(generation)
+    ev["generation"] = int_or_none(generation)
     offsets = _merge_offsets(
-        _offsets(_dicts(req.get("topics")), with_offsets=True),
-        _offsets(_dicts(resp.get("topics")), with_offsets=False),
+        _offsets(dict_items(req.get("topics")), with_offsets=True),
+        _offsets(dict_items(resp.get("topics")), with_offsets=False),
     )
     ev["offsets"] = offsets or None
 
 
 def _offset_fetch(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, Any]) -> None:
-    groups = _dicts(req.get("groups"))
+    groups = dict_items(req.get("groups"))
     if groups:  # v8+: batched by group; the event describes the first
         ev["group"] = _str(groups[0].get("group_id"))
         ev["member_id"] = _str(groups[0].get("member_id"))
-        ev["generation"] = _int(groups[0].get("member_epoch"))
-        req_topics = _dicts(groups[0].get("topics"))
-        resp_groups = _dicts(resp.get("groups"))
-        resp_topics = _dicts(resp_groups[0].get("topics")) if resp_groups else []
+        ev["generation"] = int_or_none(groups[0].get("member_epoch"))
+        req_topics = dict_items(groups[0].get("topics"))
+        resp_groups = dict_items(resp.get("groups"))
+        resp_topics = dict_items(resp_groups[0].get("topics")) if resp_groups else []
     else:
         ev["group"] = _str(req.get("group_id"))
-        req_topics = _dicts(req.get("topics"))
-        resp_topics = _dicts(resp.get("topics"))
+        req_topics = dict_items(req.get("topics"))
+        resp_topics = dict_items(resp.get("topics"))
     offsets = _merge_offsets(
         _offsets(req_topics, with_offsets=False), _offsets(resp_topics, with_offsets=True)
     )
@@ -350,13 +341,13 @@ def _offset_fetch(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str,
 
 
 def _find_coordinator(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[str, Any]) -> None:
-    if _int(req.get("key_type")) not in (None, 0):  # transaction coordinators are not groups
+    if int_or_none(req.get("key_type")) not in (None, 0):  # transaction coordinators are not groups
         return
     keys = req.get("coordinator_keys")
     ev["group"] = _str(keys[0]) if isinstance(keys, list) and keys else _str(req.get("key"))
-    coordinators = _dicts(resp.get("coordinators"))
+    coordinators = dict_items(resp.get("coordinators"))
     node = coordinators[0].get("node_id") if coordinators else resp.get("node_id")
-    node = _int(node)
+    node = int_or_none(node)
     ev["coordinator"] = node if node is not None and node >= 0 else None
 
 
@@ -375,9 +366,10 @@ def _kip848_heartbeat(req: Mapping[str, Any], resp: Mapping[str, Any], ev: dict[
     topics = req.get("subscribed_topic_names")
     if isinstance(topics, list):
         ev["subscription"] = [str(t) for t in topics]
-    epoch = _int(req.get("member_epoch"))
-    if resp and not _int(resp.get("error_code")) and _int(resp.get("member_epoch")) is not None:
-        epoch = _int(resp.get("member_epoch"))
+    epoch = int_or_none(req.get("member_epoch"))
+    answered = int_or_none(resp.get("member_epoch")) if resp else None
+    if resp and not int_or_none(resp.get("error_code")) and answered is not None:
+        epoch = int_or_none(resp.get("member_epoch"))
         assignment = resp.get("assignment")
         if isinstance(assignment, Mapping):
             ev["assignment"] = kip848_assignment(assignment.get("topic_partitions"))

@@ -22,8 +22,8 @@ Bounded (the project's rule): at most `DEFAULT_MAX_PARTITIONS` partitions per co
 pipeline decodes a Fetch request only up to `ProxyConfig.max_observed_bytes` (larger frames
 are not sampled), so one request costs work linear in a bounded size.
 
-Pure: no I/O, no clock (times are handed in). Imports nothing of ours (the pipeline may use
-it: tests/unit/architecture).
+Pure: no I/O, no clock (times are handed in). Imports only `proxy.decoded` (pure helpers), so
+the pipeline may use it: tests/unit/architecture.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from kafka_chaos_proxy.proxy.decoded import dict_items, int_or_none
 
 #: Partitions one connection's session is tracked for at most.
 DEFAULT_MAX_PARTITIONS = 10_000
@@ -51,16 +53,6 @@ TOPIC_IDS_SINCE = 13
 _ZERO_UUID = uuid.UUID(int=0)
 
 TopicKey = str | uuid.UUID
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _dicts(value: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -116,7 +108,7 @@ class TopicNames:
 
     def learn_metadata(self, body: Mapping[str, Any]) -> None:
         """Every (topic_id, name) of a decoded Metadata response (v10+ carry ids)."""
-        for topic in _dicts(body.get("topics")):
+        for topic in dict_items(body.get("topics")):
             self.learn(topic.get("topic_id"), topic.get("name"))
 
     def name(self, key: TopicKey) -> str:
@@ -153,8 +145,8 @@ class FetchSession:
         if version < SESSIONS_SINCE:
             self.session_id, self.session_epoch = 0, FINAL_EPOCH
             return self._replace(body, id_key)
-        self.session_id = _int(body.get("session_id")) or 0
-        epoch = _int(body.get("session_epoch"))
+        self.session_id = int_or_none(body.get("session_id")) or 0
+        epoch = int_or_none(body.get("session_epoch"))
         self.session_epoch = FINAL_EPOCH if epoch is None else epoch
         if self.session_epoch <= INITIAL_EPOCH:  # 0 or -1: a full request
             return self._replace(body, id_key)
@@ -170,12 +162,12 @@ class FetchSession:
         return name if isinstance(name, str) else None
 
     def _listed(self, topics: Any, id_key: bool) -> Iterable[tuple[TopicKey, int]]:
-        for topic in _dicts(topics):
+        for topic in dict_items(topics):
             key = self._topic_key(topic, id_key)
             if key is None:
                 continue
-            for part in _dicts(topic.get("partitions")):
-                index = _int(part.get("partition"))
+            for part in dict_items(topic.get("partitions")):
+                index = int_or_none(part.get("partition"))
                 if index is not None:
                     yield key, index
 
@@ -207,7 +199,7 @@ class FetchSession:
         """Remove what is held of `forgotten_topics_data`; returns what was removed."""
         removed: set[tuple[TopicKey, int]] = set()
         parts = self._parts
-        for topic in _dicts(forgotten):
+        for topic in dict_items(forgotten):
             key = self._topic_key(topic, id_key)
             if key is None:
                 continue
