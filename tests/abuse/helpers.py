@@ -26,9 +26,11 @@ from tests.support.chaos import create_topic
 MIB = 1024 * 1024
 # The ratio bound on the well-behaved p99 during an attack: generous, since attacker, proxy
 # and clients share two cores and one GIL; the floor absorbs a scheduler hiccup on a p99
-# measured in fractions of a millisecond.
+# measured in fractions of a millisecond. What these tests exist to catch is a stalled event
+# loop (seconds); 0.25 s was crossed (257 ms) by 0.5 MB OffsetCommits on a machine that was
+# also running the client matrix, so the floor is half a second.
 P99_RATIO = 20.0
-P99_FLOOR_S = 0.25
+P99_FLOOR_S = 0.5
 
 
 # --------------------------------------------------------------------------- process
