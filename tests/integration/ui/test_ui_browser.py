@@ -1,5 +1,5 @@
 """The `/ui` page in a real headless Chromium, against a proxy with a token in front of the
-session's real broker, while real kafka-python consumers rebalance through it.
+session's real broker, while real confluent-kafka (librdkafka) consumers rebalance through it.
 
 What is checked is what a person at the page would see: the page asks for the token once and
 keeps it for the tab; it loads with no console error and no request off its own origin (nor
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from kafka import KafkaConsumer
+from confluent_kafka import Consumer
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -31,19 +31,27 @@ WAIT_S = 60
 
 
 class Member(threading.Thread):
-    """A kafka-python consumer polling in its own thread until stopped."""
+    """A librdkafka consumer polling in its own thread until stopped.
+
+    Not kafka-python: in one CI run a kafka-python 3.0.12 member went quiet right after the
+    two back-to-back generations a new topic causes (the broker dropped it from the next
+    generation exactly one session timeout after the last one), so the two-member picture
+    never formed. Why it stopped heartbeating is not established here; a page test should
+    not rest on it."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self.stopping = threading.Event()
-        self.consumer = KafkaConsumer(
-            topic, group_id=group, bootstrap_servers=bootstrap, client_id=name,
-            session_timeout_ms=10000, heartbeat_interval_ms=500, auto_offset_reset="earliest",
-            retry_backoff_ms=100, metadata_max_age_ms=5000)
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": group, "client.id": name,
+            "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
+            "auto.offset.reset": "earliest", "retry.backoff.ms": 100,
+            "topic.metadata.refresh.interval.ms": 5000})
+        self.consumer.subscribe([topic])
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            self.consumer.poll(timeout_ms=200)
+            self.consumer.poll(0.2)
 
     def stop(self) -> None:
         self.stopping.set()
