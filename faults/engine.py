@@ -3,7 +3,9 @@
 The data plane calls `on_request` for every request and the admin API calls the CRUD methods,
 all on the same event loop, so nothing here locks. Rules are tried in insertion order and the
 first one that matches *and* whose dosage admits the request wins: a rule that is dosed out
-(skipped, exhausted, outside its window, unlucky draw) lets later rules have their turn.
+(skipped, exhausted, outside its window, unlucky draw) lets later rules have their turn. Only
+the rules that could match the request's API (and group) are tried (`faults.rule_index`), so
+rules aimed elsewhere cost a Produce or a Fetch nothing.
 
 All randomness (probability draws, delay jitter) comes from one `random.Random(seed)`, and all
 time from the injected clock, so tests and seeded runs replay exactly.
@@ -27,6 +29,7 @@ from kafka_chaos_proxy.faults.loader import Format, dump_rules
 from kafka_chaos_proxy.faults.match import CompiledMatch, compile_match
 from kafka_chaos_proxy.faults.model import FaultRule, api_keys
 from kafka_chaos_proxy.faults.realism import rule_warnings
+from kafka_chaos_proxy.faults.rule_index import RuleIndex
 from kafka_chaos_proxy.faults.trigger_state import TriggerError, TriggerState, check_references
 from kafka_chaos_proxy.faults.triggers import (
     CompiledCondition,
@@ -52,8 +55,9 @@ class RuleLimitError(ValueError):
     """The engine holds `max_rules` rules already (the admin API answers 409)."""
 
 
-# Every rule is tried against every request, so the count is bounded (like Kafka's own
-# quotas on what a client may create); a test suite needs a handful, a soak a few dozen.
+# Bounded like Kafka's own quotas on what a client may create: a test suite needs a handful,
+# a soak a few dozen. Rules are indexed by API and group, so the bound is memory (a rule and
+# its compiled match, a few KiB), not per-request time.
 DEFAULT_MAX_RULES = 1000
 
 
@@ -96,6 +100,7 @@ class _Entry:
     dosage: DosageState
     trigger: TriggerState | None = None
     condition: CompiledCondition | None = None
+    order: int = 0  # place in insertion order (`faults.rule_index` sorts candidates by it)
 
 
 class FaultEngine:
@@ -109,7 +114,9 @@ class FaultEngine:
         self._rng = random.Random(seed)
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
+        self._index: RuleIndex[_Entry] = RuleIndex(api_keys())
         self._ids = itertools.count(1)
+        self._orders = itertools.count()
         # Called (rule, decision) each time the data plane confirms an injection, e.g. to count
         # it in Prometheus. An observer that raises is logged and never breaks the data plane.
         self.on_injected: builtins.list[InjectionObserver] = []
@@ -135,7 +142,7 @@ class FaultEngine:
             return PASS
         now = self._clock()
         decisions: builtins.list[Decision] = []
-        for entry in self._entries.values():
+        for entry in self._index.candidates(request):
             if not entry.rule.enabled:
                 continue
             if entry.trigger is not None and not entry.trigger.armed:
@@ -209,7 +216,11 @@ class FaultEngine:
         rule = self._identified(rule)
         self._check_room(1)
         check_references([*self.list(), rule])
-        self._store(self._entry(rule))
+        entry = self._entry(rule)
+        self._entries[_id(rule)] = entry
+        self._index.append(entry)  # the last in order: no rebuild (adding many stays linear)
+        if entry.trigger is not None:
+            self._triggered.append(entry)
         return rule
 
     def _store(self, entry: _Entry) -> None:
@@ -218,6 +229,7 @@ class FaultEngine:
 
     def _reindex(self) -> None:
         self._triggered = [e for e in self._entries.values() if e.trigger is not None]
+        self._index.rebuild(self._entries.values())
 
     def _check_room(self, wanted: int, replacing: bool = False) -> None:
         held = 0 if replacing else len(self._entries)
@@ -241,7 +253,9 @@ class FaultEngine:
                 "remove the id from the body or make them equal"
             )
         check_references([rule if r.id == rule_id else r for r in self.list()])
-        self._store(self._entry(rule))
+        entry = self._entry(rule)
+        entry.order = self._entries[rule_id].order  # same place in order
+        self._store(entry)
         return rule
 
     def patch(self, rule_id: str, changes: Mapping[str, Any]) -> FaultRule:
@@ -282,7 +296,9 @@ class FaultEngine:
     def remove(self, rule_id: str) -> FaultRule:
         entry = self._get(rule_id)
         del self._entries[rule_id]
-        self._reindex()
+        self._index.remove(entry)  # removing many stays linear too
+        if entry.trigger is not None:
+            self._triggered = [e for e in self._triggered if e is not entry]
         return entry.rule
 
     def clear(self) -> int:
@@ -368,6 +384,7 @@ class FaultEngine:
             dosage=DosageState(activated_at=self._clock()),
             trigger=trigger,
             condition=condition,
+            order=next(self._orders),
         )
 
     def _identified(self, rule: FaultRule) -> FaultRule:
