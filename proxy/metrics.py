@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from kafka_chaos_proxy.codec import API_NAMES, ERROR_CODES
+from kafka_chaos_proxy.proxy.frame_counts import FrameCounts
 
 # A `_created` series per labelled child doubles the series count for no use on a dashboard.
 disable_created_metrics()
@@ -90,12 +91,11 @@ LATENCY_BUCKETS = (
 )
 
 # No version label: versions multiply the series for little use, and a peer picks them.
-requests_total = ClosedCounter(
-    "kcp_requests_total", "Requests received from clients.", ["api"], registry=REGISTRY
-)
-responses_total = ClosedCounter(
-    "kcp_responses_total", "Responses sent to clients.", ["api"], registry=REGISTRY
-)
+# `kcp_requests_total`, `kcp_responses_total`, `kcp_upstream_latency_seconds` and
+# `kcp_bytes_total` are bumped on every frame, so they are plain integers exported when
+# scraped (`proxy.frame_counts`), not prometheus-client objects with a lock per bump.
+frame_counts = FrameCounts(API_NAMES, LATENCY_BUCKETS)
+REGISTRY.register(frame_counts)
 broker_errors_total = ClosedCounter(
     "kcp_broker_errors_total",
     "Non-zero error codes the broker returned (group and coordinator APIs).",
@@ -106,19 +106,6 @@ injected_errors_total = ClosedCounter(
     "kcp_injected_errors_total",
     "Error codes the proxy synthesized instead of or on top of the broker's answer.",
     ["api", "error"],
-    registry=REGISTRY,
-)
-upstream_latency_seconds = ClosedHistogram(
-    "kcp_upstream_latency_seconds",
-    "Time from forwarding a request to receiving its response from the broker.",
-    ["api"],
-    buckets=LATENCY_BUCKETS,
-    registry=REGISTRY,
-)
-bytes_total = Counter(
-    "kcp_bytes_total",
-    "Bytes moved, by direction (client_to_broker, broker_to_client).",
-    ["direction"],
     registry=REGISTRY,
 )
 connections_active = Gauge(
