@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -33,6 +30,16 @@ from kafka_chaos_proxy.proxy.pipeline import splice
 from kafka_chaos_proxy.proxy.pipeline.connection import Connection
 from kafka_chaos_proxy.proxy.pipeline.cut_through import CUT_THROUGH_BYTES
 from kafka_chaos_proxy.proxy.real_kafka import KafkaCluster
+from tests.support.splicing import (
+    complete_frames,
+    correlation_ids,
+    held,
+    refuse_splice,
+    reset_on_close,
+    shrink_sockets,
+    slow_client,
+    until,
+)
 from tests.support.wire_fakes import Client, decode_response, request_frame
 
 pytestmark = pytest.mark.skipif(not splice.AVAILABLE, reason="no splice(2) on this platform")
@@ -103,22 +110,15 @@ async def direct_fetch(kafka_cluster: KafkaCluster, topic: str, corr: int) -> by
     return frame
 
 
-async def slow_client(proxy: EmbeddedProxy) -> tuple[Client, int]:
-    """A raw client whose socket holds little and that reads only when told, and the local
-    port the proxy knows it by. With the proxy's own sockets of this connection kept small
-    (`_shrink`), a response of ~10 MB cannot all be in flight in the kernel."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(
-        sock, parse_host_port(proxy.bootstrap_servers))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
-    client = Client(reader, writer)
+async def _slow_client(proxy: EmbeddedProxy) -> tuple[Client, Connection]:
+    """A client that reads only when told, with the proxy's sockets of its connection small:
+    a response of ~10 MB cannot all be in flight in the kernel."""
+    client, port = await slow_client(parse_host_port(proxy.bootstrap_servers))
     await client.send(api_versions(0))  # the upstream connection is made
     await client.recv(timeout=WAIT_S)
-    port = sock.getsockname()[1]
-    proxy.call(_shrink, _conn(proxy, port))
-    return client, port
+    conn = _conn(proxy, port)
+    proxy.call(shrink_sockets, conn)
+    return client, conn
 
 
 def _conn(proxy: EmbeddedProxy, port: int) -> Connection:
@@ -127,13 +127,6 @@ def _conn(proxy: EmbeddedProxy, port: int) -> Connection:
         (conn,) = [c for c in proxy.server.connections.values() if c.client_port == port]
         return conn
     return proxy.call(find)
-
-
-def _shrink(conn: Connection) -> None:
-    assert conn.client is not None and conn.upstream is not None
-    conn.client.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    conn.upstream.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
-                                                      32768)
 
 
 @dataclass
@@ -150,36 +143,13 @@ class Seen:
 
 def look(proxy: EmbeddedProxy, conn: Connection) -> Seen:
     def at_loop() -> Seen:
-        assert conn.client is not None and conn.upstream is not None
+        assert conn.upstream is not None
         s = conn.response_splicer
-        in_pipe = s.in_pipe if s is not None else 0
-        return Seen(conn.client.get_write_buffer_size() + conn.ureader.pending + in_pipe,
-                    s is not None and s.waiting_for_dest, s.left if s is not None else 0,
-                    s is not None and s.active, conn.upstream.is_reading(),
-                    s.pipe_bytes if s is not None else 0)
+        if s is None:
+            return Seen(held(conn), False, 0, False, conn.upstream.is_reading(), 0)
+        return Seen(held(conn), s.waiting_for_dest, s.left, s.active,
+                    conn.upstream.is_reading(), s.pipe_bytes)
     return proxy.call(at_loop)
-
-
-async def until(cond: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
-def frames(data: bytes) -> list[bytes]:
-    out, pos = [], 0
-    while pos + 4 <= len(data):
-        (size,) = struct.unpack_from(">i", data, pos)
-        if pos + 4 + size > len(data):
-            break
-        out.append(data[pos:pos + 4 + size])
-        pos += 4 + size
-    return out
-
-
-def correlation_ids(got: list[bytes]) -> list[int]:
-    return [struct.unpack_from(">i", f, 4)[0] for f in got]
 
 
 async def test_large_fetches_spliced_are_the_brokers_bytes_in_request_order(
@@ -237,16 +207,15 @@ async def test_a_slow_client_holds_the_broker_back_while_the_proxy_holds_one_pip
     topic = large_topic.name
     direct = await direct_fetch(kafka_cluster, topic, 1)
     proxy = proxy_factory(high_water=64 * 1024)
-    client, port = await slow_client(proxy)
-    conn = _conn(proxy, port)
+    client, conn = await _slow_client(proxy)
     sent = [fetch(1, topic), api_versions(2), fetch(3, topic, offset=RECORDS), api_versions(4)]
     await client.send(b"".join(sent))
-    await until(lambda: (seen := look(proxy, conn)).waiting and seen.left > 0)
+    await until(lambda: (seen := look(proxy, conn)).waiting and seen.left > 0, WAIT_S)
     seen = look(proxy, conn)
     bound = CUT_THROUGH_BYTES + seen.pipe_bytes + 64 * 1024
     most = seen.held
     data = bytearray()
-    while len(got := frames(bytes(data))) < len(sent):
+    while len(got := complete_frames(bytes(data))) < len(sent):
         chunk = await asyncio.wait_for(client.reader.read(65536), WAIT_S)
         assert chunk
         data += chunk
@@ -266,17 +235,14 @@ async def test_a_client_gone_mid_splice_closes_its_connection_alone(
     topic = large_topic.name
     direct = await direct_fetch(kafka_cluster, topic, 7)
     proxy = proxy_factory()
-    client, port = await slow_client(proxy)
-    conn = _conn(proxy, port)
+    client, conn = await _slow_client(proxy)
     before = metrics.connection_closes_total.labels("client_closed")._value.get()
     await client.send(fetch(1, topic))
-    await until(lambda: look(proxy, conn).waiting)
+    await until(lambda: look(proxy, conn).waiting, WAIT_S)
     splicer = conn.response_splicer
     assert splicer is not None
-    sock = client.writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.writer.transport.abort()  # gone mid-response, with a reset
-    await until(lambda: conn.closed)
+    reset_on_close(client)  # gone mid-response
+    await until(lambda: conn.closed, WAIT_S)
     assert conn.close_reason == "client_closed" and conn.response_splicer is None
     assert splicer.closed  # its pipe and duplicated descriptors are released
     assert metrics.connection_closes_total.labels("client_closed")._value.get() == before + 1
@@ -291,12 +257,10 @@ async def test_a_client_gone_mid_splice_closes_its_connection_alone(
 async def test_where_splice_is_refused_the_transports_carry_the_same_bytes(
         proxy_server: EmbeddedProxy, kafka_cluster: KafkaCluster, large_topic: LargeTopic,
         monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> int:
-        raise OSError(22, "Invalid argument")
-
-    monkeypatch.setattr(splice, "_refused", how == "unsupported")
     if how == "refused":
-        monkeypatch.setattr(splice.os, "splice", refuse)
+        refuse_splice(monkeypatch)
+    else:
+        monkeypatch.setattr(splice, "_refused", True)
     topic = large_topic.name
     direct = await direct_fetch(kafka_cluster, topic, 1)
     moved = splice.TO_CLIENT.moved

@@ -9,11 +9,10 @@ uvloop's (the proxy's own): their transports differ in how they read, buffer and
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -29,6 +28,16 @@ from kafka_chaos_proxy.proxy.pipeline.framing import with_size
 from kafka_chaos_proxy.proxy.server import ProxyServer
 from kafka_chaos_proxy.proxy.tls.settings import ListenerTls, UpstreamTls
 from tests.support.pki import Pki, make_pki
+from tests.support.splicing import (
+    WAIT_S,
+    complete_frames,
+    held,
+    refuse_splice,
+    reset_on_close,
+    shrink_sockets,
+    slow_client,
+    until,
+)
 from tests.support.wire_fakes import (
     Client,
     FakeCluster,
@@ -44,11 +53,10 @@ pytestmark = pytest.mark.skipif(not splice.AVAILABLE, reason="no splice(2) on th
 HEARTBEAT, HB_V = 12, 4
 BIG = 998  # an api key the codec does not know: its answers pass through undecoded
 TRUNCATED = 997  # answered with a frame cut short, then the broker's connection closes
-WAIT_S = 30.0  # a bound on every wait (a loaded machine is slow, never this slow)
 LOOPS = ["asyncio", "uvloop"]
 
 
-def run(loop: str, scenario: Callable[[], Awaitable[None]]) -> None:
+def run(loop: str, scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     (uvloop.run if loop == "uvloop" else asyncio.run)(scenario())
 
 
@@ -62,14 +70,6 @@ def big_answer(size: int) -> Callable[[int, int, int, bytes], bytes]:
     def answer(k: int, v: int, c: int, f: bytes) -> bytes:
         return with_size(struct.pack(">i", c) + os.urandom(size))
     return answer
-
-
-async def _until(cond: Callable[[], bool], seconds: float = WAIT_S) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def _conn(server: ProxyServer) -> Connection:
@@ -86,24 +86,13 @@ async def _proxy(upstream: FakeCluster, decider: Any = None,
 
 
 async def _slow_client(server: ProxyServer) -> tuple[Client, Connection]:
-    """A client whose socket holds little and that reads nothing until told: with the proxy's
-    client socket and upstream socket kept small too, a large answer cannot all be in flight
-    in the kernel, so the splice must wait for the client."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, server.bootstrap_address)
-    reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
-    client = Client(reader, writer)
+    """A client that reads nothing until told, with the proxy's sockets of its connection
+    small: a large answer cannot all be in flight in the kernel, so the splice must wait."""
+    client, port = await slow_client(server.bootstrap_address)
     await client.send(hb(0))
     await client.recv()
-    conn = next(c for c in server.connections.values() if c.requests == 1)
-    # The proxy's client socket smaller than one transport read: the start of a large answer,
-    # written through the transport, is still in its buffer when the splice begins.
-    for transport, option, size in ((conn.client, socket.SO_SNDBUF, 4096),
-                                    (conn.upstream, socket.SO_RCVBUF, 32768)):
-        assert transport is not None
-        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, option, size)
+    conn = next(c for c in server.connections.values() if c.client_port == port)
+    shrink_sockets(conn)
     return client, conn
 
 
@@ -113,27 +102,6 @@ def _stalled(conn: Connection, upstream: FakeCluster) -> bool:
     broker = upstream.connections[-1].transport
     return (s is not None and s.waiting_for_dest and broker is not None
             and broker.get_write_buffer_size() > 0)
-
-
-def _held(conn: Connection) -> int:
-    """Bytes of responses the proxy holds: the client transport's buffer, the upstream frame
-    reader, the pipe."""
-    assert conn.client is not None
-    s = conn.response_splicer
-    return (conn.client.get_write_buffer_size() + conn.ureader.pending
-            + (s.in_pipe if s is not None else 0))
-
-
-def _frames(data: bytes) -> list[bytes]:
-    """The complete frames at the start of `data`."""
-    out, pos = [], 0
-    while pos + 4 <= len(data):
-        (size,) = struct.unpack_from(">i", data, pos)
-        if pos + 4 + size > len(data):
-            break
-        out.append(data[pos:pos + 4 + size])
-        pos += 4 + size
-    return out
 
 
 def _b2c() -> float:
@@ -204,7 +172,7 @@ async def test_exactly_count_bytes_move_after_the_destination_transport_buffer()
     out = Outcome()
     s = _splicer(route, src, dst, lambda: buffered[0], out)
     s.begin(len(body))
-    await _until(lambda: s.in_pipe > 0)
+    await until(lambda: s.in_pipe > 0)
     assert s.waiting_for_dest and s.in_pipe <= s.pipe_bytes and s.left > 0  # one pipe, no more
     with pytest.raises(BlockingIOError):
         dst_peer.recv(1)  # the transport's bytes go first
@@ -244,7 +212,7 @@ async def test_a_destination_gone_mid_splice_names_the_destination() -> None:
     out = Outcome()
     s = _splicer(splice.Route("upstream", "client", "upstream_closed"), src, dst, lambda: 0, out)
     s.begin(3_000_000)
-    await _until(lambda: s.waiting_for_dest)
+    await until(lambda: s.waiting_for_dest)
     dst_peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     dst_peer.close()  # a reset: the next splice into it fails
     src_peer.sendall(os.urandom(200_000))
@@ -259,11 +227,7 @@ async def test_a_destination_gone_mid_splice_names_the_destination() -> None:
 
 async def test_a_refusal_before_any_byte_is_reported_and_remembered(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> int:
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    monkeypatch.setattr(splice.os, "splice", refuse)
-    monkeypatch.setattr(splice, "_refused", False)
+    refuse_splice(monkeypatch)
     src, src_peer = await _tcp_pair()
     dst, dst_peer = await _tcp_pair()
     src_peer.setblocking(True)
@@ -296,7 +260,7 @@ def test_large_responses_are_spliced_byte_exact_in_order_up_to_their_frame(loop:
         frames = [raw_request_frame(BIG, 0, 1), hb(2), hb(3), raw_request_frame(BIG, 0, 4),
                   hb(5)]
         await client.send(b"".join(frames))
-        await _until(lambda: len(upstream.sent) == 6)
+        await until(lambda: len(upstream.sent) == 6)
         got = [await client.recv(timeout=WAIT_S) for _ in frames]
         assert got == upstream.sent[1:]  # byte-exact, in request order
         assert [decode_response(f, HEARTBEAT, HB_V)[0] for f in (got[1], got[2], got[4])] \
@@ -311,15 +275,15 @@ def test_large_responses_are_spliced_byte_exact_in_order_up_to_their_frame(loop:
         # hb(5)'s answer was the head read by hand after the second splice: small, so the
         # transport reads again. After a large answer that is the last, the next head is
         # awaited by hand; a small one gives reading back again.
-        await _until(lambda: not conn.upstream_paused)
+        await until(lambda: not conn.upstream_paused)
         assert conn.upstream is not None and conn.upstream.is_reading()
         await client.send(raw_request_frame(BIG, 0, 6))
         assert await client.recv(timeout=WAIT_S) == upstream.sent[-1]
-        await _until(lambda: s.awaiting_head)
+        await until(lambda: s.awaiting_head)
         assert not conn.upstream.is_reading() and conn.upstream_paused == {"splice"}
         await client.send(hb(7))
         assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 7
-        await _until(lambda: not conn.upstream_paused)
+        await until(lambda: not conn.upstream_paused)
         assert conn.upstream.is_reading() and not s.owns_source
         client.close()
         await server.stop()
@@ -363,13 +327,13 @@ def test_a_slow_client_holds_the_broker_back_and_the_proxy_holds_one_pipe(loop: 
         server = await start_proxy(upstream, decider, (), high_water=64 * 1024)
         client, conn = await _slow_client(server)
         await client.send(raw_request_frame(BIG, 0, 1) + b"".join(hb(c) for c in range(2, 7)))
-        await _until(lambda: _stalled(conn, upstream))
+        await until(lambda: _stalled(conn, upstream))
         s = conn.response_splicer
         assert s is not None and s.left > 0
         # A response filled while the splice runs (an ERROR fault) waits its turn too.
         decider.remaining = 1
         await client.send(hb(7))
-        await _until(lambda: conn.requests == 8)
+        await until(lambda: conn.requests == 8)
         slots = list(conn.slots)
         assert [x.correlation_id for x in slots] == [2, 3, 4, 5, 6, 7] and slots[-1].filled
         # The client transport's pause and resume (its buffer) never let the upstream
@@ -379,16 +343,16 @@ def test_a_slow_client_holds_the_broker_back_and_the_proxy_holds_one_pipe(loop: 
         assert conn.upstream is not None and not conn.upstream.is_reading()
         assert conn.upstream_paused == {"splice"}
         bound = CUT_THROUGH_BYTES + s.pipe_bytes + 64 * 1024
-        most = _held(conn)
+        most = held(conn)
         data = bytearray()
         while s.active or conn.slots:
             chunk = await asyncio.wait_for(client.reader.read(65536), WAIT_S)
             assert chunk
             data += chunk
-            most = max(most, _held(conn))
+            most = max(most, held(conn))
             if s.active:
                 assert not conn.upstream.is_reading()
-        while len(got := _frames(bytes(data))) < 7:
+        while len(got := complete_frames(bytes(data))) < 7:
             data += await asyncio.wait_for(client.reader.read(65536), WAIT_S)
         assert most <= bound < 10 * 1024 * 1024 // 4
         assert got[0] == upstream.sent[1] and got[1:6] == upstream.sent[2:7]
@@ -410,17 +374,15 @@ def test_a_client_closing_mid_splice_closes_its_connection_alone(loop: str) -> N
         client, conn = await _slow_client(server)
         before = _closes("client_closed")
         await client.send(raw_request_frame(BIG, 0, 1))
-        await _until(lambda: _stalled(conn, upstream))
+        await until(lambda: _stalled(conn, upstream))
         s = conn.response_splicer
         assert s is not None
-        sock = client.writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client.writer.transport.abort()  # gone mid-response, with a reset
-        await _until(lambda: conn.closed)
+        reset_on_close(client)  # gone mid-response
+        await until(lambda: conn.closed)
         assert conn.close_reason == "client_closed" and conn.response_splicer is None
         assert s.closed  # its pipe and duplicated descriptors are released
         assert _closes("client_closed") == before + 1
-        await _until(lambda: upstream.lost >= 1)  # the broker's connection is closed too
+        await until(lambda: upstream.lost >= 1)  # the broker's connection is closed too
         other = await Client.connect(*server.bootstrap_address)  # the proxy serves on
         await other.send(raw_request_frame(BIG, 0, 5) + hb(6))
         assert await other.recv(timeout=WAIT_S) == upstream.sent[-2]
@@ -448,7 +410,7 @@ def test_the_broker_closing_mid_splice_closes_the_connection(loop: str) -> None:
         before, moved = _closes("upstream_closed"), splice.TO_CLIENT.moved
         with capture_logs() as logs:
             await client.send(raw_request_frame(TRUNCATED, 0, 1))
-            await _until(lambda: conn.closed)
+            await until(lambda: conn.closed)
         assert conn.close_reason == "upstream_closed"
         assert _closes("upstream_closed") == before + 1
         assert splice.TO_CLIENT.moved > moved
@@ -465,12 +427,10 @@ def test_the_broker_closing_mid_splice_closes_the_connection(loop: str) -> None:
 @pytest.mark.parametrize("loop", LOOPS)
 def test_where_splice_refuses_responses_stream_through_the_transports(
         loop: str, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> int:
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    monkeypatch.setattr(splice, "_refused", how == "unsupported")
     if how == "refused":
-        monkeypatch.setattr(splice.os, "splice", refuse)
+        refuse_splice(monkeypatch)
+    else:
+        monkeypatch.setattr(splice, "_refused", True)
 
     async def scenario() -> None:
         upstream = await FakeCluster().start()
