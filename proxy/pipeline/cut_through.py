@@ -121,8 +121,9 @@ class CutThrough(RequestPath):
         """A splicer between the two transports' sockets, or None where the transports must
         carry the bytes: never on a TLS side (the socket carries ciphertext there, and only
         the TLS transport may read or write it), nor where splice(2) is missing or was refused
-        once, nor on a transport without a socket."""
-        if (self.client_tls or self.upstream_tls or not splice_supported()
+        once, nor on a transport without a socket; nor once the connection closed (a write
+        just before may have ended it), since nothing would close the splicer then."""
+        if (self.closed or self.client_tls or self.upstream_tls or not splice_supported()
                 or source is None or dest is None):
             return None
         ssock = source.get_extra_info("socket")

@@ -64,8 +64,9 @@ class SpliceUnsupported(Exception):
 @dataclass
 class Route:
     """One direction of splicing: how its sides are named in the reasons a splice ends with,
-    and how many bytes it has moved in this process (what shows that the fast path is taken:
-    tests and benchmarks read it; per connection, `Splicer.moved`)."""
+    and how many bytes it has moved in this process, every proxy in it together (what shows
+    that the fast path is taken: tests and benchmarks read it; per connection,
+    `Splicer.moved`)."""
 
     source: str  # "client" or "upstream": an error reading it ends with f"{source}_closed"
     dest: str  # likewise for an error writing the other side

@@ -423,6 +423,56 @@ def test_the_broker_closing_mid_splice_closes_the_connection(loop: str) -> None:
     run(loop, scenario)
 
 
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_broker_closing_while_the_next_head_is_awaited_closes_cleanly(loop: str) -> None:
+    async def scenario() -> None:
+        upstream = await FakeCluster().start()
+        upstream.responders[BIG] = big_answer(1024 * 1024)
+        server, client, conn = await _proxy(upstream)
+        await client.send(raw_request_frame(BIG, 0, 1))
+        assert await client.recv(timeout=WAIT_S) == upstream.sent[1]
+        s = conn.response_splicer
+        await until(lambda: s is not None and s.awaiting_head)
+        broker = upstream.connections[-1].transport
+        assert broker is not None
+        broker.close()  # the hand-read sees the EOF and hands it to the transport
+        await until(lambda: conn.closed)
+        assert conn.close_reason == "upstream_closed" and conn.response_splicer is None
+        assert s is not None and s.closed
+        assert await client.at_eof(timeout=WAIT_S)
+        await server.stop()
+        await upstream.stop()
+    run(loop, scenario)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_pause_for_another_reason_stops_the_upstream_head_reader_too(loop: str) -> None:
+    """A slow client (the client transport's pause_writing) holds upstream reading while the
+    next head is awaited: the splicer's own reader must not read on."""
+    async def scenario() -> None:
+        upstream = await FakeCluster().start()
+        upstream.responders[BIG] = big_answer(1024 * 1024)
+        server, client, conn = await _proxy(upstream)
+        await client.send(raw_request_frame(BIG, 0, 1))
+        assert await client.recv(timeout=WAIT_S) == upstream.sent[1]
+        s = conn.response_splicer
+        await until(lambda: s is not None and s.awaiting_head)
+        assert s is not None
+        conn.client_pause_writing()
+        assert not s.owns_source and conn.upstream_paused == {"backpressure"}
+        await client.send(hb(2))
+        await until(lambda: len(upstream.sent) == 3)  # answered: it waits in the socket
+        assert await client.nothing_within(0.2)  # nothing read while held
+        conn.client_resume_writing()
+        assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 2
+        assert not conn.upstream_paused and conn.upstream is not None
+        assert conn.upstream.is_reading()
+        client.close()
+        await server.stop()
+        await upstream.stop()
+    run(loop, scenario)
+
+
 @pytest.mark.parametrize("how", ["refused", "unsupported"])
 @pytest.mark.parametrize("loop", LOOPS)
 def test_where_splice_refuses_responses_stream_through_the_transports(
