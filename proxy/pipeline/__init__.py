@@ -7,7 +7,8 @@ Modules, bottom up (each imports only those above it in this list):
 - `counters`: per-frame metric updates with the label children cached.
 - `limits`: the process-wide buffer budget, connection admission, timeout reasons and the
   sweep interval (invariant 5; the sweep itself is `core.ConnectionCore.sweep`).
-- `splice`: zero-copy streaming of a cut-through request body (splice(2)); never on TLS.
+- `splice`: zero-copy streaming of the rest of a cut-through request or response
+  (splice(2), socket -> pipe -> socket, one `Splicer` either way); never on TLS.
 - `sasl`: the principal a client's SASL exchange names, read in passing.
 - `tls_accept`: the server-side TLS handshake of a client connection.
 - `request_context`: one request as the pipeline tracks it and the fault engine sees it.

@@ -18,7 +18,10 @@ requests behind it too, as a slow link would; reordering would break idempotent 
 responses are matched FIFO and released through `SlotQueue`.
 
 Large pass-through frames (>= `CUT_THROUGH_BYTES`: big Produce requests, big Fetch responses)
-are streamed cut-through instead of stored and forwarded (`proxy.pipeline.cut_through`).
+are streamed cut-through instead of stored and forwarded (`proxy.pipeline.cut_through`); on
+Linux their rest goes socket to socket with splice(2), either way. The client transport's
+back-pressure holds upstream reading as one reason among others (`pause_upstream_reading`),
+so its end never wakes a transport whose socket a response splicer is reading.
 
 TLS, each side on its own (`proxy.tls`): a TLS listener's connection is admitted, then its
 handshake runs (`proxy.pipeline.tls_accept`) before anything else; the upstream connection
@@ -292,11 +295,8 @@ class Connection(ResponsePath):
         super().upstream_lost(exc)
 
     def client_pause_writing(self) -> None:
-        if self.upstream is not None:
-            with contextlib.suppress(Exception):
-                self.upstream.pause_reading()
+        self.pause_upstream_reading("backpressure")
 
     def client_resume_writing(self) -> None:
-        if self.upstream is not None and not self.closed:
-            with contextlib.suppress(Exception):
-                self.upstream.resume_reading()
+        # Not resumed while a response splice reads the upstream socket itself.
+        self.resume_upstream_reading("backpressure")

@@ -1,8 +1,11 @@
-"""The state of one connection pair, client reading control, and how the pair ends.
+"""The state of one connection pair, reading control of both sides, and how the pair ends.
 
 Every part of `Connection` (writer, request path, cut-through, response path) works on the
 state created here; `close` is the one way out, whoever asks for it (a fault, a protocol error,
-either peer going away, shutdown).
+either peer going away, shutdown). Reading of each side is held for named reasons (the client:
+in-flight limit, back-pressure, shutdown, a request splice; the upstream: a slow client, a
+response splice) and resumes only when none is left, so one reason's end never lets a
+transport read while another still needs it quiet (a splicer reading that socket itself).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
 from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.slots import Slot, SlotQueue
-from kafka_chaos_proxy.proxy.pipeline.splice import RequestSplicer
+from kafka_chaos_proxy.proxy.pipeline.splice import Splicer
 from kafka_chaos_proxy.proxy.roles import COORDINATION_API_KEYS
 
 log = structlog.get_logger("kcp.connection")
@@ -63,12 +66,14 @@ class ConnectionCore(ExchangeBuilder):
         self.trickle_slot: Slot | None = None
         self._up_batch: list[bytes] | None = None  # inside _process: upstream writes collected
         self.req_stream_left = 0  # bytes of a cut-through request still to stream upstream
-        self.splicer: RequestSplicer | None = None  # kept for the connection's large requests
+        self.splicer: Splicer | None = None  # kept for the connection's large requests
+        self.response_splicer: Splicer | None = None  # ... and for its large responses
         self._predecided: tuple[int, Decision] | None = None
         self._draining = False
         self.closed = False
         self.close_reason: str | None = None
-        self.paused: set[str] = set()
+        self.paused: set[str] = set()  # why client reading is held
+        self.upstream_paused: set[str] = set()  # why upstream reading is held
         self.bytes_in = 0
         self.bytes_out = 0
         self.requests = 0
@@ -112,20 +117,37 @@ class ConnectionCore(ExchangeBuilder):
     # ----------------------------------------------------------------- client reading
 
     def pause_client_reading(self, reason: str) -> None:
-        if not self.paused and self.client is not None and not self.closed:
-            with contextlib.suppress(Exception):
-                self.client.pause_reading()
-        self.paused.add(reason)
-        if reason != "splice" and self.splicer is not None and self.splicer.awaiting_head:
-            self.splicer.cancel_head()  # the splicer's own reader must stop reading too
-            self.paused.discard("splice")
+        self._pause_reading(self.client, self.paused, self.splicer, reason)
 
     def resume_client_reading(self, reason: str) -> None:
-        if reason in self.paused:
-            self.paused.discard(reason)
-            if not self.paused and self.client is not None and not self.closed:
+        self._resume_reading(self.client, self.paused, reason)
+
+    def pause_upstream_reading(self, reason: str) -> None:
+        self._pause_reading(self.upstream, self.upstream_paused, self.response_splicer, reason)
+
+    def resume_upstream_reading(self, reason: str) -> None:
+        self._resume_reading(self.upstream, self.upstream_paused, reason)
+
+    def _pause_reading(self, transport: asyncio.Transport | None, paused: set[str],
+                       splicer: Splicer | None, reason: str) -> None:
+        """Hold `transport`'s reading for `reason` too. Pausing a paused transport is a no-op,
+        so it is asked every time: a transport that came after an earlier reason (an upstream
+        connected while the client was slow) is held as the set says."""
+        if transport is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                transport.pause_reading()
+        paused.add(reason)
+        if reason != "splice" and splicer is not None and splicer.awaiting_head:
+            splicer.cancel_head()  # the splicer's own reader must stop reading too
+            paused.discard("splice")
+
+    def _resume_reading(self, transport: asyncio.Transport | None, paused: set[str],
+                        reason: str) -> None:
+        if reason in paused:
+            paused.discard(reason)
+            if not paused and transport is not None and not self.closed:
                 with contextlib.suppress(Exception):
-                    self.client.resume_reading()
+                    transport.resume_reading()
 
     # ----------------------------------------------------------------- limits
 
@@ -236,9 +258,7 @@ class ConnectionCore(ExchangeBuilder):
         for h in (self._flush_handle, self._pump_handle, *self._timers):
             if h is not None:
                 h.cancel()
-        if self.splicer is not None:
-            self.splicer.close()
-            self.splicer = None
+        self._close_splicers()
         self._timers.clear()
         if self._connect_task is not None and not self._connect_task.done():
             self._connect_task.cancel()
@@ -272,6 +292,12 @@ class ConnectionCore(ExchangeBuilder):
                  broker=broker, bytes_in=self.bytes_in, bytes_out=self.bytes_out,
                  requests=self.requests, reason=reason, mode=mode.value,
                  **({"detail": detail} if detail else {}))
+
+    def _close_splicers(self) -> None:
+        for splicer in (self.splicer, self.response_splicer):
+            if splicer is not None:
+                splicer.close()  # their duplicated descriptors and pipes, at once
+        self.splicer = self.response_splicer = None
 
     def _tell_closed(self) -> None:
         """Observers that want to know (`ConnectionObserver`) hear that this connection closed,

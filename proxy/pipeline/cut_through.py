@@ -1,16 +1,24 @@
 """Cut-through: large pass-through frames streamed as they arrive instead of stored whole.
 
 Frames of at least `CUT_THROUGH_BYTES` (big Produce requests, big Fetch responses) are streamed
-when nothing needs their body and their turn has come; everything else is framed whole. A
-large request's body may even bypass user space (`proxy.pipeline.splice`). Broker addresses
-(invariant 3) never ride on those: Produce/Fetch versions whose responses carry NodeEndpoints
-are clamped away in ApiVersions (`proxy.versions`), so the only address-carrying responses are
-the small ones `proxy.rewrite` decodes.
+when nothing needs their body and their turn has come; everything else is framed whole. The
+rest of such a frame, once its header decided it, may even bypass user space
+(`proxy.pipeline.splice`): a request's body goes client socket -> pipe -> upstream socket, a
+response's upstream socket -> pipe -> client socket, with the source transport's reading held
+("splice") meanwhile. Afterwards the next frame's head is read by hand, so that a following
+large frame is spliced from its start too. Where splice(2) cannot serve (not Linux, refused
+before a byte moved, TLS on either side) the frame streams through the transports, in the same
+order with the same back-pressure. Broker addresses (invariant 3) never ride on those:
+Produce/Fetch versions whose responses carry NodeEndpoints are clamped away in ApiVersions
+(`proxy.versions`), so the only address-carrying responses are the small ones `proxy.rewrite`
+decodes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kafka_chaos_proxy import codec
@@ -21,7 +29,11 @@ from kafka_chaos_proxy.proxy.pipeline.request_path import RequestPath
 from kafka_chaos_proxy.proxy.pipeline.slots import Slot
 from kafka_chaos_proxy.proxy.pipeline.splice import MIN_BYTES as SPLICE_MIN_BYTES
 from kafka_chaos_proxy.proxy.pipeline.splice import (
-    RequestSplicer,
+    REFUSED,
+    TO_CLIENT,
+    TO_UPSTREAM,
+    Route,
+    Splicer,
     SpliceUnsupported,
     splice_supported,
 )
@@ -38,6 +50,9 @@ class CutThrough(RequestPath):
     if TYPE_CHECKING:
         def client_data(self, data: bytes) -> None:
             """Bytes from the client socket (`Connection`)."""
+
+        def upstream_data(self, data: bytes) -> None:
+            """Bytes from the upstream socket (`ResponsePath`)."""
 
     # ----------------------------------------------------------------- requests
 
@@ -89,34 +104,37 @@ class CutThrough(RequestPath):
     def _start_splice(self) -> None:
         """Let the kernel move the rest of a cut-through request (`proxy.pipeline.splice`): the
         proxy would only copy it in and out again. Client reading stays paused until it is done;
-        where splice(2) is unavailable the transport path carries on unchanged. Never on a TLS
-        side: the socket carries ciphertext there, and only the TLS transport may read or
-        write it (the request streams through the transports instead, in order, with the
-        same back-pressure)."""
-        if self.client_tls or self.upstream_tls:
-            return
-        splicer = self.splicer
+        where splice(2) is unavailable the transport path carries on unchanged."""
+        splicer = self.splicer or self._new_splicer(
+            TO_UPSTREAM, self.client, self.upstream, self._spliced, _uncounted,
+            self._splice_done, self._splice_failed)
         if splicer is None:
-            client, upstream = self.client, self.upstream
-            if not splice_supported() or client is None or upstream is None:
-                return
-            csock = client.get_extra_info("socket")
-            usock = upstream.get_extra_info("socket")
-            if csock is None or usock is None:
-                return
-            try:
-                splicer = RequestSplicer(
-                    self.loop, csock.fileno(), usock.fileno(), upstream.get_write_buffer_size,
-                    self._spliced, self._splice_done, self._splice_failed)
-            except SpliceUnsupported:
-                return
-            self.splicer = splicer
+            return
+        self.splicer = splicer
         self.pause_client_reading("splice")
+        splicer.begin(self.req_stream_left)
+
+    def _new_splicer(self, route: Route, source: asyncio.Transport | None,
+                     dest: asyncio.Transport | None, on_taken: Callable[[int], None],
+                     on_delivered: Callable[[int], None], on_done: Callable[[], None],
+                     on_error: Callable[[str, str], None]) -> Splicer | None:
+        """A splicer between the two transports' sockets, or None where the transports must
+        carry the bytes: never on a TLS side (the socket carries ciphertext there, and only
+        the TLS transport may read or write it), nor where splice(2) is missing or was refused
+        once, nor on a transport without a socket; nor once the connection closed (a write
+        just before may have ended it), since nothing would close the splicer then."""
+        if (self.closed or self.client_tls or self.upstream_tls or not splice_supported()
+                or source is None or dest is None):
+            return None
+        ssock = source.get_extra_info("socket")
+        dsock = dest.get_extra_info("socket")
+        if ssock is None or dsock is None:
+            return None
         try:
-            splicer.begin(self.req_stream_left)
+            return Splicer(self.loop, route, ssock.fileno(), dsock.fileno(),
+                           dest.get_write_buffer_size, on_taken, on_delivered, on_done, on_error)
         except SpliceUnsupported:
-            self.splicer = None
-            self.resume_client_reading("splice")
+            return None
 
     def _spliced(self, n: int) -> None:
         self.req_stream_left -= n
@@ -125,22 +143,33 @@ class CutThrough(RequestPath):
 
     def _splice_done(self) -> None:
         # Not resumed yet: a producer's next request is most likely large too; its head is
-        # read by hand so that its body can be spliced from the start (`_splice_head`).
-        # Only while nothing else holds reading (in-flight limit, back-pressure, shutdown).
-        if self.splicer is not None and self.paused == {"splice"} and not self.closed:
-            self.splicer.await_head(self._splice_head)
-        else:
-            self.resume_client_reading("splice")
+        # read by hand so that its body can be spliced from the start.
+        self._next_head(self.splicer, self.paused, self.resume_client_reading,
+                        self.client_data)
 
-    def _splice_head(self, data: bytes) -> None:
-        if data:
-            self.client_data(data)  # may start the next splice
-        if not self.closed and (self.splicer is None or not self.splicer.owns_client):
-            self.resume_client_reading("splice")
+    def _next_head(self, splicer: Splicer | None, paused: set[str],
+                   resume: Callable[[str], None], feed: Callable[[bytes], None]) -> None:
+        """After a splice, either way: read the next frame's head by hand (`feed` it on), so
+        that a large frame after it is spliced from its start; only while nothing else holds
+        the source's reading (in-flight limit, back-pressure, shutdown). Else, and once the
+        head did not start another splice, the source's transport reads again."""
+        if splicer is None or self.closed or paused != {"splice"}:
+            resume("splice")
+            return
+
+        def on_head(data: bytes) -> None:
+            if data:
+                feed(data)  # may start the next splice
+            if not self.closed and not splicer.owns_source:
+                resume("splice")
+
+        splicer.await_head(on_head)
 
     def _splice_failed(self, reason: str, detail: str) -> None:
         self.splicer = None
-        if reason == "truncated_frame":
+        if reason == REFUSED:  # nothing moved: the client transport reads the rest
+            self.resume_client_reading("splice")
+        elif reason == "truncated_frame":
             self.frame_error(FrameError(reason, detail))
         else:
             self.close(reason, detail=detail)
@@ -159,7 +188,8 @@ class CutThrough(RequestPath):
         consumer with one fetch in flight per broker feels that directly. Only a plain
         pass-through response qualifies: nothing to rewrite, observe or fault, no throttle,
         and its slot is next in line (so order cannot break). Other slots are held back while
-        the stream runs (`_flush` checks `stream_left`).
+        the stream runs (`_flush` checks `stream_left`). What is held of it goes out through
+        the client transport; a large rest is spliced (`_start_response_splice`).
         """
         head = self.ureader.partial(CUT_THROUGH_BYTES)
         if head is None:
@@ -183,6 +213,8 @@ class CutThrough(RequestPath):
         data = self.ureader.take_partial()
         self.stream_left = total
         self._stream(data)
+        if self.stream_left >= SPLICE_MIN_BYTES:
+            self._start_response_splice()
 
     def _is_head(self, slot: Slot) -> bool:
         for first in self.slots:
@@ -194,3 +226,43 @@ class CutThrough(RequestPath):
         self._write_client(data)
         if not self.stream_left:
             self._flush()
+
+    def _start_response_splice(self) -> None:
+        """The mirror of `_start_splice`: the kernel moves the rest of a cut-through response
+        (`stream_left` bytes, not one more: the next frame stays in the socket) from the
+        upstream socket to the client socket, after what the client transport has buffered.
+        Upstream reading is held meanwhile, and while the client socket is full nothing more
+        is taken from the broker than one pipe's worth. The slots behind it wait, as they do
+        for a streamed response (`_flush` checks `stream_left`, which counts down as bytes
+        reach the client socket)."""
+        splicer = self.response_splicer or self._new_splicer(
+            TO_CLIENT, self.upstream, self.client, _uncounted, self._response_spliced,
+            self._response_splice_done, self._response_splice_failed)
+        if splicer is None:
+            return
+        self.response_splicer = splicer
+        self.pause_upstream_reading("splice")
+        splicer.begin(self.stream_left)
+
+    def _response_spliced(self, n: int) -> None:
+        # Counted as `_write_client` counts the streamed part: when it leaves for the client.
+        self.stream_left -= n
+        self.bytes_out += n
+        self._c.b2c.inc(n)
+
+    def _response_splice_done(self) -> None:
+        self._flush()  # the responses held behind this one
+        # A consumer's next Fetch answer is most likely large too.
+        self._next_head(self.response_splicer, self.upstream_paused,
+                        self.resume_upstream_reading, self.upstream_data)
+
+    def _response_splice_failed(self, reason: str, detail: str) -> None:
+        self.response_splicer = None
+        if reason == REFUSED:  # nothing moved: the upstream transport reads the rest
+            self.resume_upstream_reading("splice")
+        else:
+            self.close(reason, detail=detail)
+
+
+def _uncounted(n: int) -> None:
+    """The side of a splice a direction does not count at (see `Splicer`)."""

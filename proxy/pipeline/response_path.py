@@ -4,6 +4,10 @@ Responses are matched FIFO against the requests in flight and checked by correla
 the hot path the very same bytes fill the slot (invariant 1). Only APIs that carry broker
 addresses or versions (see `proxy.rewrite`) and the coordination APIs (for observers) are ever
 decoded. A faulted request's response goes to its executor (`proxy.pipeline.executors`).
+
+`upstream_data` takes the upstream transport's bytes, and also the head of the next response
+that a response splicer read by hand after a splice (`proxy.pipeline.cut_through`): either way
+a large pass-through response may start streaming cut-through here, its rest then spliced.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ async def test_back_to_back_large_requests_are_spliced_in_order(upstream: FakeCl
     await client.send(hb(8))
     assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 8
     await _until(lambda: not conn.paused)
-    assert conn.splicer is not None and not conn.splicer.owns_client
+    assert conn.splicer is not None and not conn.splicer.owns_source
     await client.send(hb(9))
     assert decode_response(await client.recv(), HEARTBEAT, HB_V)[0] == 9
     client.close()
@@ -152,7 +152,7 @@ async def test_client_eof_while_waiting_for_the_next_head_closes_cleanly(
     server, client, conn = await _connected(upstream)
     await client.send(big_request(1, 1_000_000))
     assert decode_response(await client.recv(), 22, 4)[0] == 1
-    assert conn.splicer is not None and conn.splicer.owns_client  # waiting for a head
+    assert conn.splicer is not None and conn.splicer.owns_source  # waiting for a head
     client.writer.write_eof()
     await _until(lambda: conn.closed)
     assert conn.close_reason == "client_closed" and conn.splicer is None
@@ -168,7 +168,7 @@ async def test_a_pause_for_another_reason_stops_the_head_reader_too(
     assert decode_response(await client.recv(), 22, 4)[0] == 1
     assert conn.splicer is not None and conn.splicer.awaiting_head
     conn.pause_client_reading("shutdown")
-    assert not conn.splicer.owns_client and conn.paused == {"shutdown"}
+    assert not conn.splicer.owns_source and conn.paused == {"shutdown"}
     seen = len(upstream.received)
     await client.send(hb(2))
     await asyncio.sleep(0.2)
