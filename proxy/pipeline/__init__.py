@@ -22,8 +22,9 @@ Modules, bottom up (each imports only those above it in this list):
 - `response_path`: broker frames matched, rewritten and filled into slots.
 - `connection`: `Connection` assembled from the parts above, the transport protocols.
 
-Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`,
-`proxy.exchange`, `proxy.config`, `proxy.roles`, `proxy.versions`, `proxy.side_channel` and
+Outside the package, modules here import only `codec`, `faults.decision`, `proxy.metrics`
+(and `proxy.frame_counts`, the per-frame counters it exports), `proxy.exchange`,
+`proxy.config`, `proxy.roles`, `proxy.versions`, `proxy.side_channel` and
 `proxy.fetch_sessions` (pure: the Fetch sample tracker) and `proxy.tls.errors` (a TLS failure's
 reason and its count), checked by tests/unit/architecture (an action's plan type is imported
 for type checking only); never `proxy.server` (the server imports the pipeline and satisfies

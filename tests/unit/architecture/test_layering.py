@@ -30,8 +30,9 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 # What the pipeline may use outside itself (see proxy/pipeline/__init__.py).
 PIPELINE_MAY_IMPORT = frozenset(f"{TOP}.{m}" for m in (
-    "faults.decision", "proxy.metrics", "proxy.exchange", "proxy.config", "proxy.versions",
-    "proxy.roles", "proxy.side_channel", "proxy.fetch_sessions", "proxy.tls.errors"))
+    "faults.decision", "proxy.metrics", "proxy.frame_counts", "proxy.exchange", "proxy.config",
+    "proxy.versions", "proxy.roles", "proxy.side_channel", "proxy.fetch_sessions",
+    "proxy.tls.errors"))
 PIPELINE = f"{TOP}.proxy.pipeline"
 
 MODULES = our_modules()

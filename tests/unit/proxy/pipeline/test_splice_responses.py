@@ -105,7 +105,7 @@ def _stalled(conn: Connection, upstream: FakeCluster) -> bool:
 
 
 def _b2c() -> float:
-    return float(metrics.bytes_total.labels("broker_to_client")._value.get())
+    return float(metrics.frame_counts.b2c.value)
 
 
 def _closes(reason: str) -> float:
