@@ -5,8 +5,9 @@
 // is. This does what that entry point does (parse the YAML configuration, start the proxy,
 // block until it is stopped), without its banner and version printing.
 //
-// Run in Java's source-file mode, no build step:
-//   java -cp '<cache>/peers/kroxylicious-<version>/lib/*' bench/KroxyliciousLauncher.java CONFIG
+// bench/peer_procs.py compiles it once against the Kroxylicious jars (javac, into the cache
+// beside them) and runs it as
+//   java -cp '<cache>/peers/kroxylicious-<version>/lib/*:<classes>' KroxyliciousLauncher CONFIG
 // It prints one line "kroxylicious started" once every listener is bound.
 
 import io.kroxylicious.proxy.KafkaProxy;
