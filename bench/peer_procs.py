@@ -112,8 +112,12 @@ def toxiproxy_binary(version: str = TOXIPROXY_VERSION) -> Path:
             return binary
         with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as tmp:
             # GOBIN of its own, renamed into place: an interrupted build leaves no binary.
+            # CGO off and these linker flags are those of Toxiproxy's release builds
+            # (.goreleaser.yml), the version flag included.
             env = {**os.environ, "GOBIN": tmp, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
-            _run_build([_go(), "install", f"{TOXIPROXY_MODULE}/cmd/server@{version}"],
+            ldflags = f"-s -w -X {TOXIPROXY_MODULE}.Version={version.lstrip('v')}"
+            _run_build([_go(), "install", f"-ldflags={ldflags}",
+                        f"{TOXIPROXY_MODULE}/cmd/server@{version}"],
                        f"go install of Toxiproxy {version}", env=env)
             os.replace(Path(tmp) / "server", binary)
     return binary

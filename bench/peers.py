@@ -469,7 +469,8 @@ def meta(args: argparse.Namespace, targets: Sequence[str], kafka_version: str,
         "librdkafka": confluent_kafka.libversion()[0],
         "python": platform.python_version(), "cpus": os.cpu_count(),
         "load_average_start": os.getloadavg(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "target_list")},
+        "settings": {k: v for k, v in vars(args).items()
+                     if k not in ("out", "log_dir", "target_list")},
         "logs": str(log_dir),
     }
 
@@ -507,6 +508,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--kroxylicious-java-opts", default="",
                     help="JVM options for Kroxylicious (default: the JVM's own defaults)")
     ap.add_argument("--out", type=Path, help="also write the results as JSON to this file")
+    ap.add_argument("--log-dir", type=Path, help="where the targets' logs and the rules file "
+                    "go (default: a new temp folder, kept and named in the results)")
     args = ap.parse_args(argv)
     try:
         args.target_list = parse_targets(args.targets)
@@ -521,7 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     targets: list[str] = args.target_list
     raise_fd_limit(args.storm_connections + args.idle_connections + 4096)
-    log_dir = Path(tempfile.mkdtemp(prefix="kcp-bench-peers-"))
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="kcp-bench-peers-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
     rules_file = log_dir / "rules.json"
     rules_file.write_text(json.dumps({"rules": non_matching_rules(args.rules)}, indent=1))
     # Built before the broker starts: a first run's Go build and Maven fetch take minutes.
