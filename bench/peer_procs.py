@@ -44,10 +44,12 @@ from kafka_chaos_proxy.proxy.real_kafka import cache_root, fetch_classpath
 BENCH = Path(__file__).resolve().parent
 
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
-#: The newest release the Go module proxy serves (its version list is stale; the tag resolves).
+#: The newest release the Go module proxy serves (its version list stops at v2.5.0, yet
+#: v2.12.0 resolves; nothing later does).
 TOXIPROXY_VERSION = "v2.12.0"
 
-#: The newest kroxylicious-runtime on Maven Central (later releases are not published there).
+#: The newest kroxylicious-runtime Maven Central serves (its metadata's latest; the jars of
+#: later tags of the repository are not there).
 KROXYLICIOUS_VERSION = "0.12.0"
 #: The logging binding Kroxylicious's own distribution ships with (kroxylicious-app's pom).
 KROXYLICIOUS_LOG4J_VERSION = "2.24.3"
