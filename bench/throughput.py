@@ -74,6 +74,7 @@ class Setup:
 
 
 def free_port() -> int:
+    """A loopback port free right now (another process may take it before it is bound)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -81,6 +82,9 @@ def free_port() -> int:
 
 @dataclass
 class ProxyProcess:
+    """A process in the clients' path (this proxy, or a peer proxy) and the address clients
+    bootstrap from; its CPU time and RSS come from /proc, so they are its own."""
+
     proc: subprocess.Popen[bytes]
     bootstrap: str
 
@@ -150,10 +154,21 @@ def produce(conf: dict[str, Any], topic: str, n: int, size: int) -> float:
     return time.perf_counter() - start
 
 
+#: librdkafka stops fetching a partition once its local queue passes queued.min.messages or
+#: queued.max.messages.kbytes (64 MB), and postpones the next fetch by fetch.queue.backoff.ms,
+#: 1000 ms by default, while the benchmark drains that queue in a fraction of it and then waits
+#: out the rest. Whether a run crosses the threshold depends on how fast it drains, so direct
+#: consume of 100 KiB records was bimodal (about 175 or 800 MB/s, bench/README.md). 10 ms
+#: keeps the wait below the drain time.
+FETCH_QUEUE_BACKOFF_MS = 10
+
+
 def consume(conf: dict[str, Any], topic: str, n: int) -> float:
+    """Seconds to consume n records from offset 0 of the topic's three partitions."""
     c = Consumer({**conf, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
                   "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
-                  "max.partition.fetch.bytes": 10_485_760})
+                  "max.partition.fetch.bytes": 10_485_760,
+                  "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS})
     c.assign([TopicPartition(topic, p, 0) for p in range(3)])
     got = 0
     first = c.consume(num_messages=1, timeout=30)
@@ -216,13 +231,56 @@ class BackgroundLoad:
             self.thread.join(20)
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """One produce-then-consume of the same records through one path: MB/s each way, and
+    the core-seconds per GB moved (produce + consume bytes) of the process in the path, if
+    one was measured."""
+
+    produce_mbps: float
+    consume_mbps: float
+    core_s_per_gb: float | None
+
+
+def transfer(conf: dict[str, Any], admin: dict[str, Any], n: int, size: int,
+             proc: ProxyProcess | None = None, *, delete_topic: bool = False) -> Transfer:
+    """The produce and consume phases on a fresh topic (created through `admin`, the
+    broker's own settings); `proc`'s CPU time is read around both. With `delete_topic` the
+    topic is dropped afterwards, so that many runs do not fill the broker's disk."""
+    mb = size * n / 1e6
+    topic = create_topic(admin)
+    cpu0 = proc.cpu_s() if proc is not None else 0.0
+    t_prod = produce(conf, topic, n, size)
+    t_cons = consume(conf, topic, n)
+    cpu = proc.cpu_s() - cpu0 if proc is not None else None
+    if delete_topic:
+        drop_topic(admin, topic)
+    return Transfer(mb / t_prod, mb / t_cons,
+                    None if cpu is None else cpu / (2 * mb / 1000))
+
+
+def drop_topic(conf: dict[str, Any], name: str) -> None:
+    """Delete a topic and wait for the broker to accept it (its files go a minute later)."""
+    admin = AdminClient(conf)  # held until the answer is in: its handle serves the future
+    admin.delete_topics([name])[name].result(30)
+
+
+def latency_under_load(conf: dict[str, Any], admin: dict[str, Any], count: int,
+                       load_mbps: float) -> tuple[float, float]:
+    """p50, p99 (ms) of `count` 1 KiB produce round trips on a fresh topic while a
+    background producer pushes `load_mbps` MB/s through the same path."""
+    topic = create_topic(admin)
+    with BackgroundLoad(conf, topic, load_mbps):
+        return latency(conf, topic, count, 1024)
+
+
 def idle_rss_per_connection(proxy: ProxyProcess, count: int,
                             proxy_ca: Path | None = None) -> float:
     host, port = proxy.bootstrap.rsplit(":", 1)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < count + 100:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count * 2 + 100), hard))
-    request = _api_versions_request()
+    request = api_versions_request()
     tls = None if proxy_ca is None else ssl.create_default_context(cafile=str(proxy_ca))
     base = proxy.rss_bytes()
     socks = []
@@ -234,8 +292,8 @@ def idle_rss_per_connection(proxy: ProxyProcess, count: int,
             s.sendall(request)
             socks.append(s)
         for s in socks:  # every pair is connected end to end once its response came back
-            (size,) = struct.unpack(">i", _recv_exact(s, 4))
-            _recv_exact(s, size)
+            (size,) = struct.unpack(">i", recv_exact(s, 4))
+            recv_exact(s, size)
         time.sleep(0.5)
         return (proxy.rss_bytes() - base) / count
     finally:
@@ -243,12 +301,15 @@ def idle_rss_per_connection(proxy: ProxyProcess, count: int,
             s.close()
 
 
-def _api_versions_request() -> bytes:
+def api_versions_request() -> bytes:
+    """An ApiVersions v0 request frame (correlation id 5, client id "bench"): the smallest
+    exchange that makes a proxy open its upstream connection."""
     payload = struct.pack(">hhih", 18, 0, 1, 5) + b"bench"
     return struct.pack(">i", len(payload)) + payload
 
 
-def _recv_exact(s: socket.socket, n: int) -> bytes:
+def recv_exact(s: socket.socket, n: int) -> bytes:
+    """Exactly n bytes from s; ConnectionError if it closes first."""
     buf = b""
     while len(buf) < n:
         chunk = s.recv(n - len(buf))
@@ -279,15 +340,12 @@ def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
             runs: dict[str, list[float]] = {}
             for _ in range(args.repeat):  # interleaved, so machine noise hits both sides
                 for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
-                    topic = create_topic(admin)
-                    cpu0 = proxy.cpu_s()
-                    t_prod = produce(setup.conf(bs), topic, n, size)
-                    t_cons = consume(setup.conf(bs), topic, n)
-                    cpu = proxy.cpu_s() - cpu0
-                    runs.setdefault(f"{label}_produce_mbps", []).append(mb / t_prod)
-                    runs.setdefault(f"{label}_consume_mbps", []).append(mb / t_cons)
-                    if label == "proxy":
-                        runs.setdefault("proxy_core_s_per_gb", []).append(cpu / (2 * mb / 1000))
+                    moved = transfer(setup.conf(bs), admin, n, size,
+                                     proxy if label == "proxy" else None)
+                    runs.setdefault(f"{label}_produce_mbps", []).append(moved.produce_mbps)
+                    runs.setdefault(f"{label}_consume_mbps", []).append(moved.consume_mbps)
+                    if moved.core_s_per_gb is not None:
+                        runs.setdefault("proxy_core_s_per_gb", []).append(moved.core_s_per_gb)
             for name, values in runs.items():
                 row[name] = round(statistics.median(values), 2)
             row["produce_ratio"] = round(row["proxy_produce_mbps"] / row["direct_produce_mbps"], 3)
@@ -297,9 +355,8 @@ def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
         lat: dict[str, float] = {"samples": args.latency_count,
                                  "background_mbps": args.load_mbps}
         for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
-            topic = create_topic(admin)
-            with BackgroundLoad(setup.conf(bs), topic, args.load_mbps):
-                p50, p99 = latency(setup.conf(bs), topic, args.latency_count, 1024)
+            p50, p99 = latency_under_load(setup.conf(bs), admin, args.latency_count,
+                                          args.load_mbps)
             lat[f"{label}_p50_ms"], lat[f"{label}_p99_ms"] = round(p50, 3), round(p99, 3)
         lat["added_p50_ms"] = round(lat["proxy_p50_ms"] - lat["direct_p50_ms"], 3)
         lat["added_p99_ms"] = round(lat["proxy_p99_ms"] - lat["direct_p99_ms"], 3)

@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "SUPPORTED_VERSIONS",
     "BrokerStartError",
+    "ExtraListener",
     "LocalKraftCluster",
     "MissingToolError",
     "check_tools",
@@ -142,6 +143,34 @@ def check_tools(version: str | None = None) -> None:
                                f"{dist.version} jars into {cache_root()}): {MAVEN_INSTALL_HINT}")
 
 
+@dataclass(frozen=True)
+class ExtraListener:
+    """One more PLAINTEXT listener on a one-node cluster: bound to 127.0.0.1:`port`, and
+    advertised to clients as `advertised` (host:port) instead of its own address.
+
+    Why: a plain TCP proxy (one that does not rewrite Metadata) in front of a broker works only
+    if the broker tells clients to come back through that proxy, i.e. advertises the proxy's
+    address on the listener the proxy forwards to. The usual PLAINTEXT listener stays as it is
+    (inter-broker traffic, start-up probes, direct clients). `name` is the listener's name in
+    `listeners` (letters, digits, underscores; not PLAINTEXT, CONTROLLER, SSL or SASL_SSL)."""
+
+    name: str
+    port: int
+    advertised: str
+
+    def __post_init__(self) -> None:
+        if not self.name.replace("_", "").isalnum() or not self.name.isupper():
+            raise ValueError(f"listener name {self.name!r}: upper-case letters, digits and _")
+        if self.name in _OWN_LISTENERS:
+            raise ValueError(f"listener name {self.name!r} is one of the cluster's own")
+        host, sep, port = self.advertised.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"advertised address {self.advertised!r}: expected host:port")
+
+
+_OWN_LISTENERS = frozenset({"PLAINTEXT", "CONTROLLER", "SSL", "SASL_SSL"})
+
+
 @dataclass
 class _Node:
     node_id: int
@@ -151,6 +180,7 @@ class _Node:
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ssl_port: int | None = None  # secured clusters only
     sasl_ssl_port: int | None = None
+    extra_listeners: tuple[ExtraListener, ...] = ()
 
     @property
     def config_path(self) -> Path:
@@ -179,6 +209,10 @@ def _listeners(node: _Node) -> dict[str, str]:
             listeners.append(f"{name}://127.0.0.1:{port}")
             advertised.append(f"{name}://{ADVERTISED_HOST}:{port}")
             protocols.append(f"{name}:{name}")
+    for extra in node.extra_listeners:
+        listeners.append(f"{extra.name}://127.0.0.1:{extra.port}")
+        advertised.append(f"{extra.name}://{extra.advertised}")
+        protocols.append(f"{extra.name}:PLAINTEXT")
     return {"listeners": ",".join(listeners), "advertised.listeners": ",".join(advertised),
             "listener.security.protocol.map": ",".join(protocols)}
 
@@ -234,9 +268,16 @@ class LocalKraftCluster:
         workdir: Path | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
         security: Secured | None = None,
+        extra_listeners: tuple[ExtraListener, ...] = (),
     ) -> None:
+        """`extra_listeners`: further PLAINTEXT listeners with an advertised address of their
+        own (`ExtraListener`), one-node clusters only (each node would need its own)."""
         if nodes < 1 or nodes > 9:
             raise ValueError("nodes must be between 1 and 9")
+        if extra_listeners and nodes != 1:
+            raise ValueError("extra_listeners are for one-node clusters")
+        if len({e.name for e in extra_listeners}) != len(extra_listeners):
+            raise ValueError("extra_listeners need distinct names")
         self.dist = distribution(version or DEFAULT_KAFKA_VERSION)
         check_tools(self.dist.version)  # before the temp dir: a missing tool leaves nothing
         self.node_count = nodes
@@ -250,6 +291,7 @@ class LocalKraftCluster:
         self.nodes: dict[int, _Node] = {}
         self.lib: Path | None = None
         self.security = security
+        self.extra_listeners = tuple(extra_listeners)
         self.tls_files: TlsFiles | None = None
 
     @property
@@ -309,7 +351,8 @@ class LocalKraftCluster:
         self.nodes = {}
         for node_id in range(1, self.node_count + 1):
             mine = ports[per_node * (node_id - 1):per_node * node_id]
-            node = _Node(node_id, mine[0], mine[1], self.workdir / f"node-{node_id}")
+            node = _Node(node_id, mine[0], mine[1], self.workdir / f"node-{node_id}",
+                         extra_listeners=self.extra_listeners)
             if self.security is not None:
                 fixed = node_id == 1
                 node.ssl_port = (self.security.ssl_port if fixed else None) or mine[2]
