@@ -42,6 +42,9 @@ DEFAULT_FILE_MAX_BYTES = 64 * 1024 * 1024
 # One answer of the admin API's event queries holds at most this much (pages go on by `since`).
 DEFAULT_QUERY_BYTES = 8 * 1024 * 1024
 DEFAULT_FILE_KEEP = 5
+# A field this small is never cut: a note is no shorter, and a number must stay a number for
+# the readers of the event (the admin API's response model types it).
+MIN_CUT_BYTES = 64
 # Fields never cut: what makes an event findable and readable. A Fetch sample's own small
 # facts stay too (its `partitions` is what may be large): whose connection, how many fetches.
 _KEPT = frozenset({"seq", "time", "ts", "api", "api_key", "version", "group", "member_id",
@@ -74,11 +77,13 @@ def _dumps(event: Event) -> str:
 def truncate_event(event: Event, text: str, limit: int) -> tuple[Event, str]:
     """Cut the largest fields of an event whose JSON is over `limit` bytes, biggest first,
     until it fits; each cut field becomes a short note and `truncated` maps it to its
-    original size, so a reader knows what is missing and how much."""
+    original size, so a reader knows what is missing and how much. Fields under
+    `MIN_CUT_BYTES` are kept: the event is then as small as the cut can make it."""
     if len(text) <= limit:
         return event, text
     sizes = sorted(((len(_dumps({k: v})), k) for k, v in event.items() if k not in _KEPT),
                    reverse=True)
+    sizes = [(size, key) for size, key in sizes if size >= MIN_CUT_BYTES]
     out = dict(event)
     cut: dict[str, int] = {}
     total = len(text)

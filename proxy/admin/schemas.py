@@ -37,6 +37,12 @@ class EventMember(BaseModel):
     subscription: list[str] | None = None
 
 
+# What a map or list field of an event holds once the event log cut it from a large event: a
+# note "<N bytes, truncated>", the field then named in the event's `truncated` (only fields of
+# at least `proxy.events.MIN_CUT_BYTES` are ever cut, so numbers keep their type).
+Cut = str
+
+
 class Event(BaseModel):
     """One coordination request/response pair as the client experienced it; or (`run
     --fetch-events`) a Fetch sample: `api` Fetch, `outcome` observed, no group, and the
@@ -62,18 +68,18 @@ class Event(BaseModel):
     instance_id: str | None = None
     generation: int | None = Field(None, description="Generation id, or KIP-848 member epoch.")
     protocol_type: str | None = None
-    protocols: list[str] | None = Field(None, description="JoinGroup: protocols offered.")
+    protocols: list[str] | Cut | None = Field(None, description="JoinGroup: protocols offered.")
     protocol: str | None = Field(None, description="Protocol (assignor) chosen.")
     leader: str | None = None
-    subscription: list[str] | None = Field(None, description="Topics subscribed to.")
-    members: list[EventMember] | None = None
-    assignments: dict[str, TopicPartitions] | None = Field(
+    subscription: list[str] | Cut | None = Field(None, description="Topics subscribed to.")
+    members: list[EventMember] | Cut | None = None
+    assignments: dict[str, TopicPartitions] | Cut | None = Field(
         None, description="SyncGroup leader: member -> topic -> partitions."
     )
-    assignment: TopicPartitions | None = Field(
+    assignment: TopicPartitions | Cut | None = Field(
         None, description="This member's assignment as the response carried it."
     )
-    offsets: dict[str, dict[str, OffsetEntry]] | None = Field(
+    offsets: dict[str, dict[str, OffsetEntry]] | Cut | None = Field(
         None, description="topic -> partition -> offset and per-partition error."
     )
     coordinator: int | None = None
@@ -89,7 +95,7 @@ class Event(BaseModel):
     fault: dict[str, Any] | None = Field(None, description="{rule, action, ...} if a fault hit.")
     # Fetch samples only (absent from coordination events). A string when the event log cut
     # the field from a very large event (see `truncated`).
-    partitions: TopicPartitions | str | None = Field(
+    partitions: TopicPartitions | Cut | None = Field(
         None, description="Fetch: topic -> partitions the connection's fetch session covers "
         "after this request (topic_id:<uuid> for an id no Metadata answer named).")
     partitions_dropped: int | None = Field(

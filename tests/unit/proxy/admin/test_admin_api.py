@@ -327,3 +327,28 @@ async def test_bearer_token(ctx: AdminContext) -> None:
         doc = (await c.get("/openapi.json", headers={"Authorization": "Bearer s3cret"})).json()
         assert doc["security"] == [{"bearer": []}]
         assert doc["paths"]["/healthz"]["get"]["security"] == []
+
+
+async def test_a_coordination_event_with_cut_fields_is_served_not_a_500(
+        ctx: AdminContext, client: httpx.AsyncClient) -> None:
+    """A SyncGroup of a large group is cut by the event log (its `assignments`, `members`,
+    `offsets`... become notes naming their size); the response model must take those notes
+    where it otherwise wants a map or a list, or the whole page answers 500."""
+    ctx.events.max_event_bytes = 1_000
+    members = [f"member-{i}-{'x' * 30}" for i in range(60)]
+    ctx.events.record({
+        "api": "SyncGroup", "api_key": 14, "version": 5, "group": "big", "member_id": members[0],
+        "generation": 4, "outcome": "ok", "latency_ms": 1.5,
+        "protocols": [f"assignor-{i}" for i in range(60)],
+        "subscription": [f"topic-{i}" for i in range(60)],
+        "members": [{"member_id": m, "subscription": ["t"]} for m in members],
+        "assignments": {m: {"t": list(range(10))} for m in members},
+        "assignment": {f"topic-{i}": list(range(20)) for i in range(20)},
+        "offsets": {f"topic-{i}": {"0": {"offset": 1}} for i in range(60)},
+    })
+    r = await client.get("/events", params={"group": "big"})
+    assert r.status_code == 200, r.text
+    (event,) = r.json()
+    assert event["latency_ms"] == 1.5  # small fields are never cut
+    for field in ("members", "assignments", "offsets"):
+        assert event[field].endswith("truncated>") and field in event["truncated"]
