@@ -238,12 +238,14 @@ def render_tables(summary: Mapping[str, Mapping[str, Spread]], targets: Sequence
         for name in RATIO_MEASURES:
             row += [cell(s.get(name)), cell(s.get(f"ratio_{name}"), _ratio)]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "| target | CPU core-s/GB 1 KiB | CPU core-s/GB 100 KiB | RSS KiB per idle "
-              "connection | added p50 ms | added p99 ms | storm s | storm failures |",
-              "|---|" + "---:|" * 7]
+    lines += ["", "| target | CPU core-s/GB 1 KiB | CPU core-s/GB 100 KiB | consume phase "
+              "core-s/GB 100 KiB | RSS KiB per idle connection | added p50 ms | added p99 ms | "
+              "storm s | storm failures |",
+              "|---|" + "---:|" * 8]
     for t in targets:
         s = summary.get(t, {})
         row = [LABELS[t], cell(s.get("core_s_per_gb_1KiB")), cell(s.get("core_s_per_gb_100KiB")),
+               cell(s.get("consume_core_s_per_gb_100KiB")),
                cell(s.get("rss_kib_per_idle_connection")), cell(s.get("added_p50_ms")),
                cell(s.get("added_p99_ms")), cell(s.get("storm_s")),
                cell(s.get("storm_failures"), lambda v: f"{v:.0f}")]
@@ -381,7 +383,9 @@ class Bench:
                              delete_topic=True)
             return {f"produce_{step.phase}_mbps": moved.produce_mbps,
                     f"consume_{step.phase}_mbps": moved.consume_mbps,
-                    f"core_s_per_gb_{step.phase}": moved.core_s_per_gb}
+                    f"core_s_per_gb_{step.phase}": moved.core_s_per_gb,
+                    f"produce_core_s_per_gb_{step.phase}": moved.produce_core_s_per_gb,
+                    f"consume_core_s_per_gb_{step.phase}": moved.consume_core_s_per_gb}
         if step.phase == "latency":
             p50, p99 = latency_under_load(conf, admin, args.latency_count, args.load_mbps)
             return {"p50_ms": p50, "p99_ms": p99}

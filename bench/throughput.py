@@ -235,11 +235,13 @@ class BackgroundLoad:
 class Transfer:
     """One produce-then-consume of the same records through one path: MB/s each way, and
     the core-seconds per GB moved (produce + consume bytes) of the process in the path, if
-    one was measured."""
+    one was measured; also per phase (the fetch path and the produce path cost differently)."""
 
     produce_mbps: float
     consume_mbps: float
     core_s_per_gb: float | None
+    produce_core_s_per_gb: float | None = None
+    consume_core_s_per_gb: float | None = None
 
 
 def transfer(conf: dict[str, Any], admin: dict[str, Any], n: int, size: int,
@@ -251,12 +253,16 @@ def transfer(conf: dict[str, Any], admin: dict[str, Any], n: int, size: int,
     topic = create_topic(admin)
     cpu0 = proc.cpu_s() if proc is not None else 0.0
     t_prod = produce(conf, topic, n, size)
+    cpu1 = proc.cpu_s() if proc is not None else 0.0
     t_cons = consume(conf, topic, n)
-    cpu = proc.cpu_s() - cpu0 if proc is not None else None
     if delete_topic:
         drop_topic(admin, topic)
-    return Transfer(mb / t_prod, mb / t_cons,
-                    None if cpu is None else cpu / (2 * mb / 1000))
+    if proc is None:
+        return Transfer(mb / t_prod, mb / t_cons, None)
+    cpu2 = proc.cpu_s()
+    gb = mb / 1000
+    return Transfer(mb / t_prod, mb / t_cons, (cpu2 - cpu0) / (2 * gb),
+                    (cpu1 - cpu0) / gb, (cpu2 - cpu1) / gb)
 
 
 def drop_topic(conf: dict[str, Any], name: str) -> None:
@@ -346,6 +352,10 @@ def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
                     runs.setdefault(f"{label}_consume_mbps", []).append(moved.consume_mbps)
                     if moved.core_s_per_gb is not None:
                         runs.setdefault("proxy_core_s_per_gb", []).append(moved.core_s_per_gb)
+                        runs.setdefault("proxy_produce_core_s_per_gb", []).append(
+                            moved.produce_core_s_per_gb or 0.0)
+                        runs.setdefault("proxy_consume_core_s_per_gb", []).append(
+                            moved.consume_core_s_per_gb or 0.0)
             for name, values in runs.items():
                 row[name] = round(statistics.median(values), 2)
             row["produce_ratio"] = round(row["proxy_produce_mbps"] / row["direct_produce_mbps"], 3)
