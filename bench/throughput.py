@@ -130,11 +130,17 @@ def create_topic(conf: dict[str, Any], partitions: int = 3) -> str:
     return name
 
 
-def produce(conf: dict[str, Any], topic: str, n: int, size: int) -> float:
+# The producer's batch.size: 1 MB batches make few large Produce requests (the proxy streams
+# them cut-through); `--batch-size 16384`, librdkafka's own default, makes many medium ones.
+BATCH_BYTES = 1_000_000
+
+
+def produce(conf: dict[str, Any], topic: str, n: int, size: int,
+            batch_bytes: int = BATCH_BYTES) -> float:
     """Seconds to produce and flush n records of size bytes."""
     payload = os.urandom(size)
     p = Producer({**conf, "acks": "1", "linger.ms": 5,
-                  "batch.size": 1_000_000, "queue.buffering.max.kbytes": 512 * 1024,
+                  "batch.size": batch_bytes, "queue.buffering.max.kbytes": 512 * 1024,
                   "message.max.bytes": 2_000_000})
     p.list_topics(topic, timeout=10)  # connect before the clock starts
     start = time.perf_counter()
@@ -245,14 +251,15 @@ class Transfer:
 
 
 def transfer(conf: dict[str, Any], admin: dict[str, Any], n: int, size: int,
-             proc: ProxyProcess | None = None, *, delete_topic: bool = False) -> Transfer:
+             proc: ProxyProcess | None = None, *, delete_topic: bool = False,
+             batch_bytes: int = BATCH_BYTES) -> Transfer:
     """The produce and consume phases on a fresh topic (created through `admin`, the
     broker's own settings); `proc`'s CPU time is read around both. With `delete_topic` the
     topic is dropped afterwards, so that many runs do not fill the broker's disk."""
     mb = size * n / 1e6
     topic = create_topic(admin)
     cpu0 = proc.cpu_s() if proc is not None else 0.0
-    t_prod = produce(conf, topic, n, size)
+    t_prod = produce(conf, topic, n, size, batch_bytes)
     cpu1 = proc.cpu_s() if proc is not None else 0.0
     t_cons = consume(conf, topic, n)
     if delete_topic:
@@ -347,7 +354,8 @@ def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
             for _ in range(args.repeat):  # interleaved, so machine noise hits both sides
                 for label, bs in (("direct", upstream), ("proxy", proxy.bootstrap)):
                     moved = transfer(setup.conf(bs), admin, n, size,
-                                     proxy if label == "proxy" else None)
+                                     proxy if label == "proxy" else None,
+                                     batch_bytes=args.batch_size)
                     runs.setdefault(f"{label}_produce_mbps", []).append(moved.produce_mbps)
                     runs.setdefault(f"{label}_consume_mbps", []).append(moved.consume_mbps)
                     if moved.core_s_per_gb is not None:
@@ -386,6 +394,9 @@ def main() -> None:
                     help="background produce load during the latency phase (0: none)")
     ap.add_argument("--idle-connections", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per phase; medians reported")
+    ap.add_argument("--batch-size", type=int, default=BATCH_BYTES,
+                    help="the producer's batch.size (16384: librdkafka's default, many "
+                         "medium Produce requests instead of few large ones)")
     ap.add_argument("--tls", action="store_true", help="TLS on every connection: a local "
                     "broker's SSL listener direct, a TLS <-> TLS proxy in front of it")
     args = ap.parse_args()
