@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
 from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.params import WholeNumber
 from kafka_chaos_proxy.proxy.admin.schemas import Event
 from kafka_chaos_proxy.proxy.admin.sse import event_stream
 from kafka_chaos_proxy.proxy.events import EventFilter
@@ -20,7 +21,7 @@ MemberQ = Annotated[str | None, Query(description="Only events of this member id
 ApiQ = Annotated[
     str | None, Query(description="Only this API, by name (any case, e.g. SyncGroup) or key.")
 ]
-SinceQ = Annotated[int | None, Query(ge=0, description="Only events with a larger seq.")]
+SinceQ = Annotated[WholeNumber | None, Query(ge=0, description="Only events with a larger seq.")]
 
 
 @router.get(
@@ -38,7 +39,7 @@ async def list_events(
     member: MemberQ = None,
     api: ApiQ = None,
     since: SinceQ = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[WholeNumber, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     return ctx.events.query(EventFilter(group, member, api), since=since, limit=limit)
 
@@ -62,7 +63,7 @@ async def stream_events(
     member: MemberQ = None,
     api: ApiQ = None,
     since: SinceQ = None,
-    limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    limit: Annotated[WholeNumber | None, Query(ge=1, le=1_000_000)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     if since is None and last_event_id is not None and last_event_id.strip().isdigit():

@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from kafka_chaos_proxy.proxy.admin.context import AdminContext, get_ctx
+from kafka_chaos_proxy.proxy.admin.params import WholeNumber
 from kafka_chaos_proxy.proxy.timeline import DEFAULT_MAX_EVENTS, build_timeline, render_svg
 
 router = APIRouter(include_in_schema=False)
@@ -78,7 +79,7 @@ async def ui_static(name: str) -> Response:
 async def group_timeline(
     ctx: Ctx,
     group_id: str,
-    max_events: Annotated[int, Query(ge=1, le=DEFAULT_MAX_EVENTS)] = LIVE_MAX_EVENTS,
+    max_events: Annotated[WholeNumber, Query(ge=1, le=DEFAULT_MAX_EVENTS)] = LIVE_MAX_EVENTS,
 ) -> Response:
     """The group's timeline from the event ring: the newest `max_events` exchanges."""
     events = [e for e in ctx.events if e.get("group") == group_id]

@@ -352,3 +352,15 @@ async def test_a_coordination_event_with_cut_fields_is_served_not_a_500(
     assert event["latency_ms"] == 1.5  # small fields are never cut
     for field in ("members", "assignments", "offsets"):
         assert event[field].endswith("truncated>") and field in event["truncated"]
+
+
+async def test_whole_number_parameters_take_digits_only(
+        ctx: AdminContext, client: httpx.AsyncClient) -> None:
+    """`since`, `limit`: integers in the OpenAPI document, so "0.0" or "1e3" is a 422 that
+    says what to write, not a number parsed leniently."""
+    ctx.events.observe(_heartbeat("g1", "m-1"))
+    for bad in ("0.0", "1e3", "two"):
+        r = await client.get("/events", params={"since": bad})
+        assert r.status_code == 422 and "whole number" in r.text, (bad, r.text)
+    assert (await client.get("/events", params={"limit": "5.0"})).status_code == 422
+    assert [e["seq"] for e in (await client.get("/events", params={"since": "0"})).json()] == [1]
