@@ -44,6 +44,7 @@ FaultEngine: Any = importlib.import_module(f"{_PREFIX}faults.engine").FaultEngin
 ProxyConfig: Any = importlib.import_module(f"{_PREFIX}proxy.config").ProxyConfig
 Connection: Any = importlib.import_module(f"{_PREFIX}proxy.pipeline.connection").Connection
 ProxyServer: Any = importlib.import_module(f"{_PREFIX}proxy.server").ProxyServer
+with_size: Any = importlib.import_module(f"{_PREFIX}proxy.pipeline.framing").with_size
 
 PRODUCE_VERSION = 9
 
@@ -82,10 +83,6 @@ class CountingTransport(asyncio.Transport):
 
     def close(self) -> None:
         pass
-
-
-def with_size(payload: bytes) -> bytes:
-    return len(payload).to_bytes(4, "big") + payload
 
 
 def produce_frames(batch: int, record_bytes: int) -> tuple[bytes, bytes]:
