@@ -104,17 +104,27 @@ def produce_frames(batch: int, record_bytes: int) -> tuple[bytes, bytes]:
     return requests, responses
 
 
-def engine_with(rules: int) -> Any:
-    """The engine a proxy always has (empty: no rules), with `rules` that never match."""
+def engine_with(rules: int, shape: str = "group") -> Any:
+    """The engine a proxy always has (empty: no rules), with `rules` that never match: per
+    group (SyncGroup errors, each for its own group) or per client (`bench/peers.py`'s: a
+    delay on Produce and Fetch for a client id glob no client of the load uses)."""
     engine = FaultEngine(max_rules=max(rules, 1000))
-    engine.load([{"id": f"sync-{n}", "match": {"apis": ["SyncGroup"], "group_id": f"g-{n}"},
+    if shape == "group":
+        specs = [{"id": f"sync-{n}", "match": {"apis": ["SyncGroup"], "group_id": f"g-{n}"},
                   "action": {"type": "error", "error": "REBALANCE_IN_PROGRESS"}}
-                 for n in range(rules)])
+                 for n in range(rules)]
+    else:
+        specs = [{"id": f"client-{n}", "match": {"apis": ["Produce", "Fetch"],
+                                                 "client_id": f"bench-no-such-client-{n:05d}-*"},
+                  "action": {"type": "delay", "side": "request", "fixed_ms": 1000}}
+                 for n in range(rules)]
+    engine.load(specs)
     return engine
 
 
-async def run_once(frames: int, batch: int, record_bytes: int, rules: int) -> dict[str, float]:
-    server = ProxyServer(ProxyConfig([("127.0.0.1", 9)], port=0), engine_with(rules))
+async def run_once(frames: int, batch: int, record_bytes: int, rules: int,
+                   shape: str = "group") -> dict[str, float]:
+    server = ProxyServer(ProxyConfig([("127.0.0.1", 9)], port=0), engine_with(rules, shape))
     conn = Connection(server, 1)
     client, upstream = CountingTransport(), CountingTransport()
     conn.client = client
@@ -144,16 +154,21 @@ def main() -> None:
                          "from the broker)")
     ap.add_argument("--record-bytes", type=int, default=1024)
     ap.add_argument("--rules", type=int, default=0, help="rules that never match a Produce")
+    ap.add_argument("--rule-shape", choices=["group", "client"], default="group",
+                    help="what the rules aim at: a group each (SyncGroup) or a client id "
+                         "glob each (Produce and Fetch, as bench/peers.py's)")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true", help="one JSON line instead of text")
     args = ap.parse_args()
-    runs = [asyncio.run(run_once(args.frames, args.batch, args.record_bytes, args.rules))
+    # Older checkouts' run_once takes no shape: they are only asked for the group shape.
+    shape = () if args.rule_shape == "group" else (args.rule_shape,)
+    runs = [asyncio.run(run_once(args.frames, args.batch, args.record_bytes, args.rules, *shape))
             for _ in range(args.repeat)]
     us = sorted(r["us_per_exchange"] for r in runs)
     gb = sorted(r["core_s_per_gb"] for r in runs)
     result = {"code": str(Path(codec.__file__).resolve().parent.parent),
               "frames": args.frames, "batch": args.batch, "record_bytes": args.record_bytes,
-              "rules": args.rules, "repeat": args.repeat,
+              "rules": args.rules, "rule_shape": args.rule_shape, "repeat": args.repeat,
               "us_per_exchange_median": round(statistics.median(us), 3),
               "us_per_exchange_min": round(us[0], 3), "us_per_exchange_max": round(us[-1], 3),
               "core_s_per_gb_median": round(statistics.median(gb), 3)}
@@ -161,7 +176,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"{args.frames} Produce exchanges of {args.record_bytes} B records, {args.batch} per "
-          f"chunk, {args.rules} rules: {result['us_per_exchange_median']} us CPU per exchange "
+          f"chunk, {args.rules} {args.rule_shape} rules: {result['us_per_exchange_median']} us "
+          f"CPU per exchange "
           f"(min {result['us_per_exchange_min']}, max {result['us_per_exchange_max']}, "
           f"{args.repeat} runs), {result['core_s_per_gb_median']} core-s/GB")
 

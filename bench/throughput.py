@@ -9,6 +9,8 @@ Phases, each first direct then through the proxy, on fresh topics:
   consume   the same N records with assign() from offset 0: MB/s
   latency   single-record produce round trips, one in flight, acks=1: p50/p99 (ms),
             optionally under a background load (--load-mbps)
+  paced     1 KiB records at --rate a second (20,000), linger.ms 0: each record's
+            delivery latency p50/p99 and the proxy's core-seconds per GB of records
   idle      RSS growth of the proxy per idle client connection (1000 connections, each
             having done one ApiVersions exchange, so its upstream connection exists too)
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -205,6 +208,60 @@ def latency(conf: dict[str, Any], topic: str, count: int, size: int) -> tuple[fl
     return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
 
 
+def paced(conf: dict[str, Any], topic: str, rate: float, seconds: float, size: int,
+          proc: ProxyProcess | None = None) -> dict[str, float]:
+    """`rate` records of `size` bytes a second for `seconds`, produced as they come due
+    (linger.ms 0, acks=1: a steady stream of small Produce requests, as an application
+    sending events one by one makes): each record's latency from `produce()` to its delivery
+    report, the rate reached, and `proc`'s core-seconds per GB of record bytes."""
+    p = Producer({**conf, "acks": "1", "linger.ms": 0,
+                  "queue.buffering.max.kbytes": 512 * 1024})
+    p.list_topics(topic, timeout=10)
+    payload = os.urandom(size)
+    samples: list[float] = []
+    failed = 0
+
+    def delivered(sent_at: float, err: object, _msg: object) -> None:
+        nonlocal failed
+        if err is not None:
+            failed += 1
+        else:
+            samples.append((time.perf_counter() - sent_at) * 1000)
+
+    n = int(rate * seconds)
+    cpu0 = proc.cpu_s() if proc is not None else 0.0
+    start = time.perf_counter()
+    deadline = start + seconds + PHASE_DEADLINE_S
+    sent = 0
+    while sent < n:
+        now = time.perf_counter()
+        if now > deadline:
+            raise TimeoutError("paced phase over deadline")
+        due = min(n, int((now - start) * rate) + 1)
+        while sent < due:
+            try:
+                p.produce(topic, payload, partition=sent % 3,
+                          on_delivery=functools.partial(delivered, time.perf_counter()))
+            except BufferError:
+                break
+            sent += 1
+        p.poll(0)
+        if sent >= due:
+            time.sleep(0.0005)
+    send_s = time.perf_counter() - start
+    if p.flush(PHASE_DEADLINE_S):
+        raise TimeoutError("paced phase: records not delivered")
+    cpu1 = proc.cpu_s() if proc is not None else 0.0
+    if failed or len(samples) != n:
+        raise RuntimeError(f"paced phase: {failed} of {n} records failed")
+    samples.sort()
+    out = {"records": n, "rate_reached": round(n / send_s), "p50_ms": statistics.median(samples),
+           "p99_ms": samples[int(len(samples) * 0.99) - 1]}
+    if proc is not None:
+        out["core_s_per_gb"] = (cpu1 - cpu0) / (n * size / 1e9)
+    return out
+
+
 class BackgroundLoad:
     """A producer pushing about `mbps` MB/s while latency is measured ("moderate load")."""
 
@@ -380,7 +437,35 @@ def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
         lat["added_p99_ms"] = round(lat["proxy_p99_ms"] - lat["direct_p99_ms"], 3)
         results["latency_1KiB"] = lat
         print(json.dumps({"latency_1KiB": lat}), flush=True)
+        if args.rate > 0:
+            results["paced_1KiB"] = paced_phase(setup, admin, proxy, args)
+            print(json.dumps({"paced_1KiB": results["paced_1KiB"]}), flush=True)
     return results
+
+
+def paced_phase(setup: Setup, admin: dict[str, Any], proxy: ProxyProcess,
+                args: argparse.Namespace) -> dict[str, Any]:
+    """`paced` direct and through the proxy, interleaved `--repeat` times on fresh topics:
+    medians, the added p50/p99 (each repetition's proxy minus its direct), the proxy's CPU."""
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.repeat):
+        got = {}
+        for label, bs in (("direct", setup.upstream), ("proxy", proxy.bootstrap)):
+            topic = create_topic(admin)
+            got[label] = paced(setup.conf(bs), topic, args.rate, args.rate_seconds, 1024,
+                               proxy if label == "proxy" else None)
+            drop_topic(admin, topic)
+            for key, value in got[label].items():
+                runs.setdefault(f"{label}_{key}", []).append(value)
+        runs.setdefault("added_p50_ms", []).append(got["proxy"]["p50_ms"] - got["direct"]["p50_ms"])
+        runs.setdefault("added_p99_ms", []).append(got["proxy"]["p99_ms"] - got["direct"]["p99_ms"])
+    row: dict[str, Any] = {"rate": args.rate, "seconds": args.rate_seconds,
+                           "runs": args.repeat}
+    for name, values in runs.items():
+        row[name] = round(statistics.median(values), 3)
+        if name in ("added_p50_ms", "proxy_core_s_per_gb"):
+            row[f"{name}_all"] = [round(v, 3) for v in values]
+    return row
 
 
 def main() -> None:
@@ -397,6 +482,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=BATCH_BYTES,
                     help="the producer's batch.size (16384: librdkafka's default, many "
                          "medium Produce requests instead of few large ones)")
+    ap.add_argument("--rate", type=float, default=20_000,
+                    help="records a second of the paced phase (1 KiB records produced as "
+                         "they come due, linger.ms 0); 0: no paced phase")
+    ap.add_argument("--rate-seconds", type=float, default=5.0,
+                    help="length of each paced run")
     ap.add_argument("--tls", action="store_true", help="TLS on every connection: a local "
                     "broker's SSL listener direct, a TLS <-> TLS proxy in front of it")
     args = ap.parse_args()

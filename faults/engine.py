@@ -135,6 +135,13 @@ class FaultEngine:
 
     # ------------------------------------------------------------------ data plane
 
+    def quiet_api_keys(self, client_id: str | None = None) -> frozenset[int]:
+        """API keys no stored rule can match for a request from `client_id` (None: from any
+        client), `faults.rule_index`: the data plane forwards them without asking
+        `on_request`, which would answer PASS. A rule that is disabled or waiting for its
+        trigger still counts as one that can match."""
+        return self._index.quiet_keys(client_id)
+
     def on_request(self, request: RequestView) -> Decision:
         """The first rule that acts decides, and rules with `chain` let later ones act too:
         several decisions become one SEQUENCE, carried out in rule order."""

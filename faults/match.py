@@ -48,6 +48,10 @@ class CompiledMatch:
     client_id_regex: ClientIdPattern | None
     principal_glob: ClientIdPattern | None
     body_fields: tuple[tuple[str, object], ...]
+    # What every client id the glob matches starts with (its text up to the first `*`, `?`
+    # or `[`); "" when it names none or starts with a wildcard. `faults.rule_index` buckets
+    # rules by it, so a Produce is not tried against the rules aimed at other clients.
+    client_id_prefix: str = ""
 
     def matches(self, view: RequestView) -> bool:
         if self.api_keys is not None:
@@ -117,4 +121,13 @@ def compile_match(match: Match, api_key_of: Mapping[str, int]) -> CompiledMatch:
                          if match.client_id_regex is not None else None),
         principal_glob=compile_glob(match.principal) if match.principal is not None else None,
         body_fields=tuple(body_fields),
+        client_id_prefix=literal_prefix(match.client_id) if match.client_id is not None else "",
     )
+
+
+def literal_prefix(glob: str) -> str:
+    """The part of a glob before its first wildcard: every string it matches starts so."""
+    for i, ch in enumerate(glob):
+        if ch in "*?[":
+            return glob[:i]
+    return glob

@@ -39,6 +39,8 @@ EventSink = Callable[[dict[str, Any]], object]
 
 log = structlog.get_logger("kcp.server")
 
+_NO_KEYS: frozenset[int] = frozenset()
+
 
 class ProxyServer:
     def __init__(self, config: ProxyConfig, decider: FaultDecider | None = None,
@@ -58,6 +60,11 @@ class ProxyServer:
             self._record_fetch if config.fetch_events and fetch_event_sink is not None
             else None)
         self.topic_names = TopicNames()
+        # A decider that can name the API keys no rule matches (the fault engine) lets the
+        # pipeline forward those without a decision; others (a wrapper counting every
+        # request by client id, a test's recorder) see every request.
+        self._quiet_api_keys: Callable[[str | None], frozenset[int]] | None = getattr(
+            decider, "quiet_api_keys", None)
         self.address_map = AddressMap()
         self.listeners = ListenerSet(config.listen_host, self._factory,
                                      config.max_brokers, config.listen_backlog)
@@ -102,6 +109,10 @@ class ProxyServer:
     def _record_fetch(self, sample: FetchSample) -> None:
         assert self._fetch_events is not None
         self._fetch_events(fetch_event_fields(sample))
+
+    def quiet_api_keys(self, client_id: str | None) -> frozenset[int]:
+        quiet = self._quiet_api_keys
+        return _NO_KEYS if quiet is None else quiet(client_id)
 
     def next_connection_id(self) -> int:
         return next(self._ids)

@@ -11,7 +11,10 @@ Modules, bottom up (each imports only those above it in this list):
   (splice(2), socket -> pipe -> socket, one `Splicer` either way); never on TLS.
 - `sasl`: the principal a client's SASL exchange names, read in passing.
 - `tls_accept`: the server-side TLS handshake of a client connection.
-- `request_context`: one request as the pipeline tracks it and the fault engine sees it.
+- `request_context`: one request as the pipeline tracks it and the fault engine sees it
+  (and `PassThrough`, a request forwarded without a context).
+- `passing`: which requests are forwarded without a context (no rule can match, nothing
+  looks at them): the table of (key, version) the chunk scan reads at fixed offsets.
 - `host`: `ProxyHost`, what a connection needs of the server.
 - `executors/`: one executor per fault action kind, and their registry.
 - `exchanges`: exchanges for observers, synthesized error responses.

@@ -8,7 +8,9 @@ direct connection.
 
 Hot path (an API nobody observes, no fault): read the header facts at fixed offsets, allocate a
 slot, forward the very same bytes; on the way back check the correlation id and write the very
-same bytes (invariant 1). Only APIs that carry broker addresses or versions (see
+same bytes (invariant 1). Requests of an API no rule can match (for that client id) are not
+even given a context: a run of them is forwarded as the received chunk, in one write, and a run
+of their answers likewise (`proxy.pipeline.passing`). Only APIs that carry broker addresses or versions (see
 `proxy.rewrite`) and the coordination APIs (for observers) are ever decoded; and, only with
 `ProxyConfig.fetch_events` (off by default), Fetch requests and whole Metadata answers, for the
 Fetch sample events (`RequestPath._sample_fetch`, `proxy.fetch_sessions`).
@@ -255,6 +257,14 @@ class Connection(ResponsePath):
                 return
             self._stream_up(data[:n])
             data = data[n:]
+        if (not self.creader.pending and not self.backlog and not self.to_forward
+                and self.upstream is not None and self.capture is None and not self.raw_sasl
+                and self._predecided is None and not self.closed):
+            taken = self._forward_passing(data)
+            if taken:
+                if taken == len(data):
+                    return
+                data = data[taken:]
         try:
             frames = self.creader.feed(data)
         except FrameError as exc:

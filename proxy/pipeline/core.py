@@ -29,7 +29,7 @@ from kafka_chaos_proxy.proxy.pipeline.counters import counters
 from kafka_chaos_proxy.proxy.pipeline.exchanges import ExchangeBuilder
 from kafka_chaos_proxy.proxy.pipeline.framing import FETCH, METADATA, FrameError, FrameReader
 from kafka_chaos_proxy.proxy.pipeline.host import ProxyHost
-from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.request_context import InFlight, RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.slots import Slot, SlotQueue
 from kafka_chaos_proxy.proxy.pipeline.splice import Splicer
@@ -57,7 +57,7 @@ class ConnectionCore(ExchangeBuilder):
         self.ureader = FrameReader(max(self.config.max_frame_bytes * 2, 1 << 27))
         self.slots = SlotQueue()
         self.to_forward: deque[RequestContext] = deque()
-        self.inflight: deque[RequestContext] = deque()
+        self.inflight: deque[InFlight] = deque()
         self.open_exchanges: dict[int, RequestContext] = {}
         self.backlog: deque[bytes] = deque()
         self.stream_left = 0  # bytes of a cut-through response still to stream to the client
@@ -113,6 +113,15 @@ class ConnectionCore(ExchangeBuilder):
             else COORDINATION_API_KEYS
         self.topic_ids_api = METADATA if sampling else -1
         self.fetch_session: FetchSession | None = None
+        # Requests forwarded without a context (`proxy.pipeline.passing`): never an API
+        # looked into, a SASL step, an ApiVersions (answered by the proxy when too new) or an
+        # API whose answer is rewritten. The table follows the decider's quiet keys (compared
+        # by identity per chunk) and the client id: the last one the scan saw, as sent (None:
+        # none yet) and as text ("" for a null one, as rules read it).
+        self._pass_quiet: frozenset[int] | None = None
+        self._pass_table: dict[int, int] = {}
+        self._pass_client_id: bytes | None = None
+        self._pass_client: str | None = None
 
     # ----------------------------------------------------------------- client reading
 

@@ -138,11 +138,13 @@ def read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
     raise FrameError("bad_varint")
 
 
-def produce_acks(frame: bytes, body_offset: int, api_version: int, flexible: bool) -> int:
+def produce_acks(frame: bytes, body_offset: int, api_version: int, flexible: bool,
+                 end: int | None = None) -> int:
     """The `acks` of a Produce request without decoding it.
 
     acks is the first field up to v2 and follows the nullable transactional_id from v3 on
-    (a compact string from the first flexible version, v9).
+    (a compact string from the first flexible version, v9). `end`: where the frame ends in
+    `frame` when that holds more than one (a received chunk).
     """
     pos = body_offset
     if api_version >= 3:
@@ -152,7 +154,7 @@ def produce_acks(frame: bytes, body_offset: int, api_version: int, flexible: boo
         else:
             (n,) = _INT16.unpack_from(frame, pos)
             pos += 2 + max(n, 0)
-    if pos + 2 > len(frame):
+    if pos + 2 > (len(frame) if end is None else end):
         raise FrameError("short_produce")
     return int(_INT16.unpack_from(frame, pos)[0])
 

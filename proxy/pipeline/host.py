@@ -103,6 +103,13 @@ class ProxyHost(Protocol[ConnT]):
         """The context of connections to brokers (SNI: the broker's host); None: plaintext."""
         ...
 
+    def quiet_api_keys(self, client_id: str | None) -> frozenset[int]:
+        """API keys the decider would answer PASS for, for a request from `client_id`
+        whatever else it holds (no rule can match them); empty when the decider cannot say
+        (it must then see every request). The same object until the rules change:
+        connections compare it by identity."""
+        ...
+
     def next_connection_id(self) -> int: ...
 
     def register(self, conn: ConnT) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ decode.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import structlog
 
@@ -88,3 +88,27 @@ class RequestContext:
                     log.warning("request_decode_failed", api=api_label(self.api_key),
                                 version=self.api_version, error=str(exc))
         return self._body
+
+
+class PassThrough:
+    """A request forwarded without a context (`proxy.pipeline.passing`): what matching its
+    response needs and nothing else. It reads like a context that passed (`decision`,
+    `exchange_wanted`), so the response and cut-through code that looks at the head of the
+    in-flight queue needs no second branch."""
+
+    __slots__ = ("api_key", "api_version", "correlation_id", "forwarded_at", "slot")
+
+    decision: ClassVar[Decision] = PASS
+    exchange_wanted: ClassVar[bool] = False
+
+    def __init__(self, api_key: int, api_version: int, correlation_id: int,
+                 forwarded_at: float) -> None:
+        self.api_key = api_key
+        self.api_version = api_version
+        self.correlation_id = correlation_id
+        self.forwarded_at: float | None = forwarded_at
+        self.slot: Slot | None = None
+
+
+# A request in flight upstream, awaiting its response.
+InFlight = RequestContext | PassThrough

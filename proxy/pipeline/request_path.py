@@ -1,7 +1,11 @@
 """The request path: client frames to decisions, slots and upstream writes, in arrival order.
 
 Hot path (an API nobody observes, no fault): read the header, allocate a slot, forward the very
-same bytes (invariant 1), batched into one upstream write per received chunk. A fault is handed
+same bytes (invariant 1), batched into one upstream write per received chunk. Hotter still, a
+run of requests no rule can match and nothing looks at is scanned in the received chunk itself
+and forwarded with one write of that chunk, without a context or a decision
+(`_forward_passing`, `proxy.pipeline.passing`); their answers come back the same way
+(`ResponsePath._answer_passing`). A fault is handed
 to its executor (`proxy.pipeline.executors`). Requests are forwarded in arrival order: a held
 request (request-side delay) holds the requests behind it too, as a slow link would.
 """
@@ -28,7 +32,14 @@ from kafka_chaos_proxy.proxy.pipeline.framing import (
     with_size,
 )
 from kafka_chaos_proxy.proxy.pipeline.host import FrameTap, TriggerHooks
-from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.passing import (
+    FLEXIBLE,
+    PRODUCE_ACKS,
+    SHAPES,
+    passing_acks,
+    passing_table,
+)
+from kafka_chaos_proxy.proxy.pipeline.request_context import PassThrough, RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SASL_API_KEYS, SASL_HANDSHAKE, SaslWatch
 from kafka_chaos_proxy.proxy.pipeline.writer import Writer
 from kafka_chaos_proxy.proxy.versions import API_VERSIONS, UNSUPPORTED_VERSION
@@ -37,6 +48,8 @@ log = structlog.get_logger("kcp.connection")
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
+# size, api key, api version, correlation id, client id length: a request's first 14 bytes.
+_PASSING_HEAD = struct.Struct(">ihhih")
 _RESPONSE = codec.Direction.RESPONSE
 
 
@@ -88,6 +101,94 @@ class RequestPath(Writer):
                 return
         if len(self.slots) >= limit:
             self.pause_client_reading("inflight")
+
+    def _forward_passing(self, data: bytes) -> int:
+        """Forward the longest run of complete frames at the start of `data` that nothing
+        looks at (`proxy.pipeline.passing`) with one upstream write, each given its slot;
+        return how many bytes that took (0: none). The caller hands the rest to the full
+        path, which is also where a frame the scan is unsure of goes: it reports what is
+        wrong with it, the scan never does.
+
+        Only called when nothing is queued before these frames (no backlog, no request
+        waiting to go upstream, no incomplete frame held): their order is then the order
+        they are written in.
+        """
+        if not self._passing_table(self._pass_client) and self._pass_client_id is not None:
+            return 0  # nothing this client sends may pass (until the rules change)
+        n = len(data)
+        pos = 0
+        limit = self.config.max_inflight
+        max_size = self.creader.max_frame_bytes
+        slots = self.slots
+        inflight = self.inflight
+        counts = self._c
+        now = self.loop.time()
+        while n - pos >= 14:
+            size, api_key, api_version, correlation_id, id_len = _PASSING_HEAD.unpack_from(
+                data, pos)
+            end = pos + 4 + size
+            key_version = api_key << 16 | api_version
+            kind = SHAPES.get(key_version)
+            if kind is None or size < 10 or size > max_size or end > n or len(slots) >= limit:
+                break
+            body = self._passing_body(data, pos, end, id_len, kind & FLEXIBLE)
+            if body < 0:
+                break
+            if key_version not in self._pass_table:  # (the table of this frame's client id)
+                break
+            if kind & PRODUCE_ACKS:
+                acks = passing_acks(data, body, end, api_version, kind & FLEXIBLE)
+                if acks is None:
+                    break
+            request = PassThrough(api_key, api_version, correlation_id, now)
+            if not kind & PRODUCE_ACKS or acks != 0:  # acks=0: no response, no slot
+                request.slot = slots.allocate(correlation_id, api_key, api_version, request)
+                inflight.append(request)
+            self.requests += 1
+            counts.request(api_key)
+            pos = end
+        if pos:
+            assert self.upstream is not None
+            self.upstream.write(data if pos == n else memoryview(data)[:pos])
+            if len(slots) >= limit:
+                self.pause_client_reading("inflight")
+        return pos
+
+    def _passing_table(self, client_id: str | None) -> dict[int, int]:
+        """The pass-through table for requests from `client_id` under the current rules
+        (`proxy.pipeline.passing`); kept on the connection, which compares the decider's
+        answer by identity, so an unchanged rule set costs one call and no rebuild."""
+        self._pass_client = client_id
+        quiet = self.server.quiet_api_keys(client_id)
+        if quiet is not self._pass_quiet:
+            excluded = frozenset(self.inspected_apis | SASL_API_KEYS | {API_VERSIONS}
+                                 | set(self.server.response_transforms))
+            self._pass_quiet = quiet
+            self._pass_table = passing_table(quiet, excluded)
+        return self._pass_table
+
+    def _passing_body(self, data: bytes, pos: int, end: int, id_len: int,
+                      flexible: int) -> int:
+        """Where the body of the frame at `pos` starts, past its client id (checked to be
+        UTF-8 as the full path does, once per distinct id) and its empty tagged fields; -1
+        when the full path should look at it."""
+        body = pos + 14 + max(id_len, 0)
+        if body > end:
+            return -1
+        known = self._pass_client_id
+        if known is None or len(known) != max(id_len, 0) or not data.startswith(known, pos + 14):
+            raw = data[pos + 14:body]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return -1
+            self._pass_client_id = raw
+            self._passing_table(text)
+        if flexible:
+            if body >= end or data[body] != 0:  # tagged fields in the header: rare
+                return -1
+            body += 1
+        return body
 
     def _drain_backlog(self) -> None:
         if self._draining:

@@ -23,13 +23,14 @@ from kafka_chaos_proxy.proxy.pipeline.cut_through import CutThrough
 from kafka_chaos_proxy.proxy.pipeline.executors import executor_for
 from kafka_chaos_proxy.proxy.pipeline.framing import METADATA, FrameError
 from kafka_chaos_proxy.proxy.pipeline.host import ResponseTransform
-from kafka_chaos_proxy.proxy.pipeline.request_context import RequestContext
+from kafka_chaos_proxy.proxy.pipeline.request_context import PassThrough, RequestContext
 from kafka_chaos_proxy.proxy.pipeline.sasl import SASL_API_KEYS, SASL_AUTHENTICATE, SASL_HANDSHAKE
 
 log = structlog.get_logger("kcp.connection")
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
+_SIZE_CORR = struct.Struct(">ii")
 _RESPONSE = codec.Direction.RESPONSE
 
 
@@ -44,6 +45,14 @@ class ResponsePath(CutThrough):
                 return
             self._stream(data[:n])
             data = data[n:]
+        if (self.inflight and not self.ureader.pending and self.client is not None
+                and not self.stream_left and not self.throttle_bps and self.trickle is None
+                and not self.raw_sasl and not self.closed):
+            taken = self._answer_passing(data)
+            if taken:
+                if taken == len(data):
+                    return
+                data = data[taken:]
         try:
             frames = self.ureader.feed(data)
         except FrameError as exc:
@@ -84,6 +93,14 @@ class ResponsePath(CutThrough):
             self.close("correlation_mismatch",
                        detail=f"expected {ctx.correlation_id}, broker sent {corr}")
             return
+        if isinstance(ctx, PassThrough):  # nothing looks at it, nothing rewrites it
+            self._pass_response(ctx, frame)
+        else:
+            self._context_response(ctx, frame)
+
+    def _context_response(self, ctx: RequestContext, frame: bytes) -> None:
+        """The answer to a request that went the full path: captured, rewritten, observed,
+        handed to its fault's executor, or filled into its slot."""
         if self.capture is not None:
             self.capture.response(self.id, ctx.api_key, ctx.api_version, frame)
         now = self.loop.time()
@@ -109,6 +126,58 @@ class ResponsePath(CutThrough):
         slot = ctx.slot
         assert slot is not None
         slot.data = data
+        slot.ready_at = 0.0
+        if not self._batching:
+            self._flush()
+
+    def _answer_passing(self, data: bytes) -> int:
+        """Write the longest run of complete frames at the start of `data` that answer
+        requests forwarded without a context, in order, to the client with one write: the
+        very bytes that came (invariant 1), released in request order (invariant 2) since
+        each answers the request at the head of the in-flight queue whose slot heads the
+        slot queue (nothing answered earlier waits). Returns the bytes taken (0: none); the
+        rest takes the full path (which closes on a correlation id that does not match)."""
+        inflight = self.inflight
+        slots = self.slots
+        n = len(data)
+        pos = 0
+        taken: list[PassThrough] = []
+        while n - pos >= 8 and len(taken) < len(inflight):
+            ctx = inflight[len(taken)]
+            # Its slot must be next in the slot queue too: a request answered by the proxy
+            # itself (an injected error) has a slot between two in flight, and goes first.
+            if not isinstance(ctx, PassThrough) or slots.nth(len(taken)) is not ctx.slot:
+                break
+            size, corr = _SIZE_CORR.unpack_from(data, pos)
+            end = pos + 4 + size
+            if (size < 4 or end > n or corr != ctx.correlation_id
+                    or size > self.ureader.max_frame_bytes):
+                break
+            taken.append(ctx)
+            pos = end
+        if not taken:
+            return 0
+        now = self.loop.time()
+        counts = self._c
+        for ctx in taken:
+            inflight.popleft()
+            slots.popleft()
+            counts.response(ctx.api_key)
+            if ctx.forwarded_at is not None:
+                counts.latency(ctx.api_key, now - ctx.forwarded_at)
+        assert self.client is not None
+        self.client.write(data if pos == n else memoryview(data)[:pos])
+        self.bytes_out += pos
+        counts.b2c.inc(pos)
+        self._flush()  # what was answered behind them (an injected error), and reading again
+        return pos
+
+    def _pass_response(self, ctx: PassThrough, frame: bytes) -> None:
+        """The answer to a request forwarded without a context fills its slot as it came."""
+        slot = ctx.slot
+        assert slot is not None and ctx.forwarded_at is not None
+        self._c.latency(ctx.api_key, self.loop.time() - ctx.forwarded_at)
+        slot.data = frame
         slot.ready_at = 0.0
         if not self._batching:
             self._flush()

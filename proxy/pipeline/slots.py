@@ -75,6 +75,12 @@ class SlotQueue:
                 return head
         return None
 
+    def nth(self, i: int) -> Slot | None:
+        """The slot `i` places from the oldest (0: the oldest), filled or not; None past
+        the end."""
+        q = self._q
+        return q[i] if i < len(q) else None
+
     def popleft(self) -> Slot:
         return self._q.popleft()
 

@@ -24,7 +24,8 @@ rule_specs = st.fixed_dictionaries({
     "apis": st.one_of(st.none(), st.lists(st.sampled_from(APIS), min_size=1, max_size=3,
                                           unique=True)),
     "group": st.one_of(st.none(), st.sampled_from(GROUPS)),
-    "client": st.one_of(st.none(), st.sampled_from(["c1", "c*"])),
+    "client": st.one_of(st.none(), st.sampled_from(
+        ["c1", "c*", "c1x*", "*1", "x?", "[cx]1", "cc*", "c1x", "ü*"])),
     "chain": st.booleans(),
     "enabled": st.booleans(),
 })
@@ -85,7 +86,7 @@ def decided(engine: FaultEngine, view: FakeView) -> list[str]:
        replaced=st.lists(st.tuples(st.integers(0, 11), rule_specs), max_size=3),
        requests=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(APIS)),
                                    st.lists(st.sampled_from([*GROUPS, "g9"]), max_size=3),
-                                   st.sampled_from(["c1", "c2", "x"])),
+                                   st.sampled_from(["c1", "c2", "x", "c1xy", "", "üb"])),
                          min_size=1, max_size=8))
 def test_indexed_decisions_equal_a_walk_over_every_rule(
         specs: list[dict[str, Any]], removed: list[int],
@@ -104,6 +105,13 @@ def test_indexed_decisions_equal_a_walk_over_every_rule(
     for api, groups, client in requests:
         view = request_of(api, groups, client)
         assert decided(engine, view) == walked(engine, view)
+        # Quiet keys are what the data plane forwards without asking: never one a rule
+        # (enabled or not) could match for that client, nor for an unknown client.
+        quiet = engine.quiet_api_keys(client)
+        assert engine.quiet_api_keys(None) <= quiet
+        if view.api_key in quiet:
+            every = [e for e in engine._entries.values() if e.compiled.matches(view)]
+            assert every == [], f"{api} from {client!r} is quiet, yet rules match it"
 
 
 def test_a_produce_tries_none_of_the_rules_aimed_at_groups() -> None:
@@ -126,3 +134,20 @@ def test_catch_all_rules_still_spare_bootstrap_apis() -> None:
     engine.add({"match": {"any": True}, "action": {"type": "error", "error": "NOT_COORDINATOR"}})
     assert engine._index.candidates(FakeView(api_key=codec.api_key_of("Metadata"))) == []
     assert len(engine._index.candidates(FakeView(api_key=codec.api_key_of("Fetch")))) == 1
+
+
+def test_rules_for_other_clients_leave_a_clients_produce_alone() -> None:
+    """A rule per client id glob, as a test suite aims faults at one application: a Produce
+    from another client tries none of them, and its API is quiet for that client only."""
+    engine = FaultEngine()
+    for n in range(300):
+        engine.add({"match": {"apis": ["Produce", "Fetch"], "client_id": f"app-{n:03d}-*"},
+                    "action": {"type": "delay", "fixed_ms": 1000}})
+    produce = codec.api_key_of("Produce")
+    assert engine._index.candidates(FakeView(api_key=produce, client_id="rdkafka")) == []
+    (only,) = engine._index.candidates(FakeView(api_key=produce, client_id="app-007-x"))
+    assert only.rule.match.client_id == "app-007-*"
+    assert produce in engine.quiet_api_keys("rdkafka")
+    assert produce not in engine.quiet_api_keys("app-007-x")
+    assert produce not in engine.quiet_api_keys(None)
+    assert engine.quiet_api_keys("rdkafka") is engine.quiet_api_keys("rdkafka")
