@@ -10,10 +10,10 @@ Hot path (an API nobody observes, no fault): read the header facts at fixed offs
 slot, forward the very same bytes; on the way back check the correlation id and write the very
 same bytes (invariant 1). Requests of an API no rule can match (for that client id) are not
 even given a context: a run of them is forwarded as the received chunk, in one write, and a run
-of their answers likewise (`proxy.pipeline.passing`). Only APIs that carry broker addresses or versions (see
-`proxy.rewrite`) and the coordination APIs (for observers) are ever decoded; and, only with
-`ProxyConfig.fetch_events` (off by default), Fetch requests and whole Metadata answers, for the
-Fetch sample events (`RequestPath._sample_fetch`, `proxy.fetch_sessions`).
+of their answers likewise (`proxy.pipeline.passing`). Only APIs that carry broker addresses
+or versions (see `proxy.rewrite`) and the coordination APIs (for observers) are ever decoded;
+and, only with `ProxyConfig.fetch_events` (off by default), Fetch requests and whole Metadata
+answers, for the Fetch sample events (`RequestPath._sample_fetch`, `proxy.fetch_sessions`).
 
 Order (invariant 2): requests are forwarded in arrival order (a request-side delay holds the
 requests behind it too, as a slow link would; reordering would break idempotent producers),
@@ -257,9 +257,7 @@ class Connection(ResponsePath):
                 return
             self._stream_up(data[:n])
             data = data[n:]
-        if (not self.creader.pending and not self.backlog and not self.to_forward
-                and self.upstream is not None and self.capture is None and not self.raw_sasl
-                and self._predecided is None and not self.closed):
+        if not self.creader.pending and self._may_pass():
             taken = self._forward_passing(data)
             if taken:
                 if taken == len(data):
@@ -276,6 +274,8 @@ class Connection(ResponsePath):
         if self.backlog:
             self.backlog.extend(frames)
         else:
+            if frames and self._may_pass():  # a frame that came in pieces may pass too
+                frames = self._pass_leading(frames)
             self._process(frames)
             if not self.closed and not self.backlog:
                 self._maybe_request_cut_through()

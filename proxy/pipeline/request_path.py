@@ -154,6 +154,23 @@ class RequestPath(Writer):
                 self.pause_client_reading("inflight")
         return pos
 
+    def _may_pass(self) -> bool:
+        """Whether frames arriving now may be forwarded without a context: nothing waits
+        before them (held back by the in-flight limit, delayed, not yet connected upstream,
+        decided early for cut-through), nothing taps them, and they are Kafka requests (not
+        raw SASL tokens)."""
+        return (not self.backlog and not self.to_forward and self.upstream is not None
+                and self.capture is None and not self.raw_sasl and self._predecided is None
+                and not self.closed)
+
+    def _pass_leading(self, frames: list[bytes]) -> list[bytes]:
+        """Forward the leading frames of `frames` (whole frames, as the frame reader joined
+        them) that may pass, one write each; return the rest, for the full path."""
+        for i, frame in enumerate(frames):
+            if self._forward_passing(frame) != len(frame):
+                return frames[i:] if i else frames
+        return []
+
     def _passing_table(self, client_id: str | None) -> dict[int, int]:
         """The pass-through table for requests from `client_id` under the current rules
         (`proxy.pipeline.passing`); kept on the connection, which compares the decider's

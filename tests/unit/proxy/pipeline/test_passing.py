@@ -152,6 +152,8 @@ async def test_an_incomplete_last_frame_is_held_and_finished_by_the_next_chunk()
     conn.client_data(frames[2][cut:] + frames[3])
     assert upstream.bytes == b"".join(frames)
     assert [s.correlation_id for s in conn.slots] == [0, 1, 2, 3]
+    # The frame that came in two pieces passed too, as the joined frame it became.
+    assert all(isinstance(ctx, PassThrough) for ctx in conn.inflight)
 
 
 async def test_a_frame_something_looks_at_ends_the_run_and_order_is_kept() -> None:
