@@ -92,8 +92,13 @@ class ProxyProcess:
     bootstrap: str
 
     def cpu_s(self) -> float:
+        user, system = self.cpu_split()
+        return user + system
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, kernel) CPU seconds: Python's share against the syscalls' and copies'."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -218,6 +223,10 @@ def paced(conf: dict[str, Any], topic: str, rate: float, seconds: float, size: i
                   "queue.buffering.max.kbytes": 512 * 1024})
     p.list_topics(topic, timeout=10)
     payload = os.urandom(size)
+    for partition in range(3):  # the fresh topic's leaders found and connected: not timed
+        p.produce(topic, payload, partition=partition)
+    if p.flush(30):
+        raise TimeoutError("paced phase: the warm-up records were not delivered")
     samples: list[float] = []
     failed = 0
 
@@ -229,7 +238,7 @@ def paced(conf: dict[str, Any], topic: str, rate: float, seconds: float, size: i
             samples.append((time.perf_counter() - sent_at) * 1000)
 
     n = int(rate * seconds)
-    cpu0 = proc.cpu_s() if proc is not None else 0.0
+    cpu0 = proc.cpu_split() if proc is not None else (0.0, 0.0)
     start = time.perf_counter()
     deadline = start + seconds + PHASE_DEADLINE_S
     sent = 0
@@ -251,14 +260,16 @@ def paced(conf: dict[str, Any], topic: str, rate: float, seconds: float, size: i
     send_s = time.perf_counter() - start
     if p.flush(PHASE_DEADLINE_S):
         raise TimeoutError("paced phase: records not delivered")
-    cpu1 = proc.cpu_s() if proc is not None else 0.0
+    cpu1 = proc.cpu_split() if proc is not None else (0.0, 0.0)
     if failed or len(samples) != n:
         raise RuntimeError(f"paced phase: {failed} of {n} records failed")
     samples.sort()
     out = {"records": n, "rate_reached": round(n / send_s), "p50_ms": statistics.median(samples),
            "p99_ms": samples[int(len(samples) * 0.99) - 1]}
     if proc is not None:
-        out["core_s_per_gb"] = (cpu1 - cpu0) / (n * size / 1e9)
+        used = sum(cpu1) - sum(cpu0)
+        out["core_s_per_gb"] = used / (n * size / 1e9)
+        out["user_share"] = (cpu1[0] - cpu0[0]) / used if used else 0.0
     return out
 
 
@@ -305,6 +316,8 @@ class Transfer:
     core_s_per_gb: float | None
     produce_core_s_per_gb: float | None = None
     consume_core_s_per_gb: float | None = None
+    produce_user_share: float | None = None  # of the produce phase's CPU, user space
+    consume_user_share: float | None = None
 
 
 def transfer(conf: dict[str, Any], admin: dict[str, Any], n: int, size: int,
@@ -315,18 +328,21 @@ def transfer(conf: dict[str, Any], admin: dict[str, Any], n: int, size: int,
     topic is dropped afterwards, so that many runs do not fill the broker's disk."""
     mb = size * n / 1e6
     topic = create_topic(admin)
-    cpu0 = proc.cpu_s() if proc is not None else 0.0
+    cpu0 = proc.cpu_split() if proc is not None else (0.0, 0.0)
     t_prod = produce(conf, topic, n, size, batch_bytes)
-    cpu1 = proc.cpu_s() if proc is not None else 0.0
+    cpu1 = proc.cpu_split() if proc is not None else (0.0, 0.0)
     t_cons = consume(conf, topic, n)
     if delete_topic:
         drop_topic(admin, topic)
     if proc is None:
         return Transfer(mb / t_prod, mb / t_cons, None)
-    cpu2 = proc.cpu_s()
+    cpu2 = proc.cpu_split()
     gb = mb / 1000
-    return Transfer(mb / t_prod, mb / t_cons, (cpu2 - cpu0) / (2 * gb),
-                    (cpu1 - cpu0) / gb, (cpu2 - cpu1) / gb)
+    produced, consumed = sum(cpu1) - sum(cpu0), sum(cpu2) - sum(cpu1)
+    return Transfer(mb / t_prod, mb / t_cons, (produced + consumed) / (2 * gb),
+                    produced / gb, consumed / gb,
+                    (cpu1[0] - cpu0[0]) / produced if produced else None,
+                    (cpu2[0] - cpu1[0]) / consumed if consumed else None)
 
 
 def drop_topic(conf: dict[str, Any], name: str) -> None:
@@ -421,6 +437,10 @@ def bench(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
                             moved.produce_core_s_per_gb or 0.0)
                         runs.setdefault("proxy_consume_core_s_per_gb", []).append(
                             moved.consume_core_s_per_gb or 0.0)
+                        runs.setdefault("proxy_produce_user_share", []).append(
+                            moved.produce_user_share or 0.0)
+                        runs.setdefault("proxy_consume_user_share", []).append(
+                            moved.consume_user_share or 0.0)
             for name, values in runs.items():
                 row[name] = round(statistics.median(values), 2)
             row["produce_ratio"] = round(row["proxy_produce_mbps"] / row["direct_produce_mbps"], 3)
