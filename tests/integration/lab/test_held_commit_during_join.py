@@ -36,17 +36,44 @@ def _lines(path: Path) -> list[dict[str, Any]]:
             if line.startswith("{")]
 
 
+def _run_cell(kafka_cluster: KafkaCluster, where: Path, client: str,
+              scenario: Any) -> tuple[Path, dict[str, Any]]:
+    """One run of the cell through the matrix's runner: its directory and result."""
+    opts = MatrixOptions(clients=[client], scenarios=[scenario], runs=1,
+                         out=where / "docs", artifacts=where / "artifacts",
+                         max_total_s=240.0, log=lambda m: None)
+    with ClusterPool(given={1: kafka_cluster}, log=lambda m: None) as clusters:
+        run_matrix(opts, clusters=clusters)
+    run_dir = where / "artifacts" / client / SCENARIO / "1"
+    return run_dir, json.loads((run_dir / "result.json").read_text())
+
+
+def _stalled_at_start(run_dir: Path, result: dict[str, Any]) -> bool:
+    """kafka-python 3.0.12's start-up stall, which needs no fault: on a just-created topic it
+    joins twice within a fraction of a second (the first assignment empty, the topic's metadata
+    not in yet), the broker completes the second generation (the proxy sees its SyncGroup
+    answered), and the client never reports it assigned, so no step of the scenario fires (seen
+    once in a CI run, and in the UI test before). The hold is what this test is about: such a
+    run is done once more, and a second stall fails the test."""
+    if result["outcome"] != "not_injected":
+        return False
+    assigned = [e for e in _lines(run_dir / "m0.jsonl")
+                if e.get("event") == "assigned" and e.get("partitions")]
+    return not assigned
+
+
 @pytest.mark.parametrize("client", sorted(ENDS_BY))
 def test_a_commit_is_held_until_the_members_join_or_its_timeout(
         kafka_cluster: KafkaCluster, tmp_path: Path, client: str) -> None:
     scenario = load_scenario(CATALOG / f"{SCENARIO}.yaml")
-    opts = MatrixOptions(clients=[client], scenarios=[scenario], runs=1,
-                         out=tmp_path / "docs", artifacts=tmp_path / "artifacts",
-                         max_total_s=240.0, log=lambda m: None)
-    with ClusterPool(given={1: kafka_cluster}, log=lambda m: None) as clusters:
-        run_matrix(opts, clusters=clusters)
-    run_dir = tmp_path / "artifacts" / client / SCENARIO / "1"
-    result = json.loads((run_dir / "result.json").read_text())
+    for attempt in (1, 2):
+        run_dir, result = _run_cell(kafka_cluster, tmp_path / f"attempt-{attempt}", client,
+                                    scenario)
+        if not _stalled_at_start(run_dir, result):
+            break
+    else:
+        pytest.fail("member 0 never got its partitions in two attempts (the start-up stall "
+                    f"of _stalled_at_start, twice): {result['detail']}")
     assert result["outcome"] != "infra_error", result["detail"]
     assert result["missing"] == 0, result["detail"]
 
