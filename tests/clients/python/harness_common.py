@@ -10,6 +10,7 @@ warnings are forwarded as `log` events instead of being swallowed.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import signal
@@ -279,7 +280,11 @@ def _report_crash(emitter: Emitter, exc: BaseException) -> NoReturn:
 
 def stop_on_signals() -> threading.Event:
     """An event set by SIGTERM or SIGINT: the poll loop checks it and closes the consumer
-    gracefully, so a killed harness still reports `exited how=killed`."""
+    gracefully, so a killed harness still reports `exited how=killed`.
+
+    SIGUSR1 writes every thread's stack to stderr and changes nothing else: when a library
+    hangs inside a call the poll loop cannot leave, that dump is the only account of where."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

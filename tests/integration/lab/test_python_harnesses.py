@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +31,23 @@ def _reader(proc: subprocess.Popen[str], out: queue.Queue[dict[str, Any] | None]
     out.put(None)
 
 
-@pytest.mark.parametrize("commit", ["auto", "manual"])
-@pytest.mark.parametrize(
-    ("script", "client"),
-    [("aiokafka_harness.py", "aiokafka"), ("kafka_python_harness.py", "kafka-python"),
-     ("confluent_harness.py", "confluent-kafka")],
-)
-def test_harness_consumes_everything_and_stops_on_sigterm(
-    kafka_bootstrap: str, unique_name: Any, script: str, client: str, commit: str
-) -> None:
-    topic, group = unique_name("t"), unique_name("g")
-    create_topic(kafka_bootstrap, topic, PARTITIONS)
-    producer = SequenceProducer(kafka_bootstrap, topic)
-    producer.produce(RECORDS)
-    expected = producer.expected()
+class _Hung(Exception):
+    """The harness printed nothing for longer than its own run-time bound allows."""
 
+    def __init__(self, message: str, events: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.events = events
+
+
+def _run_harness(kafka_bootstrap: str, script: str, topic: str, group: str, client_id: str,
+                 commit: str, expected: set[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """One harness run to its SIGTERM; the events it printed. A harness that goes silent past
+    its own --max-runtime-s is hung inside a library call (its loop would have ended it): it
+    is asked for its threads' stacks (SIGUSR1, to stderr, which pytest shows on failure) and
+    killed, and _Hung says so."""
     proc = subprocess.Popen(
         [sys.executable, "-u", str(HARNESS_DIR / script), "--bootstrap", kafka_bootstrap,
-         "--topic", topic, "--group", group, "--client-id", unique_name("c"),
+         "--topic", topic, "--group", group, "--client-id", client_id,
          "--commit", commit, "--max-runtime-s", str(MAX_RUNTIME_S)],
         stdout=subprocess.PIPE, text=True,
     )
@@ -72,10 +72,53 @@ def test_harness_consumes_everything_and_stops_on_sigterm(
         while (event := lines.get(timeout=60)) is not None:
             events.append(event)
         assert proc.wait(60) == 0
+    except queue.Empty:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        raise _Hung(f"{script}: silent for longer than its run-time bound after "
+                    f"{[e['event'] for e in events][-8:]}", events) from None
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    return events
+
+
+def _stalled_at_start(client: str, hung: _Hung) -> bool:
+    """kafka-python 3.0.12's start-up stall, which needs no proxy and no fault: on a
+    just-created topic it joins twice within a fraction of a second, the broker completes the
+    second generation, and the client hangs before reporting it assigned: poll() never returns
+    and its heartbeats stop (the broker removes the member a session timeout later). Seen once
+    in a CI run; the held-commit test and the matrix meet the same stall. This test is about
+    the harness's contract, so such a run is done once more, and a second stall fails it."""
+    progressed = [e for e in hung.events if e["event"] == "record"
+                  or (e["event"] == "assigned" and e["partitions"])]
+    return client == "kafka-python" and not progressed
+
+
+@pytest.mark.parametrize("commit", ["auto", "manual"])
+@pytest.mark.parametrize(
+    ("script", "client"),
+    [("aiokafka_harness.py", "aiokafka"), ("kafka_python_harness.py", "kafka-python"),
+     ("confluent_harness.py", "confluent-kafka")],
+)
+def test_harness_consumes_everything_and_stops_on_sigterm(
+    kafka_bootstrap: str, unique_name: Any, script: str, client: str, commit: str
+) -> None:
+    topic = unique_name("t")
+    create_topic(kafka_bootstrap, topic, PARTITIONS)
+    producer = SequenceProducer(kafka_bootstrap, topic)
+    producer.produce(RECORDS)
+    expected = producer.expected()
+
+    for attempt in (1, 2):
+        try:
+            events = _run_harness(kafka_bootstrap, script, topic, unique_name(f"g{attempt}"),
+                                  unique_name("c"), commit, expected)
+            break
+        except _Hung as hung:
+            if attempt == 2 or not _stalled_at_start(client, hung):
+                raise
 
     kinds = [e["event"] for e in events]
     assert kinds[0] == "started"
