@@ -62,11 +62,14 @@ class Source:
         return Shard.parse(text) if text else None
 
     def wall_time_s(self) -> float:
-        """The matrix's own time when it recorded it, else the sum of its runs' durations."""
-        recorded = (self.plan or {}).get("wall_time_s")
-        if recorded is not None:
-            return float(recorded)
-        return sum(float(r.get("duration_s") or 0.0) for r in self.results)
+        """The matrix's own time, never less than the sum of its runs' durations.
+
+        Runs are sequential, so their durations are a floor of the wall time. The recorded
+        figure can be below it: a piece stopped by a signal recorded no time before the runner
+        kept it current after every run, and the next piece then started counting from zero.
+        """
+        recorded = float((self.plan or {}).get("wall_time_s") or 0.0)
+        return max(recorded, sum(float(r.get("duration_s") or 0.0) for r in self.results))
 
 
 def load_source(path: Path) -> Source:

@@ -252,7 +252,11 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
     record = new_plan(shard=opts.shard, clients=opts.clients,
                       scenarios=[(s.name, s.version) for s in opts.scenarios], runs=opts.runs,
                       order=opts.order)
+    # The time of earlier pieces is carried from the start and kept current after every run,
+    # so a piece stopped by a signal (which never reaches the end of this function) still
+    # hands its time to the next one.
     earlier_s = float((previous or {}).get("wall_time_s") or 0.0)
+    record["wall_time_s"] = round(earlier_s, 1)
     write_plan(opts.artifacts, record)
     done = {(r["client"], r["scenario"], r["run"]) for r in results}
     attach_control = _controls(opts, clusters, results, run_once)
@@ -285,6 +289,8 @@ def _run_plan(opts: MatrixOptions, clusters: ClusterPool, kafka_version: str | N
         results.append(result)
         with results_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result, default=str) + "\n")
+        record["wall_time_s"] = round(earlier_s + time.monotonic() - t0, 1)
+        write_plan(opts.artifacts, record)
         tries = len(result.get("attempts", [])) or 1
         opts.log(f"[{i}/{len(plan)} {time.monotonic() - t0:6.0f}s] {spec.name} x "
                  f"{scenario.name} #{run}: {run_line(result)} "

@@ -178,3 +178,36 @@ def test_controls_come_along_and_two_shards_controls_stay_apart(tmp_path: Path) 
     # The same name in both shards: the second one is carried under another.
     assert seen == {"aiokafka/baseline-no-fault/control-classic": "shard 1",
                     "aiokafka/baseline-no-fault/control-classic-from-2": "shard 2"}
+
+
+class _InterruptedAt(FakeRuns):
+    """Runs like FakeRuns until its n-th run, which is interrupted as a signal would."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def __call__(self, req: Any) -> dict[str, Any]:
+        if len(self.calls) + 1 == self.n:
+            raise KeyboardInterrupt
+        return super().__call__(req)
+
+
+def test_a_piece_stopped_by_a_signal_keeps_its_time_and_the_merge_never_counts_less(
+        tmp_path: Path) -> None:
+    # A piece ended by an interrupt never reaches the runner's end: the time it ran must
+    # already be in its plan, or the next piece would start counting from zero.
+    opts = options(tmp_path, CLIENTS, SCENARIOS, runs=2, artifacts="shard-1",
+                   shard=Shard(1, 2))
+    with pytest.raises(KeyboardInterrupt):
+        run(opts, _InterruptedAt(2))
+    plan = json.loads((opts.artifacts / "matrix-plan.json").read_text())
+    assert isinstance(plan["wall_time_s"], float) and "not_run" not in plan
+    # A plan recording less than its runs took (as one written before that fix does) is
+    # counted at its runs' durations: runs are sequential, so they are the wall time's floor.
+    dirs = shard_dirs(tmp_path / "later")
+    for d in dirs:
+        plan = json.loads((d / "matrix-plan.json").read_text())
+        (d / "matrix-plan.json").write_text(json.dumps({**plan, "wall_time_s": 0.0}))
+    summary = merge(tmp_path, dirs)
+    assert summary["wall_time_s"] == sum(r["duration_s"] for r in results(tmp_path / "merged"))
