@@ -1,0 +1,1 @@
+/work/wt-matrix/.venv/bin/python -u /work/wt-matrix/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:40423 --topic mx-baseline-no-fault-504c77 --group mx-aiokafka-baseline-no-fault-504c77 --client-id aiokafka-504c77-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/wt-matrix/.venv/bin/python -u /work/wt-matrix/tests/clients/python/aiokafka_harness.py --bootstrap 127.0.0.1:37159 --topic mx-group-latency-jitter-2b2348 --group mx-aiokafka-group-latency-jitter-2b2348 --client-id aiokafka-2b2348-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:32783 --topic mx-baseline-no-fault-daece6 --group mx-franz-go-baseline-no-fault-daece6 --client-id franz-go-daece6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:37073 --topic mx-coordinator-failover-real-6ed891 --group mx-franz-go-coordinator-failover-real-6ed891 --client-id franz-go-6ed891-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

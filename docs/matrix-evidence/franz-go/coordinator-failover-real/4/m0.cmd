@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38683 --topic mx-coordinator-failover-real-31b4e1 --group mx-franz-go-coordinator-failover-real-31b4e1 --client-id franz-go-31b4e1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39569 --topic mx-coordinator-failover-synthesized-bd7985 --group mx-franz-go-coordinator-failover-synthesized-bd7985 --client-id franz-go-bd7985-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

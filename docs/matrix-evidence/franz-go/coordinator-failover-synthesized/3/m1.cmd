@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44155 --topic mx-coordinator-failover-synthesized-f0e87e --group mx-franz-go-coordinator-failover-synthesized-f0e87e --client-id franz-go-f0e87e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

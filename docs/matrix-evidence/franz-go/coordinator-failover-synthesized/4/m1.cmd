@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33857 --topic mx-coordinator-failover-synthesized-967f00 --group mx-franz-go-coordinator-failover-synthesized-967f00 --client-id franz-go-967f00-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

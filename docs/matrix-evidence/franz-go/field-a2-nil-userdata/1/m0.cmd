@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43755 --topic mx-field-a2-nil-userdata-2ad12e --group mx-franz-go-field-a2-nil-userdata-2ad12e --client-id franz-go-2ad12e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33255 --topic mx-field-a2-nil-userdata-2745c2 --group mx-franz-go-field-a2-nil-userdata-2745c2 --client-id franz-go-2745c2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

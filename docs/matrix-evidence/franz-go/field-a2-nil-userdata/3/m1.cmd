@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34145 --topic mx-field-a2-nil-userdata-60f96b --group mx-franz-go-field-a2-nil-userdata-60f96b --client-id franz-go-60f96b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34587 --topic mx-field-b2-autocommit-and-commitmessages-e844e4 --group mx-franz-go-field-b2-autocommit-and-commitmessages-e844e4 --client-id franz-go-e844e4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

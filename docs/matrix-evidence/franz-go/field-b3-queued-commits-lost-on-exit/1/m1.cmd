@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40097 --topic mx-field-b3-queued-commits-lost-on-exit-7f4ae9 --group mx-franz-go-field-b3-queued-commits-lost-on-exit-7f4ae9 --client-id franz-go-7f4ae9-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

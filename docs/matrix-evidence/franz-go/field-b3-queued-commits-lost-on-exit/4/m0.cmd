@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45069 --topic mx-field-b3-queued-commits-lost-on-exit-a49a13 --group mx-franz-go-field-b3-queued-commits-lost-on-exit-a49a13 --client-id franz-go-a49a13-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

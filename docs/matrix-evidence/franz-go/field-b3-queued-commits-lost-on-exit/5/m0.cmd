@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:32777 --topic mx-field-b3-queued-commits-lost-on-exit-caf1c2 --group mx-franz-go-field-b3-queued-commits-lost-on-exit-caf1c2 --client-id franz-go-caf1c2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

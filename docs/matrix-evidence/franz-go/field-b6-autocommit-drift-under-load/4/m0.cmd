@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:41553 --topic mx-field-b6-autocommit-drift-under-load-521606 --group mx-franz-go-field-b6-autocommit-drift-under-load-521606 --client-id franz-go-521606-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

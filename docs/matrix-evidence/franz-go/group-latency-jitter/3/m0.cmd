@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40979 --topic mx-group-latency-jitter-992bc3 --group mx-franz-go-group-latency-jitter-992bc3 --client-id franz-go-992bc3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

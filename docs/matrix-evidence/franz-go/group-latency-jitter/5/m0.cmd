@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43099 --topic mx-group-latency-jitter-1960a8 --group mx-franz-go-group-latency-jitter-1960a8 --client-id franz-go-1960a8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43581 --topic mx-heartbeat-blackhole-zombie-fetch-7387a4 --group mx-franz-go-heartbeat-blackhole-zombie-fetch-7387a4 --client-id franz-go-7387a4-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38157 --topic mx-heartbeat-blackhole-zombie-fetch-6d54f6 --group mx-franz-go-heartbeat-blackhole-zombie-fetch-6d54f6 --client-id franz-go-6d54f6-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39589 --topic mx-heartbeat-coordinator-load-in-progress-31708b --group mx-franz-go-heartbeat-coordinator-load-in-progress-31708b --client-id franz-go-31708b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

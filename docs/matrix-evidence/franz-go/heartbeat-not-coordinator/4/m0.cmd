@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:42487 --topic mx-heartbeat-not-coordinator-36e471 --group mx-franz-go-heartbeat-not-coordinator-36e471 --client-id franz-go-36e471-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

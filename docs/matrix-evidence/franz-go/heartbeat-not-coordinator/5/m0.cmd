@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44125 --topic mx-heartbeat-not-coordinator-1a8a69 --group mx-franz-go-heartbeat-not-coordinator-1a8a69 --client-id franz-go-1a8a69-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

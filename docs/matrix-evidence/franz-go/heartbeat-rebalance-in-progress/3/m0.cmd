@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:46349 --topic mx-heartbeat-rebalance-in-progress-59ce89 --group mx-franz-go-heartbeat-rebalance-in-progress-59ce89 --client-id franz-go-59ce89-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36371 --topic mx-heartbeat-rebalance-in-progress-65ee9b --group mx-franz-go-heartbeat-rebalance-in-progress-65ee9b --client-id franz-go-65ee9b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

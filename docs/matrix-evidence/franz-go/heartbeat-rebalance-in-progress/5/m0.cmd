@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39837 --topic mx-heartbeat-rebalance-in-progress-3c920c --group mx-franz-go-heartbeat-rebalance-in-progress-3c920c --client-id franz-go-3c920c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

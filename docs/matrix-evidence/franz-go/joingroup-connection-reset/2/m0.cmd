@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40167 --topic mx-joingroup-connection-reset-223450 --group mx-franz-go-joingroup-connection-reset-223450 --client-id franz-go-223450-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36137 --topic mx-joingroup-connection-reset-247c44 --group mx-franz-go-joingroup-connection-reset-247c44 --client-id franz-go-247c44-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33177 --topic mx-joingroup-coordinator-load-in-progress-d69374 --group mx-franz-go-joingroup-coordinator-load-in-progress-d69374 --client-id franz-go-d69374-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39773 --topic mx-joingroup-coordinator-load-in-progress-a007e1 --group mx-franz-go-joingroup-coordinator-load-in-progress-a007e1 --client-id franz-go-a007e1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:35785 --topic mx-joingroup-dropped-request-1a4722 --group mx-franz-go-joingroup-dropped-request-1a4722 --client-id franz-go-1a4722-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

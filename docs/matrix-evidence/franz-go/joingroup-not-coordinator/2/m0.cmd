@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43829 --topic mx-joingroup-not-coordinator-b564f3 --group mx-franz-go-joingroup-not-coordinator-b564f3 --client-id franz-go-b564f3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:41825 --topic mx-joingroup-not-coordinator-01a09a --group mx-franz-go-joingroup-not-coordinator-01a09a --client-id franz-go-01a09a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45509 --topic mx-joingroup-not-coordinator-1a27fe --group mx-franz-go-joingroup-not-coordinator-1a27fe --client-id franz-go-1a27fe-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38237 --topic mx-joingroup-rebalance-in-progress-9cdb40 --group mx-franz-go-joingroup-rebalance-in-progress-9cdb40 --client-id franz-go-9cdb40-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:42147 --topic mx-kip848-heartbeat-coordinator-load-in-pro-87e43a --group mx-franz-go-kip848-heartbeat-coordinator-load-in-pro-87e43a --client-id franz-go-87e43a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

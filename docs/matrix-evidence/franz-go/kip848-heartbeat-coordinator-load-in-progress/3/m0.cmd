@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40473 --topic mx-kip848-heartbeat-coordinator-load-in-pro-651d6f --group mx-franz-go-kip848-heartbeat-coordinator-load-in-pro-651d6f --client-id franz-go-651d6f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38625 --topic mx-kip848-heartbeat-dropped-response-0ee4a1 --group mx-franz-go-kip848-heartbeat-dropped-response-0ee4a1 --client-id franz-go-0ee4a1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

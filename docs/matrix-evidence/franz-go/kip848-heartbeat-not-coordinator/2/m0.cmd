@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39451 --topic mx-kip848-heartbeat-not-coordinator-2279f3 --group mx-franz-go-kip848-heartbeat-not-coordinator-2279f3 --client-id franz-go-2279f3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

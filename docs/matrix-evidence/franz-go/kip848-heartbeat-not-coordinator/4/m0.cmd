@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40027 --topic mx-kip848-heartbeat-not-coordinator-20090e --group mx-franz-go-kip848-heartbeat-not-coordinator-20090e --client-id franz-go-20090e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol consumer --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43143 --topic mx-offsetcommit-coordinator-load-in-progres-715203 --group mx-franz-go-offsetcommit-coordinator-load-in-progres-715203 --client-id franz-go-715203-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

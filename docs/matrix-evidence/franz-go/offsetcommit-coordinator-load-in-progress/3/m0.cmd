@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38915 --topic mx-offsetcommit-coordinator-load-in-progres-ce0fe9 --group mx-franz-go-offsetcommit-coordinator-load-in-progres-ce0fe9 --client-id franz-go-ce0fe9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39865 --topic mx-offsetcommit-held-during-join-a5c2de --group mx-franz-go-offsetcommit-held-during-join-a5c2de --client-id franz-go-a5c2de-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:40895 --topic mx-offsetcommit-held-during-join-8139e9 --group mx-franz-go-offsetcommit-held-during-join-8139e9 --client-id franz-go-8139e9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36885 --topic mx-offsetcommit-held-during-join-fb6af1 --group mx-franz-go-offsetcommit-held-during-join-fb6af1 --client-id franz-go-fb6af1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44969 --topic mx-offsetcommit-held-during-join-881c6b --group mx-franz-go-offsetcommit-held-during-join-881c6b --client-id franz-go-881c6b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

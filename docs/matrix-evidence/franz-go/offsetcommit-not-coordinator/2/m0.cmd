@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:38577 --topic mx-offsetcommit-not-coordinator-94f64e --group mx-franz-go-offsetcommit-not-coordinator-94f64e --client-id franz-go-94f64e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

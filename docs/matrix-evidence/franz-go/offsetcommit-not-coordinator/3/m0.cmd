@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33811 --topic mx-offsetcommit-not-coordinator-c546a3 --group mx-franz-go-offsetcommit-not-coordinator-c546a3 --client-id franz-go-c546a3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

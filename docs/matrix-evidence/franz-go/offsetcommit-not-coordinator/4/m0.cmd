@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34489 --topic mx-offsetcommit-not-coordinator-16f0bb --group mx-franz-go-offsetcommit-not-coordinator-16f0bb --client-id franz-go-16f0bb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

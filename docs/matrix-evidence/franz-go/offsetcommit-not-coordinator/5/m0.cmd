@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44573 --topic mx-offsetcommit-not-coordinator-ac054e --group mx-franz-go-offsetcommit-not-coordinator-ac054e --client-id franz-go-ac054e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:34445 --topic mx-syncgroup-coordinator-load-in-progress-36bb9c --group mx-franz-go-syncgroup-coordinator-load-in-progress-36bb9c --client-id franz-go-36bb9c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33097 --topic mx-syncgroup-coordinator-load-in-progress-9a923f --group mx-franz-go-syncgroup-coordinator-load-in-progress-9a923f --client-id franz-go-9a923f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:35435 --topic mx-syncgroup-dropped-request-a8c610 --group mx-franz-go-syncgroup-dropped-request-a8c610 --client-id franz-go-a8c610-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43479 --topic mx-syncgroup-dropped-request-125e10 --group mx-franz-go-syncgroup-dropped-request-125e10 --client-id franz-go-125e10-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44219 --topic mx-syncgroup-dropped-response-da3906 --group mx-franz-go-syncgroup-dropped-response-da3906 --client-id franz-go-da3906-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:35943 --topic mx-syncgroup-dropped-response-b22af2 --group mx-franz-go-syncgroup-dropped-response-b22af2 --client-id franz-go-b22af2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

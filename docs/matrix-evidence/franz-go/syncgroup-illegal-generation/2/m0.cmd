@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36535 --topic mx-syncgroup-illegal-generation-2ed20a --group mx-franz-go-syncgroup-illegal-generation-2ed20a --client-id franz-go-2ed20a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

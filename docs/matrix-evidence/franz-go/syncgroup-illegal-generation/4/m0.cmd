@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:36709 --topic mx-syncgroup-illegal-generation-a5c940 --group mx-franz-go-syncgroup-illegal-generation-a5c940 --client-id franz-go-a5c940-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

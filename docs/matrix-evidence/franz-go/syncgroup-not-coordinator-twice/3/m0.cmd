@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:37565 --topic mx-syncgroup-not-coordinator-twice-b22a40 --group mx-franz-go-syncgroup-not-coordinator-twice-b22a40 --client-id franz-go-b22a40-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:45555 --topic mx-syncgroup-not-coordinator-twice-810dbe --group mx-franz-go-syncgroup-not-coordinator-twice-810dbe --client-id franz-go-810dbe-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

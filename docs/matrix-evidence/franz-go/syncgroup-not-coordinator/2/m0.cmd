@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:37097 --topic mx-syncgroup-not-coordinator-485602 --group mx-franz-go-syncgroup-not-coordinator-485602 --client-id franz-go-485602-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

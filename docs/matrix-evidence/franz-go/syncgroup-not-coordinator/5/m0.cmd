@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:43921 --topic mx-syncgroup-not-coordinator-54f6f6 --group mx-franz-go-syncgroup-not-coordinator-54f6f6 --client-id franz-go-54f6f6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

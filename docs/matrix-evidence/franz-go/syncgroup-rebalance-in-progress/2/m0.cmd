@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:39545 --topic mx-syncgroup-rebalance-in-progress-71f550 --group mx-franz-go-syncgroup-rebalance-in-progress-71f550 --client-id franz-go-71f550-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44595 --topic mx-syncgroup-rebalance-in-progress-545463 --group mx-franz-go-syncgroup-rebalance-in-progress-545463 --client-id franz-go-545463-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:44247 --topic mx-syncgroup-rebalance-in-progress-35ec5d --group mx-franz-go-syncgroup-rebalance-in-progress-35ec5d --client-id franz-go-35ec5d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

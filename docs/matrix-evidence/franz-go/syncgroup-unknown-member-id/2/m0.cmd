@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:37559 --topic mx-syncgroup-unknown-member-id-6ae3e7 --group mx-franz-go-syncgroup-unknown-member-id-6ae3e7 --client-id franz-go-6ae3e7-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:42533 --topic mx-syncgroup-unknown-member-id-b71508 --group mx-franz-go-syncgroup-unknown-member-id-b71508 --client-id franz-go-b71508-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

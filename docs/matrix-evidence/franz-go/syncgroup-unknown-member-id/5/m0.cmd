@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/franz-go --bootstrap 127.0.0.1:33085 --topic mx-syncgroup-unknown-member-id-4509cc --group mx-franz-go-syncgroup-unknown-member-id-4509cc --client-id franz-go-4509cc-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41355 --topic mx-baseline-no-fault-21aeaa --group mx-kafka-go-baseline-no-fault-21aeaa --client-id kafka-go-21aeaa-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

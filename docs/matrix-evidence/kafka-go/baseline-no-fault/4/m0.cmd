@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40065 --topic mx-baseline-no-fault-ac9a84 --group mx-kafka-go-baseline-no-fault-ac9a84 --client-id kafka-go-ac9a84-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34359 --topic mx-baseline-no-fault-1b7cc9 --group mx-kafka-go-baseline-no-fault-1b7cc9 --client-id kafka-go-1b7cc9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:36223 --topic mx-coordinator-failover-real-9ebed8 --group mx-kafka-go-coordinator-failover-real-9ebed8 --client-id kafka-go-9ebed8-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43029 --topic mx-coordinator-failover-real-eb7190 --group mx-kafka-go-coordinator-failover-real-eb7190 --client-id kafka-go-eb7190-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34721 --topic mx-coordinator-failover-synthesized-d9ab1e --group mx-kafka-go-coordinator-failover-synthesized-d9ab1e --client-id kafka-go-d9ab1e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:45439 --topic mx-coordinator-failover-synthesized-ca4fc5 --group mx-kafka-go-coordinator-failover-synthesized-ca4fc5 --client-id kafka-go-ca4fc5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41427 --topic mx-coordinator-failover-synthesized-ced338 --group mx-kafka-go-coordinator-failover-synthesized-ced338 --client-id kafka-go-ced338-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

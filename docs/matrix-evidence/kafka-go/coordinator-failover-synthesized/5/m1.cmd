@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:32893 --topic mx-coordinator-failover-synthesized-b9cc6b --group mx-kafka-go-coordinator-failover-synthesized-b9cc6b --client-id kafka-go-b9cc6b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33845 --topic mx-coordinator-reset-mid-rebalance-5838e2 --group mx-kafka-go-coordinator-reset-mid-rebalance-5838e2 --client-id kafka-go-5838e2-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34825 --topic mx-coordinator-reset-mid-rebalance-d43b4c --group mx-kafka-go-coordinator-reset-mid-rebalance-d43b4c --client-id kafka-go-d43b4c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

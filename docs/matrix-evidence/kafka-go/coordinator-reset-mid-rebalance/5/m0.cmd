@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44339 --topic mx-coordinator-reset-mid-rebalance-a25534 --group mx-kafka-go-coordinator-reset-mid-rebalance-a25534 --client-id kafka-go-a25534-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35737 --topic mx-field-b1-autocommit-before-processing-75ea9a --group mx-kafka-go-field-b1-autocommit-before-processing-75ea9a --client-id kafka-go-75ea9a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

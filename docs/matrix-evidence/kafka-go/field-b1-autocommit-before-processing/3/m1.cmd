@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41443 --topic mx-field-b1-autocommit-before-processing-c3aa04 --group mx-kafka-go-field-b1-autocommit-before-processing-c3aa04 --client-id kafka-go-c3aa04-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

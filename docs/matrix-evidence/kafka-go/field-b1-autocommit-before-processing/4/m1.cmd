@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33465 --topic mx-field-b1-autocommit-before-processing-7854dd --group mx-kafka-go-field-b1-autocommit-before-processing-7854dd --client-id kafka-go-7854dd-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44375 --topic mx-field-b1-autocommit-before-processing-55252e --group mx-kafka-go-field-b1-autocommit-before-processing-55252e --client-id kafka-go-55252e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

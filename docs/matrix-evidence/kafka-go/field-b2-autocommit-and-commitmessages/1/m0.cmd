@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35429 --topic mx-field-b2-autocommit-and-commitmessages-f9f565 --group mx-kafka-go-field-b2-autocommit-and-commitmessages-f9f565 --client-id kafka-go-f9f565-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40739 --topic mx-field-b2-autocommit-and-commitmessages-0478ad --group mx-kafka-go-field-b2-autocommit-and-commitmessages-0478ad --client-id kafka-go-0478ad-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43867 --topic mx-field-b2-autocommit-and-commitmessages-123d75 --group mx-kafka-go-field-b2-autocommit-and-commitmessages-123d75 --client-id kafka-go-123d75-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

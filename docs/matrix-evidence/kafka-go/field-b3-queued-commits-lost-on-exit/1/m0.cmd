@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34685 --topic mx-field-b3-queued-commits-lost-on-exit-5b45c3 --group mx-kafka-go-field-b3-queued-commits-lost-on-exit-5b45c3 --client-id kafka-go-5b45c3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

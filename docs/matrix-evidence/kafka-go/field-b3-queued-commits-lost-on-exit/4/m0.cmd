@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34487 --topic mx-field-b3-queued-commits-lost-on-exit-4698be --group mx-kafka-go-field-b3-queued-commits-lost-on-exit-4698be --client-id kafka-go-4698be-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35381 --topic mx-field-b6-autocommit-drift-under-load-4e1924 --group mx-kafka-go-field-b6-autocommit-drift-under-load-4e1924 --client-id kafka-go-4e1924-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

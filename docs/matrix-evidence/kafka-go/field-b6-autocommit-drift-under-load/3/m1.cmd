@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44357 --topic mx-field-b6-autocommit-drift-under-load-e0dae6 --group mx-kafka-go-field-b6-autocommit-drift-under-load-e0dae6 --client-id kafka-go-e0dae6-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

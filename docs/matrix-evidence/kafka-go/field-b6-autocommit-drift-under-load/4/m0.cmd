@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35423 --topic mx-field-b6-autocommit-drift-under-load-8ab943 --group mx-kafka-go-field-b6-autocommit-drift-under-load-8ab943 --client-id kafka-go-8ab943-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

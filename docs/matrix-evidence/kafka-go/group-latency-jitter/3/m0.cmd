@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41897 --topic mx-group-latency-jitter-3916d1 --group mx-kafka-go-group-latency-jitter-3916d1 --client-id kafka-go-3916d1-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40535 --topic mx-group-latency-jitter-973392 --group mx-kafka-go-group-latency-jitter-973392 --client-id kafka-go-973392-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41501 --topic mx-heartbeat-blackhole-zombie-fetch-2b154c --group mx-kafka-go-heartbeat-blackhole-zombie-fetch-2b154c --client-id kafka-go-2b154c-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

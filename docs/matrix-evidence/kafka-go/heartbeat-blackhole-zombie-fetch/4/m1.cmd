@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33231 --topic mx-heartbeat-blackhole-zombie-fetch-8544b2 --group mx-kafka-go-heartbeat-blackhole-zombie-fetch-8544b2 --client-id kafka-go-8544b2-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

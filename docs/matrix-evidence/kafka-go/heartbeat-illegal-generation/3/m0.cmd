@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41551 --topic mx-heartbeat-illegal-generation-18dfda --group mx-kafka-go-heartbeat-illegal-generation-18dfda --client-id kafka-go-18dfda-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

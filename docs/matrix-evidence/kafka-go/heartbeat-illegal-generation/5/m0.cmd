@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:45761 --topic mx-heartbeat-illegal-generation-a4cc4e --group mx-kafka-go-heartbeat-illegal-generation-a4cc4e --client-id kafka-go-a4cc4e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41009 --topic mx-heartbeat-not-coordinator-3b11f6 --group mx-kafka-go-heartbeat-not-coordinator-3b11f6 --client-id kafka-go-3b11f6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

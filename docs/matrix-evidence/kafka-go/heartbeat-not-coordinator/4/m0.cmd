@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43495 --topic mx-heartbeat-not-coordinator-fd641f --group mx-kafka-go-heartbeat-not-coordinator-fd641f --client-id kafka-go-fd641f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

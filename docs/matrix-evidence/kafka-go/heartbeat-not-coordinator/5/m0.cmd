@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:39555 --topic mx-heartbeat-not-coordinator-f8e751 --group mx-kafka-go-heartbeat-not-coordinator-f8e751 --client-id kafka-go-f8e751-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44211 --topic mx-heartbeat-racing-rebalance-167e71 --group mx-kafka-go-heartbeat-racing-rebalance-167e71 --client-id kafka-go-167e71-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

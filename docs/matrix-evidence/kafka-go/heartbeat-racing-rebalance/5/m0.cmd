@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38463 --topic mx-heartbeat-racing-rebalance-f311b2 --group mx-kafka-go-heartbeat-racing-rebalance-f311b2 --client-id kafka-go-f311b2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

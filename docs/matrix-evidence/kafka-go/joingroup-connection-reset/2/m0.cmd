@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:42137 --topic mx-joingroup-connection-reset-a79df8 --group mx-kafka-go-joingroup-connection-reset-a79df8 --client-id kafka-go-a79df8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

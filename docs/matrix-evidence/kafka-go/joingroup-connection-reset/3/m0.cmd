@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34129 --topic mx-joingroup-connection-reset-909af9 --group mx-kafka-go-joingroup-connection-reset-909af9 --client-id kafka-go-909af9-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:39519 --topic mx-joingroup-connection-reset-02d364 --group mx-kafka-go-joingroup-connection-reset-02d364 --client-id kafka-go-02d364-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34339 --topic mx-joingroup-coordinator-load-in-progress-d81a0b --group mx-kafka-go-joingroup-coordinator-load-in-progress-d81a0b --client-id kafka-go-d81a0b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

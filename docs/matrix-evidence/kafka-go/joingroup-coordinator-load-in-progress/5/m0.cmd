@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35485 --topic mx-joingroup-coordinator-load-in-progress-8111b7 --group mx-kafka-go-joingroup-coordinator-load-in-progress-8111b7 --client-id kafka-go-8111b7-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33851 --topic mx-joingroup-dropped-request-0e38cc --group mx-kafka-go-joingroup-dropped-request-0e38cc --client-id kafka-go-0e38cc-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

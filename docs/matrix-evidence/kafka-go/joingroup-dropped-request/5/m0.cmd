@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35619 --topic mx-joingroup-dropped-request-89769c --group mx-kafka-go-joingroup-dropped-request-89769c --client-id kafka-go-89769c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

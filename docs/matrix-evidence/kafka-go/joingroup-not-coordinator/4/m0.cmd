@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40083 --topic mx-joingroup-not-coordinator-ad15e4 --group mx-kafka-go-joingroup-not-coordinator-ad15e4 --client-id kafka-go-ad15e4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

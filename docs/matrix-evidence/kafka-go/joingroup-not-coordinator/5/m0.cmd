@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:37257 --topic mx-joingroup-not-coordinator-6148bd --group mx-kafka-go-joingroup-not-coordinator-6148bd --client-id kafka-go-6148bd-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:46867 --topic mx-joingroup-rebalance-in-progress-fd6b6a --group mx-kafka-go-joingroup-rebalance-in-progress-fd6b6a --client-id kafka-go-fd6b6a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

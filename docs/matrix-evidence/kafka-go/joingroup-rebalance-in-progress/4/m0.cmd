@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44491 --topic mx-joingroup-rebalance-in-progress-584159 --group mx-kafka-go-joingroup-rebalance-in-progress-584159 --client-id kafka-go-584159-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44073 --topic mx-offsetcommit-coordinator-load-in-progres-d1e536 --group mx-kafka-go-offsetcommit-coordinator-load-in-progres-d1e536 --client-id kafka-go-d1e536-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:39437 --topic mx-offsetcommit-coordinator-load-in-progres-942b51 --group mx-kafka-go-offsetcommit-coordinator-load-in-progres-942b51 --client-id kafka-go-942b51-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

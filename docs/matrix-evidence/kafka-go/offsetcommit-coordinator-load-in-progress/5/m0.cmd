@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:43771 --topic mx-offsetcommit-coordinator-load-in-progres-7dae72 --group mx-kafka-go-offsetcommit-coordinator-load-in-progres-7dae72 --client-id kafka-go-7dae72-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:42419 --topic mx-offsetcommit-held-during-join-e7a1a3 --group mx-kafka-go-offsetcommit-held-during-join-e7a1a3 --client-id kafka-go-e7a1a3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:36071 --topic mx-offsetcommit-held-during-join-bc6fec --group mx-kafka-go-offsetcommit-held-during-join-bc6fec --client-id kafka-go-bc6fec-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35629 --topic mx-offsetcommit-held-during-join-99e81f --group mx-kafka-go-offsetcommit-held-during-join-99e81f --client-id kafka-go-99e81f-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33535 --topic mx-offsetcommit-not-coordinator-ea0828 --group mx-kafka-go-offsetcommit-not-coordinator-ea0828 --client-id kafka-go-ea0828-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35319 --topic mx-syncgroup-coordinator-load-in-progress-4bbebc --group mx-kafka-go-syncgroup-coordinator-load-in-progress-4bbebc --client-id kafka-go-4bbebc-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

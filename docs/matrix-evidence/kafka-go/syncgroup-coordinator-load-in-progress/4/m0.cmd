@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:33511 --topic mx-syncgroup-coordinator-load-in-progress-76ef06 --group mx-kafka-go-syncgroup-coordinator-load-in-progress-76ef06 --client-id kafka-go-76ef06-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

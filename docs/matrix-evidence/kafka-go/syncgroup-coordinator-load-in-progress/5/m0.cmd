@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:42759 --topic mx-syncgroup-coordinator-load-in-progress-535f03 --group mx-kafka-go-syncgroup-coordinator-load-in-progress-535f03 --client-id kafka-go-535f03-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44539 --topic mx-syncgroup-dropped-request-35c2ae --group mx-kafka-go-syncgroup-dropped-request-35c2ae --client-id kafka-go-35c2ae-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41009 --topic mx-syncgroup-dropped-request-783a49 --group mx-kafka-go-syncgroup-dropped-request-783a49 --client-id kafka-go-783a49-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38475 --topic mx-syncgroup-dropped-response-b36850 --group mx-kafka-go-syncgroup-dropped-response-b36850 --client-id kafka-go-b36850-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38485 --topic mx-syncgroup-dropped-response-087f1a --group mx-kafka-go-syncgroup-dropped-response-087f1a --client-id kafka-go-087f1a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34263 --topic mx-syncgroup-dropped-response-bff7a8 --group mx-kafka-go-syncgroup-dropped-response-bff7a8 --client-id kafka-go-bff7a8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40625 --topic mx-syncgroup-illegal-generation-9e523b --group mx-kafka-go-syncgroup-illegal-generation-9e523b --client-id kafka-go-9e523b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:44453 --topic mx-syncgroup-illegal-generation-743dbc --group mx-kafka-go-syncgroup-illegal-generation-743dbc --client-id kafka-go-743dbc-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41177 --topic mx-syncgroup-not-coordinator-twice-fe06a5 --group mx-kafka-go-syncgroup-not-coordinator-twice-fe06a5 --client-id kafka-go-fe06a5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

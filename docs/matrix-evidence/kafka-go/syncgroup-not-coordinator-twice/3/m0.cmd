@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40227 --topic mx-syncgroup-not-coordinator-twice-a5602f --group mx-kafka-go-syncgroup-not-coordinator-twice-a5602f --client-id kafka-go-a5602f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:34355 --topic mx-syncgroup-not-coordinator-twice-1f8f80 --group mx-kafka-go-syncgroup-not-coordinator-twice-1f8f80 --client-id kafka-go-1f8f80-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38339 --topic mx-syncgroup-not-coordinator-623b8c --group mx-kafka-go-syncgroup-not-coordinator-623b8c --client-id kafka-go-623b8c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40647 --topic mx-syncgroup-not-coordinator-234574 --group mx-kafka-go-syncgroup-not-coordinator-234574 --client-id kafka-go-234574-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:35551 --topic mx-syncgroup-not-coordinator-8730cf --group mx-kafka-go-syncgroup-not-coordinator-8730cf --client-id kafka-go-8730cf-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

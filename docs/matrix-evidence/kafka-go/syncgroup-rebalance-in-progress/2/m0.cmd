@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:36103 --topic mx-syncgroup-rebalance-in-progress-b6319a --group mx-kafka-go-syncgroup-rebalance-in-progress-b6319a --client-id kafka-go-b6319a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:41907 --topic mx-syncgroup-rebalance-in-progress-2ad18b --group mx-kafka-go-syncgroup-rebalance-in-progress-2ad18b --client-id kafka-go-2ad18b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

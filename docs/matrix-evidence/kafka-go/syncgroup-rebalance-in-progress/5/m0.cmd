@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:40499 --topic mx-syncgroup-rebalance-in-progress-c842ed --group mx-kafka-go-syncgroup-rebalance-in-progress-c842ed --client-id kafka-go-c842ed-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

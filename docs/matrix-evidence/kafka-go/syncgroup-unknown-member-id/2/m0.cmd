@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:46005 --topic mx-syncgroup-unknown-member-id-88ffa0 --group mx-kafka-go-syncgroup-unknown-member-id-88ffa0 --client-id kafka-go-88ffa0-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:38901 --topic mx-syncgroup-unknown-member-id-1f8332 --group mx-kafka-go-syncgroup-unknown-member-id-1f8332 --client-id kafka-go-1f8332-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:37727 --topic mx-syncgroup-unknown-member-id-dd8d10 --group mx-kafka-go-syncgroup-unknown-member-id-dd8d10 --client-id kafka-go-dd8d10-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/kafka-go --bootstrap 127.0.0.1:32779 --topic mx-syncgroup-unknown-member-id-13aa1c --group mx-kafka-go-syncgroup-unknown-member-id-13aa1c --client-id kafka-go-13aa1c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/.venv/bin/python -u /work/wt-matrix/tests/clients/python/kafka_python_harness.py --bootstrap 127.0.0.1:40415 --topic mx-baseline-no-fault-790f47 --group mx-kafka-python-baseline-no-fault-790f47 --client-id kafka-python-790f47-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

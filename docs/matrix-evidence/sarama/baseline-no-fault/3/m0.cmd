@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:33195 --topic mx-baseline-no-fault-c6fcd0 --group mx-sarama-baseline-no-fault-c6fcd0 --client-id sarama-c6fcd0-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

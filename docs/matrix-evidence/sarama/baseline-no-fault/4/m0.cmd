@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34221 --topic mx-baseline-no-fault-3cb473 --group mx-sarama-baseline-no-fault-3cb473 --client-id sarama-3cb473-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38263 --topic mx-baseline-no-fault-ebaa44 --group mx-sarama-baseline-no-fault-ebaa44 --client-id sarama-ebaa44-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46801 --topic mx-coordinator-failover-real-74f984 --group mx-sarama-coordinator-failover-real-74f984 --client-id sarama-74f984-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:32969 --topic mx-coordinator-failover-real-6b771f --group mx-sarama-coordinator-failover-real-6b771f --client-id sarama-6b771f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

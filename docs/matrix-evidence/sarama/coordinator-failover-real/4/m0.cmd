@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42845 --topic mx-coordinator-failover-real-3295eb --group mx-sarama-coordinator-failover-real-3295eb --client-id sarama-3295eb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

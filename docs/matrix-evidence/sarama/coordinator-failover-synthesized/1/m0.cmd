@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42783 --topic mx-coordinator-failover-synthesized-08191d --group mx-sarama-coordinator-failover-synthesized-08191d --client-id sarama-08191d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37437 --topic mx-coordinator-failover-synthesized-b39fac --group mx-sarama-coordinator-failover-synthesized-b39fac --client-id sarama-b39fac-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

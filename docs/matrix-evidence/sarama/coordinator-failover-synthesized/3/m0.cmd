@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43067 --topic mx-coordinator-failover-synthesized-5cb21c --group mx-sarama-coordinator-failover-synthesized-5cb21c --client-id sarama-5cb21c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

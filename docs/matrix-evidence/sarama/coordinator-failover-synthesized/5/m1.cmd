@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41671 --topic mx-coordinator-failover-synthesized-d40dd7 --group mx-sarama-coordinator-failover-synthesized-d40dd7 --client-id sarama-d40dd7-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 105

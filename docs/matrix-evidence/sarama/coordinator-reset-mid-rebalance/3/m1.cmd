@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37239 --topic mx-coordinator-reset-mid-rebalance-69d92c --group mx-sarama-coordinator-reset-mid-rebalance-69d92c --client-id sarama-69d92c-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

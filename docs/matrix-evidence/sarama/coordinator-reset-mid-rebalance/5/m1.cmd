@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43041 --topic mx-coordinator-reset-mid-rebalance-2623ea --group mx-sarama-coordinator-reset-mid-rebalance-2623ea --client-id sarama-2623ea-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41523 --topic mx-field-a2-nil-userdata-c38ffe --group mx-sarama-field-a2-nil-userdata-c38ffe --client-id sarama-c38ffe-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

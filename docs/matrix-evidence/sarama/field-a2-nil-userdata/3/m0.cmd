@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36573 --topic mx-field-a2-nil-userdata-ff786d --group mx-sarama-field-a2-nil-userdata-ff786d --client-id sarama-ff786d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41769 --topic mx-field-a2-nil-userdata-8b1631 --group mx-sarama-field-a2-nil-userdata-8b1631 --client-id sarama-8b1631-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

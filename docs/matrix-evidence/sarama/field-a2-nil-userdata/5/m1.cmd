@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35471 --topic mx-field-a2-nil-userdata-d434d6 --group mx-sarama-field-a2-nil-userdata-d434d6 --client-id sarama-d434d6-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90 --assignor sticky --return-errors true

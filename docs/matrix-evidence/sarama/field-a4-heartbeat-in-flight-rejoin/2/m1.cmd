@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39947 --topic mx-field-a4-heartbeat-in-flight-rejoin-fac724 --group mx-sarama-field-a4-heartbeat-in-flight-rejoin-fac724 --client-id sarama-fac724-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 110 --assignor cooperative-sticky

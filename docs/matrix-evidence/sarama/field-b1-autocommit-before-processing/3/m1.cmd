@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39065 --topic mx-field-b1-autocommit-before-processing-1f26f6 --group mx-sarama-field-b1-autocommit-before-processing-1f26f6 --client-id sarama-1f26f6-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:45947 --topic mx-field-b1-autocommit-before-processing-02116a --group mx-sarama-field-b1-autocommit-before-processing-02116a --client-id sarama-02116a-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 120

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:44339 --topic mx-field-b2-autocommit-and-commitmessages-7d0906 --group mx-sarama-field-b2-autocommit-and-commitmessages-7d0906 --client-id sarama-7d0906-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

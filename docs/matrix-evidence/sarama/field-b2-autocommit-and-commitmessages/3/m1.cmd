@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41523 --topic mx-field-b2-autocommit-and-commitmessages-2f1ecf --group mx-sarama-field-b2-autocommit-and-commitmessages-2f1ecf --client-id sarama-2f1ecf-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

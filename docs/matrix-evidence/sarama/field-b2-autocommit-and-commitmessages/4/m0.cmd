@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38285 --topic mx-field-b2-autocommit-and-commitmessages-19d609 --group mx-sarama-field-b2-autocommit-and-commitmessages-19d609 --client-id sarama-19d609-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

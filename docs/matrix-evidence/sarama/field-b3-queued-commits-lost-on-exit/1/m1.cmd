@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36033 --topic mx-field-b3-queued-commits-lost-on-exit-dd2597 --group mx-sarama-field-b3-queued-commits-lost-on-exit-dd2597 --client-id sarama-dd2597-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

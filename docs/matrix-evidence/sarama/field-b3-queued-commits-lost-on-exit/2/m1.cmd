@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38899 --topic mx-field-b3-queued-commits-lost-on-exit-5ead86 --group mx-sarama-field-b3-queued-commits-lost-on-exit-5ead86 --client-id sarama-5ead86-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

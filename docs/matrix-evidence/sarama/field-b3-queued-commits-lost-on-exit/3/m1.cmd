@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35075 --topic mx-field-b3-queued-commits-lost-on-exit-05a2cf --group mx-sarama-field-b3-queued-commits-lost-on-exit-05a2cf --client-id sarama-05a2cf-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit both --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38677 --topic mx-field-b5-async-mark-past-inflight-cd0bf8 --group mx-sarama-field-b5-async-mark-past-inflight-cd0bf8 --client-id sarama-cd0bf8-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

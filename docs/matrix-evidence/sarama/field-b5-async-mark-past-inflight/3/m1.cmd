@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37837 --topic mx-field-b5-async-mark-past-inflight-73cf0e --group mx-sarama-field-b5-async-mark-past-inflight-73cf0e --client-id sarama-73cf0e-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

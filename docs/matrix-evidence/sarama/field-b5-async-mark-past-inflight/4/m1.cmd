@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:33375 --topic mx-field-b5-async-mark-past-inflight-233a7d --group mx-sarama-field-b5-async-mark-past-inflight-233a7d --client-id sarama-233a7d-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38027 --topic mx-field-b6-autocommit-drift-under-load-d3a8ab --group mx-sarama-field-b6-autocommit-drift-under-load-d3a8ab --client-id sarama-d3a8ab-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

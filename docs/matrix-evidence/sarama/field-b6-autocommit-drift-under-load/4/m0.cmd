@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39449 --topic mx-field-b6-autocommit-drift-under-load-849d38 --group mx-sarama-field-b6-autocommit-drift-under-load-849d38 --client-id sarama-849d38-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

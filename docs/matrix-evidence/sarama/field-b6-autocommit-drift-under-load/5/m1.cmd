@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37933 --topic mx-field-b6-autocommit-drift-under-load-baed91 --group mx-sarama-field-b6-autocommit-drift-under-load-baed91 --client-id sarama-baed91-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 100

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39063 --topic mx-group-latency-jitter-5c1145 --group mx-sarama-group-latency-jitter-5c1145 --client-id sarama-5c1145-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37291 --topic mx-group-latency-jitter-e5573b --group mx-sarama-group-latency-jitter-e5573b --client-id sarama-e5573b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35847 --topic mx-heartbeat-blackhole-zombie-fetch-9610f4 --group mx-sarama-heartbeat-blackhole-zombie-fetch-9610f4 --client-id sarama-9610f4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

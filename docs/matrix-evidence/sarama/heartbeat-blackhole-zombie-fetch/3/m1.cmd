@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37833 --topic mx-heartbeat-blackhole-zombie-fetch-c4b19d --group mx-sarama-heartbeat-blackhole-zombie-fetch-c4b19d --client-id sarama-c4b19d-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

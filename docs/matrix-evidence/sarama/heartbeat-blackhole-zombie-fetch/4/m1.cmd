@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35549 --topic mx-heartbeat-blackhole-zombie-fetch-72bc3d --group mx-sarama-heartbeat-blackhole-zombie-fetch-72bc3d --client-id sarama-72bc3d-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

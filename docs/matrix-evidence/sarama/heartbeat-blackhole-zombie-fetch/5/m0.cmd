@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35511 --topic mx-heartbeat-blackhole-zombie-fetch-cb260b --group mx-sarama-heartbeat-blackhole-zombie-fetch-cb260b --client-id sarama-cb260b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 150

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36355 --topic mx-heartbeat-coordinator-load-in-progress-bff3ca --group mx-sarama-heartbeat-coordinator-load-in-progress-bff3ca --client-id sarama-bff3ca-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35959 --topic mx-heartbeat-coordinator-load-in-progress-da9dbd --group mx-sarama-heartbeat-coordinator-load-in-progress-da9dbd --client-id sarama-da9dbd-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

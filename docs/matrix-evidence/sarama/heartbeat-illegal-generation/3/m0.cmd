@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37951 --topic mx-heartbeat-illegal-generation-d8808e --group mx-sarama-heartbeat-illegal-generation-d8808e --client-id sarama-d8808e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34071 --topic mx-heartbeat-illegal-generation-e42774 --group mx-sarama-heartbeat-illegal-generation-e42774 --client-id sarama-e42774-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

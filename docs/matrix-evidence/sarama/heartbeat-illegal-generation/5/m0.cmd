@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38983 --topic mx-heartbeat-illegal-generation-248b5b --group mx-sarama-heartbeat-illegal-generation-248b5b --client-id sarama-248b5b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

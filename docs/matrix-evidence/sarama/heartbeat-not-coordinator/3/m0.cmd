@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:44955 --topic mx-heartbeat-not-coordinator-772f1c --group mx-sarama-heartbeat-not-coordinator-772f1c --client-id sarama-772f1c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42479 --topic mx-heartbeat-not-coordinator-67a125 --group mx-sarama-heartbeat-not-coordinator-67a125 --client-id sarama-67a125-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43229 --topic mx-heartbeat-not-coordinator-2949cb --group mx-sarama-heartbeat-not-coordinator-2949cb --client-id sarama-2949cb-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

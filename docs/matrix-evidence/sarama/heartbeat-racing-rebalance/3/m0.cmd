@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37459 --topic mx-heartbeat-racing-rebalance-e3150a --group mx-sarama-heartbeat-racing-rebalance-e3150a --client-id sarama-e3150a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36231 --topic mx-heartbeat-racing-rebalance-ab5b11 --group mx-sarama-heartbeat-racing-rebalance-ab5b11 --client-id sarama-ab5b11-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

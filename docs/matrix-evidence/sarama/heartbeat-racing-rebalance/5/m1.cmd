@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38681 --topic mx-heartbeat-racing-rebalance-01a4d7 --group mx-sarama-heartbeat-racing-rebalance-01a4d7 --client-id sarama-01a4d7-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36575 --topic mx-heartbeat-rebalance-in-progress-aeff47 --group mx-sarama-heartbeat-rebalance-in-progress-aeff47 --client-id sarama-aeff47-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

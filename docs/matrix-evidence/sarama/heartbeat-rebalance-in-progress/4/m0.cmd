@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39967 --topic mx-heartbeat-rebalance-in-progress-4106bd --group mx-sarama-heartbeat-rebalance-in-progress-4106bd --client-id sarama-4106bd-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

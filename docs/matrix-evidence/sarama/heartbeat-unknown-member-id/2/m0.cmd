@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41453 --topic mx-heartbeat-unknown-member-id-bd670e --group mx-sarama-heartbeat-unknown-member-id-bd670e --client-id sarama-bd670e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:33843 --topic mx-heartbeat-unknown-member-id-797e0b --group mx-sarama-heartbeat-unknown-member-id-797e0b --client-id sarama-797e0b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43829 --topic mx-heartbeat-unknown-member-id-f38a82 --group mx-sarama-heartbeat-unknown-member-id-f38a82 --client-id sarama-f38a82-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:40173 --topic mx-heartbeat-unknown-member-id-f441c2 --group mx-sarama-heartbeat-unknown-member-id-f441c2 --client-id sarama-f441c2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

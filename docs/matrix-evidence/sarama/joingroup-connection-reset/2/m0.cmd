@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37369 --topic mx-joingroup-connection-reset-176d96 --group mx-sarama-joingroup-connection-reset-176d96 --client-id sarama-176d96-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

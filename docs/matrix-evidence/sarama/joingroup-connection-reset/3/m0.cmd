@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43691 --topic mx-joingroup-connection-reset-cf3d25 --group mx-sarama-joingroup-connection-reset-cf3d25 --client-id sarama-cf3d25-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39033 --topic mx-joingroup-connection-reset-9749d4 --group mx-sarama-joingroup-connection-reset-9749d4 --client-id sarama-9749d4-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

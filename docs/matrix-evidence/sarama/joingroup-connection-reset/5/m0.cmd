@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35469 --topic mx-joingroup-connection-reset-5f5c6f --group mx-sarama-joingroup-connection-reset-5f5c6f --client-id sarama-5f5c6f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35035 --topic mx-joingroup-coordinator-load-in-progress-80894b --group mx-sarama-joingroup-coordinator-load-in-progress-80894b --client-id sarama-80894b-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

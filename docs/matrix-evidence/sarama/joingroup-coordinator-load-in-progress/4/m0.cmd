@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46453 --topic mx-joingroup-coordinator-load-in-progress-67348e --group mx-sarama-joingroup-coordinator-load-in-progress-67348e --client-id sarama-67348e-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:45377 --topic mx-joingroup-coordinator-load-in-progress-2bb83c --group mx-sarama-joingroup-coordinator-load-in-progress-2bb83c --client-id sarama-2bb83c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:37403 --topic mx-joingroup-dropped-request-5c1940 --group mx-sarama-joingroup-dropped-request-5c1940 --client-id sarama-5c1940-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:45701 --topic mx-joingroup-dropped-request-cade26 --group mx-sarama-joingroup-dropped-request-cade26 --client-id sarama-cade26-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42297 --topic mx-joingroup-dropped-request-a56f07 --group mx-sarama-joingroup-dropped-request-a56f07 --client-id sarama-a56f07-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39245 --topic mx-joingroup-dropped-request-758480 --group mx-sarama-joingroup-dropped-request-758480 --client-id sarama-758480-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41657 --topic mx-joingroup-not-coordinator-e56e15 --group mx-sarama-joingroup-not-coordinator-e56e15 --client-id sarama-e56e15-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:40513 --topic mx-joingroup-rebalance-in-progress-fca354 --group mx-sarama-joingroup-rebalance-in-progress-fca354 --client-id sarama-fca354-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

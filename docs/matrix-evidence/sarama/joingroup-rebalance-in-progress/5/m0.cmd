@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42413 --topic mx-joingroup-rebalance-in-progress-4c5810 --group mx-sarama-joingroup-rebalance-in-progress-4c5810 --client-id sarama-4c5810-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

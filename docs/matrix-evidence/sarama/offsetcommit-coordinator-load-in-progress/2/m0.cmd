@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39359 --topic mx-offsetcommit-coordinator-load-in-progres-810bd0 --group mx-sarama-offsetcommit-coordinator-load-in-progres-810bd0 --client-id sarama-810bd0-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

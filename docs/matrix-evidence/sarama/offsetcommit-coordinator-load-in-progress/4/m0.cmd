@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36163 --topic mx-offsetcommit-coordinator-load-in-progres-b6d805 --group mx-sarama-offsetcommit-coordinator-load-in-progres-b6d805 --client-id sarama-b6d805-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

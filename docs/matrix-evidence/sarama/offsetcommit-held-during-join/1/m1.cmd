@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35153 --topic mx-offsetcommit-held-during-join-482a93 --group mx-sarama-offsetcommit-held-during-join-482a93 --client-id sarama-482a93-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

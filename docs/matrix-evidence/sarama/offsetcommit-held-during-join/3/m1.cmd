@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39961 --topic mx-offsetcommit-held-during-join-37321d --group mx-sarama-offsetcommit-held-during-join-37321d --client-id sarama-37321d-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34683 --topic mx-offsetcommit-held-during-join-a01d5b --group mx-sarama-offsetcommit-held-during-join-a01d5b --client-id sarama-a01d5b-m1 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 105

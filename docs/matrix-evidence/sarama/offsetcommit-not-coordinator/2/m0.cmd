@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38161 --topic mx-offsetcommit-not-coordinator-caaf8a --group mx-sarama-offsetcommit-not-coordinator-caaf8a --client-id sarama-caaf8a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:40743 --topic mx-offsetcommit-not-coordinator-a8cb1f --group mx-sarama-offsetcommit-not-coordinator-a8cb1f --client-id sarama-a8cb1f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43415 --topic mx-offsetcommit-not-coordinator-1042e3 --group mx-sarama-offsetcommit-not-coordinator-1042e3 --client-id sarama-1042e3-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:41533 --topic mx-offsetcommit-not-coordinator-4272ba --group mx-sarama-offsetcommit-not-coordinator-4272ba --client-id sarama-4272ba-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit manual --protocol classic --max-runtime-s 90

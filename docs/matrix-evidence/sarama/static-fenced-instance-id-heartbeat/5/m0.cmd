@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:35619 --topic mx-static-fenced-instance-id-heartbeat-8d3d9d --group mx-sarama-static-fenced-instance-id-heartbeat-8d3d9d --client-id sarama-8d3d9d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-8d3d9d-i0

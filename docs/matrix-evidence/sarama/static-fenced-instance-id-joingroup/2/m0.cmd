@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42495 --topic mx-static-fenced-instance-id-joingroup-44254a --group mx-sarama-static-fenced-instance-id-joingroup-44254a --client-id sarama-44254a-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-44254a-i0

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38225 --topic mx-static-fenced-instance-id-syncgroup-fe12e8 --group mx-sarama-static-fenced-instance-id-syncgroup-fe12e8 --client-id sarama-fe12e8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-fe12e8-i0

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:32975 --topic mx-static-fenced-instance-id-syncgroup-4ea1fe --group mx-sarama-static-fenced-instance-id-syncgroup-4ea1fe --client-id sarama-4ea1fe-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 75 --instance-id sarama-4ea1fe-i0

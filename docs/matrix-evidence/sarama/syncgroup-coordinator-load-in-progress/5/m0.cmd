@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39109 --topic mx-syncgroup-coordinator-load-in-progress-6f6156 --group mx-sarama-syncgroup-coordinator-load-in-progress-6f6156 --client-id sarama-6f6156-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43639 --topic mx-syncgroup-dropped-request-45f082 --group mx-sarama-syncgroup-dropped-request-45f082 --client-id sarama-45f082-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:36781 --topic mx-syncgroup-dropped-request-020cc6 --group mx-sarama-syncgroup-dropped-request-020cc6 --client-id sarama-020cc6-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

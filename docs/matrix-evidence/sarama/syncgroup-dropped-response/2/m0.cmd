@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:34569 --topic mx-syncgroup-dropped-response-a2119f --group mx-sarama-syncgroup-dropped-response-a2119f --client-id sarama-a2119f-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:40257 --topic mx-syncgroup-dropped-response-cf669c --group mx-sarama-syncgroup-dropped-response-cf669c --client-id sarama-cf669c-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42277 --topic mx-syncgroup-dropped-response-4179c0 --group mx-sarama-syncgroup-dropped-response-4179c0 --client-id sarama-4179c0-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:39373 --topic mx-syncgroup-illegal-generation-58a56d --group mx-sarama-syncgroup-illegal-generation-58a56d --client-id sarama-58a56d-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42585 --topic mx-syncgroup-illegal-generation-022ed2 --group mx-sarama-syncgroup-illegal-generation-022ed2 --client-id sarama-022ed2-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

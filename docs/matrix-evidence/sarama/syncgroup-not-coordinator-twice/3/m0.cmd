@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43445 --topic mx-syncgroup-not-coordinator-twice-a11817 --group mx-sarama-syncgroup-not-coordinator-twice-a11817 --client-id sarama-a11817-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:43879 --topic mx-syncgroup-not-coordinator-twice-f2bd17 --group mx-sarama-syncgroup-not-coordinator-twice-f2bd17 --client-id sarama-f2bd17-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46459 --topic mx-syncgroup-not-coordinator-cfbfc8 --group mx-sarama-syncgroup-not-coordinator-cfbfc8 --client-id sarama-cfbfc8-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:46163 --topic mx-syncgroup-not-coordinator-f3f2ee --group mx-sarama-syncgroup-not-coordinator-f3f2ee --client-id sarama-f3f2ee-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:38381 --topic mx-syncgroup-rebalance-in-progress-3572b5 --group mx-sarama-syncgroup-rebalance-in-progress-3572b5 --client-id sarama-3572b5-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90

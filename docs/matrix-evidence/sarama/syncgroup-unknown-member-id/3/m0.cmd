@@ -1,0 +1,1 @@
+/work/wt-matrix/tests/clients/go/bin/sarama --bootstrap 127.0.0.1:42183 --topic mx-syncgroup-unknown-member-id-b84644 --group mx-sarama-syncgroup-unknown-member-id-b84644 --client-id sarama-b84644-m0 --session-timeout-ms 6000 --heartbeat-interval-ms 1000 --rebalance-timeout-ms 10000 --commit auto --protocol classic --max-runtime-s 90
