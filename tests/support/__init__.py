@@ -4,4 +4,5 @@ Imported as `tests.support.<module>` (pytest puts the repository root on `sys.pa
 `pythonpath` in pyproject.toml), never through `sys.path` tricks in a test file.
 
 * ``imports``   our modules and the imports between them, read with `ast`
+* ``kafka_python_stall``   kafka-python's start-up stall, the one definition tests use
 """

@@ -23,6 +23,7 @@ import pytest
 from kafka_chaos_proxy.lab.matrix.runner import ClusterPool, MatrixOptions, run_matrix
 from kafka_chaos_proxy.lab.scenario import load_scenario
 from kafka_chaos_proxy.proxy.real_kafka.cluster import KafkaCluster
+from tests.support.kafka_python_stall import stalled_at_start
 
 CATALOG = Path(__file__).resolve().parents[3] / "scenarios"
 SCENARIO = "offsetcommit-held-during-join"
@@ -49,17 +50,11 @@ def _run_cell(kafka_cluster: KafkaCluster, where: Path, client: str,
 
 
 def _stalled_at_start(client: str, run_dir: Path, result: dict[str, Any]) -> bool:
-    """kafka-python 3.0.12's start-up stall, which needs no fault: on a just-created topic it
-    joins twice within a fraction of a second (the first assignment empty, the topic's metadata
-    not in yet), the broker completes the second generation (the proxy sees its SyncGroup
-    answered), and the client never reports it assigned, so no step of the scenario fires (seen
-    once in a CI run, and in the UI test before). The hold is what this test is about: such a
+    """kafka-python's start-up stall (tests.support.kafka_python_stall): no step of the
+    scenario fires, so the run is not_injected. The hold is what this test is about: such a
     run is done once more, and a second stall fails the test."""
-    if client != "kafka-python" or result["outcome"] != "not_injected":
-        return False
-    assigned = [e for e in _lines(run_dir / "m0.jsonl")
-                if e.get("event") == "assigned" and e.get("partitions")]
-    return not assigned
+    return result["outcome"] == "not_injected" and stalled_at_start(
+        client, _lines(run_dir / "m0.jsonl"))
 
 
 @pytest.mark.parametrize("client", sorted(ENDS_BY))

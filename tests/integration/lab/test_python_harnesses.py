@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from kafka_chaos_proxy.lab.matrix.produce import SequenceProducer, create_topic
+from tests.support.kafka_python_stall import stalled_at_start
 
 HARNESS_DIR = Path(__file__).resolve().parents[2] / "clients" / "python"
 RECORDS = 20
@@ -84,18 +85,6 @@ def _run_harness(kafka_bootstrap: str, script: str, topic: str, group: str, clie
     return events
 
 
-def _stalled_at_start(client: str, hung: _Hung) -> bool:
-    """kafka-python 3.0.12's start-up stall, which needs no proxy and no fault: on a
-    just-created topic it joins twice within a fraction of a second, the broker completes the
-    second generation, and the client hangs before reporting it assigned: poll() never returns
-    and its heartbeats stop (the broker removes the member a session timeout later). Seen once
-    in a CI run; the held-commit test and the matrix meet the same stall. This test is about
-    the harness's contract, so such a run is done once more, and a second stall fails it."""
-    progressed = [e for e in hung.events if e["event"] == "record"
-                  or (e["event"] == "assigned" and e["partitions"])]
-    return client == "kafka-python" and not progressed
-
-
 @pytest.mark.parametrize("commit", ["auto", "manual"])
 @pytest.mark.parametrize(
     ("script", "client"),
@@ -116,8 +105,8 @@ def test_harness_consumes_everything_and_stops_on_sigterm(
             events = _run_harness(kafka_bootstrap, script, topic, unique_name(f"g{attempt}"),
                                   unique_name("c"), commit, expected)
             break
-        except _Hung as hung:
-            if attempt == 2 or not _stalled_at_start(client, hung):
+        except _Hung as hung:  # kafka-python's start-up stall gets one more run
+            if attempt == 2 or not stalled_at_start(client, hung.events):
                 raise
 
     kinds = [e["event"] for e in events]
